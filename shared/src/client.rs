@@ -1,0 +1,430 @@
+//! The HTTP client: signing, transport, response interpretation and retries.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use md5::{Digest, Md5};
+use rand::Rng;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::error::{ApiError, Error, RATE_LIMIT_PENALTY};
+use crate::request::{encode_query, Request};
+
+/// The `User-Agent` this crate sends (the SDK sends `AVOS Cloud python-2.1.9 SDK (3.11)`).
+pub const USER_AGENT: &str = concat!("leancloud-im-rust/", env!("CARGO_PKG_VERSION"));
+
+/// The API version prefix every SDK request uses.
+pub const API_VERSION: &str = "1.1";
+
+/// The `Content-Type` the SDK sends on every request, GET included.
+pub const CONTENT_TYPE: &str = "application/json;charset=utf-8";
+
+const MAX_ERROR_BODY_CHARS: usize = 512;
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// `X-LC-Sign` exactly as the SDK computes it: `md5hex(timestamp_ms + key),timestamp_ms`, with
+/// `,master` appended when `key` is the master key.
+///
+/// ```
+/// # use leancloud_im::sign;
+/// assert_eq!(
+///     "f22aa0c65ce3229ae0959b8ff624c0e3,1795629353982,master",
+///     sign(1795629353982, "TestMasterKey", true)
+/// );
+/// ```
+pub fn sign(timestamp_ms: u64, key: &str, master: bool) -> String {
+    let ts = timestamp_ms.to_string();
+    let mut hasher = Md5::new();
+    hasher.update(ts.as_bytes());
+    hasher.update(key.as_bytes());
+    let digest = hex::encode(hasher.finalize());
+    if master {
+        format!("{digest},{ts},master")
+    } else {
+        format!("{digest},{ts}")
+    }
+}
+
+/// Transport settings. `Default` gives the values documented on each field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Limit for establishing a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Limit for one attempt, from connecting to the end of the body (default 15 s, the SDK's
+    /// `TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
+    /// Attempts per call, first one included (default 3; 1 disables retries).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; it doubles for each further attempt and is jittered
+    /// (default 200 ms).
+    pub base_backoff: Duration,
+    /// Deadline [`Client::execute`] uses, counted from the call (default 30 s).
+    pub default_deadline: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(200),
+            default_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: Config,
+    options: ClientOptions,
+    /// `<api_server without trailing slash>/1.1`
+    base: String,
+}
+
+/// A LeanCloud REST client. Cheap to clone (one shared connection pool); build it once.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+/// What came back from one attempt, before interpretation.
+struct RawResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Whether a failed attempt may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Nothing reached the server: safe for every request.
+    Always,
+    /// The server may have acted on it: only for idempotent requests.
+    IfIdempotent,
+    Never,
+}
+
+impl Client {
+    /// A client with [`ClientOptions::default`].
+    pub fn new(config: Config) -> Result<Client, Error> {
+        Self::with_options(config, ClientOptions::default())
+    }
+
+    /// A client with custom transport settings.
+    pub fn with_options(config: Config, options: ClientOptions) -> Result<Client, Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            // The SDK's adapter keeps connections alive with TCP keep-alive probes after 60 s idle.
+            .tcp_keepalive(Duration::from_secs(60))
+            .build()
+            .map_err(Error::Transport)?;
+        let base = format!(
+            "{}/{API_VERSION}",
+            config.api_server().as_str().trim_end_matches('/')
+        );
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                options,
+                base,
+            }),
+        })
+    }
+
+    /// The configuration this client signs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The transport settings.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// The full URL a request goes to (base, `/1.1`, path, encoded query).
+    pub fn url_for<R: Request + ?Sized>(&self, request: &R) -> String {
+        let mut url = format!("{}{}", self.inner.base, request.path());
+        let query = request.query();
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&encode_query(&query));
+        }
+        url
+    }
+
+    /// Execute `request` within [`ClientOptions::default_deadline`].
+    pub async fn execute<R: Request + ?Sized>(&self, request: &R) -> Result<R::Response, Error> {
+        let deadline = Instant::now() + self.inner.options.default_deadline;
+        self.execute_until(request, deadline).await
+    }
+
+    /// Execute `request`, retrying transient failures (connection errors, 5xx, timeouts) with
+    /// jittered exponential backoff while attempts remain and `deadline` allows. Requests that are
+    /// not idempotent are retried only when the connection failed, so a message is never sent twice
+    /// by this client. A 429 is returned at once as [`Error::RateLimited`].
+    pub async fn execute_until<R: Request + ?Sized>(
+        &self,
+        request: &R,
+        deadline: Instant,
+    ) -> Result<R::Response, Error> {
+        request.validate()?;
+        let body = request.body()?;
+        let method = request.method();
+        let url = self.url_for(request);
+        let idempotent = request.is_idempotent();
+        let options = &self.inner.options;
+        let max_attempts = options.max_attempts.max(1);
+
+        let mut attempt = 1;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout);
+            }
+            let timeout = options.request_timeout.min(deadline - now);
+            let (error, retry) = match self.attempt(&method, &url, body.as_deref(), timeout).await {
+                Ok(raw) => match interpret(&url, raw) {
+                    Ok((status, value)) => return request.decode(status, value),
+                    Err(error) => {
+                        let retry = match error.status() {
+                            Some(status) if status >= 500 && status != 501 => Retry::IfIdempotent,
+                            _ => Retry::Never,
+                        };
+                        (error, retry)
+                    }
+                },
+                Err(e) => {
+                    // A connect error means no byte of the request reached the server.
+                    let retry = if e.is_connect() {
+                        Retry::Always
+                    } else {
+                        Retry::IfIdempotent
+                    };
+                    let error = if e.is_timeout() {
+                        Error::Timeout
+                    } else {
+                        Error::Transport(e)
+                    };
+                    (error, retry)
+                }
+            };
+            let may_retry = match retry {
+                Retry::Always => true,
+                Retry::IfIdempotent => idempotent,
+                Retry::Never => false,
+            };
+            if !may_retry || attempt >= max_attempts {
+                return Err(error);
+            }
+            let backoff = backoff(options.base_backoff, attempt);
+            if Instant::now() + backoff >= deadline {
+                return Err(error);
+            }
+            tracing::warn!(%method, path = %request.path(), attempt, ?backoff, error = %error, "retrying LeanCloud request");
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<RawResponse, reqwest::Error> {
+        let config = &self.inner.config;
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let mut builder = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .timeout(timeout)
+            .header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(CONTENT_TYPE),
+            )
+            .header("X-LC-Id", config.app_id());
+        if let Some(hook_key) = config.hook_key() {
+            builder = builder.header("X-LC-Hook-Key", hook_key);
+        }
+        builder = builder
+            .header("X-LC-Prod", if config.production() { "1" } else { "0" })
+            .header("X-LC-Sign", sign(now_ms, config.master_key(), true));
+        if let Some(body) = body {
+            builder = builder.body(body.to_vec());
+        }
+        tracing::debug!(%method, url, "LeanCloud request");
+        let response = builder.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?.to_vec();
+        tracing::debug!(%method, url, status = status.as_u16(), "LeanCloud response");
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Equal-jitter exponential backoff: half of `base * 2^(attempt-1)` plus a random part of the other
+/// half, so concurrent clients spread out but never retry immediately.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << (attempt - 1).min(16))
+        .min(MAX_BACKOFF);
+    let half = exp / 2;
+    let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+    let jitter = if jitter_ms == 0 {
+        0
+    } else {
+        rand::rng().random_range(0..=jitter_ms)
+    };
+    half + Duration::from_millis(jitter)
+}
+
+fn truncate_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    match text.char_indices().nth(MAX_ERROR_BODY_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date; LeanCloud's one-minute penalty when absent.
+fn retry_after(headers: &HeaderMap) -> Duration {
+    let Some(value) = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return RATE_LIMIT_PENALTY;
+    };
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Duration::from_secs(secs);
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
+        let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        return delta.to_std().unwrap_or(Duration::ZERO);
+    }
+    RATE_LIMIT_PENALTY
+}
+
+/// Response handling: like the SDK, a JSON object with an `error` key is an error whatever the
+/// status; unlike the SDK, a non-2xx status without it is an error too, and nothing panics.
+fn interpret(url: &str, raw: RawResponse) -> Result<(u16, serde_json::Value), Error> {
+    let status = raw.status.as_u16();
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&raw.body).ok();
+    if raw.status == StatusCode::TOO_MANY_REQUESTS {
+        let api = parsed.as_ref().and_then(|v| ApiError::from_body(status, v));
+        return Err(Error::RateLimited {
+            retry_after: retry_after(&raw.headers),
+            api,
+        });
+    }
+    match parsed {
+        Some(value) => {
+            if let Some(api) = ApiError::from_body(status, &value) {
+                return Err(Error::Api(api));
+            }
+            if raw.status.is_success() {
+                Ok((status, value))
+            } else {
+                Err(Error::Status {
+                    status,
+                    url: url.to_owned(),
+                    body: truncate_body(&raw.body),
+                })
+            }
+        }
+        None => Err(Error::Status {
+            status,
+            url: url.to_owned(),
+            body: truncate_body(&raw.body),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_spec_vectors() {
+        assert_eq!(
+            "f22aa0c65ce3229ae0959b8ff624c0e3,1795629353982,master",
+            sign(1795629353982, "TestMasterKey", true)
+        );
+        assert_eq!(
+            "d5524a1886218e6e721fc16a29e04a83,1795629355310",
+            sign(1795629355310, "TestAppKey", false)
+        );
+        assert_eq!(
+            "d5bcbb897e19b2f6633c716dfdfaf9be,1453014943466",
+            sign(1453014943466, "UtOCzqb67d3sN12Kts4URwy8", false)
+        );
+        // scenario 12 of the captures
+        assert_eq!(
+            "4efcb2899ba8ea9501555c3b0c365320,1795629354641,master",
+            sign(1795629354641, "TestMasterKey", true)
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_within_its_bounds() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            let full = base * (1 << (attempt - 1));
+            let b = backoff(base, attempt);
+            assert!(
+                b >= full / 2 && b <= full,
+                "attempt {attempt}: {b:?} not in [{:?}, {full:?}]",
+                full / 2
+            );
+        }
+        assert!(backoff(Duration::from_secs(5), 30) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_defaults_to_the_penalty() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(RATE_LIMIT_PENALTY, retry_after(&headers));
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(Duration::from_secs(7), retry_after(&headers));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            Duration::ZERO,
+            retry_after(&headers),
+            "a date in the past means now"
+        );
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(RATE_LIMIT_PENALTY, retry_after(&headers));
+    }
+
+    #[test]
+    fn error_body_text_is_truncated() {
+        let long = "x".repeat(2000);
+        let t = truncate_body(long.as_bytes());
+        assert_eq!(MAX_ERROR_BODY_CHARS + 1, t.chars().count());
+    }
+}
