@@ -1,1 +1,125 @@
-fn main() {}
+//! `leancloud-server`: the LeanCloud-compatible server on SQLite.
+//!
+//! Run with `cargo run -p leancloud-server -- --listen 127.0.0.1:3000 --db .data/leancloud.sqlite3`.
+//! Credentials come from `LEANCLOUD_APP_ID`, `LEANCLOUD_APP_KEY`, `LEANCLOUD_APP_MASTER_KEY`
+//! (development defaults when unset); see `server/README.md` for every flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use leancloud_server::{
+    Credentials, Durability, RateLimits, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RatePreset {
+    Off,
+    Development,
+    Commercial,
+}
+
+#[derive(Debug, Parser)]
+#[command(version, about = "LeanCloud-compatible IM REST server on SQLite")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// SQLite database file, created with its schema on first start.
+    #[arg(long, default_value = ".data/leancloud.sqlite3")]
+    db: PathBuf,
+    /// `full` also survives power loss (one fsync per group commit); `normal` survives a killed process.
+    #[arg(long, value_enum, default_value = "normal")]
+    durability: Durability,
+    /// LeanCloud rate-limit preset for the RTM API; the flags below override single buckets.
+    #[arg(long, value_enum, default_value = "off")]
+    rate_limits: RatePreset,
+    #[arg(long)]
+    messages_per_minute: Option<u32>,
+    #[arg(long)]
+    broadcasts_per_minute: Option<u32>,
+    #[arg(long)]
+    broadcasts_per_day: Option<u32>,
+}
+
+fn credentials() -> Credentials {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (id, key, master) = (
+        var("LEANCLOUD_APP_ID"),
+        var("LEANCLOUD_APP_KEY"),
+        var("LEANCLOUD_APP_MASTER_KEY"),
+    );
+    if id.is_none() {
+        tracing::warn!("LEANCLOUD_APP_ID unset: using the development app id {DEV_APP_ID}");
+    }
+    if key.is_none() {
+        tracing::warn!("LEANCLOUD_APP_KEY unset: using the development app key {DEV_APP_KEY}");
+    }
+    if master.is_none() {
+        tracing::warn!(
+            "LEANCLOUD_APP_MASTER_KEY unset: using the development master key {DEV_MASTER_KEY}"
+        );
+    }
+    Credentials::new(
+        id.unwrap_or_else(|| DEV_APP_ID.into()),
+        key.unwrap_or_else(|| DEV_APP_KEY.into()),
+        master.unwrap_or_else(|| DEV_MASTER_KEY.into()),
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    let mut rate_limits = match args.rate_limits {
+        RatePreset::Off => RateLimits::off(),
+        RatePreset::Development => RateLimits::development(),
+        RatePreset::Commercial => RateLimits::commercial(),
+    };
+    rate_limits.messages_per_minute = args.messages_per_minute.or(rate_limits.messages_per_minute);
+    rate_limits.broadcasts_per_minute = args
+        .broadcasts_per_minute
+        .or(rate_limits.broadcasts_per_minute);
+    rate_limits.broadcasts_per_day = args.broadcasts_per_day.or(rate_limits.broadcasts_per_day);
+    let config = ServerConfig {
+        listen: args.listen,
+        db_path: args.db,
+        credentials: credentials(),
+        rate_limits,
+        durability: args.durability,
+        ..ServerConfig::for_tests("")
+    };
+    let db_path = config.db_path.clone();
+    let server = leancloud_server::spawn(config).await?;
+    tracing::info!(url = %server.base_url(), db = %db_path.display(), ?rate_limits, "leancloud-server listening");
+    println!("leancloud-server listening on {}", server.base_url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! LeanCloud request authentication: `X-LC-Id` plus `X-LC-Sign` or `X-LC-Key`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use md5::{Digest, Md5};
+use subtle::ConstantTimeEq;
+
+use crate::config::Credentials;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Which key authenticated the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    App,
+    Master,
+}
+
+impl Access {
+    pub fn is_master(self) -> bool {
+        self == Access::Master
+    }
+
+    pub fn require_master(self) -> Result<(), AppError> {
+        if self.is_master() {
+            Ok(())
+        } else {
+            Err(AppError::master_key_required())
+        }
+    }
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Checks the headers against the credentials. No clock-skew window is applied to `X-LC-Sign` timestamps
+/// (LeanCloud documents none).
+pub fn authenticate(headers: &HeaderMap, creds: &Credentials) -> Result<Access, AppError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let app_id = header("x-lc-id").or_else(|| header("x-avoscloud-application-id"));
+    match app_id {
+        Some(id) if ct_eq(id, &creds.app_id) => {}
+        _ => return Err(AppError::unauthorized()),
+    }
+    if let Some(sign) = header("x-lc-sign") {
+        let mut parts = sign.split(',');
+        let (Some(hexdigest), Some(ts)) = (parts.next(), parts.next()) else {
+            return Err(AppError::unauthorized());
+        };
+        let (key, access) = match parts.next() {
+            None => (&creds.app_key, Access::App),
+            Some("master") => (&creds.master_key, Access::Master),
+            Some(_) => return Err(AppError::unauthorized()),
+        };
+        if parts.next().is_some() || ts.is_empty() {
+            return Err(AppError::unauthorized());
+        }
+        let mut md5 = Md5::new();
+        md5.update(ts.as_bytes());
+        md5.update(key.as_bytes());
+        let expected = hex::encode(md5.finalize());
+        return if ct_eq(hexdigest, &expected) {
+            Ok(access)
+        } else {
+            Err(AppError::unauthorized())
+        };
+    }
+    if let Some(key) = header("x-lc-key") {
+        let (key, access) = match key.strip_suffix(",master") {
+            Some(master) => (master, Access::Master),
+            None => (key, Access::App),
+        };
+        let expected = match access {
+            Access::Master => &creds.master_key,
+            Access::App => &creds.app_key,
+        };
+        return if ct_eq(key, expected) {
+            Ok(access)
+        } else {
+            Err(AppError::unauthorized())
+        };
+    }
+    Err(AppError::unauthorized())
+}
+
+impl FromRequestParts<AppState> for Access {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(&parts.headers, &state.credentials)
+    }
+}

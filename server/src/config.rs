@@ -1,0 +1,197 @@
+//! Server configuration: listen address, database, credentials, rate limits, fault mode, durability.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Development credentials, used when the `LEANCLOUD_*` variables are unset (see `docs/architecture.md`).
+pub const DEV_APP_ID: &str = "dev-app-id-gzGzoHsz";
+pub const DEV_APP_KEY: &str = "dev-app-key";
+pub const DEV_MASTER_KEY: &str = "dev-master-key";
+
+/// Everything [`crate::spawn`] needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub db_path: PathBuf,
+    pub credentials: Credentials,
+    pub rate_limits: RateLimits,
+    pub faults: FaultConfig,
+    pub durability: Durability,
+}
+
+impl ServerConfig {
+    /// Loopback port 0, development credentials, rate limits and faults off.
+    pub fn for_tests(db_path: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db_path: db_path.into(),
+            credentials: Credentials::development(),
+            rate_limits: RateLimits::off(),
+            faults: FaultConfig::off(),
+            durability: Durability::default(),
+        }
+    }
+}
+
+/// The app's id and keys. `Debug` never shows the keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub app_id: String,
+    pub app_key: String,
+    pub master_key: String,
+}
+
+impl Credentials {
+    pub fn new(
+        app_id: impl Into<String>,
+        app_key: impl Into<String>,
+        master_key: impl Into<String>,
+    ) -> Self {
+        Credentials {
+            app_id: app_id.into(),
+            app_key: app_key.into(),
+            master_key: master_key.into(),
+        }
+    }
+
+    pub fn development() -> Self {
+        Credentials::new(DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("app_id", &self.app_id)
+            .field("app_key", &"<redacted>")
+            .field("master_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How hard a commit tries to reach the disk.
+///
+/// `Normal` (WAL + `synchronous=NORMAL`) survives a killed process: every acknowledged write is in the WAL file.
+/// A power loss or OS crash may lose the last commits. `Full` (`synchronous=FULL`) fsyncs the WAL on every
+/// commit (one fsync per group-committed batch), so acknowledged writes also survive power loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Normal,
+    Full,
+}
+
+/// LeanCloud's RTM REST rate-limit buckets (`leancloud-rest.md` §6). `None` = unlimited.
+///
+/// A minute window starts with the first request counted in it and lasts 60 s; once the bucket is full,
+/// every request to it gets 429 until the window ends. The daily broadcast quota resets at 00:00 UTC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// `/1.1/rtm/messages` (普通消息), calls per minute; one call counts once whatever its recipients.
+    pub messages_per_minute: Option<u32>,
+    /// `/1.1/rtm/broadcast` (广播消息), calls per minute.
+    pub broadcasts_per_minute: Option<u32>,
+    /// `/1.1/rtm/broadcast`, calls per UTC day.
+    pub broadcasts_per_day: Option<u32>,
+}
+
+impl RateLimits {
+    pub fn off() -> Self {
+        RateLimits::default()
+    }
+
+    /// LeanCloud's commercial defaults: 1800 messages/min, 10 broadcasts/min and 30/day.
+    pub fn commercial() -> Self {
+        RateLimits {
+            messages_per_minute: Some(1800),
+            broadcasts_per_minute: Some(10),
+            broadcasts_per_day: Some(30),
+        }
+    }
+
+    /// LeanCloud's development-plan limits: 120 messages/min, 1 broadcast/min and 10/day.
+    pub fn development() -> Self {
+        RateLimits {
+            messages_per_minute: Some(120),
+            broadcasts_per_minute: Some(1),
+            broadcasts_per_day: Some(10),
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.messages_per_minute.is_none()
+            && self.broadcasts_per_minute.is_none()
+            && self.broadcasts_per_day.is_none()
+    }
+}
+
+/// One way to fail a request on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// 503 with a LeanCloud error body; the request is not applied.
+    #[serde(rename = "5xx")]
+    ServerError,
+    /// 429 with `Retry-After: 1`; not applied.
+    #[serde(rename = "429")]
+    TooManyRequests,
+    /// Waits `delay_ms` (past the client's timeout), then answers 504; not applied.
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// Closes the connection without any response; not applied.
+    #[serde(rename = "drop")]
+    Drop,
+    /// Applies the request, then closes the connection without a response (opt-in: a retry *can* duplicate it).
+    #[serde(rename = "applied-then-dropped")]
+    AppliedThenDropped,
+}
+
+/// Fault mode: a share of requests fails in one of `kinds` (picked at random).
+///
+/// Requests to `/__admin/*` are never faulted. With `paths` non-empty, only requests whose path starts with
+/// one of them are eligible. With `max_faults` set, fault mode switches itself off after that many faults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultConfig {
+    /// Share of eligible requests to fail, 0.0 ..= 1.0.
+    pub rate: f64,
+    pub kinds: Vec<FaultKind>,
+    /// Delay of the `timeout` kind.
+    pub delay_ms: u64,
+    pub paths: Vec<String>,
+    pub max_faults: Option<u64>,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig::off()
+    }
+}
+
+impl FaultConfig {
+    pub fn off() -> Self {
+        FaultConfig {
+            rate: 0.0,
+            kinds: Vec::new(),
+            delay_ms: 30_000,
+            paths: Vec::new(),
+            max_faults: None,
+        }
+    }
+
+    /// Every eligible request fails with `kind`.
+    pub fn always(kind: FaultKind) -> Self {
+        FaultConfig {
+            rate: 1.0,
+            kinds: vec![kind],
+            ..FaultConfig::off()
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.rate <= 0.0 || self.kinds.is_empty() || self.max_faults == Some(0)
+    }
+}

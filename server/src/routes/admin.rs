@@ -1,0 +1,70 @@
+//! Test and operations endpoints: fault mode, rate limits, health, server time.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::Access;
+use crate::config::{FaultConfig, RateLimits};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::db::iso_millis;
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request(crate::error::codes::INVALID_JSON, e.to_string()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Json<Value>, AppError> {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(AppError::internal)
+}
+
+/// `PUT /__admin/faults` (master key): `{"rate":0.1,"kinds":["5xx","429","timeout","drop"],"delay_ms":…}`.
+pub async fn put_faults(
+    State(state): State<AppState>,
+    access: Access,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    access.require_master()?;
+    let config: FaultConfig = parse(&body)?;
+    if !(0.0..=1.0).contains(&config.rate) {
+        return Err(AppError::bad_request(
+            crate::error::codes::INTERNAL,
+            "rate must be between 0 and 1.",
+        ));
+    }
+    state.faults.set(config);
+    to_json(&state.faults.get())
+}
+
+pub async fn get_faults(
+    State(state): State<AppState>,
+    access: Access,
+) -> Result<Json<Value>, AppError> {
+    access.require_master()?;
+    to_json(&state.faults.get())
+}
+
+/// `PUT /__admin/rate-limits` (master key): `{"messages_per_minute":…, "broadcasts_per_minute":…, "broadcasts_per_day":…}`.
+pub async fn put_rate_limits(
+    State(state): State<AppState>,
+    access: Access,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    access.require_master()?;
+    let limits: RateLimits = parse(&body)?;
+    state.limits.set(limits);
+    to_json(&limits)
+}
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /1.1/date`: the server time, as LeanCloud answers it.
+pub async fn date() -> Json<Value> {
+    Json(json!({"__type": "Date", "iso": iso_millis(chrono::Utc::now().timestamp_millis())}))
+}

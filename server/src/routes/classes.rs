@@ -1,0 +1,135 @@
+//! The storage API: `/1.1/classes/{className}[/{objectId}]`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::Access;
+use crate::error::AppError;
+use crate::routes::{json_object, parse_json_param, query_params, truthy};
+use crate::state::AppState;
+use crate::store::objects::{self, check_class_access, validate_class_name, QueryParams};
+use crate::store::query::parse_order;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+fn guard(class: &str, access: Access) -> Result<(), AppError> {
+    validate_class_name(class)?;
+    check_class_access(class, access)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    access: Access,
+    Path(class): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    guard(&class, access)?;
+    let params = query_params(raw.as_deref());
+    let body = json_object(&body)?;
+    let created = objects::create(
+        &state.db,
+        class.clone(),
+        body,
+        truthy(params.get("fetchWhenSave")),
+    )
+    .await?;
+    let mut response = (created.status, Json(Value::Object(created.body))).into_response();
+    if created.status == StatusCode::CREATED {
+        if let Ok(location) = HeaderValue::from_str(&format!("/1.1/classes/{class}/{}", created.id))
+        {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+    }
+    Ok(response)
+}
+
+pub async fn find(
+    State(state): State<AppState>,
+    access: Access,
+    Path(class): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, AppError> {
+    guard(&class, access)?;
+    let params = query_params(raw.as_deref());
+    let limit = match params.get("limit").map(|s| s.trim().parse::<i64>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (0..=MAX_LIMIT as i64).contains(&n) => n as usize,
+        Some(_) => DEFAULT_LIMIT,
+    };
+    let skip = params
+        .get("skip")
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let q = QueryParams {
+        where_: parse_json_param(params.get("where"))?,
+        keys: params.get("keys").map(|k| {
+            k.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        }),
+        limit,
+        skip,
+        order: params
+            .get("order")
+            .map(|o| parse_order(o))
+            .unwrap_or_default(),
+        count: truthy(params.get("count")),
+        with_acl: truthy(params.get("returnACL")),
+    };
+    Ok(Json(objects::find(&state.db, access, class, q).await?))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    access: Access,
+    Path((class, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, AppError> {
+    guard(&class, access)?;
+    let params = query_params(raw.as_deref());
+    let found = objects::get(
+        &state.db,
+        access,
+        class,
+        id,
+        truthy(params.get("returnACL")),
+    )
+    .await?;
+    Ok(Json(found.map_or_else(|| json!({}), Value::Object)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    access: Access,
+    Path((class, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    guard(&class, access)?;
+    let params = query_params(raw.as_deref());
+    let body = json_object(&body)?;
+    let where_ = parse_json_param(params.get("where"))?;
+    let fetch = truthy(params.get("fetchWhenSave"));
+    let out = objects::update(&state.db, access, class, id, body, where_, fetch).await?;
+    Ok(Json(Value::Object(out)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    access: Access,
+    Path((class, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, AppError> {
+    guard(&class, access)?;
+    let params = query_params(raw.as_deref());
+    let where_ = parse_json_param(params.get("where"))?;
+    objects::delete(&state.db, access, class, id, where_).await?;
+    Ok(Json(json!({})))
+}

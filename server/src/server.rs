@@ -1,0 +1,377 @@
+//! The router, the middleware (request log, fault mode), the accept loop and the running-server handle.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::config::{FaultConfig, FaultKind, RateLimits, ServerConfig};
+use crate::error::{codes, AppError};
+use crate::routes::{admin, classes, rtm};
+use crate::state::{AppState, ConnInfo, ReceivedRequest};
+use crate::store::db::Db;
+use crate::store::messages::{self, StoredMessage};
+use crate::store::objects;
+
+/// Everything that can stop [`spawn`].
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the database {path}: {source}")]
+    Database {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("startup task failed: {0}")]
+    Startup(String),
+}
+
+/// The whole HTTP API. Paths with a doubled leading slash (`//1.1/…`, what the SDK sends with a trailing
+/// slash in its base URL) are routed like single-slash ones.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/1.1/classes/{class}",
+            post(classes::create).get(classes::find),
+        )
+        .route(
+            "/1.1/classes/{class}/{id}",
+            get(classes::get)
+                .put(classes::update)
+                .delete(classes::delete),
+        )
+        .route("/1.1/rtm/messages", post(rtm::send))
+        .route("/1.1/rtm/broadcast", post(rtm::broadcast))
+        .route("/1.1/rtm/messages/history", get(rtm::history))
+        .route("/1.1/date", get(admin::date))
+        .route("/__admin/health", get(admin::health))
+        .route(
+            "/__admin/faults",
+            put(admin::put_faults).get(admin::get_faults),
+        )
+        .route("/__admin/rate-limits", put(admin::put_rate_limits))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ))
+        .with_state(state);
+    Router::new().fallback_service(api.map_request(normalize_path))
+}
+
+async fn not_found() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, codes::OBJECT_NOT_FOUND, "Not found.")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::INTERNAL,
+        "Method not allowed.",
+    )
+}
+
+fn normalize_path<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    let path = req.uri().path();
+    if path.starts_with("//") {
+        let trimmed = format!("/{}", path.trim_start_matches('/'));
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed,
+        };
+        if let Ok(uri) = pq.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+fn log_request(state: &AppState, method: &Method, uri: &Uri, status: u16, started: Instant) {
+    // Path only: keys and signatures travel in headers, which are never logged.
+    tracing::info!(
+        method = %method,
+        path = uri.path(),
+        status,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    state.requests.push(ReceivedRequest {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().map(str::to_owned),
+        status,
+        at: chrono::Utc::now(),
+    });
+}
+
+async fn record_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (method, uri, started) = (req.method().clone(), req.uri().clone(), Instant::now());
+    let response = next.run(req).await;
+    log_request(&state, &method, &uri, response.status().as_u16(), started);
+    response
+}
+
+async fn inject_faults(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some((kind, delay_ms)) = state.faults.decide(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let kill = req.extensions().get::<ConnInfo>().map(|c| c.kill.clone());
+    let (method, uri, started) = (req.method().clone(), req.uri().clone(), Instant::now());
+    tracing::warn!(?kind, path = uri.path(), "injecting a fault");
+    match kind {
+        FaultKind::ServerError => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::INTERNAL,
+            "Service unavailable (injected fault).",
+        )
+        .into_response(),
+        FaultKind::TooManyRequests => AppError::rate_limited(
+            codes::TOO_MANY_REQUESTS,
+            "Too many requests (injected fault).",
+            1,
+        )
+        .into_response(),
+        FaultKind::Timeout => {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            AppError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                codes::INTERNAL,
+                "Gateway timeout (injected fault).",
+            )
+            .into_response()
+        }
+        FaultKind::Drop | FaultKind::AppliedThenDropped => {
+            if kind == FaultKind::AppliedThenDropped {
+                let _applied = next.run(req).await;
+            }
+            match kill {
+                Some(kill) => {
+                    log_request(&state, &method, &uri, 0, started);
+                    kill.notify_one();
+                    std::future::pending::<()>().await;
+                    unreachable_response()
+                }
+                // Without the server loop (e.g. `app()` driven by `oneshot`) there is no connection to drop.
+                None => AppError::new(
+                    StatusCode::BAD_GATEWAY,
+                    codes::INTERNAL,
+                    "Connection dropped (injected fault).",
+                )
+                .into_response(),
+            }
+        }
+    }
+}
+
+fn unreachable_response() -> Response {
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// Starts the server: opens (and migrates) the database, binds, and serves in the background.
+pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let path = config.db_path.clone();
+    let durability = config.durability;
+    let db = tokio::task::spawn_blocking(move || Db::open(&path, durability))
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))?
+        .map_err(|source| ServerError::Database {
+            path: config.db_path.display().to_string(),
+            source,
+        })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let state = AppState::new(db, config.credentials, config.rate_limits, config.faults);
+    let router = app(state.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(serve(listener, router, stop_rx));
+    Ok(RunningServer {
+        addr,
+        state,
+        stop: stop_tx,
+        task,
+    })
+}
+
+async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(stream, peer, router.clone(), stop.clone()));
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let kill = Arc::new(Notify::new());
+    let info = ConnInfo {
+        peer,
+        kill: kill.clone(),
+    };
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(info.clone());
+            let router = router.clone();
+            async move {
+                Ok::<_, Infallible>(
+                    router
+                        .oneshot(req.map(axum::body::Body::new))
+                        .await
+                        .into_response(),
+                )
+            }
+        });
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            // Dropping the connection future closes the socket without a response.
+            _ = kill.notified() => break,
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// A server started by [`spawn`].
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn inspect(&self) -> Inspector {
+        Inspector {
+            state: self.state.clone(),
+        }
+    }
+
+    /// Switches fault mode at run time (the same as `PUT /__admin/faults`).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.state.faults.set(faults);
+    }
+
+    /// Replaces the rate limits and resets their counters.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.state.limits.set(limits);
+    }
+
+    /// Stops accepting, lets open requests finish (up to 10 s), then closes the database.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let db = self.state.db.clone();
+        let _ = tokio::task::spawn_blocking(move || db.close()).await;
+    }
+}
+
+/// Read-only view of what the server stored and received, for tests.
+#[derive(Debug, Clone)]
+pub struct Inspector {
+    state: AppState,
+}
+
+impl Inspector {
+    /// Messages of one conversation, oldest first; broadcasts included.
+    pub fn messages(&self, conv_id: &str) -> Vec<StoredMessage> {
+        messages::stored(&self.state.db, Some(conv_id)).unwrap_or_default()
+    }
+
+    /// Every stored message, oldest first.
+    pub fn all_messages(&self) -> Vec<StoredMessage> {
+        messages::stored(&self.state.db, None).unwrap_or_default()
+    }
+
+    /// A conversation as the storage API renders it, with its `ACL`.
+    pub fn conversation(&self, id: &str) -> Option<Value> {
+        self.object(objects::CONVERSATION, id)
+    }
+
+    /// Any stored object, with its `ACL`.
+    pub fn object(&self, class: &str, id: &str) -> Option<Value> {
+        objects::get_blocking(&self.state.db, class, id)
+            .ok()
+            .flatten()
+            .map(|m: Map<String, Value>| Value::Object(m))
+    }
+
+    /// Every request received (the latest 100,000), oldest first.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.state.requests.all()
+    }
+
+    /// The current fault configuration (with `max_faults` counted down).
+    pub fn faults(&self) -> FaultConfig {
+        self.state.faults.get()
+    }
+}

@@ -1,0 +1,79 @@
+//! Shared state of the HTTP layer.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::config::{Credentials, FaultConfig, RateLimits};
+use crate::faults::Faults;
+use crate::limits::RateLimiter;
+use crate::store::db::Db;
+
+/// The inspector keeps at most this many requests (the oldest are forgotten first).
+const MAX_RECORDED_REQUESTS: usize = 100_000;
+
+/// A request as the server saw it. `status` is 0 when the connection was dropped without a response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    entries: Mutex<VecDeque<ReceivedRequest>>,
+}
+
+impl RequestLog {
+    pub fn push(&self, entry: ReceivedRequest) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_RECORDED_REQUESTS {
+                entries.pop_front();
+            }
+            entries.push_back(entry);
+        }
+    }
+
+    pub fn all(&self) -> Vec<ReceivedRequest> {
+        self.entries
+            .lock()
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Per-connection data the server loop puts into each request's extensions.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// Notified to close the connection without answering (fault mode).
+    pub kill: Arc<Notify>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub credentials: Arc<Credentials>,
+    pub limits: Arc<RateLimiter>,
+    pub faults: Arc<Faults>,
+    pub requests: Arc<RequestLog>,
+}
+
+impl AppState {
+    pub fn new(db: Db, credentials: Credentials, limits: RateLimits, faults: FaultConfig) -> Self {
+        AppState {
+            db,
+            credentials: Arc::new(credentials),
+            limits: Arc::new(RateLimiter::new(limits)),
+            faults: Arc::new(Faults::new(faults)),
+            requests: Arc::new(RequestLog::default()),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Stored messages: sends, system messages to chosen clients, broadcasts, and the history API's reads.
+
+use md5::{Digest, Md5};
+use rand::distr::{Alphanumeric, SampleString};
+use rusqlite::{params, Connection, Row as SqlRow};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{codes, AppError};
+use crate::store::db::Db;
+use crate::store::objects::{conversation_kind, touch_last_message};
+
+/// How a message was addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// To the conversation's members (or a chat room's or system conversation's audience).
+    Normal,
+    /// From a system conversation to chosen clients (`to_peers`).
+    ToClients,
+    /// `/1.1/rtm/broadcast`: to every client of the app.
+    Broadcast,
+}
+
+impl MessageKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Normal => "normal",
+            MessageKind::ToClients => "to_clients",
+            MessageKind::Broadcast => "broadcast",
+        }
+    }
+
+    fn parse(s: &str) -> MessageKind {
+        match s {
+            "to_clients" => MessageKind::ToClients,
+            "broadcast" => MessageKind::Broadcast,
+            _ => MessageKind::Normal,
+        }
+    }
+}
+
+/// A message as stored, for tests and tools (see [`crate::Inspector`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub msg_id: String,
+    pub conv_id: String,
+    pub from: String,
+    pub data: String,
+    pub timestamp: i64,
+    pub kind: MessageKind,
+    pub transient: bool,
+    pub recipients: Vec<String>,
+    pub push: Option<Value>,
+    /// Which request key carried `push`: `"push"` or `"push_data"`.
+    pub push_field: Option<String>,
+    pub valid_till: Option<i64>,
+}
+
+/// A validated message ready to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conv_id: String,
+    pub from: String,
+    pub data: String,
+    pub kind: MessageKind,
+    pub transient: bool,
+    pub recipients: Vec<String>,
+    pub push: Option<Value>,
+    pub push_field: Option<&'static str>,
+    pub valid_till: Option<i64>,
+    pub from_ip: Option<String>,
+}
+
+pub fn new_message_id() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 22)
+}
+
+/// Per-user history key of a system conversation (LeanCloud: `md5(sysConvId + ":" + clientId)`).
+pub fn user_conversation_key(conv_id: &str, client_id: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(conv_id.as_bytes());
+    md5.update(b":");
+    md5.update(client_id.as_bytes());
+    hex::encode(md5.finalize())
+}
+
+/// Checks the conversation and stores the message in one job of the writer; returns `(msg-id, timestamp)`.
+pub async fn store(db: &Db, msg: NewMessage) -> Result<(String, i64), AppError> {
+    let clock = db.clone();
+    db.write(move |conn| {
+        let kind = conversation_kind(conn, &msg.conv_id)?;
+        let conv = match (kind, msg.kind) {
+            (None, MessageKind::Broadcast) => {
+                return Err(AppError::bad_request(codes::CONVERSATION_NOT_FOUND, "CONVERSATION_NOT_FOUND"));
+            }
+            (None, _) => {
+                return Err(AppError::bad_request(codes::INVALID_MESSAGING_TARGET, "INVALID_MESSAGING_TARGET"));
+            }
+            (Some(c), MessageKind::Broadcast | MessageKind::ToClients) if !c.system => {
+                return Err(AppError::bad_request(codes::SYSTEM_CONVERSATION_REQUIRED, "SYSTEM_CONVERSATION_REQUIRED"));
+            }
+            (Some(c), _) => c,
+        };
+        let msg_id = new_message_id();
+        let ts = clock.next_timestamp();
+        let recipients = (!msg.recipients.is_empty()).then(|| json!(msg.recipients).to_string());
+        conn.prepare_cached(
+            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            msg_id,
+            msg.conv_id,
+            msg.from,
+            msg.data,
+            ts,
+            msg.kind.as_str(),
+            msg.transient,
+            conv.transient,
+            recipients,
+            msg.push.as_ref().map(Value::to_string),
+            msg.push_field,
+            msg.valid_till,
+            msg.from_ip,
+        ])?;
+        if msg.kind == MessageKind::ToClients {
+            let seq = conn.last_insert_rowid();
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for client in &msg.recipients {
+                stmt.execute(params![user_conversation_key(&msg.conv_id, client), seq, client])?;
+            }
+        }
+        if msg.kind != MessageKind::Broadcast {
+            touch_last_message(conn, &msg.conv_id, ts)?;
+        }
+        Ok((msg_id, ts))
+    })
+    .await
+}
+
+const STORED_COLUMNS: &str =
+    "msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, push, push_field, valid_till";
+
+fn stored_from_row(r: &SqlRow<'_>) -> rusqlite::Result<StoredMessage> {
+    let recipients: Option<String> = r.get(7)?;
+    let push: Option<String> = r.get(8)?;
+    Ok(StoredMessage {
+        msg_id: r.get(0)?,
+        conv_id: r.get(1)?,
+        from: r.get(2)?,
+        data: r.get(3)?,
+        timestamp: r.get(4)?,
+        kind: MessageKind::parse(&r.get::<_, String>(5)?),
+        transient: r.get(6)?,
+        recipients: recipients
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        push: push.and_then(|s| serde_json::from_str(&s).ok()),
+        push_field: r.get(9)?,
+        valid_till: r.get(10)?,
+    })
+}
+
+/// All stored messages, oldest first; with `conv_id`, only that conversation's (broadcasts included).
+pub fn stored(db: &Db, conv_id: Option<&str>) -> Result<Vec<StoredMessage>, AppError> {
+    db.read_blocking(|conn| {
+        let rows = match conv_id {
+            Some(conv) => {
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT {STORED_COLUMNS} FROM messages WHERE conv_id = ?1 ORDER BY seq"
+                ))?;
+                let rows = stmt
+                    .query_map([conv], stored_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows
+            }
+            None => {
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT {STORED_COLUMNS} FROM messages ORDER BY seq"
+                ))?;
+                let rows = stmt
+                    .query_map([], stored_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows
+            }
+        };
+        Ok(rows)
+    })
+}
+
+/// Which messages the history API returns.
+#[derive(Debug, Clone, Default)]
+pub enum HistoryScope {
+    Conversation(String),
+    From(String),
+    #[default]
+    All,
+}
+
+/// `GET /1.1/rtm/messages/history` parameters, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    pub limit: usize,
+    /// Oldest first when true.
+    pub reversed: bool,
+    pub start_ts: Option<i64>,
+    pub start_msgid: Option<String>,
+    pub include_start: bool,
+    pub stop_ts: Option<i64>,
+    pub stop_msgid: Option<String>,
+    pub include_stop: bool,
+}
+
+fn seq_of(conn: &Connection, msg_id: &str) -> Result<Option<(i64, i64)>, AppError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
+        .query_row([msg_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// A bound `(timestamp, seq)` on the scan: the record at the bound itself is included when `inclusive`.
+fn bound(
+    conn: &Connection,
+    ts: Option<i64>,
+    msgid: Option<&str>,
+    inclusive: bool,
+    upper: bool,
+) -> Result<Option<(i64, i64)>, AppError> {
+    let at = match msgid {
+        Some(id) => seq_of(conn, id)?.filter(|(t, _)| ts.is_none_or(|ts| ts == *t)),
+        None => None,
+    };
+    Ok(match (at, ts) {
+        (Some((t, seq)), _) => Some((
+            t,
+            if inclusive {
+                seq
+            } else if upper {
+                seq - 1
+            } else {
+                seq + 1
+            },
+        )),
+        // Without a message id the timestamp alone bounds, exclusive unless asked otherwise.
+        (None, Some(t)) => Some(match (inclusive, upper) {
+            (true, true) => (t, i64::MAX),
+            (true, false) => (t, i64::MIN),
+            (false, true) => (t, i64::MIN),
+            (false, false) => (t, i64::MAX),
+        }),
+        (None, None) => None,
+    })
+}
+
+pub async fn history(db: &Db, q: HistoryQuery) -> Result<Vec<Value>, AppError> {
+    db.read(move |conn| {
+        // Newest-first scans start below the start point and stop above the stop point; reversed the other way.
+        let start = bound(conn, q.start_ts, q.start_msgid.as_deref(), q.include_start, !q.reversed)?;
+        let stop = bound(conn, q.stop_ts, q.stop_msgid.as_deref(), q.include_stop, q.reversed)?;
+        let (upper, lower) = if q.reversed { (stop, start) } else { (start, stop) };
+        let (upper_ts, upper_seq) = upper.unwrap_or((i64::MAX, i64::MAX));
+        let (lower_ts, lower_seq) = lower.unwrap_or((i64::MIN, i64::MIN));
+        let order = if q.reversed { "ASC" } else { "DESC" };
+        let range = "(m.timestamp < ?2 OR (m.timestamp = ?2 AND m.seq <= ?3)) AND (m.timestamp > ?4 OR (m.timestamp = ?4 AND m.seq >= ?5))";
+        let filter = "m.kind != 'broadcast' AND m.transient = 0";
+        let select = "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip FROM messages m";
+        let (sql, key) = match &q.scope {
+            HistoryScope::Conversation(conv) => (
+                format!(
+                    "{select} WHERE {filter} AND {range} AND (m.conv_id = ?1 OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?1))
+                     ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"
+                ),
+                conv.clone(),
+            ),
+            HistoryScope::From(from) => (
+                format!("{select} WHERE {filter} AND {range} AND m.from_peer = ?1 ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"),
+                from.clone(),
+            ),
+            HistoryScope::All => (
+                format!("{select} WHERE {filter} AND {range} AND ?1 = ?1 ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"),
+                String::new(),
+            ),
+        };
+        let mut stmt = conn.prepare(&sql)?;
+        let records = stmt
+            .query_map(params![key, upper_ts, upper_seq, lower_ts, lower_seq, q.limit as i64], |r| {
+                let conv_id: String = r.get(1)?;
+                let is_room: bool = r.get(5)?;
+                let from_ip: Option<String> = r.get(6)?;
+                Ok(json!({
+                    "timestamp": r.get::<_, i64>(0)?,
+                    "conv-id": conv_id,
+                    "data": r.get::<_, String>(2)?,
+                    "from": r.get::<_, String>(3)?,
+                    "msg-id": r.get::<_, String>(4)?,
+                    "is-conv": true,
+                    "is-room": is_room,
+                    "to": conv_id,
+                    "bin": false,
+                    "from-ip": from_ip.unwrap_or_default(),
+                }))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(records)
+    })
+    .await
+}

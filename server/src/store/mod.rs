@@ -1,0 +1,6 @@
+//! Persistence: the SQLite handle, storage objects, messages.
+
+pub mod db;
+pub mod messages;
+pub mod objects;
+pub mod query;
