@@ -3,7 +3,7 @@
 //! The Python SDK serialises request bodies with `json.dumps(params, separators=(",", ":"))` and
 //! a JSON-object message with plain `json.dumps(message)`; both use `ensure_ascii=True`. A server
 //! (or a signature, or a byte-level test) that compares bodies must see exactly those bytes, so
-//! the encoding is a `serde_json` [`Formatter`](serde_json::ser::Formatter) rather than a
+//! the encoding is a `serde_json` [`Formatter`] rather than a
 //! post-processing of serde's output.
 
 use std::io::{self, Write};
