@@ -826,3 +826,46 @@ async fn a_refused_connection_is_a_retryable_transport_error_even_for_a_send() {
     assert!(err.is_retryable());
     assert!(!err.to_string().contains(MASTER_KEY));
 }
+
+/// The server holds every answer far longer than the per-attempt timeout, so the outcome does not
+/// depend on how fast the machine is.
+async fn stalled_server() -> (MockServer, Client) {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(json_reply(200, "{}").set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let config = Config::builder(APP_ID)
+        .master_key(MASTER_KEY)
+        .api_server(server.uri())
+        .build()
+        .unwrap();
+    let options = ClientOptions {
+        request_timeout: Duration::from_millis(200),
+        ..fast_options()
+    };
+    (server, Client::with_options(config, options).unwrap())
+}
+
+#[tokio::test]
+async fn a_send_that_times_out_is_not_repeated() {
+    let (server, client) = stalled_server().await;
+    let err = plain_send().send(&client).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(
+        1,
+        server.received_requests().await.unwrap().len(),
+        "the send may have been applied"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotent_request_that_times_out_is_retried_up_to_max_attempts() {
+    let (server, client) = stalled_server().await;
+    let err = DeleteConversation::new(abc())
+        .send(&client)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(3, server.received_requests().await.unwrap().len());
+}
