@@ -869,3 +869,80 @@ async fn an_idempotent_request_that_times_out_is_retried_up_to_max_attempts() {
     assert!(matches!(err, Error::Timeout), "{err:?}");
     assert_eq!(3, server.received_requests().await.unwrap().len());
 }
+
+/// Counts the client's "retrying" log events, to observe retries that never reach a server.
+#[derive(Default)]
+struct RetryCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for RetryCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" && format!("{value:?}").starts_with("retrying") {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut message = Message(false);
+        event.record(&mut message);
+        if message.0 {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn a_send_is_retried_when_the_connection_is_refused_since_nothing_was_sent() {
+    // current_thread runtime: the thread-local subscriber sees every poll of the request.
+    let counter = RetryCounter::default();
+    let retries = counter.0.clone();
+    let _guard = tracing::subscriber::set_default(counter);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = Config::builder(APP_ID)
+        .master_key(MASTER_KEY)
+        .api_server(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let client = Client::with_options(config, fast_options()).unwrap();
+    let err = plain_send().send(&client).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(e) if e.is_connect()),
+        "{err:?}"
+    );
+    assert_eq!(
+        2,
+        retries.load(std::sync::atomic::Ordering::SeqCst),
+        "3 attempts = 2 retries"
+    );
+}
+
+#[tokio::test]
+async fn a_send_answered_with_a_5xx_is_not_retried() {
+    let counter = RetryCounter::default();
+    let retries = counter.0.clone();
+    let _guard = tracing::subscriber::set_default(counter);
+    let (result, received) = exchange(&plain_send(), ResponseTemplate::new(503)).await;
+    assert_eq!(Some(503), result.unwrap_err().status());
+    assert_eq!(
+        (1, 0),
+        (
+            received.len(),
+            retries.load(std::sync::atomic::Ordering::SeqCst)
+        )
+    );
+}
