@@ -99,8 +99,9 @@
 //! * **An empty recipient list is an error.** The SDK drops an empty `to_clients` and sends to the
 //!   whole conversation; here it is [`ValidationError::NoRecipients`]. More than
 //!   [`MAX_RECIPIENTS`] or repeated recipients, a message over [`MAX_MESSAGE_BYTES`] (push payload
-//!   included), an empty push payload set explicitly (omitted, as the SDK does), and other
-//!   invalid input are rejected before any request is sent.
+//!   included) and other invalid input ([`ValidationError`]) are rejected before any request is
+//!   sent; the SDK sends them and leaves the server to answer. (An empty push payload is omitted,
+//!   as the SDK does.)
 //! * **Non-string JSON messages.** A JSON object message is serialised and embedded as a string
 //!   exactly as the SDK does; other JSON values (arrays, numbers), which the SDK passes through
 //!   unconverted and LeanCloud rejects, are serialised to a string the same way.
