@@ -321,6 +321,15 @@ async fn add_and_remove_members_use_idempotent_ops() {
         updated.updated_at
     );
 
+    // scenario 10b: the SDK's add_unique("m", "x")
+    assert_wire(
+        &AddMembers::new(abc(), [cid("x")]),
+        "PUT /1.1/classes/_Conversation/abc?fetchWhenSave=false",
+        Some(r#"{"m":{"__op":"AddUnique","objects":["x"]}}"#),
+        json_reply(200, DEFAULT_ANSWER),
+    )
+    .await;
+
     // scenario 10a
     let updated = assert_wire(
         &RemoveMembers::new(abc(), [cid("c")]),
