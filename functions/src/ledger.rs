@@ -1,0 +1,567 @@
+//! Idempotency progress per (key, chunk).
+//!
+//! A bulk send is split into chunks of at most 20 recipients; each chunk is one LeanCloud call. Before a chunk
+//! is sent it is *claimed* (state `IN_PROGRESS` with a lease expiry and an owner token); after LeanCloud
+//! accepted it, it is marked `DONE` with the message id and timestamp. A redelivered SQS record, a retried
+//! schedule or a repeated HTTP call with the same key finds the `DONE` chunks and returns their stored result
+//! instead of sending again; a chunk whose lease expired (its invocation died mid-send) can be claimed again.
+//!
+//! Three implementations:
+//! - [`Ledger::dynamodb`]: the `IDEMPOTENCY_TABLE` (keys `pk`/`sk`, TTL attribute `expires_at`), shared by every
+//!   invocation and container. Claims are conditional puts, so two concurrent deliveries of one record never
+//!   both send a chunk.
+//! - [`Ledger::memory`]: used when no table is configured. It only remembers what *this* warm container sent:
+//!   a redelivery that lands on another container (or after a cold start) sends again. At-least-once only.
+//! - [`Ledger::Off`]: remembers nothing (handlers called without services, e.g. unit tests of other modules).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+
+/// How long a `DONE` chunk is remembered by default: longer than the bulk queue keeps a message (4 days) and
+/// its dead-letter queue (14 days), so a redrive from the DLQ is still de-duplicated.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
+
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const DONE: &str = "DONE";
+
+/// What LeanCloud answered for a chunk, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChunk {
+    pub msg_id: Option<String>,
+    pub timestamp: Option<i64>,
+    /// When the chunk was recorded as sent (epoch ms).
+    pub sent_at_ms: i64,
+    /// Digest of the exact request bytes: a key reused for a different request is detected.
+    pub fingerprint: String,
+}
+
+/// Proof of a claim; only its owner releases it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub token: String,
+    pub until_ms: i64,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation owns the chunk: send it, then [`Ledger::complete`] or [`Ledger::release`].
+    Claimed(Lease),
+    /// Already sent: return the stored result, do not send.
+    Done(StoredChunk),
+    /// Another invocation holds a live lease on it; try again after `retry_after`.
+    Busy { retry_after: Duration },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency ledger: {0}")]
+pub struct LedgerError(pub String);
+
+/// The idempotency ledger. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub enum Ledger {
+    /// Remembers nothing: every claim succeeds.
+    #[default]
+    Off,
+    Memory(Arc<MemoryLedger>),
+    DynamoDb(DynamoLedger),
+}
+
+impl Ledger {
+    pub fn memory() -> Ledger {
+        Ledger::Memory(Arc::default())
+    }
+
+    pub fn dynamodb(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Ledger {
+        Ledger::DynamoDb(DynamoLedger {
+            client,
+            table: table.into(),
+            retention: DEFAULT_RETENTION,
+        })
+    }
+
+    /// Whether progress survives this process (a table is configured).
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Ledger::DynamoDb(_))
+    }
+
+    /// Whether the ledger remembers anything at all.
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Ledger::Off)
+    }
+
+    /// Claim chunk `chunk` of `key` for `lease`, unless it is already done or held by a live lease.
+    pub async fn claim(
+        &self,
+        key: &str,
+        chunk: usize,
+        fingerprint: &str,
+        lease: Duration,
+    ) -> Result<Claim, LedgerError> {
+        let lease = Lease {
+            token: new_token(),
+            until_ms: now_ms() + millis(lease),
+        };
+        match self {
+            Ledger::Off => Ok(Claim::Claimed(lease)),
+            Ledger::Memory(memory) => Ok(memory.claim(key, chunk, fingerprint, lease)),
+            Ledger::DynamoDb(table) => table.claim(key, chunk, fingerprint, lease).await,
+        }
+    }
+
+    /// Record that the claimed chunk went out. Never overwrites a `DONE` record.
+    pub async fn complete(
+        &self,
+        key: &str,
+        chunk: usize,
+        lease: &Lease,
+        result: &StoredChunk,
+    ) -> Result<(), LedgerError> {
+        match self {
+            Ledger::Off => Ok(()),
+            Ledger::Memory(memory) => {
+                memory.complete(key, chunk, result);
+                Ok(())
+            }
+            Ledger::DynamoDb(table) => table.complete(key, chunk, lease, result).await,
+        }
+    }
+
+    /// Give a claim up (the chunk was not sent, or its outcome is unknown and it must be sent again).
+    pub async fn release(&self, key: &str, chunk: usize, lease: &Lease) -> Result<(), LedgerError> {
+        match self {
+            Ledger::Off => Ok(()),
+            Ledger::Memory(memory) => {
+                memory.release(key, chunk, lease);
+                Ok(())
+            }
+            Ledger::DynamoDb(table) => table.release(key, chunk, lease).await,
+        }
+    }
+
+    /// The stored state of a chunk (tests and diagnostics).
+    pub async fn get(&self, key: &str, chunk: usize) -> Result<Option<Entry>, LedgerError> {
+        match self {
+            Ledger::Off => Ok(None),
+            Ledger::Memory(memory) => Ok(memory.get(key, chunk)),
+            Ledger::DynamoDb(table) => table.get(key, chunk).await,
+        }
+    }
+}
+
+/// One chunk's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    InProgress { lease: Lease, fingerprint: String },
+    Done(StoredChunk),
+}
+
+impl Entry {
+    /// The answer a new claim gets when this entry is present at `now`; `None` = free to claim.
+    fn blocks(&self, now: i64) -> Option<Claim> {
+        match self {
+            Entry::Done(stored) => Some(Claim::Done(stored.clone())),
+            Entry::InProgress { lease, .. } if lease.until_ms > now => Some(Claim::Busy {
+                retry_after: Duration::from_millis(
+                    u64::try_from(lease.until_ms - now).unwrap_or(0),
+                ),
+            }),
+            Entry::InProgress { .. } => None,
+        }
+    }
+}
+
+/// Progress kept in this process only.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    entries: Mutex<HashMap<(String, usize), Entry>>,
+}
+
+impl MemoryLedger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, usize), Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn claim(&self, key: &str, chunk: usize, fingerprint: &str, lease: Lease) -> Claim {
+        let mut entries = self.lock();
+        let slot = (key.to_owned(), chunk);
+        if let Some(blocking) = entries.get(&slot).and_then(|entry| entry.blocks(now_ms())) {
+            return blocking;
+        }
+        entries.insert(
+            slot,
+            Entry::InProgress {
+                lease: lease.clone(),
+                fingerprint: fingerprint.to_owned(),
+            },
+        );
+        Claim::Claimed(lease)
+    }
+
+    fn complete(&self, key: &str, chunk: usize, result: &StoredChunk) {
+        let mut entries = self.lock();
+        let slot = (key.to_owned(), chunk);
+        if !matches!(entries.get(&slot), Some(Entry::Done(_))) {
+            entries.insert(slot, Entry::Done(result.clone()));
+        }
+    }
+
+    fn release(&self, key: &str, chunk: usize, lease: &Lease) {
+        let mut entries = self.lock();
+        let slot = (key.to_owned(), chunk);
+        if matches!(entries.get(&slot), Some(Entry::InProgress { lease: held, .. }) if held.token == lease.token)
+        {
+            entries.remove(&slot);
+        }
+    }
+
+    fn get(&self, key: &str, chunk: usize) -> Option<Entry> {
+        self.lock().get(&(key.to_owned(), chunk)).cloned()
+    }
+}
+
+/// Progress in the DynamoDB table (`pk` = `idem#<key>`, `sk` = `chunk#<index>`).
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention: Duration,
+}
+
+impl DynamoLedger {
+    fn key(key: &str, chunk: usize) -> [(&'static str, AttributeValue); 2] {
+        [
+            ("pk", AttributeValue::S(format!("idem#{key}"))),
+            ("sk", AttributeValue::S(format!("chunk#{chunk:06}"))),
+        ]
+    }
+
+    fn expires_at(&self, from_ms: i64) -> AttributeValue {
+        number((from_ms + millis(self.retention)) / 1000)
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        chunk: usize,
+        fingerprint: &str,
+        lease: Lease,
+    ) -> Result<Claim, LedgerError> {
+        // Two rounds: a record found expired-and-deleted between the failed put and the read is claimed again.
+        for _ in 0..2 {
+            let now = now_ms();
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("state", AttributeValue::S(IN_PROGRESS.to_owned()))
+                .item("owner", AttributeValue::S(lease.token.clone()))
+                .item("lease_until", number(lease.until_ms))
+                .item("fp", AttributeValue::S(fingerprint.to_owned()))
+                .item("expires_at", self.expires_at(lease.until_ms))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+                .expression_attribute_values(":now", number(now));
+            for (name, value) in Self::key(key, chunk) {
+                put = put.item(name, value);
+            }
+            match put.send().await {
+                Ok(_) => return Ok(Claim::Claimed(lease)),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(LedgerError(format!("claim: {}", DisplayErrorContext(err)))),
+            }
+            if let Some(blocking) = self
+                .get(key, chunk)
+                .await?
+                .and_then(|entry| entry.blocks(now_ms()))
+            {
+                return Ok(blocking);
+            }
+        }
+        Err(LedgerError(format!(
+            "claim of {key} chunk {chunk} kept conflicting"
+        )))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        chunk: usize,
+        lease: &Lease,
+        result: &StoredChunk,
+    ) -> Result<(), LedgerError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("state", AttributeValue::S(DONE.to_owned()))
+            .item("owner", AttributeValue::S(lease.token.clone()))
+            .item("fp", AttributeValue::S(result.fingerprint.clone()))
+            .item("sent_at", number(result.sent_at_ms))
+            .item("expires_at", self.expires_at(result.sent_at_ms))
+            .condition_expression("attribute_not_exists(pk) OR #state <> :done")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":done", AttributeValue::S(DONE.into()));
+        if let Some(msg_id) = &result.msg_id {
+            put = put.item("msg_id", AttributeValue::S(msg_id.clone()));
+        }
+        if let Some(timestamp) = result.timestamp {
+            put = put.item("ts", number(timestamp));
+        }
+        for (name, value) in Self::key(key, chunk) {
+            put = put.item(name, value);
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            // Already DONE (a concurrent owner whose lease had expired finished first): keep the first result.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(LedgerError(format!(
+                "complete: {}",
+                DisplayErrorContext(err)
+            ))),
+        }
+    }
+
+    async fn release(&self, key: &str, chunk: usize, lease: &Lease) -> Result<(), LedgerError> {
+        let mut delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .condition_expression("#state = :in_progress AND #owner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+            .expression_attribute_values(":owner", AttributeValue::S(lease.token.clone()));
+        for (name, value) in Self::key(key, chunk) {
+            delete = delete.key(name, value);
+        }
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(LedgerError(format!(
+                "release: {}",
+                DisplayErrorContext(err)
+            ))),
+        }
+    }
+
+    async fn get(&self, key: &str, chunk: usize) -> Result<Option<Entry>, LedgerError> {
+        let mut get = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true);
+        for (name, value) in Self::key(key, chunk) {
+            get = get.key(name, value);
+        }
+        let output = get
+            .send()
+            .await
+            .map_err(|err| LedgerError(format!("read: {}", DisplayErrorContext(err))))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let int = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        let fingerprint = text("fp").unwrap_or_default();
+        match text("state").as_deref() {
+            Some(DONE) => Ok(Some(Entry::Done(StoredChunk {
+                msg_id: text("msg_id"),
+                timestamp: int("ts"),
+                sent_at_ms: int("sent_at").unwrap_or_default(),
+                fingerprint,
+            }))),
+            Some(IN_PROGRESS) => Ok(Some(Entry::InProgress {
+                lease: Lease {
+                    token: text("owner").unwrap_or_default(),
+                    until_ms: int("lease_until").unwrap_or_default(),
+                },
+                fingerprint,
+            })),
+            other => Err(LedgerError(format!(
+                "unexpected state {other:?} for {key} chunk {chunk}"
+            ))),
+        }
+    }
+}
+
+/// Create the table the template declares (`pk`/`sk` strings, TTL on `expires_at`): for local runs and tests.
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), LedgerError> {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|err| LedgerError(err.to_string()))
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|err| LedgerError(err.to_string()))
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .send()
+        .await
+        .map_err(|err| LedgerError(format!("create table: {}", DisplayErrorContext(err))))?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .map_err(|err| LedgerError(err.to_string()))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|err| LedgerError(format!("enable TTL: {}", DisplayErrorContext(err))))?;
+    Ok(())
+}
+
+pub(crate) fn number(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A token unique across containers: process id, clock and a counter.
+fn new_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:x}-{nanos:x}-{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(msg_id: &str) -> StoredChunk {
+        StoredChunk {
+            msg_id: Some(msg_id.to_owned()),
+            timestamp: Some(1),
+            sent_at_ms: 2,
+            fingerprint: "fp".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_claim_done_and_replay() {
+        let ledger = Ledger::memory();
+        let Claim::Claimed(lease) = ledger
+            .claim("k", 0, "fp", Duration::from_secs(60))
+            .await
+            .expect("claim")
+        else {
+            panic!("first claim must succeed")
+        };
+        let busy = ledger.claim("k", 0, "fp", Duration::from_secs(60)).await;
+        assert!(matches!(busy, Ok(Claim::Busy { .. })), "{busy:?}");
+        ledger
+            .complete("k", 0, &lease, &stored("m1"))
+            .await
+            .expect("complete");
+        assert_eq!(
+            Claim::Done(stored("m1")),
+            ledger
+                .claim("k", 0, "fp", Duration::from_secs(60))
+                .await
+                .expect("claim")
+        );
+        // Another chunk of the same key is independent.
+        assert!(matches!(
+            ledger.claim("k", 1, "fp", Duration::from_secs(60)).await,
+            Ok(Claim::Claimed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn memory_release_and_lease_expiry_free_the_chunk() {
+        let ledger = Ledger::memory();
+        let Ok(Claim::Claimed(lease)) = ledger.claim("k", 0, "fp", Duration::ZERO).await else {
+            panic!("claimed")
+        };
+        // A lease that has run out does not block a new claim.
+        let Ok(Claim::Claimed(second)) = ledger.claim("k", 0, "fp", Duration::from_secs(60)).await
+        else {
+            panic!("an expired lease must be claimable")
+        };
+        // The stale owner cannot release the new owner's claim.
+        ledger.release("k", 0, &lease).await.expect("release");
+        assert!(matches!(
+            ledger.get("k", 0).await,
+            Ok(Some(Entry::InProgress { .. }))
+        ));
+        ledger.release("k", 0, &second).await.expect("release");
+        assert_eq!(None, ledger.get("k", 0).await.expect("get"));
+    }
+
+    #[tokio::test]
+    async fn off_always_claims() {
+        let ledger = Ledger::Off;
+        for _ in 0..2 {
+            assert!(matches!(
+                ledger.claim("k", 0, "fp", Duration::from_secs(1)).await,
+                Ok(Claim::Claimed(_))
+            ));
+        }
+        assert!(!ledger.is_on());
+    }
+}
