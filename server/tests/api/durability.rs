@@ -1,0 +1,188 @@
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use leancloud_server::{spawn, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY};
+use pretty_assertions::assert_eq;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{sign, spawn_app};
+
+#[tokio::test]
+async fn restarting_on_the_same_file_keeps_every_object_and_message() {
+    let app = spawn_app().await;
+    let conv = app
+        .conversation(json!({"name": "kept", "m": ["a"], "attr": {"k": "v"}}))
+        .await;
+    let (_, sent) = app
+        .send(json!({"from_peer": "a", "conv_id": conv, "transient": false, "message": "m1"}))
+        .await;
+    let before = app.server.inspect().conversation(&conv).expect("stored");
+    let path = app.dir.path().join("test.sqlite3");
+    let crate::helpers::TestApp { server, dir, .. } = app;
+    server.shutdown().await;
+
+    let again = spawn(ServerConfig::for_tests(&path))
+        .await
+        .expect("restarts");
+    assert_eq!(Some(before), again.inspect().conversation(&conv));
+    let messages = again.inspect().messages(&conv);
+    assert_eq!(
+        vec![(
+            sent["msg-id"].as_str().expect("id").to_string(),
+            "m1".to_string()
+        )],
+        messages
+            .iter()
+            .map(|m| (m.msg_id.clone(), m.data.clone()))
+            .collect::<Vec<_>>()
+    );
+    // New messages keep timestamps after the old ones.
+    let client = reqwest::Client::new();
+    let answer: Value = client
+        .post(format!("{}/1.1/rtm/messages", again.base_url()))
+        .header("X-LC-Id", DEV_APP_ID)
+        .header("X-LC-Sign", sign("1", DEV_MASTER_KEY, true))
+        .body(
+            json!({"from_peer": "a", "conv_id": conv, "transient": false, "message": "m2"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(answer["timestamp"].as_i64() >= sent["timestamp"].as_i64());
+    again.shutdown().await;
+    drop(dir);
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_binary(db: &std::path::Path) -> (KillOnDrop, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_leancloud-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(db)
+        .env("LEANCLOUD_APP_ID", DEV_APP_ID)
+        .env("LEANCLOUD_APP_KEY", DEV_APP_KEY)
+        .env("LEANCLOUD_APP_MASTER_KEY", DEV_MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    (KillOnDrop(child), format!("http://127.0.0.1:{port}"))
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..500 {
+        if client
+            .get(format!("{base}/__admin/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("server at {base} never became ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("kill.sqlite3");
+    let (mut child, base) = start_binary(&db);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await;
+    let master = format!("{DEV_MASTER_KEY},master");
+    let created: Value = client
+        .post(format!("{base}/1.1/classes/_Conversation"))
+        .header("X-LC-Id", DEV_APP_ID)
+        .header("X-LC-Key", &master)
+        .body(json!({"name": "kill"}).to_string())
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let conv = created["objectId"].as_str().expect("id").to_string();
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let (client, base, master, conv, acked) = (
+            client.clone(),
+            base.clone(),
+            master.clone(),
+            conv.clone(),
+            acked.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let body = json!({"from_peer": "a", "conv_id": conv, "transient": false, "message": format!("w{w}-{i}")});
+                let sent = client
+                    .post(format!("{base}/1.1/rtm/messages"))
+                    .header("X-LC-Id", DEV_APP_ID)
+                    .header("X-LC-Key", &master)
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                let Ok(response) = sent else { return };
+                if response.status() != StatusCode::OK {
+                    return;
+                }
+                let Ok(answer) = response.json::<Value>().await else { return };
+                if let Some(id) = answer["msg-id"].as_str() {
+                    acked.lock().expect("lock").push(id.to_string());
+                }
+            }
+        }));
+    }
+    // Kill once enough sends are acknowledged, with the other workers' requests still in flight.
+    while acked.lock().expect("lock").len() < 2000 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.0.kill().expect("SIGKILL");
+    let _ = child.0.wait();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let acked: Vec<String> = acked.lock().expect("lock").clone();
+
+    let restarted = spawn(ServerConfig::for_tests(&db))
+        .await
+        .expect("restarts on the killed database");
+    let stored: HashSet<String> = restarted
+        .inspect()
+        .messages(&conv)
+        .into_iter()
+        .map(|m| m.msg_id)
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(acked.len() >= 2000);
+    assert_eq!(
+        Vec::<&String>::new(),
+        lost,
+        "{} acknowledged, {} stored",
+        acked.len(),
+        stored.len()
+    );
+    restarted.shutdown().await;
+}
