@@ -7,7 +7,7 @@ cd "$root"
 
 # Separate venvs because the pins conflict (leancloud 3.0.2 pins Werkzeug 1.x; moto's server needs Flask/Werkzeug 3).
 declare -A packages=(
-  [sdk]="leancloud==3.0.2"
+  [sdk]="leancloud==3.0.2 awslambdaric==4.2.2"
   [aws]="cfn-lint==1.58.0 aws-sam-cli==1.170.0 moto[server]==5.2.5 boto3"
   [lambda]="cargo-lambda==1.9.2 ziglang"
 )

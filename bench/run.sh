@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The benchmark: ours (Rust functions and client) vs the official Python SDK (leancloud 3.0.2), side by side.
+# Builds the release binaries, creates .venv-sdk, starts the release leancloud-server on a free loopback port with
+# a fresh temporary database, runs every measurement (bench/src), prints one table and writes bench/RESULTS.md.
+# Exits non-zero only if something failed to run; figures are reported against their targets, never asserted.
+#
+# Usage: bench/run.sh [--quick] [bench run options, see `target/release/bench run --help`]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+export CARGO_TARGET_DIR=$target
+out=bench/out
+mkdir -p "$out"
+
+started=$(date +%s)
+echo "== build (release): leancloud-server, the functions, the harness" >&2
+cargo build --release --locked -p leancloud-server -p im-functions -p bench
+# the server's own load generator (server/examples/loadgen.rs), reused for a second persisted-sends figure
+cargo build --release --locked -p leancloud-server --example loadgen || echo "bench: server load generator not built" >&2
+built=$(date +%s)
+
+echo "== Python SDK venv (.venv-sdk)" >&2
+bash scripts/setup.sh sdk
+
+export LEANCLOUD_APP_ID=${LEANCLOUD_APP_ID:-dev-app-id-gzGzoHsz}
+export LEANCLOUD_APP_KEY=${LEANCLOUD_APP_KEY:-dev-app-key}
+export LEANCLOUD_APP_MASTER_KEY=${LEANCLOUD_APP_MASTER_KEY:-dev-master-key}
+
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="http://127.0.0.1:$port"
+echo "== leancloud-server on $url (database $tmp/bench.sqlite3, log $out/server.log)" >&2
+RUST_LOG=${BENCH_SERVER_LOG:-warn} "$target/release/leancloud-server" --listen "127.0.0.1:$port" --db "$tmp/bench.sqlite3" \
+  >"$out/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "bench: leancloud-server exited at start:" >&2
+    cat "$out/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+echo "== measuring (release build took $((built - started)) s)" >&2
+status=0
+"$target/release/bench" run \
+  --server-url "$url" \
+  --bin-dir "$target/release" \
+  --python .venv-sdk/bin/python \
+  --python-dir bench/python \
+  --out bench/RESULTS.md \
+  --log-dir "$out" \
+  --server-info "(RUST_LOG=${BENCH_SERVER_LOG:-warn}: no per-request log lines)" \
+  "$@" || status=$?
+echo "bench: total $(($(date +%s) - started)) s; results in bench/RESULTS.md, logs in $out/" >&2
+exit "$status"
