@@ -1,0 +1,223 @@
+//! The one error type of the functions, and the one place that maps it to HTTP and to Lambda diagnostics.
+
+use std::time::Duration;
+
+use lambda_runtime::Diagnostic;
+use leancloud_im::ValidationError;
+
+/// Machine-readable codes of input errors (the `error.code` of a 400 answer).
+pub mod codes {
+    pub const INVALID_JSON: &str = "invalid_json";
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const TOO_MANY_RECIPIENTS: &str = "too_many_recipients";
+    pub const MESSAGE_TOO_LARGE: &str = "message_too_large";
+}
+
+/// Everything that can go wrong in one invocation (or one SQS record).
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The Lambda event itself has the wrong shape (not a payload problem).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// A trigger this function is not wired for (or no AWS trigger at all).
+    #[error("{function} does not accept {trigger} events")]
+    UnsupportedTrigger {
+        function: &'static str,
+        trigger: String,
+    },
+    /// The payload (HTTP body, queue record, schedule input) failed decoding or validation.
+    #[error("{message}")]
+    InvalidInput { code: &'static str, message: String },
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("method {method} is not allowed on {path}; use POST")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("LeanCloud request failed: {0}")]
+    LeanCloud(#[from] leancloud_im::Error),
+    /// A record's processing panicked; isolated so its neighbours still complete.
+    #[error("internal error while processing the record")]
+    Panicked,
+}
+
+/// What an HTTP caller sees for an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub leancloud_code: Option<i64>,
+    pub retry_after: Option<Duration>,
+}
+
+/// LeanCloud codes meaning "no such conversation" (101: object not found in `_Conversation`).
+const NOT_FOUND_CODES: [i64; 3] = [4303, 4401, 101];
+/// LeanCloud codes meaning "the conversation is of the wrong kind" (system / normal / transient required).
+const WRONG_KIND_CODES: [i64; 3] = [4313, 4314, 4316];
+/// LeanCloud's own quota code; treated like a rate limit.
+const QUOTA_EXCEEDED: i64 = 4318;
+
+impl FunctionError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        FunctionError::InvalidInput {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::invalid(codes::INVALID_REQUEST, message)
+    }
+
+    /// Whether trying again later may succeed (SQS redelivery, Scheduler retry).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FunctionError::LeanCloud(err) => {
+                err.is_retryable() || err.api_code() == Some(QUOTA_EXCEEDED)
+            }
+            FunctionError::Panicked => true,
+            _ => false,
+        }
+    }
+
+    /// The single mapping from errors to HTTP answers. Backend details are logged, never returned.
+    pub fn to_http(&self) -> HttpError {
+        let plain = |status, code, message: String| HttpError {
+            status,
+            code,
+            message,
+            leancloud_code: None,
+            retry_after: None,
+        };
+        match self {
+            FunctionError::InvalidInput { code, message } => plain(400, code, message.clone()),
+            FunctionError::InvalidEvent(reason) => plain(400, "invalid_event", reason.clone()),
+            FunctionError::UnsupportedTrigger { .. } => {
+                plain(400, "unsupported_trigger", self.to_string())
+            }
+            FunctionError::RouteNotFound { .. } => plain(404, "route_not_found", self.to_string()),
+            FunctionError::MethodNotAllowed { .. } => {
+                plain(405, "method_not_allowed", self.to_string())
+            }
+            FunctionError::Panicked => plain(500, "internal_error", self.to_string()),
+            FunctionError::LeanCloud(err) => leancloud_to_http(err),
+        }
+    }
+}
+
+fn leancloud_to_http(err: &leancloud_im::Error) -> HttpError {
+    use leancloud_im::Error;
+    let api_code = err.api_code();
+    let with = |status, code, message: String| HttpError {
+        status,
+        code,
+        message,
+        leancloud_code: api_code,
+        retry_after: None,
+    };
+    match err {
+        Error::Invalid(validation) => {
+            let (code, message) = validation_code(validation);
+            with(400, code, message)
+        }
+        Error::RateLimited { retry_after, .. } => HttpError {
+            retry_after: Some((*retry_after).max(Duration::from_secs(1))),
+            ..with(
+                429,
+                "rate_limited",
+                "LeanCloud rate limit reached; retry later".into(),
+            )
+        },
+        Error::Api(api) if NOT_FOUND_CODES.contains(&api.code) => with(
+            404,
+            "conversation_not_found",
+            format!("conversation not found ({})", api.error),
+        ),
+        Error::Api(api) if WRONG_KIND_CODES.contains(&api.code) => with(
+            409,
+            "wrong_conversation_kind",
+            format!(
+                "the conversation is of the wrong kind for this operation ({})",
+                api.error
+            ),
+        ),
+        Error::Api(api) if api.code == QUOTA_EXCEEDED => HttpError {
+            retry_after: Some(Duration::from_secs(60)),
+            ..with(
+                429,
+                "rate_limited",
+                format!("LeanCloud quota exceeded ({})", api.error),
+            )
+        },
+        Error::Api(api) if api.status == 503 => with(
+            503,
+            "backend_unavailable",
+            "LeanCloud is unavailable".into(),
+        ),
+        Error::Api(api) => with(
+            502,
+            "backend_error",
+            format!("LeanCloud rejected the request ({})", api.error),
+        ),
+        Error::Status { status: 503, .. } | Error::Transport(_) | Error::Timeout => with(
+            503,
+            "backend_unavailable",
+            "LeanCloud could not be reached in time".into(),
+        ),
+        _ => with(
+            502,
+            "backend_error",
+            "LeanCloud answered with an unexpected response".into(),
+        ),
+    }
+}
+
+/// Input error code and message for a validation failure found by the client crate.
+pub fn validation_code(err: &ValidationError) -> (&'static str, String) {
+    let code = match err {
+        ValidationError::TooManyRecipients { .. } => codes::TOO_MANY_RECIPIENTS,
+        ValidationError::MessageTooLarge { .. } => codes::MESSAGE_TOO_LARGE,
+        _ => codes::INVALID_REQUEST,
+    };
+    (code, err.to_string())
+}
+
+impl From<ValidationError> for FunctionError {
+    fn from(err: ValidationError) -> Self {
+        let (code, message) = validation_code(&err);
+        FunctionError::InvalidInput { code, message }
+    }
+}
+
+impl From<FunctionError> for Diagnostic {
+    fn from(err: FunctionError) -> Self {
+        let error_type = match &err {
+            FunctionError::InvalidEvent(_) => "InvalidEvent",
+            FunctionError::UnsupportedTrigger { .. } => "UnsupportedTrigger",
+            FunctionError::InvalidInput { .. } => "InvalidPayload",
+            FunctionError::RouteNotFound { .. } | FunctionError::MethodNotAllowed { .. } => {
+                "InvalidEvent"
+            }
+            FunctionError::Panicked => "Panicked",
+            FunctionError::LeanCloud(_) if err.is_retryable() => "Retryable",
+            FunctionError::LeanCloud(_) => "LeanCloud",
+        };
+        // The HTTP message is the sanitized one: no URLs, no bodies, never the master key.
+        let error_message = match &err {
+            FunctionError::LeanCloud(_) => {
+                let http = err.to_http();
+                match http.leancloud_code {
+                    Some(code) => format!(
+                        "{} (LeanCloud code {code}, HTTP {})",
+                        http.message, http.status
+                    ),
+                    None => format!("{} (HTTP {})", http.message, http.status),
+                }
+            }
+            _ => err.to_string(),
+        };
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message,
+        }
+    }
+}

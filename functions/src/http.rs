@@ -1,0 +1,259 @@
+//! HTTP API 2.0 / function URL requests: routing on the raw path, body decoding, and the response encoding.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine as _;
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::Method;
+use leancloud_im::ConversationId;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::{codes, FunctionError, HttpError};
+use crate::operation::{parse_conversation_id, Operation, Route};
+
+/// The request's method and path, with an API Gateway stage prefix removed.
+pub fn method_and_path(request: &ApiGatewayV2httpRequest) -> (Method, String) {
+    let method = request.request_context.http.method.clone();
+    let raw = request.raw_path.as_deref().unwrap_or("/");
+    // HTTP APIs with a named (non-$default) stage put the stage in rawPath; function URLs never do.
+    let path = match request.request_context.stage.as_deref() {
+        Some(stage) if stage != "$default" && !stage.is_empty() => {
+            let prefix = format!("/{stage}");
+            match raw.strip_prefix(&prefix) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
+                _ => raw.to_owned(),
+            }
+        }
+        _ => raw.to_owned(),
+    };
+    (method, path)
+}
+
+/// Match the operation's route; on a match, the conversation id of the path (if the route has one).
+pub fn route<Op: Operation>(
+    request: &ApiGatewayV2httpRequest,
+) -> Result<Option<ConversationId>, FunctionError> {
+    let (method, path) = method_and_path(request);
+    let trimmed = path.trim_end_matches('/');
+    let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
+    let conversation = match (Op::ROUTE, segments.as_slice()) {
+        (Route::Conversations, ["conversations"]) => None,
+        (Route::Conversation(segment), ["conversations", id, last])
+            if *last == segment && !id.is_empty() =>
+        {
+            // API Gateway has already percent-decoded path parameters; prefer them.
+            let id = request
+                .path_parameters
+                .get("conversation_id")
+                .cloned()
+                .unwrap_or_else(|| (*id).to_owned());
+            Some(id)
+        }
+        _ => {
+            return Err(FunctionError::RouteNotFound {
+                method: method.to_string(),
+                path,
+            })
+        }
+    };
+    if method != Method::POST {
+        return Err(FunctionError::MethodNotAllowed {
+            method: method.to_string(),
+            path,
+        });
+    }
+    conversation.map(parse_conversation_id).transpose()
+}
+
+/// The request body as JSON; `isBase64Encoded` bodies are decoded first.
+pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, FunctionError> {
+    let Some(body) = request.body.as_deref().filter(|body| !body.is_empty()) else {
+        return Err(FunctionError::invalid(
+            codes::INVALID_JSON,
+            "the request needs a JSON body",
+        ));
+    };
+    let bytes = if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|err| {
+                FunctionError::invalid(
+                    codes::INVALID_JSON,
+                    format!("body is not valid base64: {err}"),
+                )
+            })?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    serde_json::from_slice(&bytes).map_err(|err| {
+        FunctionError::invalid(
+            codes::INVALID_JSON,
+            format!("body is not valid JSON: {err}"),
+        )
+    })
+}
+
+/// A JSON response.
+pub fn response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    response.body = Some(Body::Text(text));
+    response
+}
+
+/// The error response: `{"error":{"code","message"[,"leancloud_code"]}}` plus `Retry-After` / `Allow`.
+pub fn error_response(err: &FunctionError) -> ApiGatewayV2httpResponse {
+    let HttpError {
+        status,
+        code,
+        message,
+        leancloud_code,
+        retry_after,
+    } = err.to_http();
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(leancloud_code) = leancloud_code {
+        error["leancloud_code"] = json!(leancloud_code);
+    }
+    let mut response = response(status, &json!({ "error": error }));
+    if let Some(retry_after) = retry_after {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        response
+            .headers
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if status == 405 {
+        response
+            .headers
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::add_member::AddMemberOp;
+    use crate::create_conversation::CreateConversationOp;
+    use serde_json::json;
+
+    fn request(
+        method: &str,
+        path: &str,
+        stage: &str,
+        body: Option<&str>,
+        base64: bool,
+    ) -> ApiGatewayV2httpRequest {
+        serde_json::from_value(json!({
+            "version": "2.0", "rawPath": path, "rawQueryString": "",
+            "requestContext": {"http": {"method": method, "path": path}, "stage": stage},
+            "body": body, "isBase64Encoded": base64
+        }))
+        .expect("valid request")
+    }
+
+    #[test]
+    fn routes_on_the_raw_path_with_or_without_a_stage() {
+        let cases = [
+            ("/conversations/c1/members", "$default", Some("c1")),
+            ("/conversations/c1/members/", "$default", Some("c1")),
+            ("/prod/conversations/c1/members", "prod", Some("c1")),
+        ];
+        for (path, stage, expected) in cases {
+            let actual =
+                route::<AddMemberOp>(&request("POST", path, stage, None, false)).expect("routed");
+            assert_eq!(
+                expected,
+                actual.as_ref().map(AsRef::as_ref),
+                "for {path} on stage {stage}"
+            );
+        }
+        assert_eq!(
+            None,
+            route::<CreateConversationOp>(&request(
+                "POST",
+                "/conversations",
+                "$default",
+                None,
+                false
+            ))
+            .expect("routed")
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_other_methods_405() {
+        let not_found = route::<AddMemberOp>(&request(
+            "POST",
+            "/conversations/c1/messages",
+            "$default",
+            None,
+            false,
+        ));
+        assert_eq!(404, not_found.expect_err("no route").to_http().status);
+        let not_found =
+            route::<CreateConversationOp>(&request("POST", "/", "$default", None, false));
+        assert_eq!(404, not_found.expect_err("no route").to_http().status);
+        let wrong_method = route::<AddMemberOp>(&request(
+            "GET",
+            "/conversations/c1/members",
+            "$default",
+            None,
+            false,
+        ));
+        let err = wrong_method.expect_err("wrong method");
+        assert_eq!(405, err.to_http().status);
+        let response = error_response(&err);
+        assert_eq!(
+            Some("POST"),
+            response.headers.get(ALLOW).and_then(|v| v.to_str().ok())
+        );
+    }
+
+    #[test]
+    fn decodes_plain_and_base64_bodies_and_rejects_bad_json() {
+        let plain =
+            json_body(&request("POST", "/", "$default", Some(r#"{"a":1}"#), false)).expect("json");
+        assert_eq!(json!({"a": 1}), plain);
+        let encoded = json_body(&request(
+            "POST",
+            "/",
+            "$default",
+            Some("eyJhIjoxfQ=="),
+            true,
+        ))
+        .expect("json");
+        assert_eq!(json!({"a": 1}), encoded);
+        for (body, base64) in [
+            (Some("{not json"), false),
+            (None, false),
+            (Some("!!"), true),
+        ] {
+            let err =
+                json_body(&request("POST", "/", "$default", body, base64)).expect_err("rejected");
+            assert_eq!(
+                (400, codes::INVALID_JSON),
+                (err.to_http().status, err.to_http().code),
+                "for body {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_responses_carry_code_message_and_retry_after() {
+        let err = FunctionError::invalid(codes::TOO_MANY_RECIPIENTS, "too many");
+        let response = error_response(&err);
+        assert_eq!(400, response.status_code);
+        let Some(Body::Text(text)) = &response.body else {
+            panic!("text body")
+        };
+        assert_eq!(
+            json!({"error": {"code": "too_many_recipients", "message": "too many"}}),
+            serde_json::from_str::<Value>(text).expect("json")
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! Field parsing shared by the operations: client ids, message bodies, push payloads.
+
+use leancloud_im::{ClientId, MessageBody, PushData};
+use serde_json::{Map, Value};
+
+use crate::error::FunctionError;
+use crate::trigger::json_type;
+
+pub fn client_id(field: &str, id: String) -> Result<ClientId, FunctionError> {
+    ClientId::parse(id)
+        .map_err(|err| FunctionError::invalid_request(format!("invalid `{field}`: {err}")))
+}
+
+pub fn client_ids(field: &str, ids: Vec<String>) -> Result<Vec<ClientId>, FunctionError> {
+    ids.into_iter()
+        .enumerate()
+        .map(|(index, id)| client_id(&format!("{field}[{index}]"), id))
+        .collect()
+}
+
+/// `message` is a string (sent as is) or a JSON object (a typed message such as `{"_lctype":-1,"_lctext":"hi"}`).
+pub fn message_body(message: Value) -> Result<MessageBody, FunctionError> {
+    match message {
+        Value::String(text) => Ok(MessageBody::from(text)),
+        Value::Object(_) => Ok(MessageBody::from(message)),
+        other => Err(FunctionError::invalid_request(format!(
+            "`message` must be a string or a JSON object, got {}",
+            json_type(&other)
+        ))),
+    }
+}
+
+pub fn push_data(push: Option<Map<String, Value>>) -> Option<PushData> {
+    push.map(|object| PushData::raw(Value::Object(object)))
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Drive every function binary through the Lambda runtime API (cargo lambda watch) with its sample events against
+# a fresh local server, and a few malformed events that must come back as clear errors.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/lambda-local.sh
+
+local_start
+local_create_conversations
+echo "lambda-runtime: conversations $NORMAL_CONVERSATION_ID (normal) and $SYSTEM_CONVERSATION_ID (system)"
+local_run_events
+PASSED=$((PASSED + 2))   # the two creations above
+local_expect_error add-member "unknown trigger" '{"Records":[{"eventSource":"aws:sns","Sns":{}}]}' 'InvalidEvent'
+local_expect_error create-conversation "schedule input" '{"name":"nightly"}' 'UnsupportedTrigger'
+local_expect_error broadcast "invalid schedule payload" \
+  '{"conversation_id":"SYSTEM_CONVERSATION_ID","message":"no sender"}' 'from_client'
+local_expect_error send-message "EventBridge event with an empty detail" \
+  '{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-25T09:00:00Z","resources":[],"detail":{}}' \
+  'InvalidPayload'
+echo "lambda-runtime: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
