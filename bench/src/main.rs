@@ -206,7 +206,13 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     }
     let started = Instant::now();
     // children run in other directories: make every path absolute (without resolving the venv's symlink)
-    for p in [&mut args.bin_dir, &mut args.python, &mut args.python_dir, &mut args.out, &mut args.log_dir] {
+    for p in [
+        &mut args.bin_dir,
+        &mut args.python,
+        &mut args.python_dir,
+        &mut args.out,
+        &mut args.log_dir,
+    ] {
         *p = std::path::absolute(&*p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     if let Some(p) = &mut args.server_loadgen {
@@ -751,7 +757,11 @@ async fn persisted_sends(b: &mut Bench) {
 /// The server engineer's load generator (`server/examples/loadgen.rs`) in its in-process mode: the server
 /// library on a fresh temporary database, no request logging, acknowledged sends checked against stored rows.
 async fn server_loadgen(b: &mut Bench) {
-    let path = b.args.server_loadgen.clone().unwrap_or_else(|| b.args.bin_dir.join("examples/loadgen"));
+    let path = b
+        .args
+        .server_loadgen
+        .clone()
+        .unwrap_or_else(|| b.args.bin_dir.join("examples/loadgen"));
     let secs = b.args.server_loadgen_seconds;
     let conc = b.args.load_concurrency;
     let result: Measure = if !path.is_file() {
@@ -768,7 +778,10 @@ async fn server_loadgen(b: &mut Bench) {
                 let text = String::from_utf8_lossy(&o.stdout).to_string();
                 parse_server_loadgen(&text).map_err(|e| b.failed("server load generator", e))
             }
-            Ok(o) => Err(b.failed("server load generator", format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr)))),
+            Ok(o) => Err(b.failed(
+                "server load generator",
+                format!("{}: {}", o.status, String::from_utf8_lossy(&o.stderr)),
+            )),
             Err(e) => Err(b.failed("server load generator", e.to_string())),
         }
     };
@@ -789,10 +802,19 @@ async fn server_loadgen(b: &mut Bench) {
 /// Read `loadgen: N persisted sends/s`, requiring its `acknowledged and persisted: true` line.
 fn parse_server_loadgen(text: &str) -> Result<f64, String> {
     if !text.contains("acknowledged and persisted: true") {
-        return Err(format!("stored-row check missing or false: {}", text.trim()));
+        return Err(format!(
+            "stored-row check missing or false: {}",
+            text.trim()
+        ));
     }
     text.lines()
-        .find_map(|l| l.strip_prefix("loadgen: ")?.strip_suffix(" persisted sends/s")?.trim().parse::<f64>().ok())
+        .find_map(|l| {
+            l.strip_prefix("loadgen: ")?
+                .strip_suffix(" persisted sends/s")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .ok_or_else(|| format!("no rate in: {}", text.trim()))
 }
 
@@ -813,7 +835,10 @@ mod tests {
     fn send_body_matches_the_sdk_shape() {
         let peers = vec!["u1".to_string(), "u2".to_string()];
         let body = String::from_utf8(send_body("c1", "sys", "hi", Some(&peers))).expect("utf8");
-        assert_eq!(body, r#"{"from_peer":"sys","conv_id":"c1","transient":false,"message":"hi","to_peers":["u1","u2"]}"#);
+        assert_eq!(
+            body,
+            r#"{"from_peer":"sys","conv_id":"c1","transient":false,"message":"hi","to_peers":["u1","u2"]}"#
+        );
         let headers = signed_headers("app", "key");
         assert_eq!(headers[0], ("x-lc-id", "app".to_string()));
         assert!(headers[1].1.ends_with(",master"));
