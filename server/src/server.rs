@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
             put(admin::put_faults).get(admin::get_faults),
         )
         .route("/__admin/rate-limits", put(admin::put_rate_limits))
+        .route("/__admin/messages", get(admin::messages))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), inject_faults))

@@ -68,3 +68,21 @@ pub async fn health() -> Json<Value> {
 pub async fn date() -> Json<Value> {
     Json(json!({"__type": "Date", "iso": iso_millis(chrono::Utc::now().timestamp_millis())}))
 }
+
+/// `GET /__admin/messages[?conv_id=…]` (master key): what the inspector shows, over HTTP (all stored
+/// messages oldest first, broadcasts and transient ones included).
+pub async fn messages(
+    State(state): State<AppState>,
+    access: Access,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Json<Value>, AppError> {
+    access.require_master()?;
+    let params = crate::routes::query_params(raw.as_deref());
+    let conv = params.get("conv_id").filter(|s| !s.is_empty()).cloned();
+    let db = state.db.clone();
+    let stored =
+        tokio::task::spawn_blocking(move || crate::store::messages::stored(&db, conv.as_deref()))
+            .await
+            .map_err(AppError::internal)??;
+    to_json(&stored)
+}

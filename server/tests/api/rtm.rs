@@ -227,3 +227,27 @@ async fn every_validation_error_answers_leanclouds_code_and_stores_nothing() {
     let (status, _) = app.send(json!({"from_peer": "a", "conv_id": system, "transient": false, "message": "x".repeat(5120), "to_peers": twenty})).await;
     assert_eq!(StatusCode::OK, status);
 }
+
+#[tokio::test]
+async fn the_admin_messages_endpoint_shows_what_the_inspector_shows() {
+    let app = spawn_app().await;
+    let (_, system, _) = kinds(&app).await;
+    app.post("/1.1/rtm/broadcast", json!({"from_peer": "s", "conv_id": system, "message": "b", "push": {"alert": "a"}, "valid_till": chrono::Utc::now().timestamp_millis() + 60_000})).await;
+    let (status, body) = app
+        .get(&format!("/__admin/messages?conv_id={system}"))
+        .await;
+    assert_eq!(StatusCode::OK, status);
+    let expected =
+        serde_json::to_value(app.server.inspect().messages(&system)).expect("serializable");
+    assert_eq!(expected, body);
+    assert_eq!(json!("broadcast"), body[0]["kind"]);
+    let (status, _) = app
+        .call(
+            crate::helpers::Key::App,
+            reqwest::Method::GET,
+            "/__admin/messages",
+            None,
+        )
+        .await;
+    assert_eq!(StatusCode::FORBIDDEN, status);
+}

@@ -1,0 +1,343 @@
+"""Conformance of the server with the official Python SDK (leancloud==3.0.2).
+
+Run by scripts/checks/10-sdk-conformance.sh, which starts the server and sets:
+  LEANCLOUD_API_SERVER   base URL of the server (no trailing slash)
+  SDK_APP_ID, SDK_APP_KEY, SDK_MASTER_KEY   the credentials the server was started with
+
+Every check asserts exact values. The last line is `sdk-conformance: N passed, M failed`; the exit status is
+non-zero when any check failed.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.request
+from datetime import datetime, timezone
+
+import leancloud
+from leancloud import Conversation, LeanCloudError, Message
+
+BASE = os.environ["LEANCLOUD_API_SERVER"].rstrip("/")
+APP_ID = os.environ["SDK_APP_ID"]
+APP_KEY = os.environ["SDK_APP_KEY"]
+MASTER_KEY = os.environ["SDK_MASTER_KEY"]
+
+leancloud.init(APP_ID, app_key=APP_KEY, master_key=MASTER_KEY)
+
+CHECKS = []
+ctx = {}
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+def stored_messages(conv_id):
+    """What the server stored (its inspector over HTTP, master key)."""
+    request = urllib.request.Request(
+        "{}/__admin/messages?conv_id={}".format(BASE, conv_id),
+        headers={"X-LC-Id": APP_ID, "X-LC-Key": MASTER_KEY + ",master"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def expect_error(code, fn):
+    try:
+        fn()
+    except LeanCloudError as err:
+        assert err.code == code, "expected code {}, got {}".format(code, err)
+        return err
+    raise AssertionError("expected LeanCloudError {}".format(code))
+
+
+def iso_age_ok(dt):
+    assert isinstance(dt, datetime), dt
+    assert abs((datetime.now(timezone.utc) - dt).total_seconds()) < 600, dt
+
+
+@check
+def create_normal_conversation_with_members_and_attributes():
+    conv = Conversation("测试 conv")
+    conv.add_member("alice")
+    conv.add_member("bob")
+    conv.set("attr", {"topic": "weather", "level": 1})
+    conv.set("score", 10)
+    conv.save()
+    assert isinstance(conv.id, str) and len(conv.id) == 24, conv.id
+    iso_age_ok(conv.created_at)
+    assert conv.updated_at == conv.created_at
+    ctx["conv"] = conv
+
+    got = Conversation.query.get(conv.id)
+    assert got.id == conv.id
+    assert got.name == "测试 conv"
+    assert got.members == ["alice", "bob"]
+    assert got.get("attr") == {"topic": "weather", "level": 1}
+    assert got.get("score") == 10
+    assert got.is_system is None and got.is_transient is None
+    assert got.created_at == conv.created_at
+
+
+@check
+def create_system_conversation_with_attributes():
+    sysconv = Conversation("notices", is_system=True)
+    sysconv.set("attr", {"kind": "service"})
+    sysconv.save()
+    got = Conversation.query.get(sysconv.id)
+    assert got.name == "notices"
+    assert got.is_system is True
+    assert got.get("attr") == {"kind": "service"}
+    ctx["sys"] = sysconv
+
+
+@check
+def create_transient_conversation_with_attributes():
+    room = Conversation("lobby", is_transient=True, is_unique=True)
+    room.set("attr", {"capacity": 100})
+    room.save()
+    got = Conversation.query.get(room.id)
+    assert got.name == "lobby"
+    assert got.is_transient is True
+    # The SDK drops `unique` for transient conversations.
+    assert got.is_unique is None
+    assert got.get("attr") == {"capacity": 100}
+    ctx["room"] = room
+
+
+@check
+def unique_conversation_is_found_again_by_its_member_set():
+    first = Conversation("pair", is_unique=True)
+    first.add_member("x")
+    first.add_member("y")
+    first.save()
+    second = Conversation("pair again", is_unique=True)
+    second.add_member("y")
+    second.add_member("x")
+    second.save()
+    assert second.id == first.id, (first.id, second.id)
+    assert second.name == "pair"
+    third = Conversation("trio", is_unique=True)
+    for member in ("x", "y", "z"):
+        third.add_member(member)
+    third.save()
+    assert third.id != first.id
+    ctx["pair"] = first
+
+
+@check
+def queries_select_filter_order_and_count():
+    conv, sysconv, room = ctx["conv"], ctx["sys"], ctx["room"]
+    first = Conversation.query.equal_to("name", "测试 conv").first()
+    assert first.id == conv.id
+
+    found = (
+        Conversation.query.contained_in("m", ["alice"])
+        .greater_than("updatedAt", datetime(2000, 1, 1, tzinfo=timezone.utc))
+        .descending("updatedAt")
+        .limit(10)
+        .select("name", "m")
+        .find()
+    )
+    assert [c.id for c in found] == [conv.id]
+    assert found[0].name == "测试 conv" and found[0].members == ["alice", "bob"]
+    assert found[0].get("attr") is None, "keys= leaves other fields out"
+
+    assert Conversation.query.equal_to("sys", True).count() == 1
+    either = Conversation.query.or_(
+        Conversation.query.equal_to("tr", True), Conversation.query.equal_to("sys", True)
+    )
+    either.ascending("createdAt")
+    assert [c.id for c in either.find()] == [sysconv.id, room.id]
+
+    everything = Conversation.query.ascending("createdAt").find()
+    assert len(everything) == 5
+    page = Conversation.query.ascending("createdAt").skip(1).limit(2).find()
+    assert [c.id for c in page] == [everything[1].id, everything[2].id]
+    assert [c.id for c in Conversation.query.equal_to("attr.topic", "weather").find()] == [conv.id]
+    assert Conversation.query.equal_to("name", "nothing like it").count() == 0
+    expect_error(101, lambda: Conversation.query.equal_to("name", "nothing like it").first())
+
+
+@check
+def add_members_then_update_attributes():
+    conv = ctx["conv"]
+    conv.add_member("carol")
+    conv.save()
+    conv.add_member("dave")
+    conv.add_member("erin")
+    conv.save()
+    conv.add_unique("m", "alice")
+    conv.increment("score", 5)
+    conv.set("attr", {"topic": "news", "level": 2})
+    conv.save()
+    got = Conversation.query.get(conv.id)
+    assert got.members == ["alice", "bob", "carol", "dave", "erin"], got.members
+    assert got.get("score") == 15
+    assert got.get("attr") == {"topic": "news", "level": 2}
+    assert got.updated_at >= got.created_at
+
+    conv.remove("m", "erin")
+    conv.save()
+    assert Conversation.query.get(conv.id).members == ["alice", "bob", "carol", "dave"]
+
+
+@check
+def conditional_save_with_where():
+    conv = ctx["pair"]
+    conv.set("name", "renamed")
+    err = expect_error(305, lambda: conv.save(where=Conversation.query.equal_to("name", "not the name")))
+    assert "No effect" in err.error
+    assert Conversation.query.get(conv.id).name == "pair"
+    conv.set("name", "renamed")
+    conv.save(where=Conversation.query.equal_to("name", "pair"), fetch_when_save=True)
+    assert Conversation.query.get(conv.id).name == "renamed"
+
+
+@check
+def send_a_string_and_a_dict_message():
+    conv = ctx["conv"]
+    conv.send("alice", "hello")
+    conv.send("bob", {"_lctype": -1, "_lctext": "你好"})
+    stored = stored_messages(conv.id)
+    assert [(m["from"], m["data"], m["kind"], m["transient"]) for m in stored] == [
+        ("alice", "hello", "normal", False),
+        ("bob", json.dumps({"_lctype": -1, "_lctext": "你好"}), "normal", False),
+    ], stored
+    # A transient message in the chat room is stored but not part of history.
+    ctx["room"].send("alice", "just passing", transient=True)
+    assert [m["data"] for m in stored_messages(ctx["room"].id)] == ["just passing"]
+
+
+@check
+def system_message_to_chosen_clients_with_push():
+    sysconv = ctx["sys"]
+    push = {"alert": "新消息", "badge": "Increment", "sound": "default"}
+    sysconv.send("sys", "hi u1 and u2", to_clients=["u1", "u2"], push_data=push)
+    stored = stored_messages(sysconv.id)
+    assert len(stored) == 1, stored
+    m = stored[0]
+    assert (m["from"], m["data"], m["kind"]) == ("sys", "hi u1 and u2", "to_clients")
+    assert m["recipients"] == ["u1", "u2"]
+    assert m["push"] == push and m["push_field"] == "push_data"
+
+
+@check
+def broadcast_with_push_and_valid_till():
+    sysconv = ctx["sys"]
+    sysconv.broadcast("sys", {"_lctype": -1, "_lctext": "to everyone"}, push_data={"alert": "x"})
+    till = int(time.time() * 1000) + 3600 * 1000
+    sysconv.broadcast("sys", "expires soon", valid_till=till)
+    broadcasts = [m for m in stored_messages(sysconv.id) if m["kind"] == "broadcast"]
+    assert [m["data"] for m in broadcasts] == [json.dumps({"_lctype": -1, "_lctext": "to everyone"}), "expires soon"]
+    assert broadcasts[0]["push"] == {"alert": "x"} and broadcasts[0]["push_field"] == "push_data"
+    assert broadcasts[1]["push"] is None and broadcasts[1]["valid_till"] == till
+    month = 31 * 24 * 3600 * 1000
+    assert 0 < broadcasts[0]["valid_till"] - int(time.time() * 1000) <= month
+
+
+@check
+def history_reads_the_messages_back():
+    conv = ctx["conv"]
+    msgs = Message.find_by_conversation(conv.id)
+    assert [m.data for m in msgs] == [json.dumps({"_lctype": -1, "_lctext": "你好"}), "hello"]
+    newest, oldest = msgs
+    assert (newest.from_client, oldest.from_client) == ("bob", "alice")
+    for m in msgs:
+        assert m.conversation_id == conv.id and m.to == conv.id
+        assert m.is_conversation is True and m.is_room is False and m.bin is False
+        assert m.from_ip == "127.0.0.1"
+        assert isinstance(m.message_id, str) and len(m.message_id) == 22
+        assert abs(time.time() - m.timestamp) < 600
+    assert newest.timestamp >= oldest.timestamp
+
+    assert [m.data for m in Message.find_by_conversation(conv.id, limit=1, reversed=True)] == ["hello"]
+    older = Message.find_by_conversation(conv.id, before_time=newest.timestamp, before_message_id=newest.message_id)
+    assert [m.message_id for m in older] == [oldest.message_id]
+    assert [m.data for m in Message.find_by_client("alice")] == ["hello"]
+    # Broadcasts and transient messages are not part of history.
+    assert [m.data for m in Message.find_all()] == [
+        "hi u1 and u2",
+        json.dumps({"_lctype": -1, "_lctext": "你好"}),
+        "hello",
+    ]
+    assert Message.find_by_conversation(ctx["room"].id) == []
+    # A system conversation's per-user history: md5(convId + ":" + clientId).
+    key = hashlib.md5("{}:u1".format(ctx["sys"].id).encode()).hexdigest()
+    assert [m.data for m in Message.find_by_conversation(key)] == ["hi u1 and u2"]
+
+
+@check
+def errors_come_back_as_leancloud_errors():
+    conv, sysconv = ctx["conv"], ctx["sys"]
+    missing = Conversation.create_without_data("000000000000000000000000")
+    expect_error(4401, lambda: missing.send("alice", "nobody home"))
+    expect_error(4313, lambda: conv.broadcast("alice", "not a system conversation"))
+    expect_error(4313, lambda: conv.send("alice", "x", to_clients=["u1"]))
+    expect_error(1, lambda: sysconv.send("sys", "x", to_clients=["u{}".format(i) for i in range(21)]))
+    expect_error(413, lambda: conv.send("alice", "x" * 5121))
+    too_late = int(time.time() * 1000) + 40 * 24 * 3600 * 1000
+    expect_error(1, lambda: sysconv.broadcast("sys", "x", valid_till=too_late))
+    assert len(stored_messages(conv.id)) == 2
+
+
+@check
+def the_app_key_cannot_send_and_wrong_keys_are_refused():
+    conv = ctx["conv"]
+    leancloud.use_master_key(False)
+    try:
+        expect_error(119, lambda: conv.send("alice", "with the app key"))
+        expect_error(119, lambda: Conversation.query.get(conv.id))
+    finally:
+        leancloud.use_master_key(True)
+    leancloud.init(APP_ID, master_key="not-the-master-key")
+    try:
+        err = expect_error(401, lambda: conv.send("alice", "wrong key"))
+        assert err.error == "Unauthorized."
+    finally:
+        leancloud.init(APP_ID, app_key=APP_KEY, master_key=MASTER_KEY)
+    assert len(stored_messages(conv.id)) == 2
+
+
+@check
+def a_trailing_slash_in_the_base_url_works():
+    os.environ["LEANCLOUD_API_SERVER"] = BASE + "/"
+    try:
+        ctx["conv"].send("alice", "via //1.1")
+    finally:
+        os.environ["LEANCLOUD_API_SERVER"] = BASE
+    assert stored_messages(ctx["conv"].id)[-1]["data"] == "via //1.1"
+
+
+@check
+def destroy_removes_the_conversation():
+    room = ctx["room"]
+    room.destroy()
+    got = Conversation.query.get(room.id)
+    assert got.name is None and got.created_at is None
+    assert Conversation.query.equal_to("tr", True).count() == 0
+    expect_error(4401, lambda: room.send("alice", "gone"))
+
+
+def main():
+    passed = failed = 0
+    for fn in CHECKS:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - report every failure, keep going
+            failed += 1
+            print("FAIL {}".format(fn.__name__))
+            traceback.print_exc()
+        else:
+            passed += 1
+            print("ok   {}".format(fn.__name__))
+    print("sdk-conformance: {} passed, {} failed".format(passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
