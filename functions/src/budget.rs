@@ -312,10 +312,7 @@ impl Budget {
                     .expression_attribute_values(":one", number(1))
                     .expression_attribute_values(":limit", number(i64::from(limit)))
                     // Counters are useless once their window is over; keep them a day for diagnostics.
-                    .expression_attribute_values(
-                        ":expires",
-                        number(window_end_ms / 1000 + 86_400),
-                    )
+                    .expression_attribute_values(":expires", number(window_end_ms / 1000 + 86_400))
                     .send()
                     .await;
                 match result {

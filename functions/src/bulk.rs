@@ -38,11 +38,11 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::broadcast::{BroadcastOp, BroadcastOutcome, BroadcastSent, NewBroadcast};
 use crate::budget::{jitter_ms, Bucket, BudgetError};
 use crate::error::{codes, FunctionError};
 use crate::ledger::{now_ms, Claim, Lease, StoredChunk};
 use crate::operation::Backend;
-use crate::broadcast::{BroadcastOp, BroadcastOutcome, BroadcastSent, NewBroadcast};
 use crate::operation::{Operation as _, Source};
 use crate::queue::Queued;
 use crate::send_message::{MessagesSent, OutgoingMessage, SendMessageOp, SendOutcome, SentMessage};
@@ -120,7 +120,11 @@ pub struct BulkJob {
 
 impl BulkJob {
     /// `recipients` are de-duplicated here too (order kept); `key` enables the ledger.
-    pub fn new(template: SendMessage, recipients: Option<Vec<ClientId>>, key: Option<String>) -> Self {
+    pub fn new(
+        template: SendMessage,
+        recipients: Option<Vec<ClientId>>,
+        key: Option<String>,
+    ) -> Self {
         BulkJob {
             template,
             recipients: recipients.map(|ids| dedupe(ids).0),
@@ -139,7 +143,9 @@ impl BulkJob {
             Some(ids) => {
                 let start = chunk * CHUNK_SIZE;
                 let end = (start + CHUNK_SIZE).min(ids.len());
-                self.template.clone().to_clients(ids[start..end].iter().cloned())
+                self.template
+                    .clone()
+                    .to_clients(ids[start..end].iter().cloned())
             }
             None => self.template.clone(),
         }
@@ -307,7 +313,12 @@ impl<'a, 'b> Run<'a, 'b> {
                     });
                 }
                 Ok(Claim::Busy { retry_after }) => {
-                    warn!(key, chunk = index, ?retry_after, "chunk is being sent by another invocation");
+                    warn!(
+                        key,
+                        chunk = index,
+                        ?retry_after,
+                        "chunk is being sent by another invocation"
+                    );
                     return ChunkOutcome::Failed(
                         Severity::Busy,
                         rate_limited(retry_after.max(Duration::from_secs(1))),
@@ -315,14 +326,19 @@ impl<'a, 'b> Run<'a, 'b> {
                 }
                 Err(err) => {
                     warn!(key, chunk = index, error = %err, "idempotency ledger unavailable");
-                    return ChunkOutcome::Failed(Severity::Transient, unavailable(&err.to_string()));
+                    return ChunkOutcome::Failed(
+                        Severity::Transient,
+                        unavailable(&err.to_string()),
+                    );
                 }
             },
         };
         let outcome = self.attempts(index, request).await;
         if let (Some(key), Some(lease)) = (self.key, lease.as_ref()) {
             match &outcome {
-                ChunkOutcome::Sent(sent) => self.complete(key, index, lease, sent, fingerprint).await,
+                ChunkOutcome::Sent(sent) => {
+                    self.complete(key, index, lease, sent, fingerprint).await
+                }
                 // Not sent, or sent with an unknown outcome: the next delivery must be free to send it.
                 _ => {
                     if let Err(err) = ledger.release(key, index, lease).await {
@@ -362,7 +378,11 @@ impl<'a, 'b> Run<'a, 'b> {
                 // LeanCloud's penalty: stop here; the record comes back after the queue's visibility timeout.
                 budget.penalize(self.bucket, (*retry_after).max(Duration::from_secs(1)));
                 self.halt();
-                warn!(chunk = index, ?retry_after, "LeanCloud answered 429; stopping this fan-out");
+                warn!(
+                    chunk = index,
+                    ?retry_after,
+                    "LeanCloud answered 429; stopping this fan-out"
+                );
                 return ChunkOutcome::Failed(Severity::RateLimited, error);
             }
             if !error.is_retryable() {
@@ -473,7 +493,10 @@ impl<'a, 'b> Run<'a, 'b> {
             };
             report.messages.push(message);
             if let Some((severity, error)) = failure {
-                if worst.as_ref().is_none_or(|(current, _)| severity > *current) {
+                if worst
+                    .as_ref()
+                    .is_none_or(|(current, _)| severity > *current)
+                {
                     worst = Some((severity, error));
                 }
             }
@@ -483,7 +506,11 @@ impl<'a, 'b> Run<'a, 'b> {
             None if report.not_started > 0 => Some(FunctionError::LeanCloud(LcError::Timeout)),
             None => None,
         };
-        let outcome = if report.error.is_none() { "complete" } else { "incomplete" };
+        let outcome = if report.error.is_none() {
+            "complete"
+        } else {
+            "incomplete"
+        };
         info!(
             key = self.key,
             bucket = self.bucket.as_str(),
@@ -696,7 +723,9 @@ mod tests {
         let job = BulkJob::new(template, Some(recipients), None);
         assert_eq!(3, job.chunks());
         for chunk in 0..3 {
-            job.request(chunk).validate().expect("each chunk is a valid call");
+            job.request(chunk)
+                .validate()
+                .expect("each chunk is a valid call");
         }
         assert_ne!(fingerprint(&job.request(0)), fingerprint(&job.request(1)));
         assert_eq!(fingerprint(&job.request(2)), fingerprint(&job.request(2)));

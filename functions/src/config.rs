@@ -37,7 +37,11 @@ pub enum StartupError {
 pub async fn load() -> Result<Config, StartupError> {
     let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let aws = if needs_parameter(&env) || Services::needs_aws(&env) {
-        Some(services::aws_config(&env).await.map_err(StartupError::Aws)?)
+        Some(
+            services::aws_config(&env)
+                .await
+                .map_err(StartupError::Aws)?,
+        )
     } else {
         None
     };

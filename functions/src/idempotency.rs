@@ -18,9 +18,8 @@ pub const HEADER: &str = "idempotency-key";
 
 /// The key a classic EventBridge scheduled event implies: `<rule ARN>@<time>`.
 pub fn eventbridge_key(payload: &Value) -> Option<String> {
-    if payload.get("detail-type").is_none() {
-        return None;
-    }
+    // Only a classic EventBridge envelope has `detail-type`; Scheduler inputs arrive without one.
+    payload.get("detail-type")?;
     let rule = payload
         .get("resources")
         .and_then(Value::as_array)
@@ -45,7 +44,10 @@ pub fn apply_http_options(
         })?;
         match object.get("idempotency_key") {
             None => {
-                object.insert("idempotency_key".to_owned(), Value::String(header.to_owned()));
+                object.insert(
+                    "idempotency_key".to_owned(),
+                    Value::String(header.to_owned()),
+                );
             }
             Some(Value::String(field)) if field == header => {}
             Some(_) => {
@@ -71,7 +73,10 @@ pub fn apply_http_options(
     Ok(())
 }
 
-fn query_flag(request: &ApiGatewayV2httpRequest, name: &str) -> Result<Option<bool>, FunctionError> {
+fn query_flag(
+    request: &ApiGatewayV2httpRequest,
+    name: &str,
+) -> Result<Option<bool>, FunctionError> {
     let from_map = request
         .query_string_parameters
         .first(name)
@@ -118,7 +123,10 @@ mod tests {
     fn header_and_query_fill_the_body() {
         let mut body = json!({"a": 1});
         apply_http_options(&request("dry_run=true", Some("k-1")), &mut body).expect("applied");
-        assert_eq!(json!({"a": 1, "idempotency_key": "k-1", "dry_run": true}), body);
+        assert_eq!(
+            json!({"a": 1, "idempotency_key": "k-1", "dry_run": true}),
+            body
+        );
 
         let mut same = json!({"idempotency_key": "k-1"});
         apply_http_options(&request("", Some("k-1")), &mut same).expect("same key is fine");

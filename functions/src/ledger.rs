@@ -284,7 +284,9 @@ impl DynamoLedger {
                     if err
                         .as_service_error()
                         .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(err) => return Err(LedgerError(format!("claim: {}", DisplayErrorContext(err)))),
+                Err(err) => {
+                    return Err(LedgerError(format!("claim: {}", DisplayErrorContext(err))))
+                }
             }
             if let Some(blocking) = self
                 .get(key, chunk)

@@ -85,7 +85,10 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
     let mut duplicate_sent = false;
     while !pending.is_empty() || !duplicate_sent {
         rounds += 1;
-        assert!(rounds <= 200, "{label}: records still failing after 200 rounds: {pending:?}");
+        assert!(
+            rounds <= 200,
+            "{label}: records still failing after 200 rounds: {pending:?}"
+        );
         let mut batch = pending.clone();
         // SQS may deliver a message again after it succeeded: the replay must send nothing.
         if !duplicate_sent {
@@ -120,7 +123,10 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
 
     let counts = deliveries(&app);
     let expected: HashSet<String> = client_ids(0..10_000).into_iter().collect();
-    let missing = expected.iter().filter(|id| !counts.contains_key(*id)).count();
+    let missing = expected
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .count();
     let duplicates: usize = counts.values().map(|n| n.saturating_sub(1)).sum();
     let unexpected = counts.keys().filter(|id| !expected.contains(*id)).count();
     let requests = app.inspect().requests();
@@ -151,7 +157,10 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
         by_status.keys().any(|status| *status != 200),
         "{label}: the run must have met faults"
     );
-    assert!(rounds > 1, "{label}: some records must have been redelivered");
+    assert!(
+        rounds > 1,
+        "{label}: some records must have been redelivered"
+    );
 }
 
 fn fault_test_services(ledger: Ledger) -> Services {
@@ -206,7 +215,10 @@ async fn concurrent_invocations_share_one_budget(make_budget: impl Fn() -> Budge
                 ClientId::parse("notifier").expect("id"),
                 "budgeted",
             );
-            (services, BulkJob::new(template, Some(recipients), Some(format!("job-{i}"))))
+            (
+                services,
+                BulkJob::new(template, Some(recipients), Some(format!("job-{i}"))),
+            )
         })
         .collect();
     let reports = futures::future::join_all(jobs.iter().map(|(services, job)| {
@@ -321,10 +333,8 @@ async fn ledger_on_dynamodb_claims_completes_expires_and_replays() {
     assert_eq!(None, ledger.get("k", 1).await.expect("get"));
 
     // Concurrent claims of one chunk: exactly one wins.
-    let claims = futures::future::join_all(
-        (0..8).map(|_| ledger.claim("race", 0, "fp", minute)),
-    )
-    .await;
+    let claims =
+        futures::future::join_all((0..8).map(|_| ledger.claim("race", 0, "fp", minute))).await;
     let winners = claims
         .iter()
         .filter(|claim| matches!(claim, Ok(Claim::Claimed(_))))
@@ -358,12 +368,18 @@ async fn an_http_send_to_more_than_twenty_is_queued_with_202_and_sent_once_from_
     let response = handle_with::<SendMessageOp>(
         &app.client,
         &services,
-        lambda_event(http_event(&path, "", json!({"idempotency-key": "notice-7"}), &body)),
+        lambda_event(http_event(
+            &path,
+            "",
+            json!({"idempotency-key": "notice-7"}),
+            &body,
+        )),
     )
     .await
     .expect("answers");
     assert_eq!(202, response["statusCode"], "{response}");
-    let answer: Value = serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+    let answer: Value =
+        serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
     assert_eq!(
         json!({"status": "queued", "recipients": 45, "duplicates_removed": 1, "chunks": 3,
                "idempotency_key": "notice-7"}),
@@ -408,7 +424,8 @@ async fn without_a_queue_an_http_send_to_more_than_twenty_is_a_400_that_reaches_
     let app = App::spawn(Duration::from_secs(5)).await;
     let services = Services::in_memory(BudgetConfig::unlimited());
     let path = format!("/conversations/{}/messages", app.system.as_ref());
-    let body = json!({"from_client": "notifier", "message": "hello", "to_clients": client_ids(0..21)});
+    let body =
+        json!({"from_client": "notifier", "message": "hello", "to_clients": client_ids(0..21)});
     let response = handle_with::<SendMessageOp>(
         &app.client,
         &services,
@@ -417,7 +434,10 @@ async fn without_a_queue_an_http_send_to_more_than_twenty_is_a_400_that_reaches_
     .await
     .expect("answers");
     assert_eq!(400, response["statusCode"], "{response}");
-    assert!(response["body"].as_str().unwrap_or_default().contains("too_many_recipients"));
+    assert!(response["body"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("too_many_recipients"));
     assert_eq!(0, app.calls(MESSAGES));
 }
 
@@ -449,7 +469,8 @@ async fn a_dry_run_returns_the_plan_and_sends_nothing() {
         .await
         .expect("answers");
         assert_eq!(200, response["statusCode"], "{response}");
-        let plan: Value = serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+        let plan: Value =
+            serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
         assert_eq!(
             json!({"conversation_id": app.system.as_ref(), "dry_run": true, "operation": "send-message",
                    "recipients": 100, "duplicates_removed": 5, "chunks": 5, "chunk_size": 20, "calls": 5,
@@ -468,7 +489,11 @@ async fn a_dry_run_returns_the_plan_and_sends_nothing() {
     .await
     .expect("answers");
     assert!(failed_ids(&response).is_empty());
-    assert_eq!(before, app.inspect().requests().len(), "a dry run calls nothing");
+    assert_eq!(
+        before,
+        app.inspect().requests().len(),
+        "a dry run calls nothing"
+    );
 }
 
 #[tokio::test]
@@ -502,7 +527,10 @@ async fn a_retried_schedule_fire_broadcasts_once() {
                 .expect("broadcast"),
         );
     }
-    assert_eq!(answers[0], answers[1], "the retried fire returns the stored result");
+    assert_eq!(
+        answers[0], answers[1],
+        "the retried fire returns the stored result"
+    );
     assert_ne!(answers[0]["msg_id"], answers[2]["msg_id"]);
     assert_eq!(answers[3], answers[4]);
     assert_eq!(3, app.calls(BROADCASTS));
@@ -596,13 +624,18 @@ async fn invalid_records_fail_alone_and_never_reach_leancloud() {
                     "to_clients": client_ids(0..30)}),
         ),
     ];
-    let response = handle_with::<SendMessageOp>(&app.client, &services, lambda_event(sqs_event(records)))
-        .await
-        .expect("answers");
+    let response =
+        handle_with::<SendMessageOp>(&app.client, &services, lambda_event(sqs_event(records)))
+            .await
+            .expect("answers");
     let mut failed = failed_ids(&response);
     failed.sort();
     assert_eq!(vec!["bad-id", "bad-key", "too-big"], failed);
-    assert_eq!(2, app.calls(MESSAGES), "only the valid record's two chunks were sent");
+    assert_eq!(
+        2,
+        app.calls(MESSAGES),
+        "only the valid record's two chunks were sent"
+    );
 }
 
 #[tokio::test]
@@ -616,7 +649,12 @@ async fn a_repeated_http_call_with_the_same_key_returns_the_stored_result() {
         let response = handle_with::<SendMessageOp>(
             &app.client,
             &services,
-            lambda_event(http_event(&path, "", json!({"Idempotency-Key": "order-1"}), &body)),
+            lambda_event(http_event(
+                &path,
+                "",
+                json!({"Idempotency-Key": "order-1"}),
+                &body,
+            )),
         )
         .await
         .expect("answers");
@@ -630,7 +668,12 @@ async fn a_repeated_http_call_with_the_same_key_returns_the_stored_result() {
     let response = handle_with::<SendMessageOp>(
         &app.client,
         &services,
-        lambda_event(http_event(&path, "", json!({"Idempotency-Key": "order-1"}), &other)),
+        lambda_event(http_event(
+            &path,
+            "",
+            json!({"Idempotency-Key": "order-1"}),
+            &other,
+        )),
     )
     .await
     .expect("answers");
