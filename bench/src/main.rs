@@ -534,6 +534,13 @@ async fn single_ops(b: &mut Bench) {
 // ---------------------------------------------------------------------------------------------------------
 // fan-out and server capacity
 
+fn path_name(p: ours::FanoutPath) -> &'static str {
+    match p {
+        ours::FanoutPath::Bulk => "bulk",
+        ours::FanoutPath::Client => "client",
+    }
+}
+
 /// Headers of a master-key request signed once (`X-LC-Sign: md5(ts+master),ts,master`).
 fn signed_headers(app_id: &str, master_key: &str) -> Vec<(&'static str, String)> {
     let ts = chrono::Utc::now().timestamp_millis().to_string();
@@ -568,28 +575,49 @@ async fn fanout(b: &mut Bench) {
     b.stage("fan-out");
     let n = b.args.recipients;
     let calls_expected = n.div_ceil(CHUNK);
-    // ours
-    let ours = match &b.ours {
-        Ok(o) => match o.create_conversation("bench-fanout-ours", true).await {
-            Ok(conv) => {
-                ours::fanout(
+    // ours: the bulk path; if it fails to run, the plain client (and the failure is reported)
+    let mut ours = Err("not run".to_string());
+    if let Ok(o) = b.ours.clone() {
+        for path in [ours::FanoutPath::Bulk, ours::FanoutPath::Client] {
+            let name = format!("bench-fanout-ours-{}", path_name(path));
+            let r = match o.create_conversation(&name, true).await {
+                Ok(conv) => match ours::fanout(
                     &conv,
                     n,
                     CHUNK,
                     b.args.concurrency,
+                    path,
                     &b.env,
                     b.log("fanout-worker"),
                 )
                 .await
+                {
+                    // every call must have left one stored message in the conversation
+                    Ok(f) => match o.count_messages(&conv).await {
+                        Ok(stored) if stored == f.calls => Ok(f),
+                        Ok(stored) => Err(format!(
+                            "{} calls reported, {stored} messages stored",
+                            f.calls
+                        )),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(f) => {
+                    ours = Ok(f);
+                    break;
+                }
+                Err(e) => {
+                    ours = Err(b.failed(&format!("fan-out (ours, {} path)", path_name(path)), e))
+                }
             }
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e.clone()),
-    };
-    let ours = match ours {
-        Err(e) if b.ours.is_ok() => Err(b.failed("fan-out (ours)", e)),
-        other => other,
-    };
+        }
+    } else if let Err(e) = &b.ours {
+        ours = Err(e.clone());
+    }
     // Python
     let py = b
         .python

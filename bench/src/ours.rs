@@ -7,6 +7,9 @@ use std::time::Instant;
 
 use clap::Args;
 use futures::StreamExt;
+use im_functions::budget::BudgetConfig;
+use im_functions::bulk::{fan_out, BulkJob};
+use im_functions::{Backend, Services};
 use leancloud_im::{
     AddMembers, Broadcast, Client, ClientId, Config, ConversationId, CreateConversation,
     MessageHistory, MessageId, SendMessage, MAX_HISTORY_LIMIT, MAX_RECIPIENTS,
@@ -231,6 +234,26 @@ pub struct FanoutArgs {
     pub concurrency: usize,
     #[arg(long, default_value = "rs-user-")]
     pub prefix: String,
+    /// `bulk`: the functions' bulk path (`im_functions::bulk::fan_out`: ledger, budget, retries), with
+    /// `--concurrency` as its BULK_CONCURRENCY; `client`: plain `leancloud-im` calls, `--concurrency` in flight.
+    #[arg(long, value_enum, default_value = "bulk")]
+    pub path: FanoutPath,
+}
+
+/// Which code sends our fan-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FanoutPath {
+    Bulk,
+    Client,
+}
+
+impl FanoutPath {
+    fn as_arg(self) -> &'static str {
+        match self {
+            FanoutPath::Bulk => "bulk",
+            FanoutPath::Client => "client",
+        }
+    }
 }
 
 /// What the fan-out worker prints.
@@ -268,23 +291,42 @@ pub async fn fanout_worker(args: FanoutArgs) -> Result<(), String> {
         .collect();
     let calls = requests.len() as u64;
     let t0 = Instant::now();
-    let results: Vec<Result<_, _>> =
-        futures::stream::iter(requests.iter().map(|r| r.send(&client)))
-            .buffer_unordered(args.concurrency.max(1))
-            .collect()
-            .await;
-    let total_s = t0.elapsed().as_secs_f64();
-    let failed: Vec<String> = results
-        .into_iter()
-        .filter_map(Result::err)
-        .map(|e| e.to_string())
-        .collect();
-    if let Some(first) = failed.first() {
-        return Err(format!(
-            "{} of {calls} calls failed, first: {first}",
-            failed.len()
-        ));
+    match args.path {
+        FanoutPath::Client => {
+            let results: Vec<Result<_, _>> =
+                futures::stream::iter(requests.iter().map(|r| r.send(&client)))
+                    .buffer_unordered(args.concurrency.max(1))
+                    .collect()
+                    .await;
+            let failed: Vec<String> = results
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|e| e.to_string())
+                .collect();
+            if let Some(first) = failed.first() {
+                return Err(format!(
+                    "{} of {calls} calls failed, first: {first}",
+                    failed.len()
+                ));
+            }
+        }
+        FanoutPath::Bulk => {
+            let mut services = Services::in_memory(BudgetConfig::default());
+            services.options.concurrency = args.concurrency.max(1);
+            let backend = Backend::new(&client).with_services(&services);
+            let template = SendMessage::new(&conv, &from, "bench fan-out notification");
+            let key = format!("bench-fanout-{}", args.conv);
+            let job = BulkJob::new(template, Some(recipients), Some(key));
+            let report = fan_out(&backend, &job).await;
+            if !report.is_complete() || report.sent as u64 != calls {
+                return Err(format!(
+                    "bulk fan-out incomplete: {} sent, {} failed, {} not started, error {:?}",
+                    report.sent, report.failed, report.not_started, report.error
+                ));
+            }
+        }
     }
+    let total_s = t0.elapsed().as_secs_f64();
     let report = FanoutReport {
         calls,
         recipients: args.recipients as u64,
@@ -304,6 +346,7 @@ pub async fn fanout(
     recipients: usize,
     chunk: usize,
     concurrency: usize,
+    path: FanoutPath,
     env: &[(String, String)],
     log: Option<PathBuf>,
 ) -> Result<FanoutOutcome, String> {
@@ -319,6 +362,8 @@ pub async fn fanout(
         &chunk.to_string(),
         "--concurrency",
         &concurrency.to_string(),
+        "--path",
+        path.as_arg(),
     ])
     .env_clear()
     .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -355,8 +400,17 @@ pub async fn fanout(
         calls: r.calls,
         total_s: r.total_s,
         vmhwm_kb: r.vmhwm_kb,
-        method: format!(
-            "the `leancloud-im` client in a separate process (`bench fanout-worker`), chunks of {chunk} with {concurrency} calls in flight (the bulk path of issue 6 was not used)"
-        ),
+        method: match path {
+            FanoutPath::Bulk => format!(
+                "the functions' bulk path (`im_functions::bulk::fan_out`, what `send-message` runs for a bulk \
+                 record: in-memory idempotency ledger with a key, unlimited budget, per-chunk retries) in its own \
+                 process (`bench fanout-worker --path bulk`), chunks of {chunk}, {concurrency} in flight \
+                 (BULK_CONCURRENCY={concurrency}; the functions' default is 4)"
+            ),
+            FanoutPath::Client => format!(
+                "the `leancloud-im` client in its own process (`bench fanout-worker --path client`), chunks of \
+                 {chunk} with {concurrency} calls in flight (not the bulk path of issue 6)"
+            ),
+        },
     })
 }
