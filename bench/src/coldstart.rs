@@ -178,6 +178,54 @@ pub fn http_event(
     event.to_string().into_bytes()
 }
 
+/// An SQS event with one record per `(message id, body)`.
+pub fn sqs_event(records: &[(String, String)]) -> Vec<u8> {
+    let now = chrono::Utc::now().timestamp_millis().to_string();
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(id, body)| {
+            serde_json::json!({
+                "messageId": id,
+                "receiptHandle": format!("bench-{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": now,
+                    "SenderId": "bench",
+                    "ApproximateFirstReceiveTimestamp": now
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:bench-bulk",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+        .to_string()
+        .into_bytes()
+}
+
+/// The record ids an SQS batch response reports failed.
+pub fn batch_failures(response: &[u8]) -> Result<Vec<String>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(response).map_err(|e| format!("batch response is not JSON: {e}"))?;
+    let failures = v
+        .get("batchItemFailures")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| format!("not a batch response: {v}"))?;
+    Ok(failures
+        .iter()
+        .map(|f| {
+            f.get("itemIdentifier")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +236,20 @@ mod tests {
         assert!(check_http_status(br#"{"batchItemFailures":[]}"#).is_ok());
         let err = check_http_status(br#"{"statusCode":404,"body":"nope"}"#).expect_err("404");
         assert!(err.starts_with("HTTP 404"), "{err}");
+    }
+
+    #[test]
+    fn sqs_event_and_batch_failures() {
+        let e = sqs_event(&[("m-1".into(), r#"{"a":1}"#.into())]);
+        let v: serde_json::Value = serde_json::from_slice(&e).expect("json");
+        assert_eq!(v["Records"][0]["messageId"], "m-1");
+        assert_eq!(v["Records"][0]["eventSource"], "aws:sqs");
+        assert_eq!(batch_failures(br#"{"batchItemFailures":[]}"#), Ok(vec![]));
+        assert_eq!(
+            batch_failures(br#"{"batchItemFailures":[{"itemIdentifier":"m-1"}]}"#),
+            Ok(vec!["m-1".to_string()])
+        );
+        assert!(batch_failures(b"{}").is_err());
     }
 
     #[test]

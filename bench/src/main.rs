@@ -739,6 +739,113 @@ async fn fanout(b: &mut Bench) {
          (`/proc/self/status`) after the fan-out.",
         b.args.load_concurrency, b.args.capacity_requests
     ));
+    fanout_function(b, &capacity).await;
+}
+
+/// The same fan-out through the deployed shape: the `send-message` release binary handed one SQS record with all
+/// recipients (the bulk queue's record), under the runtime-API emulator. Timed from the event being handed out to
+/// the batch response; the process's peak RSS is read after it answered.
+async fn fanout_function(b: &mut Bench, capacity: &Measure) {
+    let n = b.args.recipients;
+    let calls = n.div_ceil(CHUNK) as u64;
+    let concurrency = b.args.concurrency;
+    let result: Result<coldstart::ColdRun, String> = async {
+        let program = b.bin("send-message")?;
+        let o = b.ours.clone()?;
+        let conv = o.create_conversation("bench-fanout-function", true).await?;
+        let recipients: Vec<String> = (0..n).map(|i| format!("fn-user-{i}")).collect();
+        let body = serde_json::json!({
+            "conversation_id": conv,
+            "from_client": "system",
+            "message": "bench fan-out notification",
+            "to_clients": recipients,
+            "idempotency_key": format!("bench-{conv}"),
+        });
+        let event = coldstart::sqs_event(&[("bench-bulk-1".into(), body.to_string())]);
+        let mut env = b.env.clone();
+        env.push(("BULK_CONCURRENCY".into(), concurrency.to_string()));
+        let f = FunctionProcess {
+            program,
+            args: vec![],
+            cwd: None,
+            env,
+            runtime_api_with_scheme: true,
+            log: b.log("send-message-bulk"),
+        };
+        let run = cold_run(&f, &event, Duration::from_secs(120)).await?;
+        let failures = coldstart::batch_failures(&run.response)?;
+        if !failures.is_empty() {
+            return Err(format!(
+                "send-message reported {} failed record(s) (see bench/out/send-message-bulk.log)",
+                failures.len()
+            ));
+        }
+        let stored = o.count_messages(&conv).await?;
+        if stored != calls {
+            return Err(format!("{stored} messages stored, {calls} expected"));
+        }
+        Ok(run)
+    }
+    .await;
+    let result = match result {
+        Err(e) if e.ends_with("not built") => Err(e),
+        Err(e) => Err(b.failed("fan-out through send-message (SQS record)", e)),
+        ok => ok,
+    };
+    let secs: Measure = result.as_ref().map_err(Clone::clone).and_then(|r| {
+        r.invoke
+            .map(|d| d.as_secs_f64())
+            .ok_or_else(|| "no timing".into())
+    });
+    let rate: Measure = secs
+        .as_ref()
+        .map(|s| calls as f64 / s)
+        .map_err(Clone::clone);
+    let share: Measure = match (&rate, capacity) {
+        (Ok(r), Ok(c)) => Ok(r / c * 100.0),
+        (Err(e), _) => Err(e.clone()),
+        (_, Err(e)) => Err(format!("no capacity: {e}")),
+    };
+    let rss: Measure = result.as_ref().map_err(Clone::clone).and_then(|r| {
+        r.vmhwm_kb
+            .map(|k| k as f64)
+            .ok_or_else(|| "VmHWM not read".into())
+    });
+    b.rows.push(row(
+        "fan-out via `send-message` (1 SQS record): total",
+        Unit::Seconds,
+        &secs,
+        None,
+        Target::None,
+    ));
+    b.rows.push(row(
+        "fan-out via `send-message`: calls/s",
+        Unit::Rate,
+        &rate,
+        None,
+        Target::None,
+    ));
+    b.rows.push(row(
+        "fan-out via `send-message`: share of server capacity",
+        Unit::Percent,
+        &share,
+        None,
+        Target::OursAtLeast(80.0),
+    ));
+    b.rows.push(row(
+        "fan-out via `send-message`: peak RSS of the function",
+        Unit::KiB,
+        &rss,
+        None,
+        Target::OursAtMost(25e6 / 1024.0),
+    ));
+    b.method.push(format!(
+        "fan-out via `send-message`: the deployed shape of the same work — the `send-message` release binary \
+         (BULK_CONCURRENCY={concurrency}, no DynamoDB table: in-memory ledger) under the runtime-API emulator, handed one \
+         SQS record `{{conversation_id, from_client, message, to_clients: [{n} ids], idempotency_key}}`; timed from \
+         the event being handed out to the batch response (no cold start included), which must list no failure, and \
+         the conversation must then hold {calls} messages. Peak RSS = the function process's VmHWM after it answered."
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------------------
