@@ -16,27 +16,8 @@ echo "  ok    POST /lambda-url/create-conversation/conversations: system convers
 echo "== every function with its sample events (each SQS batch holds one invalid record)"
 local_run_events
 
-echo "== what the server stored (read back over its REST API)"
-rest_get "/classes/_Conversation/$NORMAL_CONVERSATION_ID" | python3 -c '
-import json, sys
-c = json.load(sys.stdin)
-print(f"  conversation {c.get(\"objectId\")} \"{c.get(\"name\")}\": members {\", \".join(c.get(\"m\", []))}")'
-rest_get "/rtm/messages/history?convid=$NORMAL_CONVERSATION_ID&limit=20" | python3 -c '
-import json, sys
-messages = json.load(sys.stdin)
-print(f"  {len(messages)} messages stored in it:")
-for m in reversed(messages):
-    print(f"    {m.get(\"from\")}: {m.get(\"data\")}")'
-rest_get "/rtm/broadcast?conv_id=$SYSTEM_CONVERSATION_ID" | python3 -c '
-import json, sys
-body = json.load(sys.stdin)
-items = body if isinstance(body, list) else body.get("results", body)
-if isinstance(items, list):
-    print(f"  {len(items)} broadcasts recorded in system conversation '"$SYSTEM_CONVERSATION_ID"':")
-    for b in items:
-        print(f"    {b.get(\"from\") or b.get(\"from_peer\")}: {b.get(\"data\") or b.get(\"message\")}")
-else:
-    print(f"  broadcasts: {json.dumps(body)[:200]}")' || true
+echo "== what the server stored (read back over its HTTP API)"
+python3 scripts/lib/show_stored.py
 
 echo "== $PASSED invocations as expected, $FAILED unexpected"
 [ "$FAILED" -eq 0 ]

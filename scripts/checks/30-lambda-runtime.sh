@@ -9,7 +9,7 @@ local_start
 local_create_conversations
 echo "lambda-runtime: conversations $NORMAL_CONVERSATION_ID (normal) and $SYSTEM_CONVERSATION_ID (system)"
 local_run_events
-PASSED=$((PASSED + 2))   # the two creations above
+local_expect_error send-message "a payload that is not JSON" 'not json at all' 'failed to deserialize'
 local_expect_error add-member "unknown trigger" '{"Records":[{"eventSource":"aws:sns","Sns":{}}]}' 'InvalidEvent'
 local_expect_error create-conversation "schedule input" '{"name":"nightly"}' 'UnsupportedTrigger'
 local_expect_error broadcast "invalid schedule payload" \

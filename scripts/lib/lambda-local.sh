@@ -12,6 +12,7 @@ export LEANCLOUD_APP_ID=${LEANCLOUD_APP_ID:-dev-app-id-gzGzoHsz}
 export LEANCLOUD_APP_KEY=${LEANCLOUD_APP_KEY:-dev-app-key}
 export LEANCLOUD_APP_MASTER_KEY=${LEANCLOUD_APP_MASTER_KEY:-dev-master-key}
 FUNCTIONS=(create-conversation add-member send-message broadcast)
+PASSED=0 FAILED=0
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -148,18 +149,12 @@ local_create_conversations() {
     return 1
   }
   export NORMAL_CONVERSATION_ID SYSTEM_CONVERSATION_ID
-}
-
-# Read stored data back over the server's REST API (what the Python SDK calls), signed with the master key.
-rest_get() {
-  curl -s -H "X-LC-Id: $LEANCLOUD_APP_ID" -H "X-LC-Key: $LEANCLOUD_APP_MASTER_KEY,master" \
-    -H 'Content-Type: application/json' "$LEANCLOUD_API_SERVER/1.1$1"
+  PASSED=$((PASSED + 2))
 }
 
 # Invoke every function with each of its sample events, in an order that makes sense on a fresh server (members
-# before messages); check each answer. Sets PASSED and FAILED.
+# before messages); check each answer, counting into PASSED and FAILED.
 local_run_events() {
-  PASSED=0 FAILED=0
   local function event out
   # create-conversation.http.json already ran in local_create_conversations; its check is counted there.
   for function in "${FUNCTIONS[@]}"; do

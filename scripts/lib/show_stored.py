@@ -1,0 +1,46 @@
+"""Print what the local server stored for the two conversations of a local run, read over its HTTP API.
+
+Reads LEANCLOUD_API_SERVER, LEANCLOUD_APP_ID, LEANCLOUD_APP_MASTER_KEY, NORMAL_CONVERSATION_ID and
+SYSTEM_CONVERSATION_ID from the environment.
+"""
+import json
+import os
+import urllib.request
+
+BASE = os.environ["LEANCLOUD_API_SERVER"]
+HEADERS = {
+    "X-LC-Id": os.environ["LEANCLOUD_APP_ID"],
+    "X-LC-Key": os.environ["LEANCLOUD_APP_MASTER_KEY"] + ",master",
+    "Content-Type": "application/json",
+}
+
+
+def get(path):
+    with urllib.request.urlopen(urllib.request.Request(BASE + path, headers=HEADERS), timeout=10) as answer:
+        return json.load(answer)
+
+
+def text(data):
+    try:
+        typed = json.loads(data)
+    except (TypeError, ValueError):
+        return data
+    return typed.get("_lctext", data) if isinstance(typed, dict) else data
+
+
+def show(conversation_id, label):
+    conversation = get(f"/1.1/classes/_Conversation/{conversation_id}")
+    members = ", ".join(conversation.get("m") or []) or "none"
+    print(f"  {label} conversation {conversation_id} \"{conversation.get('name')}\": members {members}")
+    messages = get(f"/__admin/messages?conv_id={conversation_id}")
+    for message in messages:
+        kind = str(message.get("kind", "")).lower()
+        to = message.get("recipients") or []
+        what = "broadcast" if "broadcast" in kind else ("message to " + ", ".join(to) if to else "message")
+        print(f"    {what} {message.get('msg_id')} from {message.get('from')}: {text(message.get('data'))}")
+    broadcasts = sum(1 for m in messages if "broadcast" in str(m.get("kind", "")).lower())
+    print(f"    ({len(messages) - broadcasts} messages, {broadcasts} broadcasts stored)")
+
+
+show(os.environ["NORMAL_CONVERSATION_ID"], "normal")
+show(os.environ["SYSTEM_CONVERSATION_ID"], "system")
