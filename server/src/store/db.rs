@@ -15,13 +15,19 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Durability;
 use crate::error::AppError;
+use crate::store::objects;
 
 const SCHEMA: &str = include_str!("../../migrations/001_init.sql");
 /// Upper bound of one group commit, to keep the latency of the first job in a batch bounded.
 const MAX_BATCH: usize = 2048;
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// `poisoned`: the job failed after writing something outside a savepoint, so the whole batch must roll back.
+struct Applied {
+    reply: Reply,
+    poisoned: bool,
+}
+type Job = Box<dyn FnOnce(&Connection) -> Applied + Send>;
 
 /// Shared handle to the database. Cheap to clone.
 #[derive(Clone)]
@@ -113,16 +119,43 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
     {
+        self.submit(true, f).await
+    }
+
+    /// Like [`Db::write`] without the savepoint, which saves copying the touched pages for every job on the
+    /// hot path (sends). `f` should fail only before its first change: a failure after a change rolls back
+    /// the whole batch, and every job in it is answered with an error.
+    pub async fn write_unguarded<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        self.submit(false, f).await
+    }
+
+    async fn submit<T, F>(&self, savepoint: bool, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, AppError>>();
-        let job: Job = Box::new(move |conn: &Connection| -> Reply {
-            let result = run_in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), String>| {
+        let job: Job = Box::new(move |conn: &Connection| -> Applied {
+            let (result, poisoned) = if savepoint {
+                (run_in_savepoint(conn, f), false)
+            } else {
+                let before = conn.total_changes();
+                let result = f(conn);
+                let poisoned = result.is_err() && conn.total_changes() != before;
+                (result, poisoned)
+            };
+            let reply: Reply = Box::new(move |commit: Result<(), String>| {
                 let outcome = match (commit, result) {
                     (Ok(()), r) => r,
                     (Err(e), _) => Err(AppError::internal(format!("commit failed: {e}"))),
                 };
                 let _ = tx.send(outcome);
-            })
+            });
+            Applied { reply, poisoned }
         });
         let sender = self
             .inner
@@ -216,26 +249,31 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = begun {
-            let msg = e.to_string();
-            for job in batch.drain(..) {
-                // Answer without applying: the job closure owns the reply channel, so run it against a
-                // failed commit outcome by applying nothing.
-                drop(job);
-            }
-            tracing::error!(error = %msg, "cannot begin a write transaction");
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs drops their reply channels: each request gets an internal error.
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            batch.clear();
             continue;
         }
+        let mut poisoned = false;
         for job in batch.drain(..) {
-            replies.push(job(&conn));
+            let applied = job(&conn);
+            poisoned |= applied.poisoned;
+            replies.push(applied.reply);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if commit.is_err() {
+        let outcome = if poisoned {
+            objects::discard_pending();
+            Err("a write failed half-way; the batch was rolled back".to_string())
+        } else {
+            objects::flush_pending(&conn)
+                .map_err(|e| e.to_string())
+                .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()))
+        };
+        if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for reply in replies.drain(..) {
-            reply(commit.clone());
+            reply(outcome.clone());
         }
     }
 }

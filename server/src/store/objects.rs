@@ -1,6 +1,7 @@
 //! Storage-API objects: `__op` application, ACL checks, create/update/delete/get/query against SQLite.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::http::StatusCode;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -609,11 +610,47 @@ pub fn conversation_kind(
     Ok(kind)
 }
 
-/// Sets the conversation's `lm` (last message time) as LeanCloud does on each stored message.
-pub fn touch_last_message(conn: &Connection, id: &str, ts: i64) -> Result<(), AppError> {
-    conn.prepare_cached(
-        "UPDATE objects SET data = json_set(data, '$.lm', json(?2)) WHERE class = '_Conversation' AND id = ?1",
-    )?
-    .execute(params![id, json!({"__type": "Date", "iso": iso_millis(ts)}).to_string()])?;
+thread_local! {
+    /// Latest message time per conversation in the writer's current batch, applied once per batch.
+    static PENDING_LM: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// Sets the conversation's `lm` (last message time) as LeanCloud does on each stored message. Called in the
+/// writer thread; the update is applied once per conversation when the batch commits ([`flush_pending`]).
+pub fn touch_last_message(id: &str, ts: i64) {
+    PENDING_LM.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        match pending.get_mut(id) {
+            Some(t) => *t = (*t).max(ts),
+            None => {
+                pending.insert(id.to_string(), ts);
+            }
+        }
+    });
+}
+
+/// Writes the batch's `lm` updates. `lm` only moves forward: an explicit later `lm` is kept.
+pub fn flush_pending(conn: &Connection) -> Result<(), AppError> {
+    let pending: Vec<(String, i64)> = PENDING_LM.with(|p| p.borrow_mut().drain().collect());
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "UPDATE objects SET data = json_set(data, '$.lm', json(?2))
+         WHERE class = '_Conversation' AND id = ?1
+           AND (json_extract(data, '$.lm.iso') IS NULL OR json_extract(data, '$.lm.iso') < ?3)",
+    )?;
+    for (id, ts) in pending {
+        let iso = iso_millis(ts);
+        stmt.execute(params![
+            id,
+            json!({"__type": "Date", "iso": iso}).to_string(),
+            iso
+        ])?;
+    }
     Ok(())
+}
+
+pub fn discard_pending() {
+    PENDING_LM.with(|p| p.borrow_mut().clear());
 }

@@ -56,7 +56,11 @@ async fn a_send_is_stored_and_answered_with_its_id_and_timestamp() {
         .inspect()
         .conversation(&normal)
         .expect("conversation");
-    assert_eq!(json!("Date"), conv["lm"]["__type"]);
+    let iso = chrono::DateTime::from_timestamp_millis(m.timestamp)
+        .expect("valid")
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    assert_eq!(json!({"__type": "Date", "iso": iso}), conv["lm"]);
     assert_eq!(2, app.server.inspect().all_messages().len());
 }
 
