@@ -221,3 +221,118 @@ impl From<FunctionError> for Diagnostic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leancloud_im::{ApiError, Error};
+
+    fn api(status: u16, code: i64) -> FunctionError {
+        FunctionError::LeanCloud(Error::Api(ApiError {
+            status,
+            code,
+            error: "LeanCloud says no".to_owned(),
+        }))
+    }
+
+    #[test]
+    fn leancloud_errors_map_to_the_documented_statuses() {
+        let cases = [
+            (api(404, 4303), 404, "conversation_not_found", Some(4303)),
+            (api(400, 4401), 404, "conversation_not_found", Some(4401)),
+            (api(404, 101), 404, "conversation_not_found", Some(101)),
+            (api(400, 4313), 409, "wrong_conversation_kind", Some(4313)),
+            (api(400, 4314), 409, "wrong_conversation_kind", Some(4314)),
+            (api(400, 4316), 409, "wrong_conversation_kind", Some(4316)),
+            (api(400, 4318), 429, "rate_limited", Some(4318)),
+            (api(400, 4301), 502, "backend_error", Some(4301)),
+            (api(401, 401), 502, "backend_error", Some(401)),
+            (api(503, 1), 503, "backend_unavailable", Some(1)),
+            (
+                FunctionError::LeanCloud(Error::Timeout),
+                503,
+                "backend_unavailable",
+                None,
+            ),
+            (
+                FunctionError::LeanCloud(Error::Status {
+                    status: 502,
+                    url: "http://10.0.0.1/1.1/rtm/messages".to_owned(),
+                    body: "<html>bad gateway</html>".to_owned(),
+                }),
+                502,
+                "backend_error",
+                None,
+            ),
+            (
+                FunctionError::LeanCloud(Error::RateLimited {
+                    retry_after: Duration::from_millis(1500),
+                    api: None,
+                }),
+                429,
+                "rate_limited",
+                None,
+            ),
+        ];
+        for (err, status, code, leancloud_code) in cases {
+            let http = err.to_http();
+            assert_eq!(
+                (status, code, leancloud_code),
+                (http.status, http.code, http.leancloud_code),
+                "for {err:?}"
+            );
+            assert!(
+                !http.message.contains("10.0.0.1") && !http.message.contains("<html>"),
+                "{http:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after_rounded_up_to_whole_seconds() {
+        let err = FunctionError::LeanCloud(Error::RateLimited {
+            retry_after: Duration::from_millis(1500),
+            api: None,
+        });
+        let response = crate::http::error_response(&err);
+        let retry_after = response
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(Some("2"), retry_after);
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn diagnostics_name_the_error_kind_and_hide_backend_details() {
+        let cases = [
+            (FunctionError::InvalidEvent("x".into()), "InvalidEvent"),
+            (
+                FunctionError::invalid_request("missing field"),
+                "InvalidPayload",
+            ),
+            (api(503, 1), "Retryable"),
+            (api(404, 4303), "LeanCloud"),
+            (FunctionError::LeanCloud(Error::Timeout), "Retryable"),
+        ];
+        for (err, error_type) in cases {
+            let diagnostic = Diagnostic::from(err);
+            assert_eq!(error_type, diagnostic.error_type);
+        }
+        let diagnostic = Diagnostic::from(FunctionError::LeanCloud(Error::Status {
+            status: 500,
+            url: "http://10.0.0.1/1.1/rtm/messages".to_owned(),
+            body: "Traceback (most recent call last)".to_owned(),
+        }));
+        assert!(
+            !diagnostic.error_message.contains("Traceback"),
+            "{}",
+            diagnostic.error_message
+        );
+        assert!(
+            !diagnostic.error_message.contains("10.0.0.1"),
+            "{}",
+            diagnostic.error_message
+        );
+    }
+}

@@ -177,3 +177,110 @@ pub fn accepts<Op: Operation>(kind: TriggerKind) -> bool {
         TriggerKind::Schedule | TriggerKind::EventBridge => Op::SCHEDULES,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::add_member::AddMemberOp;
+    use crate::broadcast::BroadcastOp;
+    use crate::create_conversation::CreateConversationOp;
+    use crate::send_message::SendMessageOp;
+    use serde_json::json;
+
+    fn rejection<Op: Operation>(payload: Value, path: Option<&str>, source: Source) -> String {
+        let conversation = path.map(|id| ConversationId::parse(id).expect("id"));
+        match parse_payload::<Op>(payload, conversation, source) {
+            Ok(_) => panic!("accepted"),
+            Err(err) => {
+                assert_eq!(400, err.to_http().status, "{err}");
+                err.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn records_carry_the_conversation_and_http_bodies_must_not() {
+        let record = json!({"conversation_id": "c1", "client_ids": ["a"]});
+        let input =
+            parse_payload::<AddMemberOp>(record, None, Source::Queue).expect("valid record");
+        assert_eq!("c1", input.conversation.as_ref());
+        let cases = [
+            (
+                json!({"client_ids": ["a"]}),
+                None,
+                "missing field `conversation_id`",
+            ),
+            (
+                json!({"conversation_id": 7, "client_ids": ["a"]}),
+                None,
+                "must be a string",
+            ),
+            (
+                json!({"conversation_id": "", "client_ids": ["a"]}),
+                None,
+                "invalid conversation id",
+            ),
+            (
+                json!({"conversation_id": "c1", "client_ids": ["a"]}),
+                Some("c1"),
+                "given by the URL path",
+            ),
+        ];
+        for (payload, path, expected) in cases {
+            let message = rejection::<AddMemberOp>(payload.clone(), path, Source::Http);
+            assert!(
+                message.contains(expected),
+                "{message:?} should contain {expected:?} for {payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_are_validated_before_any_call() {
+        let cases = [
+            (json!([]), "must be a JSON object"),
+            (
+                json!({"conversation_id": "c1", "from_client": "a", "message": "hi", "urgent": true}),
+                "unknown field `urgent`",
+            ),
+            (
+                json!({"conversation_id": "c1", "from_client": "a"}),
+                "missing field `message`",
+            ),
+            (
+                json!({"conversation_id": "c1", "from_client": "a", "message": ["x"]}),
+                "string or a JSON object",
+            ),
+            (
+                json!({"conversation_id": "c1", "from_client": 1, "message": "hi"}),
+                "invalid type",
+            ),
+            (
+                json!({"conversation_id": "c1", "from_client": "", "message": "hi"}),
+                "from_client",
+            ),
+        ];
+        for (payload, expected) in cases {
+            let message = rejection::<SendMessageOp>(payload.clone(), None, Source::Queue);
+            assert!(
+                message.contains(expected),
+                "{message:?} should contain {expected:?} for {payload}"
+            );
+        }
+        let message = rejection::<CreateConversationOp>(
+            json!({"conversation_id": "c1"}),
+            None,
+            Source::Queue,
+        );
+        assert!(
+            message.contains("unknown field `conversation_id`"),
+            "{message}"
+        );
+        let message = rejection::<BroadcastOp>(
+            json!({"conversation_id": "c1", "from_client": "a", "message": "hi", "valid_till": true}),
+            None,
+            Source::Schedule,
+        );
+        assert!(message.contains("valid_till"), "{message}");
+    }
+}
