@@ -135,6 +135,10 @@ impl Operation for CreateConversationOp {
         None
     }
 
+    fn created(output: &Self::Output) -> Option<&ConversationId> {
+        Some(&output.object_id)
+    }
+
     async fn execute(
         backend: &Backend<'_>,
         input: Self::Input,

@@ -119,6 +119,8 @@ pub async fn handle_http<Op: Operation>(
     match result {
         Ok(output) => {
             let status = Op::status(&output);
+            let conversation =
+                conversation.or_else(|| Op::created(&output).map(ToString::to_string));
             info!(conversation, outcome = "ok", status, "request handled");
             http::response(status, &output)
         }
@@ -200,7 +202,11 @@ pub async fn process_record<Op: Operation>(
         .await
         .unwrap_or(Err(FunctionError::Panicked));
     match &result {
-        Ok(_) => info!(message_id, conversation, outcome = "ok", "record processed"),
+        Ok(output) => {
+            let conversation =
+                conversation.or_else(|| Op::created(output).map(ToString::to_string));
+            info!(message_id, conversation, outcome = "ok", "record processed")
+        }
         Err(err) => log_failure(err, conversation.as_deref(), None, Some(message_id)),
     }
     result

@@ -76,6 +76,11 @@ pub trait Operation: Send + Sync + 'static {
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, FunctionError>> + Send;
 
+    /// The conversation an output created, for logs.
+    fn created(_output: &Self::Output) -> Option<&ConversationId> {
+        None
+    }
+
     /// HTTP status of a successful output (e.g. `202` for work put on the bulk queue).
     fn status(_output: &Self::Output) -> u16 {
         Self::SUCCESS_STATUS
