@@ -130,7 +130,8 @@ impl BudgetError {
 /// Where the counters live.
 #[derive(Debug, Clone)]
 pub enum BudgetStore {
-    Memory(Arc<Mutex<HashMap<String, u32>>>),
+    /// Counter key -> (calls counted, end of its window in epoch ms).
+    Memory(Arc<Mutex<HashMap<String, (u32, i64)>>>),
     DynamoDb {
         client: aws_sdk_dynamodb::Client,
         table: String,
@@ -293,7 +294,12 @@ impl Budget {
                 let mut counters = counters
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let count = counters.entry(key.to_owned()).or_insert(0);
+                if !counters.contains_key(key) {
+                    // Windows that are over are never counted again.
+                    let now = now_ms();
+                    counters.retain(|_, (_, end)| *end > now);
+                }
+                let (count, _) = counters.entry(key.to_owned()).or_insert((0, window_end_ms));
                 if *count >= limit {
                     return Ok(false);
                 }
@@ -336,7 +342,7 @@ impl Budget {
                 let mut counters = counters
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some(count) = counters.get_mut(key) {
+                if let Some((count, _)) = counters.get_mut(key) {
                     *count = count.saturating_add_signed(i32::try_from(delta).unwrap_or(0));
                 }
                 Ok(())

@@ -29,6 +29,10 @@ use aws_sdk_dynamodb::types::{
 /// its dead-letter queue (14 days), so a redrive from the DLQ is still de-duplicated.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
 
+/// The in-memory ledger forgets chunks sent more than a day ago once it holds this many, so a long-lived warm
+/// container does not grow without bound.
+const MEMORY_PRUNE_AT: usize = 100_000;
+
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
 
@@ -194,8 +198,16 @@ impl MemoryLedger {
 
     fn claim(&self, key: &str, chunk: usize, fingerprint: &str, lease: Lease) -> Claim {
         let mut entries = self.lock();
+        let now = now_ms();
+        if entries.len() >= MEMORY_PRUNE_AT {
+            let day_ago = now - 86_400_000;
+            entries.retain(|_, entry| match entry {
+                Entry::Done(stored) => stored.sent_at_ms > day_ago,
+                Entry::InProgress { lease, .. } => lease.until_ms > now,
+            });
+        }
         let slot = (key.to_owned(), chunk);
-        if let Some(blocking) = entries.get(&slot).and_then(|entry| entry.blocks(now_ms())) {
+        if let Some(blocking) = entries.get(&slot).and_then(|entry| entry.blocks(now)) {
             return blocking;
         }
         entries.insert(

@@ -43,6 +43,8 @@ fn deliveries(app: &App) -> HashMap<String, usize> {
     counts
 }
 
+const FAULT_BUDGET: u64 = 1_000_000;
+
 /// 10,000 recipients in 10 queue records (each with repeated entries), the server failing 10 % of calls
 /// (5xx, 429, timeouts, dropped connections); failed records are fed again as SQS would until none fails,
 /// and an already-succeeded record is delivered a second time. Every recipient must get the message once.
@@ -75,7 +77,8 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
         ],
         delay_ms: 4_000,
         paths: vec![MESSAGES.to_owned()],
-        max_faults: None,
+        // Only to count the faults injected (timeouts are not in the request log: the client hangs up first).
+        max_faults: Some(FAULT_BUDGET),
     });
 
     let mut pending: Vec<String> = records.keys().cloned().collect();
@@ -119,6 +122,7 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
             tokio::time::sleep(Duration::from_millis(1_100)).await;
         }
     }
+    let injected = FAULT_BUDGET - app.inspect().faults().max_faults.unwrap_or(FAULT_BUDGET);
     app.server.set_faults(FaultConfig::off());
 
     let counts = deliveries(&app);
@@ -143,7 +147,7 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
         .count();
     eprintln!(
         "{label}: recipients={} missing={missing} duplicates={duplicates} messages_stored={stored} \
-         calls_logged={} by_status={by_status:?} rounds={rounds} deliveries_fed={deliveries_fed} \
+         faults_injected={injected} calls_logged={} by_status={by_status:?} rounds={rounds} deliveries_fed={deliveries_fed} \
          redeliveries={}",
         counts.len(),
         calls.len(),
@@ -153,10 +157,7 @@ async fn ten_thousand_recipients_exactly_once(services: Services, label: &str) {
     assert_eq!(0, duplicates, "{label}: recipients reached twice");
     assert_eq!(0, unexpected);
     assert_eq!(500, stored, "{label}: one stored message per chunk of 20");
-    assert!(
-        by_status.keys().any(|status| *status != 200),
-        "{label}: the run must have met faults"
-    );
+    assert!(injected > 0, "{label}: the run must have met faults");
     assert!(
         rounds > 1,
         "{label}: some records must have been redelivered"
