@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use leancloud_im::{ApiError, ClientId, Error as LcError, Request, SendMessage, MAX_RECIPIENTS};
+use leancloud_im::{ClientId, Error as LcError, Request, SendMessage, MAX_RECIPIENTS};
 use md5::{Digest as _, Md5};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -55,9 +55,6 @@ pub const MAX_KEY_LEN: usize = 255;
 
 /// SQS accepts bodies up to 256 KiB; a little is kept back for attributes.
 const MAX_QUEUE_RECORD_BYTES: usize = 250 * 1024;
-
-/// LeanCloud's quota code, used for the daily broadcast refusal so callers see a 429.
-const QUOTA_EXCEEDED: i64 = 4318;
 
 /// Remove repeated recipients, keeping the first occurrence and the order; also how many were removed.
 pub fn dedupe(ids: Vec<ClientId>) -> (Vec<ClientId>, usize) {
@@ -321,14 +318,20 @@ impl<'a, 'b> Run<'a, 'b> {
                     );
                     return ChunkOutcome::Failed(
                         Severity::Busy,
-                        rate_limited(retry_after.max(Duration::from_secs(1))),
+                        FunctionError::Throttled {
+                            code: "in_progress",
+                            message:
+                                "this send is being processed by another invocation; retry later"
+                                    .to_owned(),
+                            retry_after: retry_after.max(Duration::from_secs(1)),
+                        },
                     );
                 }
                 Err(err) => {
                     warn!(key, chunk = index, error = %err, "idempotency ledger unavailable");
                     return ChunkOutcome::Failed(
                         Severity::Transient,
-                        unavailable(&err.to_string()),
+                        unavailable("the idempotency table", &err.to_string()),
                     );
                 }
             },
@@ -415,15 +418,18 @@ impl<'a, 'b> Run<'a, 'b> {
         self.halt();
         warn!(chunk = index, error = %err, "no rate budget left for this invocation");
         let error = match &err {
-            BudgetError::DailyQuota { .. } => FunctionError::LeanCloud(LcError::Api(ApiError {
-                status: 429,
-                code: QUOTA_EXCEEDED,
-                error: err.to_string(),
-            })),
-            BudgetError::Store(reason) => unavailable(reason),
-            BudgetError::Exhausted { .. } | BudgetError::Penalized { .. } => {
-                rate_limited(err.retry_after())
-            }
+            BudgetError::DailyQuota { .. } => FunctionError::QuotaExhausted {
+                message: err.to_string(),
+                retry_after: err.retry_after(),
+            },
+            BudgetError::Store(reason) => unavailable("the rate budget store", reason),
+            BudgetError::Exhausted { .. } => FunctionError::Throttled {
+                code: "budget_exhausted",
+                message: format!("{err}; retry later"),
+                retry_after: err.retry_after(),
+            },
+            // LeanCloud itself answered 429 moments ago: report it as the rate limit it is.
+            BudgetError::Penalized { .. } => rate_limited(err.retry_after()),
         };
         let severity = match err {
             BudgetError::DailyQuota { .. } => Severity::Permanent,
@@ -600,7 +606,7 @@ async fn enqueue(
     }
     let message_id = queue.enqueue(&record).await.map_err(|err| {
         warn!(error = %err, "could not put the bulk send on the queue");
-        unavailable(&err.to_string())
+        unavailable("the bulk queue", &err.to_string())
     })?;
     info!(queue_message_id = %message_id, recipients, chunks, "bulk send queued");
     Ok(SendOutcome::Queued(Queued {
@@ -684,12 +690,11 @@ fn rate_limited(retry_after: Duration) -> FunctionError {
 }
 
 /// A failure of our own infrastructure (ledger, budget store, queue): retryable, reported as 503.
-pub(crate) fn unavailable(reason: &str) -> FunctionError {
-    FunctionError::LeanCloud(LcError::Status {
-        status: 503,
-        url: String::new(),
-        body: reason.chars().take(200).collect(),
-    })
+pub(crate) fn unavailable(service: &'static str, reason: &str) -> FunctionError {
+    FunctionError::Unavailable {
+        service,
+        detail: reason.chars().take(200).collect(),
+    }
 }
 
 #[cfg(test)]

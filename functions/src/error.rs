@@ -34,6 +34,25 @@ pub enum FunctionError {
     MethodNotAllowed { method: String, path: String },
     #[error("LeanCloud request failed: {0}")]
     LeanCloud(#[from] leancloud_im::Error),
+    /// Our own daily broadcast budget is used up: refused before LeanCloud is called, and retrying today cannot help.
+    #[error("{message}")]
+    QuotaExhausted {
+        message: String,
+        retry_after: Duration,
+    },
+    /// Our own throttling (the shared rate budget is used up, or another invocation holds the work): try later.
+    #[error("{message}")]
+    Throttled {
+        code: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
+    /// A service of our own (idempotency table, budget store, bulk queue) failed; the detail is logged only.
+    #[error("{service} is unavailable: {detail}")]
+    Unavailable {
+        service: &'static str,
+        detail: String,
+    },
     /// A record's processing panicked; isolated so its neighbours still complete.
     #[error("internal error while processing the record")]
     Panicked,
@@ -74,7 +93,9 @@ impl FunctionError {
             FunctionError::LeanCloud(err) => {
                 err.is_retryable() || err.api_code() == Some(QUOTA_EXCEEDED)
             }
-            FunctionError::Panicked => true,
+            FunctionError::Panicked
+            | FunctionError::Unavailable { .. }
+            | FunctionError::Throttled { .. } => true,
             _ => false,
         }
     }
@@ -99,6 +120,29 @@ impl FunctionError {
                 plain(405, "method_not_allowed", self.to_string())
             }
             FunctionError::Panicked => plain(500, "internal_error", self.to_string()),
+            FunctionError::QuotaExhausted {
+                message,
+                retry_after,
+            } => HttpError {
+                retry_after: Some((*retry_after).max(Duration::from_secs(1))),
+                ..plain(429, "daily_quota_exceeded", message.clone())
+            },
+            FunctionError::Throttled {
+                code,
+                message,
+                retry_after,
+            } => HttpError {
+                retry_after: Some((*retry_after).max(Duration::from_secs(1))),
+                ..plain(429, code, message.clone())
+            },
+            FunctionError::Unavailable { service, .. } => HttpError {
+                retry_after: Some(Duration::from_secs(1)),
+                ..plain(
+                    503,
+                    "service_unavailable",
+                    format!("{service} is unavailable; retry later"),
+                )
+            },
             FunctionError::LeanCloud(err) => leancloud_to_http(err),
         }
     }
@@ -198,11 +242,14 @@ impl From<FunctionError> for Diagnostic {
                 "InvalidEvent"
             }
             FunctionError::Panicked => "Panicked",
+            FunctionError::QuotaExhausted { .. } => "QuotaExhausted",
+            FunctionError::Unavailable { .. } | FunctionError::Throttled { .. } => "Retryable",
             FunctionError::LeanCloud(_) if err.is_retryable() => "Retryable",
             FunctionError::LeanCloud(_) => "LeanCloud",
         };
         // The HTTP message is the sanitized one: no URLs, no bodies, never the master key.
         let error_message = match &err {
+            FunctionError::Unavailable { .. } => err.to_http().message,
             FunctionError::LeanCloud(_) => {
                 let http = err.to_http();
                 match http.leancloud_code {
@@ -233,6 +280,55 @@ mod tests {
             code,
             error: "LeanCloud says no".to_owned(),
         }))
+    }
+
+    #[test]
+    fn our_own_refusals_are_not_blamed_on_leancloud() {
+        let cases = [
+            (
+                FunctionError::QuotaExhausted {
+                    message: "the daily broadcast budget of 30 is used up".to_owned(),
+                    retry_after: Duration::from_secs(3600),
+                },
+                429,
+                "daily_quota_exceeded",
+                false,
+                "QuotaExhausted",
+            ),
+            (
+                FunctionError::Throttled {
+                    code: "budget_exhausted",
+                    message: "the send budget is used up; retry later".to_owned(),
+                    retry_after: Duration::from_secs(20),
+                },
+                429,
+                "budget_exhausted",
+                true,
+                "Retryable",
+            ),
+            (
+                FunctionError::Unavailable {
+                    service: "the idempotency table",
+                    detail: "dispatch failure: connection refused to http://10.0.0.9".to_owned(),
+                },
+                503,
+                "service_unavailable",
+                true,
+                "Retryable",
+            ),
+        ];
+        for (error, status, code, retryable, error_type) in cases {
+            let http = error.to_http();
+            assert_eq!((status, code), (http.status, http.code), "for {error:?}");
+            assert_eq!(None, http.leancloud_code, "for {error:?}");
+            assert!(http.retry_after.is_some(), "for {error:?}");
+            assert!(!http.message.contains("LeanCloud"), "{}", http.message);
+            assert!(!http.message.contains("10.0.0.9"), "{}", http.message);
+            assert_eq!(retryable, error.is_retryable(), "for {error:?}");
+            let diagnostic = Diagnostic::from(error);
+            assert_eq!(error_type, diagnostic.error_type);
+            assert!(!diagnostic.error_message.contains("10.0.0.9"));
+        }
     }
 
     #[test]

@@ -261,6 +261,19 @@ fn log_failure(
             error = ?detail,
             "LeanCloud call failed"
         ),
+        FunctionError::Unavailable { .. }
+        | FunctionError::Throttled { .. }
+        | FunctionError::QuotaExhausted { .. }
+        | FunctionError::Panicked => warn!(
+            conversation,
+            message_id,
+            status,
+            outcome = "deferred",
+            code,
+            retryable,
+            error = %err,
+            "not processed now"
+        ),
         _ => warn!(
             conversation,
             message_id,

@@ -568,6 +568,12 @@ async fn a_broadcast_beyond_the_daily_quota_is_refused_before_calling_leancloud(
     assert_eq!(vec![200, 429], statuses, "{last}");
     let body = last["body"].as_str().unwrap_or_default();
     assert!(body.contains("daily broadcast budget of 1"), "{body}");
+    let error: Value = serde_json::from_str(body).expect("a JSON error body");
+    assert_eq!("daily_quota_exceeded", error["error"]["code"], "{body}");
+    assert!(
+        error["error"].get("leancloud_code").is_none(),
+        "not LeanCloud's refusal: {body}"
+    );
     assert_eq!(1, app.calls(BROADCASTS), "the refused broadcast never left");
 }
 
