@@ -205,6 +205,9 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
         args.server_loadgen_seconds = args.server_loadgen_seconds.min(1);
     }
     let started = Instant::now();
+    let load_at_start = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     // children run in other directories: make every path absolute (without resolving the venv's symlink)
     for p in [
         &mut args.bin_dir,
@@ -263,10 +266,19 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     persisted_sends(&mut b).await;
 
     let mut machine = sys::machine_description();
+    machine.push((
+        "load average (1, 5, 15 min) at the start".into(),
+        load_at_start,
+    ));
     machine.push(("Python".into(), b.python.version().await));
     machine.push((
         "server".into(),
-        format!("release leancloud-server on {server_url}, fresh SQLite database"),
+        format!(
+            "release `leancloud-server` on {server_url}, fresh SQLite database {}",
+            b.args.server_info
+        )
+        .trim()
+        .to_owned(),
     ));
     machine.push((
         "harness run time".into(),

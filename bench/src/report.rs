@@ -30,6 +30,7 @@ impl Unit {
             Unit::Millis if v >= 1000.0 => format!("{:.2} s", v / 1000.0),
             Unit::Millis if v >= 10.0 => format!("{v:.1} ms"),
             Unit::Millis => format!("{v:.2} ms"),
+            Unit::Seconds if v < 1.0 => format!("{:.0} ms", v * 1000.0),
             Unit::Seconds => format!("{v:.2} s"),
             Unit::Rate if v >= 100.0 => format!("{}/s", group_thousands(v.round() as u64)),
             Unit::Rate => format!("{v:.1}/s"),

@@ -39,6 +39,9 @@ pub fn machine_description() -> Vec<(String, String)> {
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     let rustc = command_line("rustc", &["--version"]);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     vec![
         (
             "date".into(),
@@ -49,6 +52,10 @@ pub fn machine_description() -> Vec<(String, String)> {
         ("memory".into(), mem),
         ("kernel".into(), format!("Linux {kernel}")),
         ("rustc".into(), rustc),
+        (
+            "load average (1, 5, 15 min) when the table was written".into(),
+            load,
+        ),
     ]
 }
 
