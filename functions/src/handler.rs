@@ -30,6 +30,20 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 ///
 /// HTTP always answers `Ok` with an API Gateway v2 response (errors included); SQS always answers `Ok` with the
 /// failed message ids; schedules answer `Ok` with the operation's result or `Err` so Scheduler retries.
+/// A function binary's whole life: JSON logs, configuration loaded once (failing fast), one client reused by every
+/// invocation of `Op`.
+pub async fn serve<Op: Operation>() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let config = crate::config::load()
+        .await
+        .inspect_err(|err| tracing::error!(%err, "cannot start"))?;
+    let client = crate::config::client(config)?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        handle::<Op>(&client, event)
+    }))
+    .await
+}
+
 pub async fn handle<Op: Operation>(
     client: &Client,
     event: LambdaEvent<Value>,

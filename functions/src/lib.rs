@@ -1,19 +1,18 @@
 //! The LeanCloud IM Lambda functions: `create-conversation`, `add-member`, `send-message` and `broadcast`.
 //!
-//! Each binary in `src/bin/` wires one [`Operation`] into the shared [`handler::handle`], which accepts
+//! Each binary in `src/bin/` is [`handler::serve`] for one [`Operation`]; the shared [`handler::handle`] accepts
 //! API Gateway HTTP API 2.0 / function URL requests, SQS batches and (for `send-message` and `broadcast`)
 //! EventBridge Scheduler inputs and classic EventBridge scheduled events. The HTTP API, queue records and
 //! schedule payloads are documented in `functions/README.md` and `functions/openapi.yaml`.
 //!
 //! ```no_run
-//! use im_functions::{config, handler, send_message::SendMessageOp, telemetry};
-//! use lambda_runtime::service_fn;
+//! use im_functions::{handler, send_message::SendMessageOp};
 //!
-//! # async fn run() -> Result<(), lambda_runtime::Error> {
-//! telemetry::init();
-//! let client = config::client(config::load().await?)?;
-//! lambda_runtime::run(service_fn(|event| handler::handle::<SendMessageOp>(&client, event))).await
-//! # }
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_runtime::Error> {
+//!     // JSON logs, configuration once at cold start, one client reused by every invocation.
+//!     handler::serve::<SendMessageOp>().await
+//! }
 //! ```
 
 pub mod add_member;

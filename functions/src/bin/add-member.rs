@@ -2,18 +2,9 @@
 //!
 //! Run locally with `cargo lambda watch -A 127.0.0.1` and `LEANCLOUD_*` set (see `functions/README.md`).
 
-use im_functions::{add_member::AddMemberOp, config, handler, telemetry};
-use lambda_runtime::service_fn;
+use im_functions::{add_member::AddMemberOp, handler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    let config = config::load()
-        .await
-        .inspect_err(|err| tracing::error!(%err, "cannot start"))?;
-    let client = config::client(config)?;
-    lambda_runtime::run(service_fn(|event| {
-        handler::handle::<AddMemberOp>(&client, event)
-    }))
-    .await
+    handler::serve::<AddMemberOp>().await
 }
