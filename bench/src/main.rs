@@ -85,8 +85,9 @@ struct RunArgs {
     /// Recipients of the fan-out notification (sent in calls of 20).
     #[arg(long, default_value_t = 10_000)]
     recipients: usize,
-    /// Calls in flight for our fan-out.
-    #[arg(long, default_value_t = 16)]
+    /// Calls in flight for our fan-out: as many as the load generator's connections, so the share of the server's
+    /// capacity compares like with like.
+    #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Connections of the load generator.
     #[arg(long, default_value_t = 64)]
