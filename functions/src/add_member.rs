@@ -80,8 +80,7 @@ impl Operation for AddMemberOp {
         body: Self::Body,
         _: Source,
     ) -> Result<Self::Input, FunctionError> {
-        let conversation = conversation
-            .ok_or_else(|| FunctionError::invalid_request("missing `conversation_id`"))?;
+        let conversation = crate::operation::required_conversation(conversation)?;
         NewMembers::parse(conversation, body)
     }
 

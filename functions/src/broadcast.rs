@@ -128,8 +128,7 @@ impl Operation for BroadcastOp {
         body: Self::Body,
         _: Source,
     ) -> Result<Self::Input, FunctionError> {
-        let conversation = conversation
-            .ok_or_else(|| FunctionError::invalid_request("missing `conversation_id`"))?;
+        let conversation = crate::operation::required_conversation(conversation)?;
         NewBroadcast::parse(conversation, body)
     }
 

@@ -43,6 +43,13 @@ impl Route {
     }
 }
 
+/// The conversation a queue record or schedule input must name (HTTP takes it from the path).
+pub fn required_conversation(
+    conversation: Option<ConversationId>,
+) -> Result<ConversationId, FunctionError> {
+    conversation.ok_or_else(|| FunctionError::invalid_request("missing `conversation_id`"))
+}
+
 /// One function's behaviour. The trigger plumbing in [`crate::handler`] is generic over it.
 pub trait Operation: Send + Sync + 'static {
     /// The binary name (`send-message`), used in logs and errors.

@@ -152,8 +152,7 @@ impl Operation for SendMessageOp {
         body: Self::Body,
         source: Source,
     ) -> Result<Self::Input, FunctionError> {
-        let conversation = conversation
-            .ok_or_else(|| FunctionError::invalid_request("missing `conversation_id`"))?;
+        let conversation = crate::operation::required_conversation(conversation)?;
         OutgoingMessage::parse(conversation, body, source)
     }
 
