@@ -23,12 +23,7 @@ async fn an_unknown_conversation_is_404_with_leancloud_code() {
             message,
         ))
         .await;
-    assert_eq!(
-        (404, "conversation_not_found"),
-        (answer.status, answer.error_code()),
-        "{:?}",
-        answer.body
-    );
+    answer.assert_error(404, "conversation_not_found");
     assert!(
         answer.body["error"]["leancloud_code"].is_i64(),
         "{:?}",
@@ -43,12 +38,7 @@ async fn an_unknown_conversation_is_404_with_leancloud_code() {
             members,
         ))
         .await;
-    assert_eq!(
-        (404, "conversation_not_found"),
-        (answer.status, answer.error_code()),
-        "{:?}",
-        answer.body
-    );
+    answer.assert_error(404, "conversation_not_found");
     app.shutdown().await;
 }
 
@@ -63,12 +53,7 @@ async fn a_conversation_of_the_wrong_kind_is_409() {
             broadcast,
         ))
         .await;
-    assert_eq!(
-        (409, "wrong_conversation_kind"),
-        (answer.status, answer.error_code()),
-        "{:?}",
-        answer.body
-    );
+    answer.assert_error(409, "wrong_conversation_kind");
     assert!(answer.body["error"]["leancloud_code"].is_i64());
 
     let to_clients = r#"{"from_client": "notifier", "message": "hi", "to_clients": ["alice"]}"#;
@@ -79,12 +64,7 @@ async fn a_conversation_of_the_wrong_kind_is_409() {
             to_clients,
         ))
         .await;
-    assert_eq!(
-        (409, "wrong_conversation_kind"),
-        (answer.status, answer.error_code()),
-        "{:?}",
-        answer.body
-    );
+    answer.assert_error(409, "wrong_conversation_kind");
     app.shutdown().await;
 }
 
@@ -101,12 +81,7 @@ async fn a_rate_limit_is_429_with_retry_after() {
             body,
         ))
         .await;
-    assert_eq!(
-        (429, "rate_limited"),
-        (answer.status, answer.error_code()),
-        "{:?}",
-        answer.body
-    );
+    answer.assert_error(429, "rate_limited");
     let retry_after: u64 = answer
         .header("retry-after")
         .expect("Retry-After")

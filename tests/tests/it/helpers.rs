@@ -159,6 +159,17 @@ impl HttpAnswer {
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("(none)")
     }
+
+    /// The HTTP status and the `error.code` of the answer, with the body shown when they differ.
+    #[track_caller]
+    pub fn assert_error(&self, status: i64, code: &str) {
+        assert_eq!(
+            (status, code),
+            (self.status, self.error_code()),
+            "{:?}",
+            self.body
+        );
+    }
 }
 
 pub fn events_dir() -> PathBuf {
