@@ -20,6 +20,7 @@
 //! commits many requests per transaction under load (group commit). See `server/README.md`.
 
 pub mod auth;
+pub mod codes;
 pub mod config;
 pub mod error;
 mod faults;

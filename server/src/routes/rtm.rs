@@ -152,9 +152,12 @@ pub async fn send(
         push_field,
         valid_till: None,
         from_ip: from_ip(&ext),
+        binary: false,
+        mention_pids: Vec::new(),
+        mention_all: false,
     };
-    let (msg_id, ts) = messages::store(&state.db, msg).await?;
-    Ok(sent(msg_id, ts))
+    let stored = messages::store(&state.db, msg, false).await?;
+    Ok(sent(stored.msg_id, stored.timestamp))
 }
 
 fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
@@ -206,9 +209,12 @@ pub async fn broadcast(
         push_field,
         valid_till: Some(valid_till),
         from_ip: from_ip(&ext),
+        binary: false,
+        mention_pids: Vec::new(),
+        mention_all: false,
     };
-    let (msg_id, ts) = messages::store(&state.db, msg).await?;
-    Ok(sent(msg_id, ts))
+    let stored = messages::store(&state.db, msg, false).await?;
+    Ok(sent(stored.msg_id, stored.timestamp))
 }
 
 fn int_param(
