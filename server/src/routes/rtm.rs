@@ -157,7 +157,9 @@ pub async fn send(
         mention_all: false,
     };
     let stored = messages::store(&state.db, msg, false).await?;
-    Ok(sent(stored.msg_id, stored.timestamp))
+    let reply = sent(stored.msg_id.clone(), stored.timestamp);
+    state.realtime.deliver_stored(stored);
+    Ok(reply)
 }
 
 fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
@@ -214,7 +216,9 @@ pub async fn broadcast(
         mention_all: false,
     };
     let stored = messages::store(&state.db, msg, false).await?;
-    Ok(sent(stored.msg_id, stored.timestamp))
+    let reply = sent(stored.msg_id.clone(), stored.timestamp);
+    state.realtime.deliver_stored(stored);
+    Ok(reply)
 }
 
 fn int_param(

@@ -134,9 +134,9 @@ pub fn user_conversation_key(conv_id: &str, client_id: &str) -> String {
     hex::encode(md5.finalize())
 }
 
-/// Checks the conversation and stores the message in one job of the writer. With `member`, the sender
-/// must be in the conversation's `m` (a realtime client's send; the REST API's master-key sends are not
-/// bound to membership).
+/// Checks the conversation and stores the message in one job of the writer. With `member` (a realtime
+/// client's send) the sender must be in the conversation's `m`, and system conversations only receive; the
+/// REST API's master-key sends are bound by neither.
 pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored> {
     let clock = db.clone();
     // Every error below comes before the first change, so no savepoint is needed.
@@ -151,7 +151,7 @@ pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored
             }
             (Some(c), _) => c,
         };
-        if member && !conv.system && !conv.members.contains(&msg.from) {
+        if member && (conv.system || !conv.members.contains(&msg.from)) {
             return Err(StoreError::InvalidMessagingTarget);
         }
         let msg_id = new_message_id();
