@@ -171,19 +171,27 @@ pub(super) async fn run(
             }
             _ = tokio::time::sleep_until(deadline) => break Some(Closing { code: 1000, reason: "idle timeout" }),
         }
-        if !conn.flush(&mut socket).await {
-            break None;
+        // A client that stops reading blocks the write; the hub's overflow signal still ends it.
+        tokio::select! {
+            written = conn.flush(&mut socket) => if !written { break None },
+            _ = overflow.notified() => break Some(Closing { code: 1008, reason: "slow consumer: too many undelivered frames" }),
         }
     };
     if let Some(Closing { code, reason }) = closing {
         tracing::info!(conn = conn.id, code, reason, "realtime: closing connection");
-        let _ = conn.flush(&mut socket).await;
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        // Bounded: a client that does not read gets at most a second to take the close frame.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            if code != 1008 {
+                let _ = conn.flush(&mut socket).await;
+            }
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        })
+        .await;
     }
     conn.close_all().await;
 }
