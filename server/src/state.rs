@@ -10,7 +10,9 @@ use tokio::sync::Notify;
 
 use crate::config::{Credentials, FaultConfig, RateLimits};
 use crate::faults::Faults;
+use crate::hooks::{Hooks, HooksConfig};
 use crate::limits::RateLimiter;
+use crate::messaging::PushLog;
 use crate::realtime::{Realtime, RealtimeConfig};
 use crate::store::db::Db;
 
@@ -66,6 +68,8 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     pub requests: Arc<RequestLog>,
     pub realtime: Arc<Realtime>,
+    pub hooks: Arc<Hooks>,
+    pub pushes: Arc<PushLog>,
 }
 
 impl AppState {
@@ -75,7 +79,9 @@ impl AppState {
         limits: RateLimits,
         faults: FaultConfig,
         realtime: RealtimeConfig,
+        hooks: HooksConfig,
     ) -> Self {
+        let hooks = Hooks::start(hooks, &credentials.app_id, &credentials.master_key);
         AppState {
             db,
             credentials: Arc::new(credentials),
@@ -83,6 +89,8 @@ impl AppState {
             faults: Arc::new(Faults::new(faults)),
             requests: Arc::new(RequestLog::default()),
             realtime: Arc::new(Realtime::new(realtime)),
+            hooks,
+            pushes: Arc::new(PushLog::default()),
         }
     }
 }

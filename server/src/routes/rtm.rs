@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::Access;
 use crate::error::{codes, AppError};
 use crate::limits::Bucket;
+use crate::messaging::{self, Origin};
 use crate::routes::{json_object, query_params, truthy};
 use crate::state::{AppState, ConnInfo};
 use crate::store::messages::{self, HistoryQuery, HistoryScope, MessageKind, NewMessage};
@@ -156,10 +157,9 @@ pub async fn send(
         mention_pids: Vec::new(),
         mention_all: false,
     };
-    let stored = messages::store(&state.db, msg, false).await?;
-    let reply = sent(stored.msg_id.clone(), stored.timestamp);
-    state.realtime.deliver_stored(stored);
-    Ok(reply)
+    let ip = msg.from_ip.clone();
+    let stored = messaging::send(&state, msg, Origin::Rest, ip).await?;
+    Ok(sent(stored.msg_id, stored.timestamp))
 }
 
 fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
@@ -215,10 +215,9 @@ pub async fn broadcast(
         mention_pids: Vec::new(),
         mention_all: false,
     };
-    let stored = messages::store(&state.db, msg, false).await?;
-    let reply = sent(stored.msg_id.clone(), stored.timestamp);
-    state.realtime.deliver_stored(stored);
-    Ok(reply)
+    let ip = msg.from_ip.clone();
+    let stored = messaging::send(&state, msg, Origin::Rest, ip).await?;
+    Ok(sent(stored.msg_id, stored.timestamp))
 }
 
 fn int_param(

@@ -6,6 +6,7 @@ mod durability;
 mod faults;
 mod helpers;
 mod history;
+mod hooks;
 mod limits;
 mod realtime;
 mod rtm;
