@@ -666,3 +666,73 @@ async fn idle_connections_oversized_frames_and_command_floods_are_closed_or_refu
         "{refused} of 30 commands refused at 5/s with a burst of 10"
     );
 }
+
+#[tokio::test]
+async fn the_rtm_router_answers_the_public_address_and_refuses_other_apps() {
+    let app = spawn_with(|c| c.realtime.public_url = Some("wss://im.example.com/".into())).await;
+    let url = app.url(&format!("/v1/route?appId={DEV_APP_ID}&secure=true&_t=1"));
+    let body: Value = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        json!({"server": "wss://im.example.com/", "secondary": "wss://im.example.com/", "ttl": 3600}),
+        body
+    );
+    let other = app
+        .client
+        .get(app.url("/v1/route?appId=someone-else"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(400, other.status().as_u16());
+}
+
+#[tokio::test]
+async fn a_reconnect_with_the_session_token_needs_no_signature_and_a_bad_token_is_refused() {
+    let app = spawn_with(|c| c.realtime.require_signatures = true).await;
+    let t = 1_700_000_000;
+    let s = sign(
+        DEV_MASTER_KEY,
+        &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, t, "n0"),
+    );
+    let mut first = connect(&app, "lc.protobuf2.3").await;
+    let opened = first
+        .request(GenericCommand {
+            peer_id: Some("Tom".into()),
+            session_message: Some(SessionCommand {
+                t: Some(t),
+                n: Some("n0".into()),
+                s: Some(s),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+        })
+        .await;
+    let st = opened
+        .session_message
+        .and_then(|m| m.st)
+        .expect("a session token");
+    let reopen = |token: &str| GenericCommand {
+        peer_id: Some("Tom".into()),
+        session_message: Some(SessionCommand {
+            r: Some(true),
+            st: Some(token.into()),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    };
+    let mut second = connect(&app, "lc.protobuf2.3").await;
+    assert_eq!(
+        Some(OpType::Opened),
+        second.request(reopen(&st)).await.operation()
+    );
+    let mut third = connect(&app, "lc.protobuf2.3").await;
+    let refused = third.request(reopen("forged")).await;
+    assert_eq!(4112, refused.error_message.expect("error").code);
+}
