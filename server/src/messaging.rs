@@ -146,6 +146,8 @@ pub async fn send(
         Origin::Rest => None,
     };
     realtime.hub.deliver(stored.clone(), except);
+    // No subscriber is not an error.
+    let _ = state.feed.send(std::sync::Arc::new(stored.clone()));
     after_send(state, &stored, online, offline, source_ip);
     Ok(stored)
 }

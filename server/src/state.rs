@@ -13,6 +13,7 @@ use crate::faults::Faults;
 use crate::hooks::{Hooks, HooksConfig};
 use crate::limits::RateLimiter;
 use crate::messaging::PushLog;
+use crate::store::messages::Stored;
 use crate::realtime::{Realtime, RealtimeConfig};
 use crate::store::db::Db;
 
@@ -70,6 +71,9 @@ pub struct AppState {
     pub realtime: Arc<Realtime>,
     pub hooks: Arc<Hooks>,
     pub pushes: Arc<PushLog>,
+    /// Every message as it is stored (REST and realtime sends alike), for live views such as the console.
+    /// Subscribers that fall behind miss messages (they are in the store) rather than slow anyone down.
+    pub feed: tokio::sync::broadcast::Sender<Arc<Stored>>,
 }
 
 impl AppState {
@@ -91,6 +95,7 @@ impl AppState {
             realtime: Arc::new(Realtime::new(realtime)),
             hooks,
             pushes: Arc::new(PushLog::default()),
+            feed: tokio::sync::broadcast::channel(1024).0,
         }
     }
 }
