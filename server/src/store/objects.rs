@@ -11,6 +11,19 @@ use crate::store::ops::{apply_body, RESERVED};
 use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";
+/// Largest stored object (its fields as JSON), as LeanCloud's 128 KB limit.
+pub const MAX_OBJECT_BYTES: usize = 128 * 1024;
+
+fn encode_data(data: &Map<String, Value>) -> StoreResult<String> {
+    let text = serde_json::to_string(data).map_err(StoreError::internal)?;
+    if text.len() > MAX_OBJECT_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "An object may be at most {MAX_OBJECT_BYTES} bytes of JSON; this one would be {}.",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -192,7 +205,7 @@ pub async fn create(
         }
         let now = chrono::Utc::now().timestamp_millis();
         let id = new_object_id();
-        let data_text = serde_json::to_string(&data).map_err(StoreError::internal)?;
+        let data_text = encode_data(&data)?;
         let acl_text = acl.as_ref().map(Value::to_string);
         conn.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")?.execute([&class])?;
         conn.prepare_cached(
@@ -238,7 +251,7 @@ pub async fn update(
         apply_body(&mut row.data, &mut row.acl, body)?;
         let now = chrono::Utc::now().timestamp_millis().max(row.updated_at);
         row.updated_at = now;
-        let data_text = serde_json::to_string(&row.data).map_err(StoreError::internal)?;
+        let data_text = encode_data(&row.data)?;
         let acl_text = row.acl.as_ref().map(Value::to_string);
         conn.prepare_cached(
             "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",

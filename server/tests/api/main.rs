@@ -4,6 +4,7 @@ mod auth;
 mod classes;
 mod durability;
 mod faults;
+mod hardening;
 mod helpers;
 mod history;
 mod hooks;
