@@ -41,7 +41,10 @@ impl Row {
         let mut out = Map::new();
         out.insert("objectId".into(), json!(self.id));
         for (k, v) in &self.data {
-            out.insert(k.clone(), v.clone());
+            // Stored before keys were checked whole: never let data stand in for what the server owns.
+            if !RESERVED.contains(&k.as_str()) && k != "ACL" {
+                out.insert(k.clone(), v.clone());
+            }
         }
         if with_acl {
             if let Some(acl) = &self.acl {
@@ -243,7 +246,12 @@ pub async fn update(
         if !row.allows(caller, "write") {
             return Err(StoreError::Forbidden("write"));
         }
+        // A condition on fields, or the fields in the answer, would show what the read ACL hides.
+        let readable = row.allows(caller, "read");
         if let Some(w) = &where_ {
+            if !readable {
+                return Err(StoreError::Forbidden("read"));
+            }
             if !query::matches(&row.match_view(), w)? {
                 return Err(StoreError::NoEffect);
             }
@@ -257,7 +265,7 @@ pub async fn update(
             "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
         )?
         .execute(params![class, id, data_text, acl_text, now, unique_key(&class, &row.data)])?;
-        if fetch_when_save {
+        if fetch_when_save && readable {
             Ok(row.render(false))
         } else {
             let mut m = Map::new();
@@ -284,6 +292,9 @@ pub async fn delete(
         };
         if !row.allows(caller, "write") {
             return Err(StoreError::Forbidden("delete"));
+        }
+        if where_.is_some() && !row.allows(caller, "read") {
+            return Err(StoreError::Forbidden("read"));
         }
         if let Some(w) = &where_ {
             if !query::matches(&row.match_view(), w)? {
@@ -404,7 +415,8 @@ pub struct ConversationKind {
 
 pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT json_extract(data, '$.sys'), json_extract(data, '$.tr'), json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
+        // json_type: a field stored as "true", 1.0 or an object is simply not `true` (never a type error).
+        "SELECT json_type(data, '$.sys') = 'true', json_type(data, '$.tr') = 'true', json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
     )?;
     let kind = stmt
         .query_row([id], |r| {

@@ -238,6 +238,10 @@ pub fn apply_body(
         if RESERVED.contains(&key.as_str()) {
             continue;
         }
+        let first = key.split('.').next().unwrap_or("");
+        if key.contains('.') && (RESERVED.contains(&first) || first == "ACL") {
+            return Err(StoreError::InvalidKey(format!("Invalid key name: {key}.")));
+        }
         if key == "ACL" {
             *acl = match apply_value(acl.as_ref(), value)? {
                 None | Some(Value::Null) => None,
