@@ -217,19 +217,11 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         addr: config.listen,
         source,
     })?;
-    let state = AppState::new(
-        db,
-        config.credentials,
-        config.rate_limits,
-        config.faults,
-        config.realtime,
-        config.hooks,
-        config.request_log,
-        config.sign_max_age,
-    );
+    let limits = config.limits;
+    let state = AppState::new(db, config);
     let router = app(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, router, stop_rx, config.limits));
+    let task = tokio::spawn(serve(listener, router, stop_rx, limits));
     Ok(RunningServer {
         addr,
         state,

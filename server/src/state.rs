@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::config::{Credentials, FaultConfig, RateLimits};
+use crate::config::{Credentials, ServerConfig};
 use crate::faults::Faults;
-use crate::hooks::{Hooks, HooksConfig};
+use crate::hooks::Hooks;
 use crate::limits::RateLimiter;
 use crate::messaging::PushLog;
-use crate::realtime::{Realtime, RealtimeConfig};
+use crate::realtime::Realtime;
 use crate::store::db::Db;
 use crate::store::messages::Stored;
 
@@ -108,25 +108,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        db: Db,
-        credentials: Credentials,
-        limits: RateLimits,
-        faults: FaultConfig,
-        realtime: RealtimeConfig,
-        hooks: HooksConfig,
-        request_log: usize,
-        sign_max_age: Option<std::time::Duration>,
-    ) -> Self {
-        let hooks = Hooks::start(hooks, &credentials.app_id, &credentials.master_key);
+    /// The state of a server started with `config` on `db` (starts the hook workers: needs a runtime).
+    pub fn new(db: Db, config: ServerConfig) -> Self {
+        let credentials = config.credentials;
+        let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
         AppState {
             db,
             credentials: Arc::new(credentials),
-            limits: Arc::new(RateLimiter::new(limits)),
-            faults: Arc::new(Faults::new(faults)),
-            requests: Arc::new(RequestLog::new(request_log)),
-            sign_max_age,
-            realtime: Arc::new(Realtime::new(realtime)),
+            limits: Arc::new(RateLimiter::new(config.rate_limits)),
+            faults: Arc::new(Faults::new(config.faults)),
+            requests: Arc::new(RequestLog::new(config.request_log)),
+            sign_max_age: config.sign_max_age,
+            realtime: Arc::new(Realtime::new(config.realtime)),
             hooks,
             pushes: Arc::new(PushLog::default()),
             feed: tokio::sync::broadcast::channel(1024).0,
