@@ -30,6 +30,8 @@ pub struct ServerConfig {
     /// When set, an `X-LC-Sign` whose timestamp is further than this from the server's clock is refused
     /// (LeanCloud documents no window; off by default, as there).
     pub sign_max_age: Option<std::time::Duration>,
+    /// Most objects one query may read; a broader query is refused (bounded work per request).
+    pub max_scanned_rows: usize,
 }
 
 /// What one client can hold of the server: sockets and time.
@@ -65,6 +67,7 @@ impl ServerConfig {
             limits: ConnectionLimits::default(),
             request_log: 10_000,
             sign_max_age: None,
+            max_scanned_rows: crate::store::objects::MAX_SCANNED_ROWS,
         }
     }
 }

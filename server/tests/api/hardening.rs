@@ -347,3 +347,56 @@ fn l7_the_server_refuses_a_public_address_with_the_development_master_key() {
     assert_eq!(Some(2), out.status.code());
     assert!(String::from_utf8_lossy(&out.stderr).contains("development master key"));
 }
+
+#[tokio::test]
+async fn m6_queries_are_filtered_in_sql_and_one_query_reads_a_bounded_number_of_rows() {
+    let app = crate::helpers::spawn_with(|c| c.max_scanned_rows = 50).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let members = if i % 3 == 0 {
+            json!(["alice", "bob"])
+        } else {
+            json!(["carol"])
+        };
+        ids.push(
+            app.conversation(json!({"m": members, "sys": i == 7, "name": format!("c{i}")}))
+                .await,
+        );
+    }
+    let find = |q: &str| {
+        let path = format!("/1.1/classes/_Conversation?{q}");
+        let app = &app;
+        async move { app.get(&path).await }
+    };
+    // A query that would read every row is refused...
+    let (status, body) = find("limit=1000").await;
+    assert_eq!(
+        (400, json!(102)),
+        (status.as_u16(), body["code"].clone()),
+        "{body}"
+    );
+    // ...while equality on objectId, on a member, or on a flag narrows the rows SQLite hands over.
+    let by_id = format!("where=%7B%22objectId%22%3A%22{}%22%7D", ids[5]);
+    let (status, body) = find(&by_id).await;
+    assert_eq!(
+        (200, json!("c5")),
+        (status.as_u16(), body["results"][0]["name"].clone())
+    );
+    let (status, body) = find("where=%7B%22m%22%3A%22alice%22%7D&limit=1000").await;
+    assert_eq!(200, status.as_u16());
+    assert_eq!(20, body["results"].as_array().map_or(0, Vec::len), "{body}");
+    let (_, body) = find("where=%7B%22sys%22%3Atrue%7D").await;
+    assert_eq!(
+        vec![json!("c7")],
+        body["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r["name"].clone())
+            .collect::<Vec<_>>()
+    );
+    // The rest of the matcher still applies on top: alice's conversations whose name is c3.
+    let (_, body) = find("where=%7B%22m%22%3A%22alice%22%2C%22name%22%3A%7B%22%24in%22%3A%5B%22c3%22%2C%22c4%22%5D%7D%7D").await;
+    assert_eq!(1, body["results"].as_array().map_or(0, Vec::len), "{body}");
+}
