@@ -1,9 +1,12 @@
 //! SQLite access: one writer thread doing group commit, and a small pool of read connections.
 //!
-//! Every write is a job sent to the writer thread. The thread takes all jobs that are waiting, runs each in
-//! its own savepoint inside one transaction, commits, and only then answers each job. So a response is sent
-//! only for committed data, and one commit (one WAL append, one fsync with `Durability::Full`) serves many
-//! requests under load.
+//! Every write is a job sent to the writer thread. The thread takes all jobs that are waiting, runs them
+//! inside one transaction, commits, and only then answers each job. So a response is sent only for
+//! committed data, and one commit (one WAL append, one fsync with `Durability::Full`) serves many requests
+//! under load. Storage-API writes run in their own savepoint, so one that fails is undone alone; message
+//! sends skip it (`write_unguarded`, the hot path) because they fail only before their first change — a send
+//! that did fail after changing something (an I/O error) rolls back the whole batch, and every request in it
+//! gets an error. A job that panics fails alone; a transaction SQLite rolled back by itself fails its batch.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -331,7 +334,6 @@ fn run_in_savepoint<T>(
 
 fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     let mut last_message: HashMap<String, i64> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -341,36 +343,54 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // Dropping the jobs drops their reply channels: each request gets an internal error.
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            batch.clear();
-            continue;
+        run_batch(&conn, &mut batch, &mut last_message);
+    }
+}
+
+/// One group commit: every job in a transaction, then COMMIT, then every answer. If the transaction is
+/// lost on the way (SQLite rolls back by itself on `SQLITE_FULL`, `IOERR`, `NOMEM`), the jobs left are not
+/// run, since they would commit one by one in autocommit mode, and the whole batch answers with an error.
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, last_message: &mut HashMap<String, i64>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs drops their reply channels: each request gets an internal error.
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        batch.clear();
+        return;
+    }
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    let mut poisoned = false;
+    let mut lost = false;
+    for job in batch.drain(..) {
+        if lost || conn.is_autocommit() {
+            lost = true;
+            continue; // dropped: its caller gets an internal error
         }
-        let mut poisoned = false;
-        for job in batch.drain(..) {
-            let mut wtx = WriteTx {
-                conn: &conn,
-                last_message: &mut last_message,
-            };
-            let applied = job(&mut wtx);
-            poisoned |= applied.poisoned;
-            replies.push(applied.reply);
-        }
-        let outcome = if poisoned {
-            last_message.clear();
-            Err("a write failed half-way; the batch was rolled back".to_string())
-        } else {
-            flush_last_messages(&conn, &mut last_message)
-                .map_err(|e| e.to_string())
-                .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()))
-        };
-        if outcome.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for reply in replies.drain(..) {
-            reply(outcome.clone());
-        }
+        let mut wtx = WriteTx { conn, last_message };
+        let applied = job(&mut wtx);
+        poisoned |= applied.poisoned;
+        replies.push(applied.reply);
+    }
+    lost |= conn.is_autocommit();
+    let outcome = if lost {
+        last_message.clear();
+        tracing::error!("the write transaction was rolled back under the batch; its requests fail");
+        Err(
+            "the transaction was lost (rolled back by SQLite); nothing of this batch was kept"
+                .to_string(),
+        )
+    } else if poisoned {
+        last_message.clear();
+        Err("a write failed half-way; the batch was rolled back".to_string())
+    } else {
+        flush_last_messages(conn, last_message)
+            .map_err(|e| e.to_string())
+            .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()))
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(outcome.clone());
     }
 }
 
@@ -391,6 +411,50 @@ pub fn parse_iso_millis(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A job as `submit` builds it (no savepoint), answering into `out`.
+    fn job(sql: &'static str, out: std::sync::mpsc::Sender<Result<(), String>>) -> Job {
+        Box::new(move |wtx: &mut WriteTx<'_>| {
+            let _ = wtx.conn().execute_batch(sql);
+            Applied {
+                reply: Box::new(move |r| {
+                    let _ = out.send(r);
+                }),
+                poisoned: false,
+            }
+        })
+    }
+
+    #[test]
+    fn u1_a_transaction_lost_mid_batch_fails_the_batch_and_nothing_after_it_commits_alone() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE t (v TEXT)")
+            .expect("schema");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The second job stands in for SQLite rolling the transaction back by itself.
+        let mut batch = vec![
+            job("INSERT INTO t VALUES ('first')", tx.clone()),
+            job("ROLLBACK", tx.clone()),
+            job("INSERT INTO t VALUES ('after')", tx.clone()),
+        ];
+        run_batch(&conn, &mut batch, &mut HashMap::new());
+        drop(tx);
+        let answers: Vec<_> = rx.iter().collect();
+        assert_eq!(
+            2,
+            answers.len(),
+            "the job after the loss is not run (its caller gets an error)"
+        );
+        assert!(answers.iter().all(Result::is_err), "{answers:?}");
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(
+            0, kept,
+            "no row of the batch was committed, none in autocommit"
+        );
+        assert!(conn.is_autocommit());
+    }
 
     #[tokio::test]
     async fn m1_a_panicking_job_fails_alone_and_the_writer_survives() {
