@@ -1110,9 +1110,22 @@ impl Conn {
                 return;
             }
         };
-        let visible = json!({"$or": [{"m": &*peer}, {"sys": true}, {"tr": true}]});
+        // What a client may see: conversations it is in, service conversations and chat rooms, and any
+        // other whose ACL lets the public read it (no ACL: public, so `getConversation(id).join()` works
+        // as on LeanCloud). The condition sits beside the query's own keys so their SQL narrowing applies.
+        let visible = json!([
+            {"m": &*peer}, {"sys": true}, {"tr": true},
+            {"ACL": {"$exists": false}}, {"ACL.*.read": true}
+        ]);
+        let where_ = match where_ {
+            Value::Object(mut w) if !w.contains_key("$or") => {
+                w.insert("$or".into(), visible);
+                Value::Object(w)
+            }
+            other => json!({"$and": [other, {"$or": visible}]}),
+        };
         let q = QueryParams {
-            where_: Some(json!({"$and": [where_, visible]})),
+            where_: Some(where_),
             keys: None,
             limit: conv.limit.map_or(10, |l| l.clamp(1, 1000) as usize),
             skip: conv.skip.map_or(0, |s| s.max(0) as usize),

@@ -350,11 +350,14 @@ async fn malformed_frames_unknown_commands_and_unopened_peers_get_errors_and_the
 }
 
 #[tokio::test]
-async fn a_non_member_can_neither_send_to_nor_see_nor_read_a_conversation() {
+async fn a_non_member_can_neither_send_to_nor_see_nor_read_a_private_conversation() {
     let app = spawn_app().await;
+    // Private: its ACL grants the public nothing (without an ACL a conversation is public, so anyone may
+    // find it and join, as on LeanCloud).
     let conv = app
-        .conversation(json!({"m": ["A", "B"], "c": "A", "name": "private"}))
+        .conversation(json!({"m": ["A", "B"], "c": "A", "name": "private", "ACL": {}}))
         .await;
+    let public = app.conversation(json!({"m": ["A"], "name": "open"})).await;
     let mut a = connect(&app, "lc.protobuf2.3").await;
     a.login("A").await;
     let mut c = connect(&app, "lc.protobuf2.3").await;
@@ -372,6 +375,12 @@ async fn a_non_member_can_neither_send_to_nor_see_nor_read_a_conversation() {
         })
         .await;
     assert_eq!(4312, logs.error_message.expect("error").code);
+    let found = results(&c.request(query(json!({"objectId": &public}))).await);
+    assert_eq!(
+        json!("open"),
+        found[0]["name"],
+        "a public conversation can be found (and joined)"
+    );
     let seen = results(&a.request(query(json!({"objectId": &conv}))).await);
     assert_eq!(
         vec![json!("A"), json!("B")],
