@@ -129,6 +129,7 @@ test('several clients on one Realtime share a socket and each gets its own messa
   const b = await h.login(realtime, h.uid('bob'));
   const c = await h.login(server, h.uid('carol'));
   const conv = await h.call(a.createConversation({ members: [b.id, c.id], name: 'shared socket' }), 'create');
+  await h.call(b.getConversation(conv.id), 'B gets the conversation');
   await h.call(conv.send(new TextMessage('from A')), 'A sends');
   const convC = await h.call(c.getConversation(conv.id), 'C gets the conversation');
   await h.call(convC.send(new TextMessage('from C')), 'C sends');

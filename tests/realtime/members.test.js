@@ -63,7 +63,7 @@ test('a third client joins and leaves: the others are told, and after leaving it
   assert.deepEqual(b.rec.texts(conv.id), ['welcome C', 'C has gone']);
   assert.deepEqual(a.rec.texts(conv.id), ['B too']);
 
-  const stored = await h.restOk('GET', `/1.1/classes/_Conversation/${conv.id}`);
+  const stored = await server.restOk('GET', `/1.1/classes/_Conversation/${conv.id}`);
   assert.deepEqual([...stored.m].sort(), [a.id, b.id].sort(), 'the stored member list is back to A and B');
 });
 

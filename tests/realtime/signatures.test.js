@@ -94,7 +94,7 @@ test('conversation operations check their signatures: create and add with good o
   const bId = h.uid('bob');
   const cId = h.uid('carol');
   const conv = await h.call(a.createConversation({ members: [bId], name: 'signed create' }), 'good create');
-  const stored = await h.restOk('GET', `/1.1/classes/_Conversation/${conv.id}`);
+  const stored = await server.restOk('GET', `/1.1/classes/_Conversation/${conv.id}`);
   assert.deepEqual([...stored.m].sort(), [a.id, bId].sort());
   const added = await h.call(conv.add([cId]), 'good add');
   assert.deepEqual(added.successfulClientIds, [cId]);
