@@ -44,7 +44,7 @@ read -r -a files <<<"${RT_TEST_ONLY:-$(cd tests/realtime && echo ./*.test.js)}"
 set +e
 (
   cd tests/realtime &&
-    timeout --kill-after=30 1500 node --test --test-concurrency=1 --test-timeout=120000 \
+    timeout --kill-after=30 1500 node --test --test-force-exit --test-concurrency=1 --test-timeout=120000 \
       --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=tap --test-reporter-destination="$tap" \
       "${files[@]}"
