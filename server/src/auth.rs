@@ -10,26 +10,8 @@ use crate::config::Credentials;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Which key authenticated the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    App,
-    Master,
-}
-
-impl Access {
-    pub fn is_master(self) -> bool {
-        self == Access::Master
-    }
-
-    pub fn require_master(self) -> Result<(), AppError> {
-        if self.is_master() {
-            Ok(())
-        } else {
-            Err(AppError::master_key_required())
-        }
-    }
-}
+/// Which key authenticated the request: the storage layer's [`Caller`], extracted from the headers.
+pub use crate::store::Caller as Access;
 
 fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()

@@ -1,5 +1,6 @@
 //! Server configuration: listen address, database, credentials, rate limits, fault mode, durability.
 
+pub use crate::realtime::RealtimeConfig;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     pub faults: FaultConfig,
     pub durability: Durability,
+    pub realtime: RealtimeConfig,
 }
 
 impl ServerConfig {
@@ -32,6 +34,7 @@ impl ServerConfig {
             rate_limits: RateLimits::off(),
             faults: FaultConfig::off(),
             durability: Durability::default(),
+            realtime: RealtimeConfig::default(),
         }
     }
 }

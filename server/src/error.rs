@@ -5,24 +5,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// LeanCloud error codes used by this server (`leancloud-rest.md` §6).
-pub mod codes {
-    pub const INTERNAL: i64 = 1;
-    pub const OBJECT_NOT_FOUND: i64 = 101;
-    pub const INVALID_QUERY: i64 = 102;
-    pub const INVALID_CLASS_NAME: i64 = 103;
-    pub const INVALID_KEY_NAME: i64 = 105;
-    pub const INVALID_JSON: i64 = 107;
-    pub const INVALID_TYPE: i64 = 111;
-    pub const MASTER_KEY_REQUIRED: i64 = 119;
-    pub const NO_EFFECT: i64 = 305;
-    pub const UNAUTHORIZED: i64 = 401;
-    pub const FORBIDDEN: i64 = 403;
-    pub const ENTITY_TOO_LARGE: i64 = 413;
-    pub const TOO_MANY_REQUESTS: i64 = 429;
-    pub const CONVERSATION_NOT_FOUND: i64 = 4303;
-    pub const SYSTEM_CONVERSATION_REQUIRED: i64 = 4313;
-    pub const INVALID_MESSAGING_TARGET: i64 = 4401;
-}
+pub use crate::codes;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppError {
@@ -120,6 +104,31 @@ impl std::error::Error for AppError {}
 impl From<rusqlite::Error> for AppError {
     fn from(err: rusqlite::Error) -> Self {
         AppError::internal(err)
+    }
+}
+
+/// The storage layer's errors as LeanCloud answers them over HTTP.
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        let code = err.code();
+        match err {
+            StoreError::MasterKeyRequired => AppError::master_key_required(),
+            StoreError::NotFound { class, id } => AppError::not_found(&class, &id),
+            StoreError::ClassNotFound(class) => AppError::class_not_found(&class),
+            StoreError::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, code, err.to_string()),
+            StoreError::Sqlite(_) | StoreError::Internal(_) => AppError::internal(err),
+            StoreError::InvalidClassName(_)
+            | StoreError::InvalidKey(_)
+            | StoreError::InvalidType(_)
+            | StoreError::InvalidQuery(_)
+            | StoreError::UnsupportedOp(_)
+            | StoreError::NoEffect
+            | StoreError::ConversationNotFound
+            | StoreError::InvalidMessagingTarget
+            | StoreError::SystemConversationRequired => {
+                AppError::bad_request(code, err.to_string())
+            }
+        }
     }
 }
 

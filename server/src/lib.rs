@@ -20,18 +20,20 @@
 //! commits many requests per transaction under load (group commit). See `server/README.md`.
 
 pub mod auth;
+pub mod codes;
 pub mod config;
 pub mod error;
 mod faults;
 mod limits;
+pub mod realtime;
 pub mod routes;
 mod server;
 pub mod state;
 pub mod store;
 
 pub use config::{
-    Credentials, Durability, FaultConfig, FaultKind, RateLimits, ServerConfig, DEV_APP_ID,
-    DEV_APP_KEY, DEV_MASTER_KEY,
+    Credentials, Durability, FaultConfig, FaultKind, RateLimits, RealtimeConfig, ServerConfig,
+    DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
 };
 pub use error::AppError;
 pub use server::{app, spawn, Inspector, RunningServer, ServerError};

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use leancloud_server::{
-    Credentials, Durability, RateLimits, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+    Credentials, Durability, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
+    DEV_MASTER_KEY,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -41,6 +42,19 @@ struct Args {
     broadcasts_per_minute: Option<u32>,
     #[arg(long)]
     broadcasts_per_day: Option<u32>,
+    /// Public address of the realtime WebSocket (e.g. `wss://im.example.com/` behind a TLS proxy), as
+    /// `GET /v1/route` answers it; default `ws://<Host>/`.
+    #[arg(long)]
+    realtime_public_url: Option<String>,
+    /// Refuse realtime logins and conversation changes without LeanCloud's HMAC-SHA1 signature.
+    #[arg(long)]
+    realtime_require_signatures: bool,
+    /// Close realtime connections silent for this long (the SDK echoes every 180 s).
+    #[arg(long, default_value_t = 380)]
+    realtime_idle_timeout_secs: u64,
+    /// Commands per second one realtime connection may send (twice that as a burst).
+    #[arg(long, default_value_t = 100)]
+    realtime_commands_per_second: u32,
 }
 
 fn credentials() -> Credentials {
@@ -112,6 +126,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         credentials: credentials(),
         rate_limits,
         durability: args.durability,
+        realtime: RealtimeConfig {
+            public_url: args.realtime_public_url,
+            require_signatures: args.realtime_require_signatures,
+            idle_timeout: std::time::Duration::from_secs(args.realtime_idle_timeout_secs.max(1)),
+            commands_per_second: args.realtime_commands_per_second,
+            ..RealtimeConfig::default()
+        },
         ..ServerConfig::for_tests("")
     };
     let db_path = config.db_path.clone();

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 
 use crate::config::{FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::error::{codes, AppError};
+use crate::realtime;
 use crate::routes::{admin, classes, rtm};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::db::Db;
@@ -62,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/1.1/rtm/broadcast", post(rtm::broadcast))
         .route("/1.1/rtm/messages/history", get(rtm::history))
         .route("/1.1/date", get(admin::date))
+        .route("/v1/route", get(realtime::route))
         .route("/__admin/health", get(admin::health))
         .route(
             "/__admin/faults",
@@ -76,8 +78,14 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             record_request,
         ))
-        .with_state(state);
-    Router::new().fallback_service(api.map_request(normalize_path))
+        .with_state(state.clone());
+    // WebSocket upgrades (any path) go to the realtime gateway before routing, fault mode and the log.
+    Router::new()
+        .fallback_service(api.map_request(normalize_path))
+        .layer(middleware::from_fn_with_state(
+            state,
+            realtime::upgrade_or_next,
+        ))
 }
 
 async fn not_found() -> AppError {
@@ -209,7 +217,13 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         addr: config.listen,
         source,
     })?;
-    let state = AppState::new(db, config.credentials, config.rate_limits, config.faults);
+    let state = AppState::new(
+        db,
+        config.credentials,
+        config.rate_limits,
+        config.faults,
+        config.realtime,
+    );
     let router = app(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(serve(listener, router, stop_rx));
@@ -273,7 +287,9 @@ async fn serve_connection(
                 )
             }
         });
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let mut stopping = *stop.borrow();
     if stopping {

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use crate::config::{Credentials, FaultConfig, RateLimits};
 use crate::faults::Faults;
 use crate::limits::RateLimiter;
+use crate::realtime::{Realtime, RealtimeConfig};
 use crate::store::db::Db;
 
 /// The inspector keeps at most this many requests (the oldest are forgotten first).
@@ -64,16 +65,24 @@ pub struct AppState {
     pub limits: Arc<RateLimiter>,
     pub faults: Arc<Faults>,
     pub requests: Arc<RequestLog>,
+    pub realtime: Arc<Realtime>,
 }
 
 impl AppState {
-    pub fn new(db: Db, credentials: Credentials, limits: RateLimits, faults: FaultConfig) -> Self {
+    pub fn new(
+        db: Db,
+        credentials: Credentials,
+        limits: RateLimits,
+        faults: FaultConfig,
+        realtime: RealtimeConfig,
+    ) -> Self {
         AppState {
             db,
             credentials: Arc::new(credentials),
             limits: Arc::new(RateLimiter::new(limits)),
             faults: Arc::new(Faults::new(faults)),
             requests: Arc::new(RequestLog::default()),
+            realtime: Arc::new(Realtime::new(realtime)),
         }
     }
 }

@@ -19,7 +19,7 @@ const MAX_LIMIT: usize = 1000;
 
 fn guard(class: &str, access: Access) -> Result<(), AppError> {
     validate_class_name(class)?;
-    check_class_access(class, access)
+    Ok(check_class_access(class, access)?)
 }
 
 pub async fn create(
@@ -39,8 +39,13 @@ pub async fn create(
         truthy(params.get("fetchWhenSave")),
     )
     .await?;
-    let mut response = (created.status, Json(Value::Object(created.body))).into_response();
-    if created.status == StatusCode::CREATED {
+    let status = if created.existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = (status, Json(Value::Object(created.body))).into_response();
+    if !created.existed {
         if let Ok(location) = HeaderValue::from_str(&format!("/1.1/classes/{class}/{}", created.id))
         {
             response.headers_mut().insert(header::LOCATION, location);

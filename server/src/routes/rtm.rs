@@ -152,9 +152,14 @@ pub async fn send(
         push_field,
         valid_till: None,
         from_ip: from_ip(&ext),
+        binary: false,
+        mention_pids: Vec::new(),
+        mention_all: false,
     };
-    let (msg_id, ts) = messages::store(&state.db, msg).await?;
-    Ok(sent(msg_id, ts))
+    let stored = messages::store(&state.db, msg, false).await?;
+    let reply = sent(stored.msg_id.clone(), stored.timestamp);
+    state.realtime.deliver_stored(stored);
+    Ok(reply)
 }
 
 fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
@@ -206,9 +211,14 @@ pub async fn broadcast(
         push_field,
         valid_till: Some(valid_till),
         from_ip: from_ip(&ext),
+        binary: false,
+        mention_pids: Vec::new(),
+        mention_all: false,
     };
-    let (msg_id, ts) = messages::store(&state.db, msg).await?;
-    Ok(sent(msg_id, ts))
+    let stored = messages::store(&state.db, msg, false).await?;
+    let reply = sent(stored.msg_id.clone(), stored.timestamp);
+    state.realtime.deliver_stored(stored);
+    Ok(reply)
 }
 
 fn int_param(

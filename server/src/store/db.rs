@@ -5,6 +5,7 @@
 //! only for committed data, and one commit (one WAL append, one fsync with `Durability::Full`) serves many
 //! requests under load.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,10 +15,13 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Durability;
-use crate::error::AppError;
-use crate::store::objects;
+use crate::store::{StoreError, StoreResult};
 
-const SCHEMA: &str = include_str!("../../migrations/001_init.sql");
+/// Versioned migrations, applied in order to a database whose `user_version` is below theirs.
+const MIGRATIONS: [(i64, &str); 2] = [
+    (1, include_str!("../../migrations/001_init.sql")),
+    (2, include_str!("../../migrations/002_realtime.sql")),
+];
 /// Upper bound of one group commit, to keep the latency of the first job in a batch bounded.
 const MAX_BATCH: usize = 2048;
 
@@ -27,7 +31,54 @@ struct Applied {
     reply: Reply,
     poisoned: bool,
 }
-type Job = Box<dyn FnOnce(&Connection) -> Applied + Send>;
+type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> Applied + Send>;
+
+/// What a write job sees: the writer's connection inside the batch's transaction, and the batch's pending
+/// conversation updates, applied once per batch just before the commit (so a thousand sends to one
+/// conversation update its `lm` once).
+#[derive(Debug)]
+pub struct WriteTx<'a> {
+    conn: &'a Connection,
+    last_message: &'a mut HashMap<String, i64>,
+}
+
+impl<'a> WriteTx<'a> {
+    pub fn conn(&self) -> &'a Connection {
+        self.conn
+    }
+
+    /// Sets the conversation's `lm` (last message time) as LeanCloud does on each stored message; applied
+    /// when the batch commits. `lm` only moves forward.
+    pub fn touch_last_message(&mut self, conv_id: &str, ts: i64) {
+        match self.last_message.get_mut(conv_id) {
+            Some(t) => *t = (*t).max(ts),
+            None => {
+                self.last_message.insert(conv_id.to_string(), ts);
+            }
+        }
+    }
+}
+
+/// Writes the batch's `lm` updates. An explicit later `lm` is kept.
+fn flush_last_messages(
+    conn: &Connection,
+    pending: &mut HashMap<String, i64>,
+) -> rusqlite::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "UPDATE objects SET data = json_set(data, '$.lm', json(?2))
+         WHERE class = '_Conversation' AND id = ?1
+           AND (json_extract(data, '$.lm.iso') IS NULL OR json_extract(data, '$.lm.iso') < ?3)",
+    )?;
+    for (id, ts) in pending.drain() {
+        let iso = iso_millis(ts);
+        let date = serde_json::json!({"__type": "Date", "iso": iso}).to_string();
+        stmt.execute(rusqlite::params![id, date, iso])?;
+    }
+    Ok(())
+}
 
 /// Shared handle to the database. Cheap to clone.
 #[derive(Clone)]
@@ -62,6 +113,16 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
     Ok(())
 }
 
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (target, sql) in MIGRATIONS {
+        if version < target {
+            conn.execute_batch(&format!("BEGIN; {sql} COMMIT;"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating folders, file and schema as needed) and starts the writer thread.
     pub fn open(path: &Path, durability: Durability) -> Result<Db, rusqlite::Error> {
@@ -77,7 +138,7 @@ impl Db {
         }
         let conn = Connection::open(path)?;
         configure(&conn, durability)?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let last_ts: i64 = conn.query_row(
             "SELECT COALESCE(MAX(timestamp), 0) FROM messages",
             [],
@@ -114,10 +175,10 @@ impl Db {
 
     /// Runs `f` in the writer thread inside a savepoint of the current batch; resolves once the batch is
     /// committed. An `Err` from `f` rolls back only this job.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(true, f).await
     }
@@ -125,33 +186,33 @@ impl Db {
     /// Like [`Db::write`] without the savepoint, which saves copying the touched pages for every job on the
     /// hot path (sends). `f` should fail only before its first change: a failure after a change rolls back
     /// the whole batch, and every job in it is answered with an error.
-    pub async fn write_unguarded<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(false, f).await
     }
 
-    async fn submit<T, F>(&self, savepoint: bool, f: F) -> Result<T, AppError>
+    async fn submit<T, F>(&self, savepoint: bool, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<Result<T, AppError>>();
-        let job: Job = Box::new(move |conn: &Connection| -> Applied {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |wtx: &mut WriteTx<'_>| -> Applied {
             let (result, poisoned) = if savepoint {
-                (run_in_savepoint(conn, f), false)
+                (run_in_savepoint(wtx, f), false)
             } else {
-                let before = conn.total_changes();
-                let result = f(conn);
-                let poisoned = result.is_err() && conn.total_changes() != before;
+                let before = wtx.conn.total_changes();
+                let result = f(wtx);
+                let poisoned = result.is_err() && wtx.conn.total_changes() != before;
                 (result, poisoned)
             };
             let reply: Reply = Box::new(move |commit: Result<(), String>| {
                 let outcome = match (commit, result) {
                     (Ok(()), r) => r,
-                    (Err(e), _) => Err(AppError::internal(format!("commit failed: {e}"))),
+                    (Err(e), _) => Err(StoreError::Internal(format!("commit failed: {e}"))),
                 };
                 let _ = tx.send(outcome);
             });
@@ -161,32 +222,32 @@ impl Db {
             .inner
             .jobs
             .lock()
-            .map_err(|_| AppError::internal("writer lock poisoned"))?
+            .map_err(|_| StoreError::internal("writer lock poisoned"))?
             .clone()
-            .ok_or_else(|| AppError::internal("database is closed"))?;
+            .ok_or_else(|| StoreError::internal("database is closed"))?;
         sender
             .send(job)
-            .map_err(|_| AppError::internal("writer thread has stopped"))?;
+            .map_err(|_| StoreError::internal("writer thread has stopped"))?;
         rx.await
-            .map_err(|_| AppError::internal("writer dropped the job"))?
+            .map_err(|_| StoreError::internal("writer dropped the job"))?
     }
 
     /// Runs `f` on a read connection in the blocking pool.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
-            .map_err(|e| AppError::internal(format!("read task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
     pub fn read_blocking<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let pooled = self
             .inner
             .readers
@@ -225,14 +286,18 @@ impl Db {
     }
 }
 
+/// Runs `f` in a savepoint; on error its changes, pending `lm` updates included, are undone.
 fn run_in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, AppError>,
-) -> Result<T, AppError> {
+    wtx: &mut WriteTx<'_>,
+    f: impl FnOnce(&mut WriteTx<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let conn = wtx.conn;
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let result = f(conn);
+    let before = (!wtx.last_message.is_empty()).then(|| wtx.last_message.clone());
+    let result = f(wtx);
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+        *wtx.last_message = before.unwrap_or_default();
     }
     conn.prepare_cached("RELEASE job")?.execute([])?;
     result
@@ -241,6 +306,7 @@ fn run_in_savepoint<T>(
 fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    let mut last_message: HashMap<String, i64> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -257,15 +323,19 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
         let mut poisoned = false;
         for job in batch.drain(..) {
-            let applied = job(&conn);
+            let mut wtx = WriteTx {
+                conn: &conn,
+                last_message: &mut last_message,
+            };
+            let applied = job(&mut wtx);
             poisoned |= applied.poisoned;
             replies.push(applied.reply);
         }
         let outcome = if poisoned {
-            objects::discard_pending();
+            last_message.clear();
             Err("a write failed half-way; the batch was rolled back".to_string())
         } else {
-            objects::flush_pending(&conn)
+            flush_last_messages(&conn, &mut last_message)
                 .map_err(|e| e.to_string())
                 .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()))
         };
@@ -278,7 +348,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// Shared helpers for timestamps in storage encoding.
+/// A stored time (ms since the epoch) as LeanCloud's ISO form, `2024-01-01T00:00:00.000Z`.
 pub fn iso_millis(ms: i64) -> String {
     match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),

@@ -6,9 +6,9 @@ use rusqlite::{params, Connection, Row as SqlRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::{codes, AppError};
 use crate::store::db::Db;
-use crate::store::objects::{conversation_kind, touch_last_message};
+use crate::store::objects::conversation_kind;
+use crate::store::{StoreError, StoreResult};
 
 /// How a message was addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Normal => "normal",
             MessageKind::ToClients => "to_clients",
@@ -31,7 +31,7 @@ impl MessageKind {
         }
     }
 
-    fn parse(s: &str) -> MessageKind {
+    pub fn parse(s: &str) -> MessageKind {
         match s {
             "to_clients" => MessageKind::ToClients,
             "broadcast" => MessageKind::Broadcast,
@@ -70,6 +70,55 @@ pub struct NewMessage {
     pub push_field: Option<&'static str>,
     pub valid_till: Option<i64>,
     pub from_ip: Option<String>,
+    /// The payload is bytes (base64 in `data`), from a realtime client's `binaryMsg`.
+    pub binary: bool,
+    /// Mentions, from a realtime client's send.
+    pub mention_pids: Vec<String>,
+    pub mention_all: bool,
+}
+
+impl NewMessage {
+    /// A message to a conversation's members with every optional field unset.
+    pub fn to_conversation(conv_id: String, from: String, data: String) -> NewMessage {
+        NewMessage {
+            conv_id,
+            from,
+            data,
+            kind: MessageKind::Normal,
+            transient: false,
+            recipients: Vec::new(),
+            push: None,
+            push_field: None,
+            valid_till: None,
+            from_ip: None,
+            binary: false,
+            mention_pids: Vec::new(),
+            mention_all: false,
+        }
+    }
+}
+
+/// A message once committed, with who it is for: what delivery needs.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub seq: i64,
+    pub msg_id: String,
+    pub timestamp: i64,
+    pub conv_id: String,
+    pub from: String,
+    pub data: String,
+    pub binary: bool,
+    pub kind: MessageKind,
+    pub transient: bool,
+    /// The conversation is a chat room (`tr`).
+    pub room: bool,
+    /// The conversation is a system conversation (`sys`).
+    pub system: bool,
+    /// Normal: the conversation's members; to-clients: the chosen clients; broadcast: empty (everyone).
+    pub audience: Vec<String>,
+    pub valid_till: Option<i64>,
+    pub mention_pids: Vec<String>,
+    pub mention_all: bool,
 }
 
 pub fn new_message_id() -> String {
@@ -85,30 +134,32 @@ pub fn user_conversation_key(conv_id: &str, client_id: &str) -> String {
     hex::encode(md5.finalize())
 }
 
-/// Checks the conversation and stores the message in one job of the writer; returns `(msg-id, timestamp)`.
-pub async fn store(db: &Db, msg: NewMessage) -> Result<(String, i64), AppError> {
+/// Checks the conversation and stores the message in one job of the writer. With `member` (a realtime
+/// client's send) the sender must be in the conversation's `m`, and system conversations only receive; the
+/// REST API's master-key sends are bound by neither.
+pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored> {
     let clock = db.clone();
     // Every error below comes before the first change, so no savepoint is needed.
-    db.write_unguarded(move |conn| {
+    db.write_unguarded(move |tx| {
+        let conn = tx.conn();
         let kind = conversation_kind(conn, &msg.conv_id)?;
         let conv = match (kind, msg.kind) {
-            (None, MessageKind::Broadcast) => {
-                return Err(AppError::bad_request(codes::CONVERSATION_NOT_FOUND, "CONVERSATION_NOT_FOUND"));
-            }
-            (None, _) => {
-                return Err(AppError::bad_request(codes::INVALID_MESSAGING_TARGET, "INVALID_MESSAGING_TARGET"));
-            }
+            (None, MessageKind::Broadcast) => return Err(StoreError::ConversationNotFound),
+            (None, _) => return Err(StoreError::InvalidMessagingTarget),
             (Some(c), MessageKind::Broadcast | MessageKind::ToClients) if !c.system => {
-                return Err(AppError::bad_request(codes::SYSTEM_CONVERSATION_REQUIRED, "SYSTEM_CONVERSATION_REQUIRED"));
+                return Err(StoreError::SystemConversationRequired);
             }
             (Some(c), _) => c,
         };
+        if member && (conv.system || !conv.members.contains(&msg.from)) {
+            return Err(StoreError::InvalidMessagingTarget);
+        }
         let msg_id = new_message_id();
         let ts = clock.next_timestamp();
         let recipients = (!msg.recipients.is_empty()).then(|| json!(msg.recipients).to_string());
         conn.prepare_cached(
-            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip, bin, mentions)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             msg_id,
@@ -124,9 +175,11 @@ pub async fn store(db: &Db, msg: NewMessage) -> Result<(String, i64), AppError> 
             msg.push_field,
             msg.valid_till,
             msg.from_ip,
+            msg.binary,
+            mentions(&msg.mention_pids, msg.mention_all),
         ])?;
+        let seq = conn.last_insert_rowid();
         if msg.kind == MessageKind::ToClients {
-            let seq = conn.last_insert_rowid();
             let mut stmt = conn.prepare_cached(
                 "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
             )?;
@@ -135,11 +188,37 @@ pub async fn store(db: &Db, msg: NewMessage) -> Result<(String, i64), AppError> 
             }
         }
         if msg.kind != MessageKind::Broadcast {
-            touch_last_message(&msg.conv_id, ts);
+            tx.touch_last_message(&msg.conv_id, ts);
         }
-        Ok((msg_id, ts))
+        let audience = match msg.kind {
+            MessageKind::Normal => conv.members,
+            MessageKind::ToClients => msg.recipients,
+            MessageKind::Broadcast => Vec::new(),
+        };
+        Ok(Stored {
+            seq,
+            msg_id,
+            timestamp: ts,
+            conv_id: msg.conv_id,
+            from: msg.from,
+            data: msg.data,
+            binary: msg.binary,
+            kind: msg.kind,
+            transient: msg.transient,
+            room: conv.transient,
+            system: conv.system,
+            audience,
+            valid_till: msg.valid_till,
+            mention_pids: msg.mention_pids,
+            mention_all: msg.mention_all,
+        })
     })
     .await
+}
+
+/// The `mentions` column: `{"pids":[…],"all":bool}`, or NULL when nobody is mentioned.
+fn mentions(pids: &[String], all: bool) -> Option<String> {
+    (!pids.is_empty() || all).then(|| json!({"pids": pids, "all": all}).to_string())
 }
 
 const STORED_COLUMNS: &str =
@@ -166,7 +245,7 @@ fn stored_from_row(r: &SqlRow<'_>) -> rusqlite::Result<StoredMessage> {
 }
 
 /// All stored messages, oldest first; with `conv_id`, only that conversation's (broadcasts included).
-pub fn stored(db: &Db, conv_id: Option<&str>) -> Result<Vec<StoredMessage>, AppError> {
+pub fn stored(db: &Db, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>> {
     db.read_blocking(|conn| {
         let rows = match conv_id {
             Some(conv) => {
@@ -196,6 +275,12 @@ pub fn stored(db: &Db, conv_id: Option<&str>) -> Result<Vec<StoredMessage>, AppE
 #[derive(Debug, Clone, Default)]
 pub enum HistoryScope {
     Conversation(String),
+    /// A conversation as one client sees it: its messages, and of the messages to chosen clients only
+    /// those to this client.
+    ConversationFor {
+        conv: String,
+        client: String,
+    },
     From(String),
     #[default]
     All,
@@ -216,7 +301,7 @@ pub struct HistoryQuery {
     pub include_stop: bool,
 }
 
-fn seq_of(conn: &Connection, msg_id: &str) -> Result<Option<(i64, i64)>, AppError> {
+fn seq_of(conn: &Connection, msg_id: &str) -> StoreResult<Option<(i64, i64)>> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
@@ -231,7 +316,7 @@ fn bound(
     msgid: Option<&str>,
     inclusive: bool,
     upper: bool,
-) -> Result<Option<(i64, i64)>, AppError> {
+) -> StoreResult<Option<(i64, i64)>> {
     let at = match msgid {
         Some(id) => seq_of(conn, id)?.filter(|(t, _)| ts.is_none_or(|ts| ts == *t)),
         None => None,
@@ -258,7 +343,7 @@ fn bound(
     })
 }
 
-pub async fn history(db: &Db, q: HistoryQuery) -> Result<Vec<Value>, AppError> {
+pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<Value>> {
     db.read(move |conn| {
         // Newest-first scans start below the start point and stop above the stop point; reversed the other way.
         let start = bound(conn, q.start_ts, q.start_msgid.as_deref(), q.include_start, !q.reversed)?;
@@ -268,9 +353,21 @@ pub async fn history(db: &Db, q: HistoryQuery) -> Result<Vec<Value>, AppError> {
         let (lower_ts, lower_seq) = lower.unwrap_or((i64::MIN, i64::MIN));
         let order = if q.reversed { "ASC" } else { "DESC" };
         let range = "(m.timestamp < ?2 OR (m.timestamp = ?2 AND m.seq <= ?3)) AND (m.timestamp > ?4 OR (m.timestamp = ?4 AND m.seq >= ?5))";
-        let filter = "m.kind != 'broadcast' AND m.transient = 0";
-        let select = "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip FROM messages m";
+        // `?7` (the per-user key) is named in every variant so that the parameter count is always 7.
+        let filter = "m.kind != 'broadcast' AND m.transient = 0 AND ?7 = ?7";
+        let select = "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions FROM messages m";
+        let mut user_conv = String::new();
         let (sql, key) = match &q.scope {
+            HistoryScope::ConversationFor { conv, client } => {
+                user_conv = user_conversation_key(conv, client);
+                (
+                    format!(
+                        "{select} WHERE {filter} AND {range} AND (m.conv_id = ?1 AND m.kind = 'normal' OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?7))
+                         ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"
+                    ),
+                    conv.clone(),
+                )
+            }
             HistoryScope::Conversation(conv) => (
                 format!(
                     "{select} WHERE {filter} AND {range} AND (m.conv_id = ?1 OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?1))
@@ -289,11 +386,13 @@ pub async fn history(db: &Db, q: HistoryQuery) -> Result<Vec<Value>, AppError> {
         };
         let mut stmt = conn.prepare(&sql)?;
         let records = stmt
-            .query_map(params![key, upper_ts, upper_seq, lower_ts, lower_seq, q.limit as i64], |r| {
+            .query_map(params![key, upper_ts, upper_seq, lower_ts, lower_seq, q.limit as i64, user_conv], |r| {
                 let conv_id: String = r.get(1)?;
                 let is_room: bool = r.get(5)?;
                 let from_ip: Option<String> = r.get(6)?;
-                Ok(json!({
+                let bin: bool = r.get(7)?;
+                let mentions: Option<String> = r.get(8)?;
+                let mut record = json!({
                     "timestamp": r.get::<_, i64>(0)?,
                     "conv-id": conv_id,
                     "data": r.get::<_, String>(2)?,
@@ -302,9 +401,14 @@ pub async fn history(db: &Db, q: HistoryQuery) -> Result<Vec<Value>, AppError> {
                     "is-conv": true,
                     "is-room": is_room,
                     "to": conv_id,
-                    "bin": false,
+                    "bin": bin,
                     "from-ip": from_ip.unwrap_or_default(),
-                }))
+                });
+                if let Some(m) = mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
+                    record["mention-pids"] = m["pids"].clone();
+                    record["mention-all"] = m["all"].clone();
+                }
+                Ok(record)
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(records)

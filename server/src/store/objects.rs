@@ -1,19 +1,16 @@
-//! Storage-API objects: `__op` application, ACL checks, create/update/delete/get/query against SQLite.
+//! Storage-API objects: ACL checks and create/update/delete/get/query against SQLite (the `__op`
+//! interpreter is in [`super::ops`]).
 
-use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use axum::http::StatusCode;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use crate::auth::Access;
-use crate::error::{codes, AppError};
 use crate::store::db::{iso_millis, Db};
-use crate::store::query;
+use crate::store::ops::{apply_body, RESERVED};
+use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";
-const RESERVED: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -63,10 +60,10 @@ impl Row {
 
     /// ACL check for requests without the master key. There are no users or sessions, so only the public
     /// (`*`) entry can grant access.
-    fn allows(&self, access: Access, perm: &str) -> bool {
-        match (&self.acl, access) {
-            (_, Access::Master) | (None, _) => true,
-            (Some(acl), Access::App) => acl
+    pub fn allows(&self, caller: Caller, perm: &str) -> bool {
+        match (&self.acl, caller) {
+            (_, Caller::Master) | (None, _) => true,
+            (Some(acl), Caller::App) => acl
                 .get("*")
                 .and_then(|e| e.get(perm))
                 .and_then(Value::as_bool)
@@ -75,7 +72,7 @@ impl Row {
     }
 }
 
-pub fn validate_class_name(class: &str) -> Result<(), AppError> {
+pub fn validate_class_name(class: &str) -> StoreResult<()> {
     let mut chars = class.chars();
     let ok = chars
         .next()
@@ -85,198 +82,17 @@ pub fn validate_class_name(class: &str) -> Result<(), AppError> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::bad_request(
-            codes::INVALID_CLASS_NAME,
-            format!("Invalid class name: {class}."),
-        ))
+        Err(StoreError::InvalidClassName(class.to_string()))
     }
 }
 
 /// `_Conversation` needs the master key (LeanCloud's default class permissions for it).
-pub fn check_class_access(class: &str, access: Access) -> Result<(), AppError> {
+pub fn check_class_access(class: &str, caller: Caller) -> StoreResult<()> {
     if class == CONVERSATION {
-        access.require_master()
+        caller.require_master()
     } else {
         Ok(())
     }
-}
-
-fn validate_key(key: &str) -> Result<(), AppError> {
-    let first = key.split('.').next().unwrap_or("");
-    let mut chars = first.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !key.split('.').any(str::is_empty);
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::bad_request(
-            codes::INVALID_KEY_NAME,
-            format!("Invalid key name: {key}."),
-        ))
-    }
-}
-
-fn invalid_type(msg: impl Into<String>) -> AppError {
-    AppError::bad_request(codes::INVALID_TYPE, msg)
-}
-
-fn objects_arg(op: &Map<String, Value>) -> Result<Vec<Value>, AppError> {
-    match op.get("objects") {
-        Some(Value::Array(items)) => Ok(items.clone()),
-        _ => Err(invalid_type("objects must be an array")),
-    }
-}
-
-fn number_add(current: Option<&Value>, amount: &Value, sign: i64) -> Result<Value, AppError> {
-    let cur = match current {
-        None | Some(Value::Null) => json!(0),
-        Some(v @ Value::Number(_)) => v.clone(),
-        Some(_) => return Err(invalid_type("Increment applied to a non-number field")),
-    };
-    match (cur.as_i64(), amount.as_i64()) {
-        (Some(a), Some(b)) => Ok(json!(a.saturating_add(sign * b))),
-        _ => {
-            let (Some(a), Some(b)) = (cur.as_f64(), amount.as_f64()) else {
-                return Err(invalid_type("amount must be a number"));
-            };
-            Ok(json!(a + sign as f64 * b))
-        }
-    }
-}
-
-fn current_array(current: Option<&Value>) -> Result<Vec<Value>, AppError> {
-    match current {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items.clone()),
-        Some(_) => Err(invalid_type("array operation applied to a non-array field")),
-    }
-}
-
-/// The new value of a field after `value` (plain or `__op`) is applied; `None` = unset.
-fn apply_value(current: Option<&Value>, value: Value) -> Result<Option<Value>, AppError> {
-    let Some(op) = value
-        .as_object()
-        .and_then(|m| m.get("__op"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        return Ok(Some(value));
-    };
-    let Value::Object(args) = value else {
-        return Ok(None);
-    };
-    let new = match op.as_str() {
-        "Delete" => return Ok(None),
-        "Increment" => number_add(current, args.get("amount").unwrap_or(&json!(1)), 1)?,
-        "Decrement" => number_add(current, args.get("amount").unwrap_or(&json!(1)), -1)?,
-        "Add" => {
-            let mut items = current_array(current)?;
-            items.extend(objects_arg(&args)?);
-            Value::Array(items)
-        }
-        "AddUnique" => {
-            let mut items = current_array(current)?;
-            for obj in objects_arg(&args)? {
-                if !items.contains(&obj) {
-                    items.push(obj);
-                }
-            }
-            Value::Array(items)
-        }
-        "Remove" => {
-            let remove = objects_arg(&args)?;
-            let items = current_array(current)?
-                .into_iter()
-                .filter(|i| !remove.contains(i))
-                .collect();
-            Value::Array(items)
-        }
-        "BitAnd" | "BitOr" | "BitXor" => {
-            let cur = match current {
-                None | Some(Value::Null) => 0,
-                Some(v) => v
-                    .as_i64()
-                    .ok_or_else(|| invalid_type("bit operation on a non-integer field"))?,
-            };
-            let arg = args
-                .get("value")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| invalid_type("value must be an integer"))?;
-            json!(match op.as_str() {
-                "BitAnd" => cur & arg,
-                "BitOr" => cur | arg,
-                _ => cur ^ arg,
-            })
-        }
-        "Batch" => {
-            let Some(Value::Array(ops)) = args.get("ops") else {
-                return Err(invalid_type("Batch needs ops"));
-            };
-            let mut cur = current.cloned();
-            for sub in ops {
-                cur = apply_value(cur.as_ref(), sub.clone())?;
-            }
-            return Ok(cur);
-        }
-        other => {
-            return Err(AppError::bad_request(
-                codes::INTERNAL,
-                format!("Unsupported __op: {other}."),
-            ));
-        }
-    };
-    Ok(Some(new))
-}
-
-fn set_path(data: &mut Map<String, Value>, key: &str, value: Value) -> Result<(), AppError> {
-    let parts: Vec<&str> = key.split('.').collect();
-    let (last, parents) = parts
-        .split_last()
-        .ok_or_else(|| AppError::bad_request(codes::INVALID_KEY_NAME, "empty key"))?;
-    let mut map = data;
-    for part in parents {
-        let entry = map
-            .entry((*part).to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        map = match entry {
-            Value::Object(m) => m,
-            _ => return Err(invalid_type("cannot set a nested key")),
-        };
-    }
-    let new = apply_value(map.get(*last), value)?;
-    match new {
-        Some(v) => map.insert((*last).to_string(), v),
-        None => map.remove(*last),
-    };
-    Ok(())
-}
-
-/// Applies a request body to `data`/`acl`. Reserved keys are ignored.
-fn apply_body(
-    data: &mut Map<String, Value>,
-    acl: &mut Option<Value>,
-    body: Map<String, Value>,
-) -> Result<(), AppError> {
-    for (key, value) in body {
-        if RESERVED.contains(&key.as_str()) {
-            continue;
-        }
-        if key == "ACL" {
-            *acl = match apply_value(acl.as_ref(), value)? {
-                None | Some(Value::Null) => None,
-                Some(v @ Value::Object(_)) => Some(v),
-                Some(_) => return Err(invalid_type("ACL must be an object")),
-            };
-            continue;
-        }
-        validate_key(&key)?;
-        set_path(data, &key, value)?;
-    }
-    Ok(())
 }
 
 /// The member-set key of a `unique: true` conversation.
@@ -300,7 +116,7 @@ pub fn new_object_id() -> String {
     format!("{secs:08x}{}", hex::encode(random))
 }
 
-fn load(conn: &Connection, class: &str, id: &str) -> Result<Option<Row>, AppError> {
+fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 AND id = ?2",
     )?;
@@ -320,15 +136,15 @@ fn load(conn: &Connection, class: &str, id: &str) -> Result<Option<Row>, AppErro
 
 type RawRow = (String, String, Option<String>, i64, i64);
 
-fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> Result<Row, AppError> {
-    let data = match serde_json::from_str::<Value>(&data).map_err(AppError::internal)? {
+fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
+    let data = match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
         Value::Object(map) => map,
         _ => Map::new(),
     };
     let acl = acl
         .map(|a| serde_json::from_str(&a))
         .transpose()
-        .map_err(AppError::internal)?;
+        .map_err(StoreError::internal)?;
     Ok(Row {
         id,
         data,
@@ -338,7 +154,7 @@ fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> Result<Row, Ap
     })
 }
 
-fn class_exists(conn: &Connection, class: &str) -> Result<bool, AppError> {
+fn class_exists(conn: &Connection, class: &str) -> StoreResult<bool> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM classes WHERE name = ?1")?;
     Ok(stmt.exists([class])?)
 }
@@ -346,7 +162,8 @@ fn class_exists(conn: &Connection, class: &str) -> Result<bool, AppError> {
 /// Outcome of a create.
 #[derive(Debug)]
 pub struct Created {
-    pub status: StatusCode,
+    /// A `unique: true` conversation with the same members existed already: nothing was created.
+    pub existed: bool,
     pub body: Map<String, Value>,
     pub id: String,
 }
@@ -356,8 +173,9 @@ pub async fn create(
     class: String,
     body: Map<String, Value>,
     fetch_when_save: bool,
-) -> Result<Created, AppError> {
-    db.write(move |conn| {
+) -> StoreResult<Created> {
+    db.write(move |tx| {
+        let conn = tx.conn();
         let mut data = Map::new();
         let mut acl = None;
         apply_body(&mut data, &mut acl, body)?;
@@ -368,13 +186,13 @@ pub async fn create(
                 .query_row(params![class, key], |r| r.get(0))
                 .optional()?;
             if let Some(id) = existing {
-                let row = load(conn, &class, &id)?.ok_or_else(|| AppError::internal("unique row vanished"))?;
-                return Ok(Created { status: StatusCode::OK, body: row.render(false), id });
+                let row = load(conn, &class, &id)?.ok_or_else(|| StoreError::internal("unique row vanished"))?;
+                return Ok(Created { existed: true, body: row.render(false), id });
             }
         }
         let now = chrono::Utc::now().timestamp_millis();
         let id = new_object_id();
-        let data_text = serde_json::to_string(&data).map_err(AppError::internal)?;
+        let data_text = serde_json::to_string(&data).map_err(StoreError::internal)?;
         let acl_text = acl.as_ref().map(Value::to_string);
         conn.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")?.execute([&class])?;
         conn.prepare_cached(
@@ -390,51 +208,37 @@ pub async fn create(
             m.insert("createdAt".into(), json!(iso_millis(now)));
             m
         };
-        Ok(Created { status: StatusCode::CREATED, body, id })
+        Ok(Created { existed: false, body, id })
     })
     .await
 }
 
-fn no_effect() -> AppError {
-    AppError::bad_request(
-        codes::NO_EFFECT,
-        "No effect on updating/deleting a document.",
-    )
-}
-
-fn acl_denied(op: &str) -> AppError {
-    AppError::new(
-        StatusCode::FORBIDDEN,
-        codes::FORBIDDEN,
-        format!("Forbidden to {op} by the object's ACL."),
-    )
-}
-
 pub async fn update(
     db: &Db,
-    access: Access,
+    caller: Caller,
     class: String,
     id: String,
     body: Map<String, Value>,
     where_: Option<Value>,
     fetch_when_save: bool,
-) -> Result<Map<String, Value>, AppError> {
-    db.write(move |conn| {
+) -> StoreResult<Map<String, Value>> {
+    db.write(move |tx| {
+        let conn = tx.conn();
         let Some(mut row) = load(conn, &class, &id)? else {
-            return Err(AppError::not_found(&class, &id));
+            return Err(StoreError::NotFound { class, id });
         };
-        if !row.allows(access, "write") {
-            return Err(acl_denied("write"));
+        if !row.allows(caller, "write") {
+            return Err(StoreError::Forbidden("write"));
         }
         if let Some(w) = &where_ {
             if !query::matches(&row.match_view(), w)? {
-                return Err(no_effect());
+                return Err(StoreError::NoEffect);
             }
         }
         apply_body(&mut row.data, &mut row.acl, body)?;
         let now = chrono::Utc::now().timestamp_millis().max(row.updated_at);
         row.updated_at = now;
-        let data_text = serde_json::to_string(&row.data).map_err(AppError::internal)?;
+        let data_text = serde_json::to_string(&row.data).map_err(StoreError::internal)?;
         let acl_text = row.acl.as_ref().map(Value::to_string);
         conn.prepare_cached(
             "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
@@ -455,21 +259,22 @@ pub async fn update(
 /// Deleting a missing object answers `{}` like a successful delete, so a retried delete is harmless.
 pub async fn delete(
     db: &Db,
-    access: Access,
+    caller: Caller,
     class: String,
     id: String,
     where_: Option<Value>,
-) -> Result<(), AppError> {
-    db.write(move |conn| {
+) -> StoreResult<()> {
+    db.write(move |tx| {
+        let conn = tx.conn();
         let Some(row) = load(conn, &class, &id)? else {
             return Ok(());
         };
-        if !row.allows(access, "write") {
-            return Err(acl_denied("delete"));
+        if !row.allows(caller, "write") {
+            return Err(StoreError::Forbidden("delete"));
         }
         if let Some(w) = &where_ {
             if !query::matches(&row.match_view(), w)? {
-                return Err(no_effect());
+                return Err(StoreError::NoEffect);
             }
         }
         conn.prepare_cached("DELETE FROM objects WHERE class = ?1 AND id = ?2")?
@@ -482,28 +287,24 @@ pub async fn delete(
 /// `None` when missing or not readable (the API answers `{}` then).
 pub async fn get(
     db: &Db,
-    access: Access,
+    caller: Caller,
     class: String,
     id: String,
     with_acl: bool,
-) -> Result<Option<Map<String, Value>>, AppError> {
+) -> StoreResult<Option<Map<String, Value>>> {
     db.read(move |conn| {
         if !class_exists(conn, &class)? {
-            return Err(AppError::class_not_found(&class));
+            return Err(StoreError::ClassNotFound(class));
         }
         Ok(load(conn, &class, &id)?
-            .filter(|r| r.allows(access, "read"))
+            .filter(|r| r.allows(caller, "read"))
             .map(|r| r.render(with_acl)))
     })
     .await
 }
 
 /// Synchronous read for the inspector: the full object with its ACL.
-pub fn get_blocking(
-    db: &Db,
-    class: &str,
-    id: &str,
-) -> Result<Option<Map<String, Value>>, AppError> {
+pub fn get_blocking(db: &Db, class: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
     db.read_blocking(|conn| Ok(load(conn, class, id)?.map(|r| r.render(true))))
 }
 
@@ -518,15 +319,10 @@ pub struct QueryParams {
     pub with_acl: bool,
 }
 
-pub async fn find(
-    db: &Db,
-    access: Access,
-    class: String,
-    q: QueryParams,
-) -> Result<Value, AppError> {
+pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
     db.read(move |conn| {
         if !class_exists(conn, &class)? {
-            return Err(AppError::class_not_found(&class));
+            return Err(StoreError::ClassNotFound(class));
         }
         let mut stmt = conn.prepare_cached(
             "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 ORDER BY seq",
@@ -537,7 +333,7 @@ pub async fn find(
         let mut hits: Vec<(Row, Map<String, Value>)> = Vec::new();
         for raw in raws {
             let row = decode_row(raw)?;
-            if !row.allows(access, "read") {
+            if !row.allows(caller, "read") {
                 continue;
             }
             let view = row.match_view();
@@ -585,72 +381,33 @@ pub async fn find(
 }
 
 /// The conversation fields the messaging API needs, read inside the writer's transaction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConversationKind {
     pub system: bool,
     pub transient: bool,
+    /// `m`, the member ids (for delivery).
+    pub members: Vec<String>,
 }
 
-pub fn conversation_kind(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<ConversationKind>, AppError> {
+pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT json_extract(data, '$.sys'), json_extract(data, '$.tr') FROM objects WHERE class = '_Conversation' AND id = ?1",
+        "SELECT json_extract(data, '$.sys'), json_extract(data, '$.tr'), json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
     )?;
     let kind = stmt
         .query_row([id], |r| {
             let truthy = |v: Option<i64>| v.unwrap_or(0) != 0;
+            let members: Option<String> = r.get(2)?;
             Ok(ConversationKind {
                 system: truthy(r.get(0)?),
                 transient: truthy(r.get(1)?),
+                members: members
+                    .and_then(|m| serde_json::from_str::<Vec<Value>>(&m).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
             })
         })
         .optional()?;
     Ok(kind)
-}
-
-thread_local! {
-    /// Latest message time per conversation in the writer's current batch, applied once per batch.
-    static PENDING_LM: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
-}
-
-/// Sets the conversation's `lm` (last message time) as LeanCloud does on each stored message. Called in the
-/// writer thread; the update is applied once per conversation when the batch commits ([`flush_pending`]).
-pub fn touch_last_message(id: &str, ts: i64) {
-    PENDING_LM.with(|pending| {
-        let mut pending = pending.borrow_mut();
-        match pending.get_mut(id) {
-            Some(t) => *t = (*t).max(ts),
-            None => {
-                pending.insert(id.to_string(), ts);
-            }
-        }
-    });
-}
-
-/// Writes the batch's `lm` updates. `lm` only moves forward: an explicit later `lm` is kept.
-pub fn flush_pending(conn: &Connection) -> Result<(), AppError> {
-    let pending: Vec<(String, i64)> = PENDING_LM.with(|p| p.borrow_mut().drain().collect());
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let mut stmt = conn.prepare_cached(
-        "UPDATE objects SET data = json_set(data, '$.lm', json(?2))
-         WHERE class = '_Conversation' AND id = ?1
-           AND (json_extract(data, '$.lm.iso') IS NULL OR json_extract(data, '$.lm.iso') < ?3)",
-    )?;
-    for (id, ts) in pending {
-        let iso = iso_millis(ts);
-        stmt.execute(params![
-            id,
-            json!({"__type": "Date", "iso": iso}).to_string(),
-            iso
-        ])?;
-    }
-    Ok(())
-}
-
-pub fn discard_pending() {
-    PENDING_LM.with(|p| p.borrow_mut().clear());
 }

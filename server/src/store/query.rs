@@ -4,11 +4,11 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::error::{codes, AppError};
 use crate::store::db::parse_iso_millis;
+use crate::store::StoreError;
 
-fn invalid(msg: impl Into<String>) -> AppError {
-    AppError::bad_request(codes::INVALID_QUERY, msg)
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::InvalidQuery(msg.into())
 }
 
 /// Looks up `a.b.c` in a document.
@@ -129,12 +129,12 @@ fn is_operator_object(v: &Value) -> bool {
         .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.starts_with('$')))
 }
 
-fn array_arg<'a>(op: &str, v: &'a Value) -> Result<&'a Vec<Value>, AppError> {
+fn array_arg<'a>(op: &str, v: &'a Value) -> Result<&'a Vec<Value>, StoreError> {
     v.as_array()
         .ok_or_else(|| invalid(format!("{op} expects an array")))
 }
 
-fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, AppError> {
+fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, StoreError> {
     if !is_operator_object(cond) {
         return Ok(field_eq(field, cond));
     }
@@ -181,7 +181,7 @@ fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, AppError> 
 }
 
 /// Does `doc` satisfy `where`? `doc` has `objectId` and `createdAt`/`updatedAt` as Date objects.
-pub fn matches(doc: &Map<String, Value>, where_: &Value) -> Result<bool, AppError> {
+pub fn matches(doc: &Map<String, Value>, where_: &Value) -> Result<bool, StoreError> {
     let Some(clauses) = where_.as_object() else {
         return Err(invalid("where must be a JSON object"));
     };
@@ -297,6 +297,6 @@ mod tests {
     #[test]
     fn unknown_operators_are_rejected() {
         let err = matches(&doc(json!({})), &json!({"a": {"$near": 1}})).err();
-        assert_eq!(Some(codes::INVALID_QUERY), err.map(|e| e.code));
+        assert_eq!(Some(crate::codes::INVALID_QUERY), err.map(|e| e.code()));
     }
 }

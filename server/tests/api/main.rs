@@ -7,4 +7,5 @@ mod faults;
 mod helpers;
 mod history;
 mod limits;
+mod realtime;
 mod rtm;

@@ -1,0 +1,190 @@
+//! Who is online, and delivery to them. Every logged-in client id maps to its sessions; a session is one
+//! client id opened on one WebSocket connection. Delivery never waits for a client: each connection has a
+//! bounded queue, and a connection whose queue is full is told to close (its messages stay in the store,
+//! for `logs` and the unread count on its next login).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, Notify};
+
+use crate::realtime::proto::GenericCommand;
+use crate::store::messages::{MessageKind, Stored};
+
+/// What a connection's task is handed to send.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A stored message for `peer` (a session of this connection).
+    Message { peer: Arc<str>, msg: Arc<Stored> },
+    /// A ready command (a conversation notification) for `peer`.
+    Command {
+        peer: Arc<str>,
+        command: Box<GenericCommand>,
+    },
+    /// Another login with the same tag took over: close `peer`'s session with this code.
+    Kick {
+        peer: Arc<str>,
+        code: i32,
+        reason: &'static str,
+    },
+}
+
+/// The hub's handle on one session.
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub conn: u64,
+    pub peer: Arc<str>,
+    pub tag: Option<String>,
+    pub tx: mpsc::Sender<Outbound>,
+    /// Notified when the connection must close because its queue overflowed.
+    pub overflow: Arc<Notify>,
+}
+
+impl SessionRef {
+    fn offer(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(conn = self.conn, peer = %self.peer, "realtime: slow consumer, disconnecting");
+                self.overflow.notify_one();
+                false
+            }
+            // The connection is closing; it unregisters itself.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// A session to leave out of a delivery: the one that sent the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Except<'a> {
+    pub conn: u64,
+    pub peer: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct Hub {
+    clients: RwLock<HashMap<Arc<str>, Vec<SessionRef>>>,
+    next_conn: AtomicU64,
+    delivered: AtomicU64,
+}
+
+/// Counts of one delivery, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub queued: usize,
+    pub dropped: usize,
+}
+
+impl Hub {
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers a session; sessions of the same client with the same non-empty tag on other
+    /// connections are returned, already removed, to be kicked.
+    pub fn register(&self, session: SessionRef) -> Vec<SessionRef> {
+        let Ok(mut clients) = self.clients.write() else {
+            return Vec::new();
+        };
+        let entry = clients.entry(session.peer.clone()).or_default();
+        let mut kicked = Vec::new();
+        entry.retain(|s| {
+            let same_socket = s.conn == session.conn;
+            let conflict = session.tag.is_some() && s.tag == session.tag;
+            if same_socket || conflict {
+                if conflict && !same_socket {
+                    kicked.push(s.clone());
+                }
+                false
+            } else {
+                true
+            }
+        });
+        entry.push(session);
+        kicked
+    }
+
+    pub fn unregister(&self, conn: u64, peer: &str) {
+        if let Ok(mut clients) = self.clients.write() {
+            if let Some(list) = clients.get_mut(peer) {
+                list.retain(|s| s.conn != conn);
+                if list.is_empty() {
+                    clients.remove(peer);
+                }
+            }
+        }
+    }
+
+    pub fn is_online(&self, peer: &str) -> bool {
+        self.clients
+            .read()
+            .map(|c| c.contains_key(peer))
+            .unwrap_or(false)
+    }
+
+    /// Client ids with at least one session.
+    pub fn online_clients(&self) -> usize {
+        self.clients.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Messages handed to connections since start.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Hands a stored message to every online session it is for: the audience (members, or the chosen
+    /// clients), or everyone for a broadcast; never to `except`.
+    pub fn deliver(&self, msg: Stored, except: Option<Except<'_>>) -> Delivery {
+        let msg = Arc::new(msg);
+        let Ok(clients) = self.clients.read() else {
+            return Delivery::default();
+        };
+        let mut out = Delivery::default();
+        let mut offer = |s: &SessionRef| {
+            if except.is_some_and(|e| e.conn == s.conn && e.peer == &*s.peer) {
+                return;
+            }
+            let item = Outbound::Message {
+                peer: s.peer.clone(),
+                msg: msg.clone(),
+            };
+            if s.offer(item) {
+                out.queued += 1;
+            } else {
+                out.dropped += 1;
+            }
+        };
+        match msg.kind {
+            MessageKind::Broadcast => clients.values().flatten().for_each(&mut offer),
+            MessageKind::Normal | MessageKind::ToClients => {
+                for peer in &msg.audience {
+                    if let Some(list) = clients.get(peer.as_str()) {
+                        list.iter().for_each(&mut offer);
+                    }
+                }
+            }
+        }
+        self.delivered
+            .fetch_add(out.queued as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// Hands a command built per recipient (conversation notifications) to every session of `peers`.
+    pub fn notify(&self, peers: &[String], command: impl Fn(&str) -> GenericCommand) {
+        let Ok(clients) = self.clients.read() else {
+            return;
+        };
+        for peer in peers {
+            if let Some(list) = clients.get(peer.as_str()) {
+                for s in list {
+                    s.offer(Outbound::Command {
+                        peer: s.peer.clone(),
+                        command: Box::new(command(peer)),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The storage layer's own error: what went wrong, with no HTTP or WebSocket in it. The REST layer maps it
+//! to LeanCloud's HTTP answers (`crate::error`), the realtime gateway to `error`/`ack` codes.
+
+use crate::codes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("The operation requires the master key.")]
+    MasterKeyRequired,
+    #[error("Invalid class name: {0}.")]
+    InvalidClassName(String),
+    /// The whole message: `Invalid key name: k.` or what else was wrong with a key.
+    #[error("{0}")]
+    InvalidKey(String),
+    #[error("{0}")]
+    InvalidType(String),
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("Unsupported __op: {0}.")]
+    UnsupportedOp(String),
+    #[error("Could not find object by id '{id}' for class '{class}'.")]
+    NotFound { class: String, id: String },
+    #[error("Class or object doesn't exists: {0}.")]
+    ClassNotFound(String),
+    #[error("No effect on updating/deleting a document.")]
+    NoEffect,
+    /// `op` is `write` or `delete`.
+    #[error("Forbidden to {0} by the object's ACL.")]
+    Forbidden(&'static str),
+    #[error("CONVERSATION_NOT_FOUND")]
+    ConversationNotFound,
+    #[error("INVALID_MESSAGING_TARGET")]
+    InvalidMessagingTarget,
+    #[error("SYSTEM_CONVERSATION_REQUIRED")]
+    SystemConversationRequired,
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Something that should not happen (a stored row that does not decode, the writer gone).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        StoreError::Internal(detail.to_string())
+    }
+
+    /// LeanCloud's code for this error.
+    pub fn code(&self) -> i64 {
+        match self {
+            StoreError::MasterKeyRequired => codes::MASTER_KEY_REQUIRED,
+            StoreError::InvalidClassName(_) => codes::INVALID_CLASS_NAME,
+            StoreError::InvalidKey(_) => codes::INVALID_KEY_NAME,
+            StoreError::InvalidType(_) => codes::INVALID_TYPE,
+            StoreError::InvalidQuery(_) => codes::INVALID_QUERY,
+            StoreError::UnsupportedOp(_) => codes::INTERNAL,
+            StoreError::NotFound { .. } | StoreError::ClassNotFound(_) => codes::OBJECT_NOT_FOUND,
+            StoreError::NoEffect => codes::NO_EFFECT,
+            StoreError::Forbidden(_) => codes::FORBIDDEN,
+            StoreError::ConversationNotFound => codes::CONVERSATION_NOT_FOUND,
+            StoreError::InvalidMessagingTarget => codes::INVALID_MESSAGING_TARGET,
+            StoreError::SystemConversationRequired => codes::SYSTEM_CONVERSATION_REQUIRED,
+            StoreError::Sqlite(_) | StoreError::Internal(_) => codes::INTERNAL,
+        }
+    }
+
+    /// Whether the client caused it (as opposed to the server failing).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, StoreError::Sqlite(_) | StoreError::Internal(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,239 @@
+//! The storage API's `__op` interpreter: how a request body changes an object's fields. Pure: no SQL, no
+//! HTTP, so it is unit-tested on its own.
+
+use serde_json::{json, Map, Value};
+
+use crate::store::StoreError;
+
+/// Keys a body may not set (the server owns them).
+pub const RESERVED: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
+
+fn validate_key(key: &str) -> Result<(), StoreError> {
+    let first = key.split('.').next().unwrap_or("");
+    let mut chars = first.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !key.split('.').any(str::is_empty);
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidKey(format!("Invalid key name: {key}.")))
+    }
+}
+
+fn invalid_type(msg: impl Into<String>) -> StoreError {
+    StoreError::InvalidType(msg.into())
+}
+
+fn objects_arg(op: &Map<String, Value>) -> Result<Vec<Value>, StoreError> {
+    match op.get("objects") {
+        Some(Value::Array(items)) => Ok(items.clone()),
+        _ => Err(invalid_type("objects must be an array")),
+    }
+}
+
+fn number_add(current: Option<&Value>, amount: &Value, sign: i64) -> Result<Value, StoreError> {
+    let cur = match current {
+        None | Some(Value::Null) => json!(0),
+        Some(v @ Value::Number(_)) => v.clone(),
+        Some(_) => return Err(invalid_type("Increment applied to a non-number field")),
+    };
+    match (cur.as_i64(), amount.as_i64()) {
+        (Some(a), Some(b)) => Ok(json!(a.saturating_add(sign * b))),
+        _ => {
+            let (Some(a), Some(b)) = (cur.as_f64(), amount.as_f64()) else {
+                return Err(invalid_type("amount must be a number"));
+            };
+            Ok(json!(a + sign as f64 * b))
+        }
+    }
+}
+
+fn current_array(current: Option<&Value>) -> Result<Vec<Value>, StoreError> {
+    match current {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(_) => Err(invalid_type("array operation applied to a non-array field")),
+    }
+}
+
+/// The new value of a field after `value` (plain or `__op`) is applied; `None` = unset.
+pub fn apply_value(current: Option<&Value>, value: Value) -> Result<Option<Value>, StoreError> {
+    let Some(op) = value
+        .as_object()
+        .and_then(|m| m.get("__op"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Ok(Some(value));
+    };
+    let Value::Object(args) = value else {
+        return Ok(None);
+    };
+    let new = match op.as_str() {
+        "Delete" => return Ok(None),
+        "Increment" => number_add(current, args.get("amount").unwrap_or(&json!(1)), 1)?,
+        "Decrement" => number_add(current, args.get("amount").unwrap_or(&json!(1)), -1)?,
+        "Add" => {
+            let mut items = current_array(current)?;
+            items.extend(objects_arg(&args)?);
+            Value::Array(items)
+        }
+        "AddUnique" => {
+            let mut items = current_array(current)?;
+            for obj in objects_arg(&args)? {
+                if !items.contains(&obj) {
+                    items.push(obj);
+                }
+            }
+            Value::Array(items)
+        }
+        "Remove" => {
+            let remove = objects_arg(&args)?;
+            let items = current_array(current)?
+                .into_iter()
+                .filter(|i| !remove.contains(i))
+                .collect();
+            Value::Array(items)
+        }
+        "BitAnd" | "BitOr" | "BitXor" => {
+            let cur = match current {
+                None | Some(Value::Null) => 0,
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| invalid_type("bit operation on a non-integer field"))?,
+            };
+            let arg = args
+                .get("value")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| invalid_type("value must be an integer"))?;
+            json!(match op.as_str() {
+                "BitAnd" => cur & arg,
+                "BitOr" => cur | arg,
+                _ => cur ^ arg,
+            })
+        }
+        "Batch" => {
+            let Some(Value::Array(ops)) = args.get("ops") else {
+                return Err(invalid_type("Batch needs ops"));
+            };
+            let mut cur = current.cloned();
+            for sub in ops {
+                cur = apply_value(cur.as_ref(), sub.clone())?;
+            }
+            return Ok(cur);
+        }
+        other => {
+            return Err(StoreError::UnsupportedOp(other.to_string()));
+        }
+    };
+    Ok(Some(new))
+}
+
+fn set_path(data: &mut Map<String, Value>, key: &str, value: Value) -> Result<(), StoreError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts
+        .split_last()
+        .ok_or_else(|| StoreError::InvalidKey("empty key".into()))?;
+    let mut map = data;
+    for part in parents {
+        let entry = map
+            .entry((*part).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        map = match entry {
+            Value::Object(m) => m,
+            _ => return Err(invalid_type("cannot set a nested key")),
+        };
+    }
+    let new = apply_value(map.get(*last), value)?;
+    match new {
+        Some(v) => map.insert((*last).to_string(), v),
+        None => map.remove(*last),
+    };
+    Ok(())
+}
+
+/// Applies a request body to `data`/`acl`. Reserved keys are ignored.
+pub fn apply_body(
+    data: &mut Map<String, Value>,
+    acl: &mut Option<Value>,
+    body: Map<String, Value>,
+) -> Result<(), StoreError> {
+    for (key, value) in body {
+        if RESERVED.contains(&key.as_str()) {
+            continue;
+        }
+        if key == "ACL" {
+            *acl = match apply_value(acl.as_ref(), value)? {
+                None | Some(Value::Null) => None,
+                Some(v @ Value::Object(_)) => Some(v),
+                Some(_) => return Err(invalid_type("ACL must be an object")),
+            };
+            continue;
+        }
+        validate_key(&key)?;
+        set_path(data, &key, value)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(current: Value, op: Value) -> Option<Value> {
+        apply_value(Some(&current), op).expect("op applies")
+    }
+
+    #[test]
+    fn add_unique_keeps_order_and_skips_what_is_there() {
+        let out = applied(
+            json!(["a", "b"]),
+            json!({"__op": "AddUnique", "objects": ["b", "c", "c"]}),
+        );
+        assert_eq!(Some(json!(["a", "b", "c"])), out);
+    }
+
+    #[test]
+    fn remove_takes_every_copy_and_ignores_absent_values() {
+        let out = applied(
+            json!(["a", "b", "a"]),
+            json!({"__op": "Remove", "objects": ["a", "z"]}),
+        );
+        assert_eq!(Some(json!(["b"])), out);
+    }
+
+    #[test]
+    fn increment_on_a_missing_field_starts_at_zero_and_delete_unsets() {
+        assert_eq!(
+            Some(json!(3)),
+            apply_value(None, json!({"__op": "Increment", "amount": 3})).expect("applies")
+        );
+        assert_eq!(None, applied(json!(5), json!({"__op": "Delete"})));
+    }
+
+    #[test]
+    fn a_dotted_key_sets_a_nested_value_and_reserved_keys_are_ignored() {
+        let mut data = Map::new();
+        let mut acl = None;
+        let body = json!({"color.text": "#333", "objectId": "x", "ACL": {"*": {"read": true}}});
+        let Value::Object(body) = body else {
+            unreachable!()
+        };
+        apply_body(&mut data, &mut acl, body).expect("applies");
+        assert_eq!(json!({"color": {"text": "#333"}}), Value::Object(data));
+        assert_eq!(Some(json!({"*": {"read": true}})), acl);
+    }
+
+    #[test]
+    fn unknown_ops_and_wrong_types_are_typed_errors() {
+        let err = apply_value(None, json!({"__op": "Frobnicate"})).expect_err("refused");
+        assert_eq!("Unsupported __op: Frobnicate.", err.to_string());
+        let err = apply_value(Some(&json!("text")), json!({"__op": "Add", "objects": [1]}))
+            .expect_err("refused");
+        assert_eq!(crate::codes::INVALID_TYPE, err.code());
+    }
+}

@@ -1,0 +1,237 @@
+//! What the realtime gateway keeps per client: read and delivery positions per conversation (unread
+//! counts, offline delivery) and the broadcast cursor. Messages and conversations themselves are the
+//! same rows the REST API reads and writes ([`super::messages`], [`super::objects`]).
+
+use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow};
+
+use crate::store::db::Db;
+use crate::store::messages::user_conversation_key;
+use crate::store::StoreResult;
+
+/// The last message of a conversation as the `unread` notification carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastMessage {
+    pub msg_id: String,
+    pub from: String,
+    pub timestamp: i64,
+    pub data: String,
+    pub binary: bool,
+}
+
+/// One conversation with messages the client has not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub conv_id: String,
+    pub count: i64,
+    pub last: Option<LastMessage>,
+}
+
+/// A message to hand to a client that was offline (protocol version 1: pushed with `offline: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub seq: i64,
+    pub msg_id: String,
+    pub conv_id: String,
+    pub from: String,
+    pub timestamp: i64,
+    pub data: String,
+    pub binary: bool,
+}
+
+fn last_from_row(r: &SqlRow<'_>) -> rusqlite::Result<LastMessage> {
+    Ok(LastMessage {
+        msg_id: r.get(0)?,
+        from: r.get(1)?,
+        timestamp: r.get(2)?,
+        data: r.get(3)?,
+        binary: r.get(4)?,
+    })
+}
+
+/// Conversations (not chat rooms) that have `client` in `m`.
+fn member_conversations(conn: &Connection, client: &str) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id FROM objects o
+         WHERE o.class = '_Conversation'
+           AND COALESCE(json_extract(o.data, '$.tr'), 0) = 0
+           AND EXISTS (SELECT 1 FROM json_each(o.data, '$.m') j WHERE j.value = ?1)",
+    )?;
+    let ids = stmt
+        .query_map([client], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+fn position(conn: &Connection, client: &str, conv: &str) -> StoreResult<(i64, i64)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT read_ts, ack_ts FROM client_positions WHERE client_id = ?1 AND conv_id = ?2",
+        )?
+        .query_row([client, conv], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+/// Per conversation of `client`: how many kept messages from others arrived after its last `read`, and
+/// the conversation's last message. Conversations with nothing unread are left out.
+pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
+    db.read(move |conn| {
+        let mut out = Vec::new();
+        let mut count_normal = conn.prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE conv_id = ?1 AND kind = 'normal' AND transient = 0
+               AND from_peer != ?2 AND timestamp > ?3",
+        )?;
+        let mut last_normal = conn.prepare_cached(
+            "SELECT msg_id, from_peer, timestamp, data, bin FROM messages
+             WHERE conv_id = ?1 AND kind = 'normal' AND transient = 0 ORDER BY seq DESC LIMIT 1",
+        )?;
+        for conv in member_conversations(conn, &client)? {
+            let (read_ts, _) = position(conn, &client, &conv)?;
+            let count: i64 = count_normal.query_row(params![conv, client, read_ts], |r| r.get(0))?;
+            if count > 0 {
+                let last = last_normal.query_row([&conv], last_from_row).optional()?;
+                out.push(Unread { conv_id: conv, count, last });
+            }
+        }
+        // Messages of system conversations sent to this client alone (`to_peers`).
+        let mut per_user = conn.prepare_cached(
+            "SELECT m.conv_id, COUNT(*), MAX(m.seq) FROM message_recipients r JOIN messages m ON m.seq = r.msg_seq
+             WHERE r.client_id = ?1 AND m.transient = 0
+               AND m.timestamp > COALESCE((SELECT read_ts FROM client_positions p WHERE p.client_id = ?1 AND p.conv_id = m.conv_id), 0)
+             GROUP BY m.conv_id",
+        )?;
+        let rows = per_user
+            .query_map([&client], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut by_seq = conn.prepare_cached(
+            "SELECT msg_id, from_peer, timestamp, data, bin FROM messages WHERE seq = ?1",
+        )?;
+        for (conv, count, seq) in rows {
+            let last = by_seq.query_row([seq], last_from_row).optional()?;
+            match out.iter_mut().find(|u| u.conv_id == conv) {
+                Some(u) => u.count += count,
+                None => out.push(Unread { conv_id: conv, count, last }),
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Kept messages from others that were not delivered to `client` (after its `ack` position), oldest
+/// first, at most `limit` per conversation.
+pub async fn undelivered(db: &Db, client: String, limit: usize) -> StoreResult<Vec<Pending>> {
+    db.read(move |conn| {
+        let mut out = Vec::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, msg_id, conv_id, from_peer, timestamp, data, bin FROM messages
+             WHERE (conv_id = ?1 AND kind = 'normal' OR seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?4))
+               AND transient = 0 AND from_peer != ?2 AND timestamp > ?3
+             ORDER BY seq LIMIT ?5",
+        )?;
+        for conv in member_conversations(conn, &client)? {
+            let (_, ack_ts) = position(conn, &client, &conv)?;
+            let key = user_conversation_key(&conv, &client);
+            let rows = stmt
+                .query_map(params![conv, client, ack_ts, key, limit as i64], pending_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            out.extend(rows);
+        }
+        out.sort_by_key(|p| p.seq);
+        Ok(out)
+    })
+    .await
+}
+
+fn pending_from_row(r: &SqlRow<'_>) -> rusqlite::Result<Pending> {
+    Ok(Pending {
+        seq: r.get(0)?,
+        msg_id: r.get(1)?,
+        conv_id: r.get(2)?,
+        from: r.get(3)?,
+        timestamp: r.get(4)?,
+        data: r.get(5)?,
+        binary: r.get(6)?,
+    })
+}
+
+/// Broadcasts still valid at `now` that `client` was not given yet, oldest first, and the cursor to store
+/// once they are handed over (the newest broadcast there is).
+pub async fn pending_broadcasts(
+    db: &Db,
+    client: String,
+    now: i64,
+) -> StoreResult<(Vec<Pending>, i64)> {
+    db.read(move |conn| {
+        let cursor: i64 = conn
+            .prepare_cached("SELECT seq FROM client_broadcasts WHERE client_id = ?1")?
+            .query_row([&client], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let rows = conn
+            .prepare_cached(
+                "SELECT seq, msg_id, conv_id, from_peer, timestamp, data, bin FROM messages
+                 WHERE kind = 'broadcast' AND seq > ?1 AND valid_till > ?2 ORDER BY seq",
+            )?
+            .query_map(params![cursor, now], pending_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let newest: i64 = conn
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE kind = 'broadcast'")?
+            .query_row([], |r| r.get(0))?;
+        Ok((rows, newest.max(cursor)))
+    })
+    .await
+}
+
+/// Remembers that `client` has had every broadcast up to `seq`.
+pub async fn set_broadcast_cursor(db: &Db, client: String, seq: i64) -> StoreResult<()> {
+    db.write(move |tx| {
+        tx.conn()
+            .prepare_cached(
+                "INSERT INTO client_broadcasts (client_id, seq) VALUES (?1, ?2)
+                 ON CONFLICT (client_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            )?
+            .execute(params![client, seq])?;
+        Ok(())
+    })
+    .await
+}
+
+/// Which position a client command moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// `read`: the client has read up to the time.
+    Read,
+    /// `ack`: messages up to the time reached the client.
+    Delivered,
+}
+
+/// Moves positions forward (never back) for `(conversation, time)` pairs of one client.
+pub async fn advance(
+    db: &Db,
+    client: String,
+    which: Position,
+    marks: Vec<(String, i64)>,
+) -> StoreResult<()> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    db.write(move |tx| {
+        let sql = match which {
+            Position::Read => {
+                "INSERT INTO client_positions (client_id, conv_id, read_ts, ack_ts) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (client_id, conv_id) DO UPDATE SET read_ts = MAX(read_ts, excluded.read_ts), ack_ts = MAX(ack_ts, excluded.ack_ts)"
+            }
+            Position::Delivered => {
+                "INSERT INTO client_positions (client_id, conv_id, read_ts, ack_ts) VALUES (?1, ?2, 0, ?3)
+                 ON CONFLICT (client_id, conv_id) DO UPDATE SET ack_ts = MAX(ack_ts, excluded.ack_ts)"
+            }
+        };
+        let mut stmt = tx.conn().prepare_cached(sql)?;
+        for (conv, ts) in marks {
+            stmt.execute(params![client, conv, ts])?;
+        }
+        Ok(())
+    })
+    .await
+}
