@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)'; then
+if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)'; then
   echo "error: the realtime suite needs Node.js 20 or later (found: $(node --version 2>/dev/null || echo none))" >&2
   echo "realtime: 0 passed, 1 failed"
   exit 1
@@ -52,10 +52,11 @@ set +e
 status=$?
 set -e
 
-passed=$(awk '/^# pass /{print $3}' "$tap" 2>/dev/null || true)
-failed=$(awk '/^# fail /{print $3}' "$tap" 2>/dev/null || true)
-skipped=$(awk '/^# skipped /{print $3}' "$tap" 2>/dev/null || true)
-passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
+# Count the top-level TAP results (one per test; --test-force-exit may cut the TAP summary short).
+count() { { grep -E "$1" "$tap" 2>/dev/null || true; } | { grep -Ev "$2" || true; } | wc -l; }
+passed=$(count '^ok [0-9]+ ' '# SKIP')
+skipped=$(count '^ok [0-9]+ .*# SKIP' '^$')
+failed=$(count '^not ok [0-9]+ ' '^$')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "realtime: node --test exited with status $status without reporting a failed test" >&2
   failed=1

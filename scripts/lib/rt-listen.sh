@@ -10,7 +10,7 @@ RT_LISTEN_LOG=""
 # rt_listen_start <client id>...
 rt_listen_start() {
   RT_LISTEN_LOG="$LOCAL_TMP/rt-listen.log"
-  if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)'; then
+  if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)'; then
     echo "== JS SDK client: skipped (needs Node.js 20 or later)"
     return 0
   fi

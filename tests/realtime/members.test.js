@@ -19,8 +19,10 @@ test('a third client joins and leaves: the others are told, and after leaving it
   const conv = await h.call(a.createConversation({ members: [b.id], name: 'join and leave' }), 'create');
   const convB = await h.call(b.getConversation(conv.id), 'B gets it');
 
+  // LeanCloud's JS guide ("自身主动加入"): a client that is not a member gets the conversation by id and join()s it;
+  // getQuery() searches all conversations ("默认是查询全部对话的").
   const convC = await h.call(c.getConversation(conv.id), 'C gets it (not a member yet)');
-  assert.ok(convC, 'a non-member can look the conversation up by id');
+  assert.ok(convC, 'conv/query must find a normal conversation by id for a client that is not (yet) a member, so that it can join()');
   await h.call(convC.join(), 'C joins');
   assert.ok(convC.members.includes(c.id), 'C is a member after join()');
 
@@ -65,6 +67,38 @@ test('a third client joins and leaves: the others are told, and after leaving it
 
   const stored = await server.restOk('GET', `/1.1/classes/_Conversation/${conv.id}`);
   assert.deepEqual([...stored.m].sort(), [a.id, b.id].sort(), 'the stored member list is back to A and B');
+});
+
+test('a third client is added, then leaves by itself: the others see MEMBERS_LEFT, and it receives nothing more', async () => {
+  const a = await h.login(server, h.uid('alice'));
+  const b = await h.login(server, h.uid('bob'));
+  const c = await h.login(server, h.uid('carol'));
+  const conv = await h.call(a.createConversation({ members: [b.id], name: 'added then quits' }), 'create');
+  await h.call(b.getConversation(conv.id), 'B gets it');
+  await h.call(conv.add([c.id]), 'A adds C');
+  await h.waitFor(() => b.rec.membersJoined.some(e => e.cid === conv.id && e.members.includes(c.id)), {
+    what: 'B to see MEMBERS_JOINED [C]', describe: () => JSON.stringify(b.rec.membersJoined),
+  });
+  await h.waitFor(() => c.rec.invited.some(e => e.cid === conv.id), { what: 'C to be INVITED' });
+  await h.call(conv.send(new TextMessage('hello C')), 'A sends');
+  await h.waitMessages(c, conv.id, 1);
+
+  const convC = await h.call(c.getConversation(conv.id), 'C (a member now) gets the conversation');
+  assert.ok(convC, 'a member finds the conversation');
+  await h.call(convC.quit(), 'C quits');
+  for (const [who, label] of [[a, 'A'], [b, 'B']]) {
+    // eslint-disable-next-line no-await-in-loop
+    await h.waitFor(() => who.rec.membersLeft.some(e => e.cid === conv.id && e.members.includes(c.id)), {
+      what: `${label} to see MEMBERS_LEFT [C]`, describe: () => JSON.stringify(who.rec.membersLeft),
+    });
+  }
+  assert.equal(a.rec.membersLeft.find(e => e.cid === conv.id).kickedBy, c.id, 'quit() is initiated by the leaver');
+  await h.call(conv.send(new TextMessage('after C left')), 'A sends after C left');
+  await h.waitMessages(b, conv.id, 2);
+  await h.sleep(h.SETTLE_MS);
+  assert.deepEqual(c.rec.texts(), ['hello C'], 'C received nothing after it left');
+  const stored = await server.restOk('GET', `/1.1/classes/_Conversation/${conv.id}`);
+  assert.deepEqual([...stored.m].sort(), [a.id, b.id].sort());
 });
 
 test('add and remove of another client: INVITED / KICKED for it, MEMBERS_JOINED / LEFT for the rest', async () => {

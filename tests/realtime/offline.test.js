@@ -13,10 +13,13 @@ before(async () => {
 });
 after(() => h.cleanup());
 
-/** B reads the conversation, waits until the `read` surely left the socket, and logs out. */
+/**
+ * B reads the conversation, waits until the `read` and the `ack`s surely left the socket (the SDK sends each at
+ * most once a second), and logs out.
+ */
 async function readAndLeave(client, conversation) {
   await h.call(conversation.read(), 'read()');
-  await h.sleep(300);
+  await h.sleep(1200);
   await h.logout(client);
 }
 
