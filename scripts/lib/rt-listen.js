@@ -70,9 +70,6 @@ async function main() {
       say(`rt-listen: ${id} was added to ${short(conversation.id)} by ${invitedBy}`));
     client.on(Event.MEMBERS_JOINED, ({ members, invitedBy }, conversation) =>
       say(`rt-listen: ${id} sees ${members.join(', ')} join ${short(conversation.id)} (by ${invitedBy})`));
-    client.on(Event.UNREAD_MESSAGES_COUNT_UPDATE, conversations => {
-      for (const c of conversations) say(`rt-listen: ${id} has ${c.unreadMessagesCount} unread in ${short(c.id)}`);
-    });
   }
   say(`rt-listen: listening as ${ids.join(', ')} on ${url}`);
 
