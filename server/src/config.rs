@@ -1,5 +1,6 @@
 //! Server configuration: listen address, database, credentials, rate limits, fault mode, durability.
 
+pub use crate::hooks::HooksConfig;
 pub use crate::realtime::RealtimeConfig;
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ pub struct ServerConfig {
     pub faults: FaultConfig,
     pub durability: Durability,
     pub realtime: RealtimeConfig,
+    pub hooks: HooksConfig,
 }
 
 impl ServerConfig {
@@ -35,6 +37,7 @@ impl ServerConfig {
             faults: FaultConfig::off(),
             durability: Durability::default(),
             realtime: RealtimeConfig::default(),
+            hooks: HooksConfig::default(),
         }
     }
 }

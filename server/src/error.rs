@@ -107,6 +107,18 @@ impl From<rusqlite::Error> for AppError {
     }
 }
 
+impl From<crate::messaging::SendError> for AppError {
+    fn from(err: crate::messaging::SendError) -> Self {
+        match err {
+            crate::messaging::SendError::Store(e) => e.into(),
+            crate::messaging::SendError::Rejected(r) => AppError::bad_request(
+                codes::MESSAGE_REJECTED_BY_APP,
+                r.detail.unwrap_or_else(|| "MESSAGE_REJECTED_BY_APP".into()),
+            ),
+        }
+    }
+}
+
 /// The storage layer's errors as LeanCloud answers them over HTTP.
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
@@ -123,6 +135,7 @@ impl From<StoreError> for AppError {
             | StoreError::InvalidQuery(_)
             | StoreError::UnsupportedOp(_)
             | StoreError::NoEffect
+            | StoreError::TooLarge(_)
             | StoreError::ConversationNotFound
             | StoreError::InvalidMessagingTarget
             | StoreError::SystemConversationRequired => {

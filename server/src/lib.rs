@@ -24,7 +24,9 @@ pub mod codes;
 pub mod config;
 pub mod error;
 mod faults;
+pub mod hooks;
 mod limits;
+pub mod messaging;
 pub mod realtime;
 pub mod routes;
 mod server;
@@ -32,8 +34,8 @@ pub mod state;
 pub mod store;
 
 pub use config::{
-    Credentials, Durability, FaultConfig, FaultKind, RateLimits, RealtimeConfig, ServerConfig,
-    DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+    Credentials, Durability, FaultConfig, FaultKind, HooksConfig, RateLimits, RealtimeConfig,
+    ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
 };
 pub use error::AppError;
 pub use server::{app, spawn, Inspector, RunningServer, ServerError};

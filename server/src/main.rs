@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use leancloud_server::{
-    Credentials, Durability, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
-    DEV_MASTER_KEY,
+    Credentials, Durability, HooksConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID,
+    DEV_APP_KEY, DEV_MASTER_KEY,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -55,6 +55,19 @@ struct Args {
     /// Commands per second one realtime connection may send (twice that as a burst).
     #[arg(long, default_value_t = 100)]
     realtime_commands_per_second: u32,
+    /// The app's re-hosted Cloud Engine, called for the realtime hooks (`_messageReceived`, …) at
+    /// `POST {url}/1.1/functions/{hook}` with `X-LC-Hook-Key: $LEANCLOUD_APP_HOOK_KEY`.
+    #[arg(long)]
+    hooks_url: Option<String>,
+    /// Time a hook call may take (queueing included) before it counts as failed.
+    #[arg(long, default_value_t = 3000)]
+    hooks_timeout_ms: u64,
+    /// A failed blocking hook refuses the request (LeanCloud's default, and ours, lets it through).
+    #[arg(long)]
+    hooks_fail_closed: bool,
+    /// Blocking hook calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    hooks_concurrency: usize,
 }
 
 fn credentials() -> Credentials {
@@ -132,6 +145,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             idle_timeout: std::time::Duration::from_secs(args.realtime_idle_timeout_secs.max(1)),
             commands_per_second: args.realtime_commands_per_second,
             ..RealtimeConfig::default()
+        },
+        hooks: HooksConfig {
+            url: args.hooks_url,
+            hook_key: std::env::var("LEANCLOUD_APP_HOOK_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            timeout: std::time::Duration::from_millis(args.hooks_timeout_ms.max(1)),
+            fail_closed: args.hooks_fail_closed,
+            concurrency: args.hooks_concurrency,
+            ..HooksConfig::default()
         },
         ..ServerConfig::for_tests("")
     };

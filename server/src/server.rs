@@ -223,6 +223,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         config.rate_limits,
         config.faults,
         config.realtime,
+        config.hooks,
     );
     let router = app(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -385,6 +386,27 @@ impl Inspector {
     /// Every request received (the latest 100,000), oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.state.requests.all()
+    }
+
+    /// The offline pushes the server decided on (after `_receiversOffline`), oldest first.
+    pub fn offline_pushes(&self) -> Vec<crate::messaging::OfflinePush> {
+        self.state.pushes.all()
+    }
+
+    /// Hook calls made, failed, and after-hook calls dropped because the queue was full.
+    pub fn hook_counts(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.state.hooks.stats;
+        (
+            s.calls.load(Relaxed),
+            s.failures.load(Relaxed),
+            s.dropped.load(Relaxed),
+        )
+    }
+
+    /// Client ids with a realtime session open.
+    pub fn online_clients(&self) -> usize {
+        self.state.realtime.hub.online_clients()
     }
 
     /// The current fault configuration (with `max_faults` counted down).

@@ -10,9 +10,12 @@ use tokio::sync::Notify;
 
 use crate::config::{Credentials, FaultConfig, RateLimits};
 use crate::faults::Faults;
+use crate::hooks::{Hooks, HooksConfig};
 use crate::limits::RateLimiter;
+use crate::messaging::PushLog;
 use crate::realtime::{Realtime, RealtimeConfig};
 use crate::store::db::Db;
+use crate::store::messages::Stored;
 
 /// The inspector keeps at most this many requests (the oldest are forgotten first).
 const MAX_RECORDED_REQUESTS: usize = 100_000;
@@ -66,6 +69,11 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     pub requests: Arc<RequestLog>,
     pub realtime: Arc<Realtime>,
+    pub hooks: Arc<Hooks>,
+    pub pushes: Arc<PushLog>,
+    /// Every message as it is stored (REST and realtime sends alike), for live views such as the console.
+    /// Subscribers that fall behind miss messages (they are in the store) rather than slow anyone down.
+    pub feed: tokio::sync::broadcast::Sender<Arc<Stored>>,
 }
 
 impl AppState {
@@ -75,7 +83,9 @@ impl AppState {
         limits: RateLimits,
         faults: FaultConfig,
         realtime: RealtimeConfig,
+        hooks: HooksConfig,
     ) -> Self {
+        let hooks = Hooks::start(hooks, &credentials.app_id, &credentials.master_key);
         AppState {
             db,
             credentials: Arc::new(credentials),
@@ -83,6 +93,9 @@ impl AppState {
             faults: Arc::new(Faults::new(faults)),
             requests: Arc::new(RequestLog::default()),
             realtime: Arc::new(Realtime::new(realtime)),
+            hooks,
+            pushes: Arc::new(PushLog::default()),
+            feed: tokio::sync::broadcast::channel(1024).0,
         }
     }
 }

@@ -14,6 +14,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, Notify};
 
 use crate::codes;
+use crate::hooks::{close_code, Refusal};
+use crate::messaging::{self, Origin, SendError};
 use crate::realtime::frame::{self, Encoded, Subprotocol};
 use crate::realtime::hub::{Outbound, SessionRef};
 use crate::realtime::proto::{
@@ -96,6 +98,7 @@ impl Bucket {
 struct Session {
     /// The newest broadcast handed to this session (so one is never given twice).
     broadcast_cursor: i64,
+    tag: Option<String>,
 }
 
 /// Why the loop ends; sent as the close frame's reason.
@@ -115,6 +118,8 @@ struct Conn {
     strikes: u32,
     /// Frames to write, in order: replies and pushes made while handling one command.
     out: Vec<GenericCommand>,
+    /// The client's address, for hooks (`sourceIP`).
+    ip: Option<String>,
 }
 
 pub(super) async fn run(
@@ -135,6 +140,7 @@ pub(super) async fn run(
         overflow: Arc::new(Notify::new()),
         strikes: 0,
         out: Vec::new(),
+        ip: peer.map(|p| p.ip().to_string()),
     };
     tracing::debug!(
         conn = conn.id,
@@ -244,6 +250,21 @@ fn store_error(req: &GenericCommand, err: StoreError) -> GenericCommand {
         _ => codes::CONVERSATION_API_FAILED,
     };
     error_reply(req, code, store_reason(&err), Some(err.to_string()))
+}
+
+/// A conversation change refused by the app's hook: `4305 CONVERSATION_REJECTED_BY_APP` with the hook's
+/// own code as `appCode`.
+fn rejected_by_app(req: &GenericCommand, refusal: Refusal) -> GenericCommand {
+    let mut reply = error_reply(
+        req,
+        codes::CONVERSATION_REJECTED_BY_APP,
+        "CONVERSATION_REJECTED_BY_APP",
+        refusal.detail,
+    );
+    if let Some(e) = reply.error_message.as_mut() {
+        e.app_code = refusal.app_code.map(|c| c as i32);
+    }
+    reply
 }
 
 /// A stored message as the `direct` push the SDK reads (§3.2).
@@ -390,7 +411,8 @@ impl Conn {
                 }
             }
             Outbound::Kick { peer, code, reason } => {
-                if self.sessions.remove(&peer).is_some() {
+                if let Some(session) = self.sessions.remove(&peer) {
+                    self.offline_hook(&peer, &session.tag, close_code::TAG_CONFLICT, reason);
                     self.out.push(GenericCommand {
                         peer_id: Some(peer.to_string()),
                         session_message: Some(SessionCommand {
@@ -588,7 +610,13 @@ impl Conn {
             peer.clone(),
             Session {
                 broadcast_cursor: 0,
+                tag: sm.tag.clone(),
             },
+        );
+        self.state.hooks.after(
+            "_clientOnline",
+            json!({"peerId": &*peer, "sourceIP": &self.ip, "tag": &sm.tag, "reconnect": sm.r == Some(true)}),
+            None,
         );
         let token = self.realtime().issue_token(&peer);
         let now = now_ms();
@@ -679,8 +707,17 @@ impl Conn {
         }
     }
 
-    async fn end_session(&mut self, peer: &Arc<str>) {
+    fn offline_hook(&self, peer: &str, tag: &Option<String>, code: i64, msg: &str) {
+        self.state.hooks.after(
+            "_clientOffline",
+            json!({"peerId": peer, "closeCode": code, "closeMsg": msg, "sourceIP": &self.ip, "tag": tag}),
+            None,
+        );
+    }
+
+    async fn end_session(&mut self, peer: &Arc<str>, code: i64, msg: &str) {
         if let Some(session) = self.sessions.remove(peer) {
+            self.offline_hook(peer, &session.tag, code, msg);
             self.realtime().hub.unregister(self.id, peer);
             if session.broadcast_cursor > 0 {
                 let _ = positions::set_broadcast_cursor(
@@ -696,7 +733,8 @@ impl Conn {
     async fn close_all(&mut self) {
         let peers: Vec<Arc<str>> = self.sessions.keys().cloned().collect();
         for peer in peers {
-            self.end_session(&peer).await;
+            self.end_session(&peer, close_code::DISCONNECT, "disconnected")
+                .await;
         }
     }
 
@@ -704,7 +742,7 @@ impl Conn {
         let Some(peer) = self.session_of(&req) else {
             return;
         };
-        self.end_session(&peer).await;
+        self.end_session(&peer, close_code::LOGOUT, "logout").await;
         self.out
             .push(reply_to(&req, CommandType::Session, Some(OpType::Closed)));
     }
@@ -801,6 +839,15 @@ impl Conn {
         let Some(mut body) = self.attributes(&req, &conv) else {
             return;
         };
+        if let Err(refusal) = self
+            .state
+            .hooks
+            .conversation_start(Some(&peer), &members, &body)
+            .await
+        {
+            self.out.push(rejected_by_app(&req, refusal));
+            return;
+        }
         body.insert("c".into(), json!(&*peer));
         body.insert("m".into(), json!(members));
         if conv.transient == Some(true) {
@@ -824,6 +871,14 @@ impl Conn {
                     }),
                     ..reply_to(&req, CommandType::Conv, Some(OpType::Started))
                 });
+                if !created.existed {
+                    self.state.hooks.conversation_changed(
+                        "_conversationStarted",
+                        Some(&peer),
+                        &created.id,
+                        &members,
+                    );
+                }
                 if !created.existed && conv.transient != Some(true) {
                     let others: Vec<String> =
                         members.into_iter().filter(|m| **m != *peer).collect();
@@ -933,6 +988,19 @@ impl Conn {
                 ..Default::default()
             }]
         };
+        // LeanCloud calls `_conversationRemove` for kicks only, not for leaving.
+        let quitting = !add && allowed.len() == 1 && allowed[0] == *peer;
+        if !allowed.is_empty() && !quitting {
+            if let Err(refusal) = self
+                .state
+                .hooks
+                .conversation_members(add, Some(&peer), &cid, &allowed)
+                .await
+            {
+                self.out.push(rejected_by_app(&req, refusal));
+                return;
+            }
+        }
         if !allowed.is_empty() {
             let op = if add { "AddUnique" } else { "Remove" };
             let mut body = Map::new();
@@ -964,6 +1032,14 @@ impl Conn {
         if allowed.is_empty() {
             return;
         }
+        let after = if add {
+            "_conversationAdded"
+        } else {
+            "_conversationRemoved"
+        };
+        self.state
+            .hooks
+            .conversation_changed(after, Some(&peer), &cid, &allowed);
         let by = peer.to_string();
         // The clients added or removed learn it with `joined`/`left` (not the one who joined or left
         // itself); the other members with `members_joined`/`members_left`.
@@ -1079,9 +1155,22 @@ impl Conn {
             ));
             return;
         }
-        let Some(attrs) = self.attributes(&req, &conv) else {
+        let Some(mut attrs) = self.attributes(&req, &conv) else {
             return;
         };
+        match self
+            .state
+            .hooks
+            .conversation_update(Some(&peer), &cid, &attrs)
+            .await
+        {
+            Ok(Some(rewritten)) => attrs = rewritten,
+            Ok(None) => {}
+            Err(refusal) => {
+                self.out.push(rejected_by_app(&req, refusal));
+                return;
+            }
+        }
         let attr_json = Value::Object(attrs.clone()).to_string();
         match objects::update(
             &self.state.db,
@@ -1180,19 +1269,31 @@ impl Conn {
             mention_all: dm.mention_all == Some(true),
             ..NewMessage::to_conversation(cid, peer.to_string(), data)
         };
-        match messages::store(&self.state.db, msg, true).await {
+        let ip = self.ip.clone();
+        match messaging::send(&self.state, msg, Origin::Client { conn: self.id }, ip).await {
             Ok(stored) => {
                 self.out.push(GenericCommand {
                     ack_message: Some(AckCommand {
-                        uid: Some(stored.msg_id.clone()),
+                        uid: Some(stored.msg_id),
                         t: Some(stored.timestamp),
                         ..Default::default()
                     }),
                     ..reply_to(&req, CommandType::Ack, None)
                 });
-                self.realtime().deliver_from(stored, self.id, &peer);
             }
-            Err(e) if !e.is_internal() => {
+            Err(SendError::Rejected(refusal)) => {
+                self.out.push(GenericCommand {
+                    ack_message: Some(AckCommand {
+                        code: Some(codes::MESSAGE_REJECTED_BY_APP as i32),
+                        reason: Some("MESSAGE_REJECTED_BY_APP".into()),
+                        app_code: refusal.app_code.map(|c| c as i32),
+                        app_msg: refusal.detail,
+                        ..Default::default()
+                    }),
+                    ..reply_to(&req, CommandType::Ack, None)
+                });
+            }
+            Err(SendError::Store(e)) if !e.is_internal() => {
                 let code = match e {
                     StoreError::ConversationNotFound | StoreError::InvalidMessagingTarget => {
                         codes::INVALID_MESSAGING_TARGET
@@ -1201,7 +1302,7 @@ impl Conn {
                 };
                 self.ack_error(&req, code, "INVALID_MESSAGING_TARGET");
             }
-            Err(e) => self.out.push(store_error(&req, e)),
+            Err(SendError::Store(e)) => self.out.push(store_error(&req, e)),
         }
     }
 

@@ -28,9 +28,8 @@ use serde_json::json;
 use crate::codes;
 use crate::error::AppError;
 use crate::state::{AppState, ConnInfo};
-use crate::store::messages::Stored;
 use frame::Subprotocol;
-use hub::{Except, Hub};
+use hub::Hub;
 
 /// The realtime gateway's settings.
 #[derive(Debug, Clone)]
@@ -109,15 +108,6 @@ impl Realtime {
                     .is_some_and(|(c, until)| c == client && *until > Instant::now())
             })
             .unwrap_or(false)
-    }
-
-    /// Delivers a message stored through the REST API (the functions, the SDKs' server side).
-    pub fn deliver_stored(&self, msg: Stored) {
-        self.hub.deliver(msg, None);
-    }
-
-    fn deliver_from(&self, msg: Stored, conn: u64, peer: &str) {
-        self.hub.deliver(msg, Some(Except { conn, peer }));
     }
 }
 

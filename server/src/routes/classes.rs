@@ -5,13 +5,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::auth::Access;
-use crate::error::AppError;
+use crate::error::{codes, AppError};
+use crate::hooks::Refusal;
 use crate::routes::{json_object, parse_json_param, query_params, truthy};
 use crate::state::AppState;
-use crate::store::objects::{self, check_class_access, validate_class_name, QueryParams};
+use crate::store::objects::{
+    self, check_class_access, validate_class_name, QueryParams, CONVERSATION,
+};
 use crate::store::query::parse_order;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -32,6 +35,9 @@ pub async fn create(
     guard(&class, access)?;
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
+    if class == CONVERSATION {
+        conversation_start_hook(&state, &body).await?;
+    }
     let created = objects::create(
         &state.db,
         class.clone(),
@@ -44,6 +50,11 @@ pub async fn create(
     } else {
         StatusCode::CREATED
     };
+    if class == CONVERSATION && !created.existed {
+        state
+            .hooks
+            .conversation_changed("_conversationStarted", None, &created.id, &[]);
+    }
     let mut response = (status, Json(Value::Object(created.body))).into_response();
     if !created.existed {
         if let Ok(location) = HeaderValue::from_str(&format!("/1.1/classes/{class}/{}", created.id))
@@ -119,10 +130,23 @@ pub async fn update(
 ) -> Result<Json<Value>, AppError> {
     guard(&class, access)?;
     let params = query_params(raw.as_deref());
-    let body = json_object(&body)?;
+    let mut body = json_object(&body)?;
     let where_ = parse_json_param(params.get("where"))?;
     let fetch = truthy(params.get("fetchWhenSave"));
-    let out = objects::update(&state.db, access, class, id, body, where_, fetch).await?;
+    let member_change = if class == CONVERSATION {
+        conversation_update_hooks(&state, &id, &mut body).await?
+    } else {
+        None
+    };
+    let out = objects::update(&state.db, access, class, id.clone(), body, where_, fetch).await?;
+    if let Some((add, members)) = member_change {
+        let hook = if add {
+            "_conversationAdded"
+        } else {
+            "_conversationRemoved"
+        };
+        state.hooks.conversation_changed(hook, None, &id, &members);
+    }
     Ok(Json(Value::Object(out)))
 }
 
@@ -137,4 +161,87 @@ pub async fn delete(
     let where_ = parse_json_param(params.get("where"))?;
     objects::delete(&state.db, access, class, id, where_).await?;
     Ok(Json(json!({})))
+}
+
+/// A conversation change refused by the app's hook, as LeanCloud answers it over REST.
+fn rejected(refusal: Refusal) -> AppError {
+    AppError::bad_request(
+        codes::CONVERSATION_REJECTED_BY_APP,
+        refusal
+            .detail
+            .unwrap_or_else(|| "CONVERSATION_REJECTED_BY_APP".into()),
+    )
+}
+
+fn string_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `_conversationStart` for a conversation created through the storage API.
+async fn conversation_start_hook(
+    state: &AppState,
+    body: &Map<String, Value>,
+) -> Result<(), AppError> {
+    let members = string_list(body.get("m"));
+    let attr: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "m" | "c" | "ACL"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let init_by = body.get("c").and_then(Value::as_str);
+    state
+        .hooks
+        .conversation_start(init_by, &members, &attr)
+        .await
+        .map_err(rejected)
+}
+
+/// The hooks of an update of a conversation through the storage API: `m` changed with
+/// `Add`/`AddUnique` is `_conversationAdd`, with `Remove` `_conversationRemove`, and any other field
+/// `_conversationUpdate` (whose answer may rewrite them). Returns the member change, for the after-hook.
+async fn conversation_update_hooks(
+    state: &AppState,
+    id: &str,
+    body: &mut Map<String, Value>,
+) -> Result<Option<(bool, Vec<String>)>, AppError> {
+    let mut change = None;
+    if let Some(op) = body.get("m").and_then(Value::as_object) {
+        let add = match op.get("__op").and_then(Value::as_str) {
+            Some("Add" | "AddUnique") => Some(true),
+            Some("Remove") => Some(false),
+            _ => None,
+        };
+        if let Some(add) = add {
+            let members = string_list(op.get("objects"));
+            state
+                .hooks
+                .conversation_members(add, None, id, &members)
+                .await
+                .map_err(rejected)?;
+            change = Some((add, members));
+        }
+    }
+    let attr: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| k.as_str() != "m")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !attr.is_empty() {
+        if let Some(rewritten) = state
+            .hooks
+            .conversation_update(None, id, &attr)
+            .await
+            .map_err(rejected)?
+        {
+            body.retain(|k, _| k == "m");
+            body.extend(rewritten);
+        }
+    }
+    Ok(change)
 }

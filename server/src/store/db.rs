@@ -205,7 +205,7 @@ impl Db {
                 (run_in_savepoint(wtx, f), false)
             } else {
                 let before = wtx.conn.total_changes();
-                let result = f(wtx);
+                let result = guarded(|| f(wtx));
                 let poisoned = result.is_err() && wtx.conn.total_changes() != before;
                 (result, poisoned)
             };
@@ -271,6 +271,15 @@ impl Db {
         result
     }
 
+    /// Whether the writer thread is running (health reports it).
+    pub fn writer_running(&self) -> bool {
+        self.inner
+            .writer
+            .lock()
+            .map(|w| w.as_ref().is_some_and(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+
     /// Stops the writer after the queued jobs are done and closes the read connections.
     pub fn close(&self) {
         if let Ok(mut jobs) = self.inner.jobs.lock() {
@@ -286,6 +295,23 @@ impl Db {
     }
 }
 
+/// Runs a job, turning a panic into an error of that job alone: the writer thread must outlive any bug
+/// in one request's handling.
+fn guarded<T>(f: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a write job panicked; it fails alone");
+            Err(StoreError::Internal(format!("write job panicked: {what}")))
+        }
+    }
+}
+
 /// Runs `f` in a savepoint; on error its changes, pending `lm` updates included, are undone.
 fn run_in_savepoint<T>(
     wtx: &mut WriteTx<'_>,
@@ -294,7 +320,7 @@ fn run_in_savepoint<T>(
     let conn = wtx.conn;
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let before = (!wtx.last_message.is_empty()).then(|| wtx.last_message.clone());
-    let result = f(wtx);
+    let result = guarded(|| f(wtx));
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
         *wtx.last_message = before.unwrap_or_default();
@@ -360,4 +386,48 @@ pub fn parse_iso_millis(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn m1_a_panicking_job_fails_alone_and_the_writer_survives() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let panicked = db
+            .write(|tx| -> StoreResult<()> {
+                tx.conn()
+                    .execute("INSERT INTO classes (name) VALUES ('Half')", [])?;
+                panic!("a bug in one request");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Internal(ref m)) if m.contains("panicked")),
+            "{panicked:?}"
+        );
+        let after = db
+            .write(|tx| {
+                Ok(tx
+                    .conn()
+                    .execute("INSERT INTO classes (name) VALUES ('Next')", [])?)
+            })
+            .await;
+        assert_eq!(1, after.expect("later writes still work"));
+        assert!(db.writer_running());
+        let half: i64 = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM classes WHERE name = 'Half'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .expect("read");
+        assert_eq!(0, half, "the panicking job's change was rolled back");
+        db.close();
+        assert!(!db.writer_running());
+    }
 }

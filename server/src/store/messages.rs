@@ -119,6 +119,8 @@ pub struct Stored {
     pub valid_till: Option<i64>,
     pub mention_pids: Vec<String>,
     pub mention_all: bool,
+    /// The offline push payload the sender gave.
+    pub push: Option<Value>,
 }
 
 pub fn new_message_id() -> String {
@@ -211,6 +213,7 @@ pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored
             valid_till: msg.valid_till,
             mention_pids: msg.mention_pids,
             mention_all: msg.mention_all,
+            push: msg.push,
         })
     })
     .await

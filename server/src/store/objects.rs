@@ -11,6 +11,19 @@ use crate::store::ops::{apply_body, RESERVED};
 use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";
+/// Largest stored object (its fields as JSON), as LeanCloud's 128 KB limit.
+pub const MAX_OBJECT_BYTES: usize = 128 * 1024;
+
+fn encode_data(data: &Map<String, Value>) -> StoreResult<String> {
+    let text = serde_json::to_string(data).map_err(StoreError::internal)?;
+    if text.len() > MAX_OBJECT_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "An object may be at most {MAX_OBJECT_BYTES} bytes of JSON; this one would be {}.",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -28,7 +41,10 @@ impl Row {
         let mut out = Map::new();
         out.insert("objectId".into(), json!(self.id));
         for (k, v) in &self.data {
-            out.insert(k.clone(), v.clone());
+            // Stored before keys were checked whole: never let data stand in for what the server owns.
+            if !RESERVED.contains(&k.as_str()) && k != "ACL" {
+                out.insert(k.clone(), v.clone());
+            }
         }
         if with_acl {
             if let Some(acl) = &self.acl {
@@ -192,7 +208,7 @@ pub async fn create(
         }
         let now = chrono::Utc::now().timestamp_millis();
         let id = new_object_id();
-        let data_text = serde_json::to_string(&data).map_err(StoreError::internal)?;
+        let data_text = encode_data(&data)?;
         let acl_text = acl.as_ref().map(Value::to_string);
         conn.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")?.execute([&class])?;
         conn.prepare_cached(
@@ -230,7 +246,12 @@ pub async fn update(
         if !row.allows(caller, "write") {
             return Err(StoreError::Forbidden("write"));
         }
+        // A condition on fields, or the fields in the answer, would show what the read ACL hides.
+        let readable = row.allows(caller, "read");
         if let Some(w) = &where_ {
+            if !readable {
+                return Err(StoreError::Forbidden("read"));
+            }
             if !query::matches(&row.match_view(), w)? {
                 return Err(StoreError::NoEffect);
             }
@@ -238,13 +259,13 @@ pub async fn update(
         apply_body(&mut row.data, &mut row.acl, body)?;
         let now = chrono::Utc::now().timestamp_millis().max(row.updated_at);
         row.updated_at = now;
-        let data_text = serde_json::to_string(&row.data).map_err(StoreError::internal)?;
+        let data_text = encode_data(&row.data)?;
         let acl_text = row.acl.as_ref().map(Value::to_string);
         conn.prepare_cached(
             "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
         )?
         .execute(params![class, id, data_text, acl_text, now, unique_key(&class, &row.data)])?;
-        if fetch_when_save {
+        if fetch_when_save && readable {
             Ok(row.render(false))
         } else {
             let mut m = Map::new();
@@ -271,6 +292,9 @@ pub async fn delete(
         };
         if !row.allows(caller, "write") {
             return Err(StoreError::Forbidden("delete"));
+        }
+        if where_.is_some() && !row.allows(caller, "read") {
+            return Err(StoreError::Forbidden("read"));
         }
         if let Some(w) = &where_ {
             if !query::matches(&row.match_view(), w)? {
@@ -391,7 +415,8 @@ pub struct ConversationKind {
 
 pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT json_extract(data, '$.sys'), json_extract(data, '$.tr'), json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
+        // json_type: a field stored as "true", 1.0 or an object is simply not `true` (never a type error).
+        "SELECT json_type(data, '$.sys') = 'true', json_type(data, '$.tr') = 'true', json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
     )?;
     let kind = stmt
         .query_row([id], |r| {

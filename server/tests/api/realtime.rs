@@ -20,23 +20,23 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::{spawn_app, spawn_with, TestApp};
 
-const WAIT: Duration = Duration::from_secs(5);
+pub const WAIT: Duration = Duration::from_secs(5);
 /// How long "nothing else arrives" is watched for.
-const QUIET: Duration = Duration::from_millis(300);
+pub const QUIET: Duration = Duration::from_millis(300);
 
 fn hex_frame(hex: &str) -> Vec<u8> {
     hex::decode(hex).expect("hex")
 }
 
-struct Ws {
-    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_i: i32,
     /// Pushes that arrived while waiting for a reply.
-    pushes: Vec<GenericCommand>,
+    pub pushes: Vec<GenericCommand>,
     base64: bool,
 }
 
-async fn connect(app: &TestApp, protocol: &str) -> Ws {
+pub async fn connect(app: &TestApp, protocol: &str) -> Ws {
     let url = format!("ws://{}/any/path?x=1", app.server.addr());
     let mut request = url.into_client_request().expect("request");
     request
@@ -62,14 +62,14 @@ async fn connect(app: &TestApp, protocol: &str) -> Ws {
 }
 
 impl Ws {
-    async fn send_raw(&mut self, frame: Vec<u8>) {
+    pub async fn send_raw(&mut self, frame: Vec<u8>) {
         self.stream
             .send(Message::Binary(frame.into()))
             .await
             .expect("frame sent");
     }
 
-    async fn send(&mut self, cmd: &GenericCommand) {
+    pub async fn send(&mut self, cmd: &GenericCommand) {
         let msg = match encode(cmd, self.base64) {
             Encoded::Binary(b) => Message::Binary(b.into()),
             Encoded::Text(t) => Message::Text(t.into()),
@@ -78,7 +78,7 @@ impl Ws {
     }
 
     /// The next frame, or `None` on close or after `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<GenericCommand> {
+    pub async fn next(&mut self, wait: Duration) -> Option<GenericCommand> {
         loop {
             let item = tokio::time::timeout(wait, self.stream.next())
                 .await
@@ -97,7 +97,7 @@ impl Ws {
     }
 
     /// Sends `cmd` with the next serial and waits for the frame carrying it; pushes are kept aside.
-    async fn request(&mut self, mut cmd: GenericCommand) -> GenericCommand {
+    pub async fn request(&mut self, mut cmd: GenericCommand) -> GenericCommand {
         let i = self.next_i;
         self.next_i += 1;
         cmd.i = Some(i);
@@ -111,7 +111,7 @@ impl Ws {
         }
     }
 
-    async fn login(&mut self, peer: &str) -> GenericCommand {
+    pub async fn login(&mut self, peer: &str) -> GenericCommand {
         let reply = self
             .request(GenericCommand {
                 app_id: Some(DEV_APP_ID.into()),
@@ -129,7 +129,7 @@ impl Ws {
     }
 
     /// Every pushed message (text) received within `QUIET` of the last one, pushes seen earlier first.
-    async fn drain_texts(&mut self) -> Vec<String> {
+    pub async fn drain_texts(&mut self) -> Vec<String> {
         let mut frames = std::mem::take(&mut self.pushes);
         while let Some(frame) = self.next(QUIET).await {
             frames.push(frame);
@@ -141,7 +141,7 @@ impl Ws {
     }
 }
 
-fn direct(cid: &str, text: &str) -> GenericCommand {
+pub fn direct(cid: &str, text: &str) -> GenericCommand {
     GenericCommand {
         direct_message: Some(DirectCommand {
             msg: Some(text.into()),
@@ -665,4 +665,74 @@ async fn idle_connections_oversized_frames_and_command_floods_are_closed_or_refu
         refused >= 15,
         "{refused} of 30 commands refused at 5/s with a burst of 10"
     );
+}
+
+#[tokio::test]
+async fn the_rtm_router_answers_the_public_address_and_refuses_other_apps() {
+    let app = spawn_with(|c| c.realtime.public_url = Some("wss://im.example.com/".into())).await;
+    let url = app.url(&format!("/v1/route?appId={DEV_APP_ID}&secure=true&_t=1"));
+    let body: Value = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        json!({"server": "wss://im.example.com/", "secondary": "wss://im.example.com/", "ttl": 3600}),
+        body
+    );
+    let other = app
+        .client
+        .get(app.url("/v1/route?appId=someone-else"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(400, other.status().as_u16());
+}
+
+#[tokio::test]
+async fn a_reconnect_with_the_session_token_needs_no_signature_and_a_bad_token_is_refused() {
+    let app = spawn_with(|c| c.realtime.require_signatures = true).await;
+    let t = 1_700_000_000;
+    let s = sign(
+        DEV_MASTER_KEY,
+        &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, t, "n0"),
+    );
+    let mut first = connect(&app, "lc.protobuf2.3").await;
+    let opened = first
+        .request(GenericCommand {
+            peer_id: Some("Tom".into()),
+            session_message: Some(SessionCommand {
+                t: Some(t),
+                n: Some("n0".into()),
+                s: Some(s),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+        })
+        .await;
+    let st = opened
+        .session_message
+        .and_then(|m| m.st)
+        .expect("a session token");
+    let reopen = |token: &str| GenericCommand {
+        peer_id: Some("Tom".into()),
+        session_message: Some(SessionCommand {
+            r: Some(true),
+            st: Some(token.into()),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    };
+    let mut second = connect(&app, "lc.protobuf2.3").await;
+    assert_eq!(
+        Some(OpType::Opened),
+        second.request(reopen(&st)).await.operation()
+    );
+    let mut third = connect(&app, "lc.protobuf2.3").await;
+    let refused = third.request(reopen("forged")).await;
+    assert_eq!(4112, refused.error_message.expect("error").code);
 }

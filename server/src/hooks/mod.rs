@@ -1,0 +1,453 @@
+//! Realtime hooks: the app's own Cloud Engine functions (`_messageReceived`, `_conversationStart`, …) that
+//! LeanCloud called around messages, conversation changes and logins (`leancloud-hooks.md`). The server calls
+//! `POST {hooks-url}/1.1/functions/{hook}` with the documented parameters and `X-LC-Hook-Key`, and honours
+//! the documented answers. Blocking hooks (`_messageReceived`, `_conversation{Start,Add,Remove,Update}`) run
+//! under a concurrency bound and a timeout, failing open (the request proceeds) unless configured to fail
+//! closed; after-hooks (`_messageSent`, `_receiversOffline`, `_clientOnline`, …) go through a bounded queue
+//! that drops, and counts, what it cannot hold. Only hooks the app defines are called, as discovered with
+//! `GET {hooks-url}/1.1/functions/_ops/metadatas`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, Semaphore};
+
+/// The hooks' settings.
+#[derive(Clone)]
+pub struct HooksConfig {
+    /// The re-hosted Cloud Engine app, e.g. `http://engine:3000`; `None` = no hooks.
+    pub url: Option<String>,
+    /// Sent as `X-LC-Hook-Key` (`LEANCLOUD_APP_HOOK_KEY`). Never logged.
+    pub hook_key: Option<String>,
+    /// Per call.
+    pub timeout: Duration,
+    /// A failed or timed-out blocking hook refuses the request instead of letting it through.
+    pub fail_closed: bool,
+    /// Blocking hook calls in flight at once; one that cannot start within the timeout has failed.
+    pub concurrency: usize,
+    /// After-hook calls waiting; more are dropped and counted.
+    pub queue_len: usize,
+    /// How often the list of defined hooks is fetched again.
+    pub refresh: Duration,
+}
+
+impl std::fmt::Debug for HooksConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HooksConfig")
+            .field("url", &self.url)
+            .field("hook_key", &self.hook_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("fail_closed", &self.fail_closed)
+            .field("concurrency", &self.concurrency)
+            .field("queue_len", &self.queue_len)
+            .finish()
+    }
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            url: None,
+            hook_key: None,
+            timeout: Duration::from_secs(3),
+            fail_closed: false,
+            concurrency: 64,
+            queue_len: 1024,
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a blocking hook said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Not defined, or failed open: go on unchanged.
+    Proceed,
+    /// The hook's `result` object.
+    Answer(Map<String, Value>),
+    /// The hook failed (timeout, error status, bad JSON) and the policy is fail-closed.
+    Failed(String),
+}
+
+/// The app's answer to a request it may refuse (`reject`/`drop` with `code` and `detail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub app_code: Option<i64>,
+    pub detail: Option<String>,
+}
+
+impl Verdict {
+    /// `Some` when the answer refuses the request under `key` (`drop` or `reject`), or the hook failed
+    /// with fail-closed.
+    pub fn refusal(&self, key: &str) -> Option<Refusal> {
+        match self {
+            Verdict::Proceed => None,
+            Verdict::Failed(why) => Some(Refusal {
+                app_code: None,
+                detail: Some(format!("hook failed: {why}")),
+            }),
+            Verdict::Answer(result) => {
+                let refused = result.get(key).is_some_and(|v| match v {
+                    Value::Bool(b) => *b,
+                    Value::Null => false,
+                    Value::Number(n) => n.as_f64() != Some(0.0),
+                    Value::String(s) => !s.is_empty(),
+                    _ => true,
+                });
+                refused.then(|| Refusal {
+                    app_code: result.get("code").and_then(Value::as_i64),
+                    detail: result
+                        .get("detail")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                })
+            }
+        }
+    }
+
+    pub fn answer(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Verdict::Answer(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+struct Queued {
+    hook: &'static str,
+    params: Value,
+    /// Called with the hook's answer (for `_receiversOffline`, which decides the push).
+    then: Option<Box<dyn FnOnce(Verdict) + Send>>,
+}
+
+/// Counters, for health and tests.
+#[derive(Debug, Default)]
+pub struct HookStats {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// The hook caller. Cheap to share (`Arc`).
+pub struct Hooks {
+    config: HooksConfig,
+    http: reqwest::Client,
+    app_id: String,
+    master_key: String,
+    /// `None` until discovery first succeeds: then every hook is tried.
+    defined: RwLock<Option<HashSet<String>>>,
+    permits: Semaphore,
+    queue: Option<mpsc::Sender<Queued>>,
+    pub stats: HookStats,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hooks {
+    /// Builds the caller; with a URL, starts the after-hook workers and the discovery timer (so it must be
+    /// called inside a Tokio runtime).
+    pub fn start(config: HooksConfig, app_id: &str, master_key: &str) -> Arc<Hooks> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let enabled = config.url.is_some();
+        let (queue, rx) = if enabled {
+            let (tx, rx) = mpsc::channel(config.queue_len.max(1));
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let hooks = Arc::new(Hooks {
+            permits: Semaphore::new(config.concurrency.max(1)),
+            config,
+            http,
+            app_id: app_id.to_string(),
+            master_key: master_key.to_string(),
+            defined: RwLock::new(None),
+            queue,
+            stats: HookStats::default(),
+        });
+        if let Some(rx) = rx {
+            tokio::spawn(after_worker(Arc::downgrade(&hooks), rx));
+            tokio::spawn(discovery(Arc::downgrade(&hooks)));
+        }
+        hooks
+    }
+
+    pub fn disabled() -> Arc<Hooks> {
+        Hooks::start(HooksConfig::default(), "", "")
+    }
+
+    /// Whether the app defines `hook` (so it will be called).
+    pub fn defines(&self, hook: &str) -> bool {
+        if self.config.url.is_none() {
+            return false;
+        }
+        match self.defined.read().ok().as_deref() {
+            Some(Some(set)) => set.contains(hook),
+            _ => true,
+        }
+    }
+
+    /// Fetches the list of defined functions; keeps the previous list when that fails.
+    pub async fn discover(&self) -> Result<usize, String> {
+        let Some(url) = &self.config.url else {
+            return Ok(0);
+        };
+        let response = self
+            .http
+            .get(format!(
+                "{}/1.1/functions/_ops/metadatas",
+                url.trim_end_matches('/')
+            ))
+            .header("X-LC-Id", &self.app_id)
+            .header("X-LC-Key", format!("{},master", self.master_key))
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status().as_u16()));
+        }
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let names: HashSet<String> = body["result"]
+            .as_array()
+            .ok_or("no result list")?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let count = names.len();
+        if let Ok(mut defined) = self.defined.write() {
+            *defined = Some(names);
+        }
+        Ok(count)
+    }
+
+    async fn call(&self, hook: &str, params: &Value) -> Result<Map<String, Value>, String> {
+        let Some(url) = &self.config.url else {
+            return Ok(Map::new());
+        };
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .http
+            .post(format!(
+                "{}/1.1/functions/{hook}",
+                url.trim_end_matches('/')
+            ))
+            .header("X-LC-Id", &self.app_id)
+            .json(params);
+        if let Some(key) = &self.config.hook_key {
+            request = request.header("X-LC-Hook-Key", key);
+        }
+        let result = async {
+            let response = request.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    e.without_url().to_string()
+                }
+            })?;
+            let status = response.status();
+            let body: Value = response
+                .json()
+                .await
+                .map_err(|_| format!("status {}, body is not JSON", status.as_u16()))?;
+            if !status.is_success() {
+                return Err(format!("status {}", status.as_u16()));
+            }
+            Ok(match body.get("result") {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            })
+        }
+        .await;
+        if let Err(why) = &result {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(hook, error = %why, "hook call failed");
+        }
+        result
+    }
+
+    /// Calls a blocking hook and waits (at most the timeout, queueing included) for its answer.
+    pub async fn before(&self, hook: &'static str, params: Value) -> Verdict {
+        if !self.defines(hook) {
+            return Verdict::Proceed;
+        }
+        let outcome = tokio::time::timeout(self.config.timeout, async {
+            let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+            self.call(hook, &params).await
+        })
+        .await
+        .unwrap_or_else(|_| {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(hook, "hook call timed out");
+            Err("timed out".into())
+        });
+        match outcome {
+            Ok(answer) => Verdict::Answer(answer),
+            Err(why) if self.config.fail_closed => Verdict::Failed(why),
+            Err(_) => Verdict::Proceed,
+        }
+    }
+
+    /// Queues an after-hook; `then` gets the answer (or `Proceed` when the call failed).
+    pub fn after(
+        &self,
+        hook: &'static str,
+        params: Value,
+        then: Option<Box<dyn FnOnce(Verdict) + Send>>,
+    ) {
+        if !self.defines(hook) {
+            if let Some(then) = then {
+                then(Verdict::Proceed);
+            }
+            return;
+        }
+        let Some(queue) = &self.queue else { return };
+        if let Err(e) = queue.try_send(Queued { hook, params, then }) {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(hook, "after-hook queue full: call dropped");
+            let (mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q)) = e;
+            if let Some(then) = q.then {
+                then(Verdict::Proceed);
+            }
+        }
+    }
+}
+
+/// Runs queued after-hooks, a few at a time (bounded by the same permits as blocking hooks).
+async fn after_worker(hooks: std::sync::Weak<Hooks>, mut rx: mpsc::Receiver<Queued>) {
+    let workers = Arc::new(Semaphore::new(8));
+    while let Some(item) = rx.recv().await {
+        let Some(h) = hooks.upgrade() else { return };
+        let Ok(permit) = workers.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let verdict =
+                match tokio::time::timeout(h.config.timeout, h.call(item.hook, &item.params)).await
+                {
+                    Ok(Ok(answer)) => Verdict::Answer(answer),
+                    _ => Verdict::Proceed,
+                };
+            if let Some(then) = item.then {
+                then(verdict);
+            }
+        });
+    }
+}
+
+async fn discovery(hooks: std::sync::Weak<Hooks>) {
+    loop {
+        let Some(h) = hooks.upgrade() else { return };
+        match h.discover().await {
+            Ok(n) => tracing::info!(defined = n, "hooks discovered"),
+            Err(e) => {
+                tracing::warn!(error = %e, "hook discovery failed; keeping the previous list")
+            }
+        }
+        let wait = h.config.refresh;
+        drop(h);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `_clientOffline` close codes.
+pub mod close_code {
+    pub const LOGOUT: i64 = 1;
+    pub const DISCONNECT: i64 = 2;
+    pub const TAG_CONFLICT: i64 = 3;
+}
+
+/// The conversation hooks, typed for both callers (the REST `_Conversation` routes and the gateway).
+impl Hooks {
+    /// `_conversationStart`: before a conversation is created.
+    pub async fn conversation_start(
+        &self,
+        init_by: Option<&str>,
+        members: &[String],
+        attr: &Map<String, Value>,
+    ) -> Result<(), Refusal> {
+        let verdict = self
+            .before(
+                "_conversationStart",
+                serde_json::json!({"initBy": init_by, "members": members, "attr": attr}),
+            )
+            .await;
+        verdict.refusal("reject").map_or(Ok(()), Err)
+    }
+
+    /// `_conversationAdd` (invite or join) or `_conversationRemove` (kick): before the change.
+    pub async fn conversation_members(
+        &self,
+        add: bool,
+        init_by: Option<&str>,
+        conv_id: &str,
+        members: &[String],
+    ) -> Result<(), Refusal> {
+        let hook = if add {
+            "_conversationAdd"
+        } else {
+            "_conversationRemove"
+        };
+        let verdict = self
+            .before(
+                hook,
+                serde_json::json!({"initBy": init_by, "convId": conv_id, "members": members}),
+            )
+            .await;
+        verdict.refusal("reject").map_or(Ok(()), Err)
+    }
+
+    /// `_conversationUpdate`: before attributes change; the hook may answer other attributes to apply.
+    pub async fn conversation_update(
+        &self,
+        init_by: Option<&str>,
+        conv_id: &str,
+        attr: &Map<String, Value>,
+    ) -> Result<Option<Map<String, Value>>, Refusal> {
+        let verdict = self
+            .before(
+                "_conversationUpdate",
+                serde_json::json!({"initBy": init_by, "convId": conv_id, "attr": attr}),
+            )
+            .await;
+        if let Some(refusal) = verdict.refusal("reject") {
+            return Err(refusal);
+        }
+        Ok(verdict
+            .answer()
+            .and_then(|a| a.get("attr"))
+            .and_then(Value::as_object)
+            .cloned())
+    }
+
+    /// `_conversationStarted`, `_conversationAdded`, `_conversationRemoved`: after the change.
+    pub fn conversation_changed(
+        &self,
+        hook: &'static str,
+        init_by: Option<&str>,
+        conv_id: &str,
+        members: &[String],
+    ) {
+        let params = match hook {
+            "_conversationStarted" => serde_json::json!({"convId": conv_id}),
+            _ => serde_json::json!({"initBy": init_by, "convId": conv_id, "members": members}),
+        };
+        self.after(hook, params, None);
+    }
+}

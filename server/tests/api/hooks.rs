@@ -1,0 +1,482 @@
+//! Realtime hooks: a hook endpoint written here (a small HTTP server recording every call and answering per
+//! test) stands in for the app's re-hosted Cloud Engine.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use leancloud_server::realtime::proto::{
+    CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType,
+};
+use leancloud_server::ServerConfig;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_with, TestApp};
+use crate::realtime::{connect, direct, Ws, WAIT};
+
+/// How the fake engine answers one hook.
+#[derive(Clone)]
+enum Answer {
+    Result(Value),
+    Hang,
+}
+
+/// One recorded call: the hook, its parameters, the `X-LC-Hook-Key` it came with.
+type Call = (String, Value, Option<String>);
+
+#[derive(Clone, Default)]
+struct Engine {
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
+    defined: Arc<Vec<String>>,
+    discovered: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Engine {
+    fn calls(&self, hook: &str) -> Vec<Value> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(h, _, _)| h == hook)
+            .map(|(_, p, _)| p.clone())
+            .collect()
+    }
+
+    /// Waits (bounded) until `hook` was called `n` times.
+    async fn wait_for(&self, hook: &str, n: usize) -> Vec<Value> {
+        let until = Instant::now() + WAIT;
+        loop {
+            let calls = self.calls(hook);
+            if calls.len() >= n || Instant::now() > until {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn function(
+    State(engine): State<Engine>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Json(params): Json<Value>,
+) -> Json<Value> {
+    let key = headers
+        .get("x-lc-hook-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    engine
+        .calls
+        .lock()
+        .expect("lock")
+        .push((name.clone(), params, key));
+    let answer = engine.answers.lock().expect("lock").get(&name).cloned();
+    match answer {
+        Some(Answer::Result(v)) => Json(json!({"result": v})),
+        Some(Answer::Hang) => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Json(json!({"result": {}}))
+        }
+        None => Json(json!({"result": {}})),
+    }
+}
+
+async fn metadatas(State(engine): State<Engine>) -> Json<Value> {
+    engine
+        .discovered
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Json(json!({"result": *engine.defined}))
+}
+
+const ALL_HOOKS: [&str; 12] = [
+    "_messageReceived",
+    "_messageSent",
+    "_receiversOffline",
+    "_conversationStart",
+    "_conversationStarted",
+    "_conversationAdd",
+    "_conversationAdded",
+    "_conversationRemove",
+    "_conversationRemoved",
+    "_conversationUpdate",
+    "_clientOnline",
+    "_clientOffline",
+];
+
+/// A fake engine answering `answers`, defining `defined` hooks, and a server calling it.
+async fn with_engine(
+    defined: &[&str],
+    answers: &[(&str, Answer)],
+    configure: impl FnOnce(&mut ServerConfig),
+) -> (TestApp, Engine) {
+    let engine = Engine {
+        answers: Arc::new(Mutex::new(
+            answers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )),
+        calls: Arc::default(),
+        defined: Arc::new(defined.iter().map(|s| s.to_string()).collect()),
+        discovered: Arc::default(),
+    };
+    let router = Router::new()
+        .route("/1.1/functions/_ops/metadatas", get(metadatas))
+        .route("/1.1/functions/{name}", post(function))
+        .with_state(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = spawn_with(|c| {
+        c.hooks.url = Some(url);
+        c.hooks.hook_key = Some("the-hook-key".into());
+        configure(c);
+    })
+    .await;
+    // Discovery runs at start; wait until it has happened (and a moment for its answer to be applied).
+    let until = Instant::now() + WAIT;
+    while !engine.discovered.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    (app, engine)
+}
+
+async fn two_members(app: &TestApp) -> (String, Ws, Ws) {
+    let conv = app.conversation(json!({"m": ["A", "B"], "c": "A"})).await;
+    let mut a = connect(app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    let mut b = connect(app, "lc.protobuf2.3").await;
+    b.login("B").await;
+    (conv, a, b)
+}
+
+#[tokio::test]
+async fn message_received_can_drop_a_message_and_the_senders_ack_carries_the_apps_code() {
+    let answer = Answer::Result(json!({"drop": true, "code": 42, "detail": "no swearing"}));
+    let (app, engine) = with_engine(&ALL_HOOKS, &[("_messageReceived", answer)], |_| {}).await;
+    let (conv, mut a, mut b) = two_members(&app).await;
+    let ack = a
+        .request(direct(&conv, "a bad word"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(
+        (Some(4402), Some(42), Some("no swearing")),
+        (ack.code, ack.app_code, ack.app_msg.as_deref())
+    );
+    assert_eq!(
+        Vec::<String>::new(),
+        b.drain_texts().await,
+        "nobody receives a dropped message"
+    );
+    assert!(
+        app.server.inspect().messages(&conv).is_empty(),
+        "nor is it kept"
+    );
+    let call = &engine.calls("_messageReceived")[0];
+    assert_eq!(
+        (json!("A"), json!(conv), json!(["B"]), json!("a bad word")),
+        (
+            call["fromPeer"].clone(),
+            call["convId"].clone(),
+            call["toPeers"].clone(),
+            call["content"].clone()
+        )
+    );
+    let key = engine
+        .calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|(h, _, _)| h == "_messageReceived")
+        .and_then(|c| c.2.clone());
+    assert_eq!(Some("the-hook-key".to_string()), key);
+}
+
+#[tokio::test]
+async fn message_received_can_rewrite_the_content_and_narrow_the_recipients() {
+    let answer = Answer::Result(json!({"content": "*** (filtered)", "toPeers": ["B"]}));
+    let (app, _engine) = with_engine(&ALL_HOOKS, &[("_messageReceived", answer)], |_| {}).await;
+    let conv = app
+        .conversation(json!({"m": ["A", "B", "C"], "c": "A"}))
+        .await;
+    let mut peers = Vec::new();
+    for p in ["A", "B", "C"] {
+        let mut ws = connect(&app, "lc.protobuf2.3").await;
+        ws.login(p).await;
+        peers.push(ws);
+    }
+    let ack = peers[0]
+        .request(direct(&conv, "a bad word"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(None, ack.code);
+    assert_eq!(vec!["*** (filtered)"], peers[1].drain_texts().await);
+    assert_eq!(
+        Vec::<String>::new(),
+        peers[2].drain_texts().await,
+        "C was taken off the recipients"
+    );
+    assert_eq!(
+        "*** (filtered)",
+        app.server.inspect().messages(&conv)[0].data,
+        "history holds the new text"
+    );
+}
+
+#[tokio::test]
+async fn receivers_offline_decides_the_push_and_message_sent_gets_the_id_after_delivery() {
+    let answer = Answer::Result(json!({"pushMessage": "{\"alert\":\"You have a note from A\"}"}));
+    let (app, engine) = with_engine(&ALL_HOOKS, &[("_receiversOffline", answer)], |_| {}).await;
+    let conv = app
+        .conversation(json!({"m": ["A", "B", "Off"], "c": "A"}))
+        .await;
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    let mut b = connect(&app, "lc.protobuf2.3").await;
+    b.login("B").await;
+    let ack = a
+        .request(direct(&conv, "hello"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(vec!["hello"], b.drain_texts().await);
+    let sent = engine.wait_for("_messageSent", 1).await;
+    assert_eq!(ack.uid.as_deref(), sent[0]["msgId"].as_str());
+    assert_eq!(
+        (json!(["B"]), json!(["Off"])),
+        (
+            sent[0]["onlinePeers"].clone(),
+            sent[0]["offlinePeers"].clone()
+        )
+    );
+    let offline = engine.wait_for("_receiversOffline", 1).await;
+    assert_eq!(json!(["Off"]), offline[0]["offlinePeers"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pushes = app.server.inspect().offline_pushes();
+    assert_eq!(1, pushes.len());
+    assert_eq!(
+        (
+            vec!["Off".to_string()],
+            json!({"alert": "You have a note from A"})
+        ),
+        (pushes[0].peers.clone(), pushes[0].payload.clone())
+    );
+}
+
+#[tokio::test]
+async fn conversation_start_can_refuse_a_creation_over_websocket_and_over_rest() {
+    let answer = Answer::Result(json!({"reject": true, "code": 7, "detail": "groups are closed"}));
+    let (app, engine) = with_engine(&ALL_HOOKS, &[("_conversationStart", answer)], |_| {}).await;
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    let start = a
+        .request(GenericCommand {
+            conv_message: Some(ConvCommand {
+                m: vec!["B".into()],
+                attr: Some(JsonObjectMessage {
+                    data: "{\"name\":\"x\"}".into(),
+                }),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Conv, Some(OpType::Start))
+        })
+        .await;
+    let err = start.error_message.expect("error");
+    assert_eq!(
+        (4305, Some(7), Some("groups are closed")),
+        (err.code, err.app_code, err.detail.as_deref())
+    );
+    let call = &engine.calls("_conversationStart")[0];
+    assert_eq!(
+        (json!("A"), json!(["A", "B"]), json!({"name": "x"})),
+        (
+            call["initBy"].clone(),
+            call["members"].clone(),
+            call["attr"].clone()
+        )
+    );
+    let (status, body) = app
+        .post(
+            "/1.1/classes/_Conversation",
+            json!({"name": "via rest", "m": ["A"]}),
+        )
+        .await;
+    assert_eq!((400, json!(4305)), (status.as_u16(), body["code"].clone()));
+    let (_, found) = app.get("/1.1/classes/_Conversation").await;
+    assert_eq!(json!([]), found["results"], "nothing was created");
+}
+
+#[tokio::test]
+async fn add_and_remove_hooks_guard_invites_and_kicks_but_not_leaving() {
+    let answer = Answer::Result(json!({"reject": true, "code": 9}));
+    let (app, engine) = with_engine(&ALL_HOOKS, &[("_conversationAdd", answer)], |_| {}).await;
+    let (conv, mut a, _b) = two_members(&app).await;
+    let members = |op, m: &str| GenericCommand {
+        conv_message: Some(ConvCommand {
+            cid: Some(conv.clone()),
+            m: vec![m.into()],
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Conv, Some(op))
+    };
+    let refused = a.request(members(OpType::Add, "Z")).await;
+    assert_eq!(Some(9), refused.error_message.expect("error").app_code);
+    let kicked = a.request(members(OpType::Remove, "B")).await;
+    assert_eq!(Some(OpType::Removed), kicked.operation());
+    let left = a.request(members(OpType::Remove, "A")).await;
+    assert_eq!(Some(OpType::Removed), left.operation());
+    assert_eq!(
+        1,
+        engine.calls("_conversationRemove").len(),
+        "leaving calls no _conversationRemove"
+    );
+    assert_eq!(
+        json!(["B"]),
+        engine.calls("_conversationRemove")[0]["members"]
+    );
+    // Over REST, what add-member does:
+    let (status, _) = app
+        .put(
+            &format!("/1.1/classes/_Conversation/{conv}"),
+            json!({"m": {"__op": "AddUnique", "objects": ["Q"]}}),
+        )
+        .await;
+    assert_eq!(400, status.as_u16());
+    assert_eq!(
+        json!([]),
+        app.server.inspect().conversation(&conv).expect("conv")["m"],
+        "both left; Q was refused"
+    );
+}
+
+#[tokio::test]
+async fn client_online_and_offline_report_logins_logouts_and_drops_with_close_codes() {
+    let (app, engine) = with_engine(&ALL_HOOKS, &[], |_| {}).await;
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    a.request(GenericCommand::new(
+        CommandType::Session,
+        Some(OpType::Close),
+    ))
+    .await;
+    let mut b = connect(&app, "lc.protobuf2.3").await;
+    b.login("B").await;
+    drop(b);
+    let online = engine.wait_for("_clientOnline", 2).await;
+    assert_eq!(
+        vec![json!("A"), json!("B")],
+        online
+            .iter()
+            .map(|c| c["peerId"].clone())
+            .collect::<Vec<_>>()
+    );
+    let offline = engine.wait_for("_clientOffline", 2).await;
+    let mut codes: Vec<(Value, Value)> = offline
+        .iter()
+        .map(|c| (c["peerId"].clone(), c["closeCode"].clone()))
+        .collect();
+    codes.sort_by_key(|(p, _)| p.to_string());
+    assert_eq!(vec![(json!("A"), json!(1)), (json!("B"), json!(2))], codes);
+}
+
+#[tokio::test]
+async fn only_the_hooks_the_app_defines_are_called() {
+    let (app, engine) = with_engine(&["_messageSent"], &[], |_| {}).await;
+    let (conv, mut a, _b) = two_members(&app).await;
+    a.request(direct(&conv, "hi")).await;
+    engine.wait_for("_messageSent", 1).await;
+    let called: Vec<String> = engine
+        .calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(h, _, _)| h.clone())
+        .collect();
+    assert_eq!(vec!["_messageSent".to_string()], called);
+}
+
+#[tokio::test]
+async fn a_hanging_hook_fails_open_within_the_timeout_and_others_stay_served() {
+    let (app, _engine) = with_engine(&ALL_HOOKS, &[("_messageReceived", Answer::Hang)], |c| {
+        c.hooks.timeout = Duration::from_millis(300);
+    })
+    .await;
+    let (conv, mut a, mut b) = two_members(&app).await;
+    let started = Instant::now();
+    let send = a.request(direct(&conv, "still arrives"));
+    let mut c = connect(&app, "lc.protobuf2.3").await;
+    let (ack, _) = tokio::join!(send, async {
+        c.login("C").await;
+        let echo = c
+            .request(GenericCommand::new(CommandType::Echo, None))
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "another client is answered meanwhile"
+        );
+        echo
+    });
+    assert_eq!(None, ack.ack_message.expect("ack").code);
+    assert!(
+        started.elapsed() < Duration::from_millis(300 + 700),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(vec!["still arrives"], b.drain_texts().await);
+}
+
+#[tokio::test]
+async fn a_hanging_hook_refuses_the_message_when_hooks_fail_closed() {
+    let (app, _engine) = with_engine(&ALL_HOOKS, &[("_messageReceived", Answer::Hang)], |c| {
+        c.hooks.timeout = Duration::from_millis(300);
+        c.hooks.fail_closed = true;
+    })
+    .await;
+    let (conv, mut a, mut b) = two_members(&app).await;
+    let ack = a
+        .request(direct(&conv, "refused"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(Some(4402), ack.code);
+    assert_eq!(Vec::<String>::new(), b.drain_texts().await);
+}
+
+#[tokio::test]
+async fn a_slow_after_hook_never_slows_sends_and_what_its_queue_cannot_hold_is_dropped_and_counted()
+{
+    let (app, _engine) = with_engine(&ALL_HOOKS, &[("_messageSent", Answer::Hang)], |c| {
+        c.hooks.queue_len = 2;
+        c.hooks.timeout = Duration::from_secs(20);
+    })
+    .await;
+    let (conv, mut a, mut b) = two_members(&app).await;
+    let started = Instant::now();
+    for i in 0..30 {
+        let ack = a
+            .request(direct(&conv, &format!("m{i}")))
+            .await
+            .ack_message
+            .expect("ack");
+        assert_eq!(None, ack.code);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(30, b.drain_texts().await.len());
+    let (_, _, dropped) = app.server.inspect().hook_counts();
+    // At most 8 calls in flight, 1 taken by the worker waiting for a slot and 2 queued: the rest were dropped.
+    assert!(dropped >= 30 - 11, "dropped {dropped}");
+}
