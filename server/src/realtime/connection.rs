@@ -1119,6 +1119,7 @@ impl Conn {
             order: conv.sort.as_deref().map(parse_order).unwrap_or_default(),
             count: false,
             with_acl: false,
+            max_scan: self.state.max_scan,
         };
         match objects::find(&self.state.db, Caller::Master, CONVERSATION.to_string(), q).await {
             Ok(body) => {

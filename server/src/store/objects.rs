@@ -341,6 +341,61 @@ pub struct QueryParams {
     pub order: Vec<(String, bool)>,
     pub count: bool,
     pub with_acl: bool,
+    /// Most rows the query may read (after the SQL-side conditions); more is an error, not a slow answer.
+    pub max_scan: usize,
+}
+
+/// Most rows one query may read by default: the bound on the work of one request.
+pub const MAX_SCANNED_ROWS: usize = 100_000;
+
+/// SQL conditions implied by the top level of `where` that SQLite can check before any JSON is decoded
+/// in Rust: `objectId` equal to a string or `$in` a list of strings, and any plain field equal to a
+/// string (as a value or an array element) or to `true`/`false`. They only narrow the rows; the full
+/// matcher still runs on what is left, so the answer is the same.
+fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut args: Vec<String> = Vec::new();
+    let Some(Value::Object(conds)) = where_ else {
+        return (sql, args);
+    };
+    let plain = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    for (key, cond) in conds {
+        if !plain(key) {
+            continue;
+        }
+        let n = args.len() + 2;
+        match (key.as_str(), cond) {
+            ("objectId", Value::String(id)) => {
+                sql.push_str(&format!(" AND id = ?{n}"));
+                args.push(id.clone());
+            }
+            ("objectId", Value::Object(op)) => {
+                if let Some(Value::Array(ids)) = op.get("$in") {
+                    if op.len() == 1 && ids.iter().all(Value::is_string) {
+                        sql.push_str(&format!(" AND id IN (SELECT value FROM json_each(?{n}))"));
+                        args.push(Value::Array(ids.clone()).to_string());
+                    }
+                }
+            }
+            ("createdAt" | "updatedAt" | "ACL", _) => {}
+            (_, Value::String(v)) => {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
+                    n + 1
+                ));
+                args.push(format!("$.{key}"));
+                args.push(v.clone());
+            }
+            (_, Value::Bool(b)) => {
+                // An array may hold the value as an element: leave those to the matcher.
+                let t = if *b { "true" } else { "false" };
+                sql.push_str(&format!(" AND json_type(data, ?{n}) IN ('{t}', 'array')"));
+                args.push(format!("$.{key}"));
+            }
+            _ => {}
+        }
+    }
+    (sql, args)
 }
 
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
@@ -348,12 +403,23 @@ pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> Sto
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
         }
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 ORDER BY seq",
-        )?;
+        let (filter, args) = prefilter(q.where_.as_ref());
+        let sql = format!(
+            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1{filter} ORDER BY seq LIMIT {}",
+            q.max_scan + 1
+        );
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&class];
+        params.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+        let mut stmt = conn.prepare_cached(&sql)?;
         let raws = stmt
-            .query_map([&class], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map(params.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<Vec<RawRow>, _>>()?;
+        if raws.len() > q.max_scan {
+            return Err(StoreError::InvalidQuery(format!(
+                "The query would read more than {} objects; narrow it with an equality on objectId or another field.",
+                q.max_scan
+            )));
+        }
         let mut hits: Vec<(Row, Map<String, Value>)> = Vec::new();
         for raw in raws {
             let row = decode_row(raw)?;
