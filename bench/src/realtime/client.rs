@@ -85,8 +85,6 @@ pub fn peer_id(index: u32) -> String {
     format!("rt-{index}")
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
 async fn send(ws: &mut Ws, command: &GenericCommand) -> Result<(), String> {
     let message = match frame::encode(command, false) {
         Encoded::Binary(bytes) => Message::Binary(bytes.into()),
@@ -102,14 +100,11 @@ fn echo(i: i32) -> GenericCommand {
     }
 }
 
-/// Connects, logs in as `peer_id(index)` and leaves the client running in its own task.
-pub async fn connect(
-    addr: SocketAddr,
-    app_id: Arc<str>,
-    index: u32,
-    epoch: Instant,
-    events: mpsc::UnboundedSender<Event>,
-) -> Result<Client, String> {
+/// An open WebSocket connection, not logged in yet.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Opens a WebSocket connection offering `lc.protobuf2.3` (the handshake only).
+pub async fn open(addr: SocketAddr) -> Result<Ws, String> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -126,10 +121,9 @@ pub async fn connect(
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let (mut ws, response) =
-        tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
+    let (ws, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
     let echoed = response
         .headers()
         .get("Sec-WebSocket-Protocol")
@@ -137,6 +131,30 @@ pub async fn connect(
     if echoed != Some(SUBPROTOCOL) {
         return Err(format!("subprotocol not echoed: {echoed:?}"));
     }
+    Ok(ws)
+}
+
+/// Opens a connection, logs in as `peer_id(index)` and leaves the client running in its own task.
+pub async fn connect(
+    addr: SocketAddr,
+    app_id: Arc<str>,
+    index: u32,
+    epoch: Instant,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Client, String> {
+    let ws = open(addr).await?;
+    login(ws, app_id, index, epoch, events).await
+}
+
+/// Logs an open connection in as `peer_id(index)` (`session/open` → `session/opened`) and leaves the client
+/// running in its own task.
+pub async fn login(
+    mut ws: Ws,
+    app_id: Arc<str>,
+    index: u32,
+    epoch: Instant,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Client, String> {
     let peer = peer_id(index);
     let open = GenericCommand {
         app_id: Some(app_id.to_string()),

@@ -264,22 +264,50 @@ async fn measure(
         "bench realtime: opening {n} connections, {} at a time",
         run.args.connect_concurrency
     );
+    // first the WebSocket handshakes alone, then the logins, so the memory of a connection and of a session
+    // can be told apart
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(run.args.connect_concurrency.max(1)));
     let mut pending = FuturesUnordered::new();
     for index in 0..n {
+        let permits = permits.clone();
+        pending.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+            client::open(addr).await.map(|ws| (index, ws))
+        }));
+    }
+    let mut sockets: Vec<(u32, client::Ws)> = Vec::with_capacity(n as usize);
+    let mut failed = 0u32;
+    let mut first_error = None;
+    while let Some(joined) = pending.next().await {
+        match joined.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(opened) => sockets.push(opened),
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let handshake_s = started.elapsed().as_secs_f64();
+    let handshakes = sockets.len() as u32;
+    eprintln!(
+        "bench realtime: {handshakes} WebSocket connections open in {handshake_s:.1} s; logging in"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_open = run.server.rss_kb().ok_or("server VmRSS not readable")?;
+    let login_started = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    for (index, ws) in sockets {
         let (permits, app_id, events) = (permits.clone(), app_id.clone(), events_tx.clone());
         let epoch = run.epoch;
         pending.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
-            client::connect(addr, app_id, index, epoch, events)
+            client::login(ws, app_id, index, epoch, events)
                 .await
                 .map(|c| (index, c))
         }));
     }
     let mut slots: Vec<Option<Client>> = (0..n).map(|_| None).collect();
-    let mut failed = 0u32;
-    let mut first_error = None;
     while let Some(joined) = pending.next().await {
         match joined.map_err(|e| e.to_string()).and_then(|r| r) {
             Ok((index, c)) => slots[index as usize] = Some(c),
@@ -289,9 +317,9 @@ async fn measure(
             }
         }
     }
-    let connect_s = started.elapsed().as_secs_f64();
+    let login_s = login_started.elapsed().as_secs_f64();
     let opened = n - failed;
-    eprintln!("bench realtime: {opened} logged in, {failed} failed, {connect_s:.1} s");
+    eprintln!("bench realtime: {opened} logged in in {login_s:.1} s, {failed} failed");
     if let Some(e) = &first_error {
         run.notes.push(format!(
             "{failed} of {n} connections failed to open or log in; the first: {e}"
@@ -301,6 +329,9 @@ async fn measure(
     let rss_with = run.server.rss_kb().ok_or("server VmRSS not readable")?;
     let own_rss_with = rest::rss_kb(std::process::id()).unwrap_or(0);
     let per_conn_kib = (rss_with.saturating_sub(rss_before)) as f64 / f64::from(opened.max(1));
+    let per_socket_kib =
+        (rss_open.saturating_sub(rss_before)) as f64 / f64::from(handshakes.max(1));
+    let per_session_kib = (rss_with.saturating_sub(rss_open)) as f64 / f64::from(opened.max(1));
     let own_per_conn =
         (own_rss_with.saturating_sub(own_rss_before)) as f64 / f64::from(opened.max(1));
     tokio::time::sleep(Duration::from_secs(run.args.hold_seconds)).await;
@@ -346,6 +377,18 @@ async fn measure(
         &format!("≤ {TARGET_KIB_PER_CONNECTION:.0} KiB"),
         Some(per_conn_kib <= TARGET_KIB_PER_CONNECTION),
     ));
+    run.rows.push(text_row(
+        "realtime: … of which the WebSocket connection (handshake done, no session)",
+        format!("{per_socket_kib:.1} KiB"),
+        "—",
+        None,
+    ));
+    run.rows.push(text_row(
+        "realtime: … of which the logged-in session",
+        format!("{per_session_kib:.1} KiB"),
+        "—",
+        None,
+    ));
     run.rows.push(row(
         &format!(
             "realtime: server RSS with {} idle connections (before: {:.1} MB)",
@@ -365,20 +408,31 @@ async fn measure(
     ));
     run.rows.push(row(
         &format!(
-            "realtime: connect + login, {} at a time",
+            "realtime: WebSocket handshakes/s, {} at a time",
             run.args.connect_concurrency
         ),
         Unit::Rate,
-        &Ok(f64::from(opened) / connect_s.max(1e-9)),
+        &Ok(f64::from(handshakes) / handshake_s.max(1e-9)),
+        None,
+        Target::None,
+    ));
+    run.rows.push(row(
+        &format!(
+            "realtime: logins/s (`session/open` → `session/opened`), {} at a time",
+            run.args.connect_concurrency
+        ),
+        Unit::Rate,
+        &Ok(f64::from(opened) / login_s.max(1e-9)),
         None,
         Target::None,
     ));
     run.method.push(format!(
         "idle connections: {n} WebSocket connections to the server's own listener (`ws://{addr}/`, subprotocol \
-         `lc.protobuf2.3`), {} opened at a time, each logging in as its own client id (`session/open` → \
-         `session/opened`), from one tokio multi-thread process (tokio-tungstenite, 4 KiB read buffers). Server RSS \
-         per connection = (VmRSS of the server with all logged in, read 2 s after the last login − VmRSS after one \
-         warm-up REST request and one warm-up login) / connections logged in; KiB = 1024 bytes. Held: after {} s \
+         `lc.protobuf2.3`), {} opened at a time, from one tokio multi-thread process (tokio-tungstenite, 4 KiB read \
+         buffers); once all are open, each logs in as its own client id (`session/open` → `session/opened`), again \
+         that many at a time. Server RSS per connection = (VmRSS of the server with all logged in, read 2 s after the \
+         last login − VmRSS after one warm-up REST request and one warm-up login) / connections logged in; the two \
+         parts split it at a VmRSS read 2 s after the last handshake, before any login; KiB = 1024 bytes. Held: after {} s \
          idle every client sends `echo` and must have its answer within 15 s.",
         run.args.connect_concurrency, run.args.hold_seconds
     ));
