@@ -688,6 +688,8 @@ async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
     let convs = Arc::new(convs);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    let sched_server = rest::sched_ns(run.server.pid);
+    let sched_client = rest::sched_ns(std::process::id());
     // open-loop sends: send k at start + k / rate, over `senders` keep-alive connections
     let senders = run.args.senders.max(1);
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
@@ -735,6 +737,18 @@ async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
         errors.extend(e);
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let (server_after, client_after) = (
+        rest::sched_ns(run.server.pid),
+        rest::sched_ns(std::process::id()),
+    );
+    let (s_cpu, s_wait) = rest::sched_delta_ms(&sched_server, &server_after, None);
+    let (w_cpu, w_wait) = rest::sched_delta_ms(&sched_server, &server_after, Some("sqlite-writer"));
+    let (c_cpu, c_wait) = rest::sched_delta_ms(&sched_client, &client_after, None);
+    run.notes.push(format!(
+        "CPU during the {elapsed:.1} s of steady sends (`/proc/<pid>/task/*/schedstat`): the server's threads ran \
+         {s_cpu:.0} ms and waited {s_wait:.0} ms runnable for a CPU (its store writer thread `sqlite-writer`: ran \
+         {w_cpu:.0} ms, waited {w_wait:.0} ms); the load client ran {c_cpu:.0} ms and waited {c_wait:.0} ms."
+    ));
     let ok: HashSet<u32> = acks.iter().map(|(k, _)| *k).collect();
     // receipts: by the other member (the latency), and by the sender's own session
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -241,6 +241,54 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
     parse_vmrss_kb(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// CPU time and time spent runnable but waiting for a CPU (ns), per thread name, summed over a process's
+/// threads (`/proc/<pid>/task/*/schedstat`, `comm`).
+pub fn sched_ns(pid: u32) -> Vec<(String, u64, u64)> {
+    let mut out: Vec<(String, u64, u64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let mut fields = stat
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        let (cpu, wait) = (fields.next().unwrap_or(0), fields.next().unwrap_or(0));
+        let comm = comm.trim().to_owned();
+        match out.iter_mut().find(|(c, ..)| *c == comm) {
+            Some(entry) => {
+                entry.1 += cpu;
+                entry.2 += wait;
+            }
+            None => out.push((comm, cpu, wait)),
+        }
+    }
+    out
+}
+
+/// `after − before` of two `sched_ns` readings: (cpu, wait) in ms of the threads named `name`, or of all.
+pub fn sched_delta_ms(
+    before: &[(String, u64, u64)],
+    after: &[(String, u64, u64)],
+    name: Option<&str>,
+) -> (f64, f64) {
+    let sum = |v: &[(String, u64, u64)]| {
+        v.iter()
+            .filter(|(c, ..)| name.is_none_or(|n| c == n))
+            .fold((0u64, 0u64), |(a, b), (_, c, w)| (a + c, b + w))
+    };
+    let (b, a) = (sum(before), sum(after));
+    (
+        a.0.saturating_sub(b.0) as f64 / 1e6,
+        a.1.saturating_sub(b.1) as f64 / 1e6,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +299,20 @@ mod tests {
         assert_eq!(parse_vmrss_kb(status), Some(5000));
         assert_eq!(parse_vmrss_kb("Name: x\n"), None);
         assert!(rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
+    }
+
+    #[test]
+    fn reads_own_schedstat() {
+        let before = sched_ns(std::process::id());
+        assert!(!before.is_empty());
+        let spin = (0..2_000_000u64).fold(0u64, |a, i| a.wrapping_add(i * i));
+        assert!(spin > 0);
+        let after = sched_ns(std::process::id());
+        let (cpu, wait) = sched_delta_ms(&before, &after, None);
+        assert!(cpu >= 0.0 && wait >= 0.0);
+        assert_eq!(
+            sched_delta_ms(&before, &after, Some("no such thread")),
+            (0.0, 0.0)
+        );
     }
 }
