@@ -149,7 +149,8 @@ pub async fn upgrade_or_next(State(state): State<AppState>, req: Request, next: 
     };
     let max = state.realtime.config.max_frame_bytes;
     ws.protocols([protocol.name()])
-        .read_buffer_size(4 * 1024)
+        // The SDK's frames are small; the buffer grows for a larger one.
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(max * 4)
         .max_message_size(max)

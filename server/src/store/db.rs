@@ -116,6 +116,23 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// Checkpoints the WAL about once a second (PASSIVE: never waits for the writer or readers) until the
+/// database is closed.
+fn checkpoint_loop(conn: Connection, db: std::sync::Weak<DbInner>) {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let Some(inner) = db.upgrade() else { return };
+        let open = inner.jobs.lock().map(|j| j.is_some()).unwrap_or(false);
+        drop(inner);
+        if !open {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "wal checkpoint skipped");
+        }
+    }
+}
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (target, sql) in MIGRATIONS {
@@ -148,12 +165,15 @@ impl Db {
             |r| r.get(0),
         )?;
 
+        // Checkpoints move off the writer thread: with SQLite's automatic checkpoint, every ~1,000 pages
+        // one commit waits for the checkpoint's fsyncs, and every send queued behind it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(DbInner {
                 path: path.to_path_buf(),
                 jobs: Mutex::new(Some(tx)),
@@ -161,7 +181,15 @@ impl Db {
                 readers: Mutex::new(Vec::new()),
                 clock: AtomicI64::new(last_ts),
             }),
-        })
+        };
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(1))?;
+        let weak = Arc::downgrade(&db.inner);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, weak))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(db)
     }
 
     pub fn path(&self) -> &Path {
