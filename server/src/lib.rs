@@ -23,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod faults;
+pub mod import;
 mod limits;
 pub mod routes;
 mod server;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Access;
 use crate::error::AppError;
+use crate::routes::scan::{strip_private, strip_private_value};
 use crate::routes::{json_object, parse_json_param, query_params, truthy};
 use crate::state::AppState;
 use crate::store::objects::{self, check_class_access, validate_class_name, QueryParams};
@@ -32,13 +33,14 @@ pub async fn create(
     guard(&class, access)?;
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
-    let created = objects::create(
+    let mut created = objects::create(
         &state.db,
         class.clone(),
         body,
         truthy(params.get("fetchWhenSave")),
     )
     .await?;
+    strip_private(&class, &mut created.body);
     let mut response = (created.status, Json(Value::Object(created.body))).into_response();
     if created.status == StatusCode::CREATED {
         if let Ok(location) = HeaderValue::from_str(&format!("/1.1/classes/{class}/{}", created.id))
@@ -83,7 +85,9 @@ pub async fn find(
         count: truthy(params.get("count")),
         with_acl: truthy(params.get("returnACL")),
     };
-    Ok(Json(objects::find(&state.db, access, class, q).await?))
+    let mut found = objects::find(&state.db, access, class.clone(), q).await?;
+    strip_private_value(&class, &mut found);
+    Ok(Json(found))
 }
 
 pub async fn get(
@@ -97,12 +101,14 @@ pub async fn get(
     let found = objects::get(
         &state.db,
         access,
-        class,
+        class.clone(),
         id,
         truthy(params.get("returnACL")),
     )
     .await?;
-    Ok(Json(found.map_or_else(|| json!({}), Value::Object)))
+    let mut found = found.map_or_else(|| json!({}), Value::Object);
+    strip_private_value(&class, &mut found);
+    Ok(Json(found))
 }
 
 pub async fn update(
@@ -117,7 +123,9 @@ pub async fn update(
     let body = json_object(&body)?;
     let where_ = parse_json_param(params.get("where"))?;
     let fetch = truthy(params.get("fetchWhenSave"));
-    let out = objects::update(&state.db, access, class, id, body, where_, fetch).await?;
+    let mut out =
+        objects::update(&state.db, access, class.clone(), id, body, where_, fetch).await?;
+    strip_private(&class, &mut out);
     Ok(Json(Value::Object(out)))
 }
 

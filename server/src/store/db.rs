@@ -18,6 +18,8 @@ use crate::error::AppError;
 use crate::store::objects;
 
 const SCHEMA: &str = include_str!("../../migrations/001_init.sql");
+/// Tables for imported data (`bin`/`ack-at`, service-conversation subscribers); see `crate::import`.
+pub const SCHEMA_MIGRATION: &str = include_str!("../../migrations/002_migration.sql");
 /// Upper bound of one group commit, to keep the latency of the first job in a batch bounded.
 const MAX_BATCH: usize = 2048;
 
@@ -78,6 +80,7 @@ impl Db {
         let conn = Connection::open(path)?;
         configure(&conn, durability)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(SCHEMA_MIGRATION)?;
         let last_ts: i64 = conn.query_row(
             "SELECT COALESCE(MAX(timestamp), 0) FROM messages",
             [],
