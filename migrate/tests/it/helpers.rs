@@ -209,7 +209,7 @@ pub async fn seed(server: &Server, extra_conversations: usize, messages: usize) 
             };
             let mut body = json!({"from_peer": if i % 2 == 0 { "alice" } else { "bob" },
                 "conv_id": conv, "message": message, "transient": false});
-            if system && i % 2 == 0 {
+            if system && (i / convs.len()) % 2 == 0 {
                 body["to_peers"] = json!(["bob", "zoë"]);
             }
             async move { server.post("/1.1/rtm/messages", body).await }
@@ -265,4 +265,9 @@ pub fn data_lines(path: &Path) -> Vec<Value> {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+pub fn md5_of(text: &str) -> u128 {
+    use md5::{Digest, Md5};
+    u128::from_be_bytes(Md5::digest(text.as_bytes()).into())
 }

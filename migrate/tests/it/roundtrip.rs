@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::helpers::{data_lines, migrate, s, seed, Server};
+use crate::helpers::{data_lines, md5_of, migrate, s, seed, Server};
 
 const CLASSES: [&str; 3] = ["_Conversation", "_SysMessage", "Post"];
 
@@ -120,6 +120,39 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
         );
     }
     assert_eq!(seeded.messages, total);
+    let addressed = |server: &Server| -> Vec<(String, Vec<String>)> {
+        server
+            .server
+            .inspect()
+            .messages(&seeded.system)
+            .into_iter()
+            .map(|m| (format!("{}:{:?}", m.msg_id, m.kind), m.recipients))
+            .collect()
+    };
+    let before = addressed(&first);
+    assert!(
+        before.iter().any(|(_, r)| !r.is_empty()),
+        "some system messages went to chosen clients"
+    );
+    assert_eq!(
+        before,
+        addressed(&second),
+        "messages to chosen clients keep their kind and recipients"
+    );
+    let zoe_key = format!("{:x}", md5_of(&format!("{}:zoë", seeded.system)));
+    assert_eq!(
+        first
+            .get(&format!(
+                "/1.1/rtm/messages/history?convid={zoe_key}&limit=1000"
+            ))
+            .await,
+        second
+            .get(&format!(
+                "/1.1/rtm/messages/history?convid={zoe_key}&limit=1000"
+            ))
+            .await,
+        "a recipient's own history (1.1, md5 key) is the same"
+    );
     let lm_before = first
         .server
         .inspect()

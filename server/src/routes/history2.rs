@@ -7,7 +7,8 @@
 //! `include_start`, `include_stop`, `reversed` and `limit` (1–1000, default 100). Records are newest first
 //! (oldest first with `reversed`), ordered by (`timestamp`, arrival); a bound with a `msgid` sits exactly at
 //! that message, a bound with only a timestamp at that millisecond. Broadcasts and transient messages are
-//! not in history.
+//! not in history. A message sent to chosen clients of a service conversation carries their ids in
+//! `recipients` (an addition of this server; LeanCloud serves those per subscriber).
 //!
 //! Subscribers: `GET /1.2/rtm/service-conversations/{id}/subscribers?limit=(≤ 50)&client_id=<cursor>` →
 //! `[{"timestamp","subscriber","conv_id"}]` ordered by client id, starting after `client_id`;
@@ -178,7 +179,7 @@ async fn history(
             let order = if reversed { "ASC" } else { "DESC" };
             args.push(SqlValue::Integer(limit));
             let sql = format!(
-                "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, mm.bin, mm.ack_at
+                "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, mm.bin, mm.ack_at, m.recipients
                  FROM messages m LEFT JOIN message_meta mm ON mm.msg_id = m.msg_id
                  WHERE {} ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?",
                 conds.join(" AND ")
@@ -201,6 +202,13 @@ async fn history(
                     });
                     if let Some(ack) = r.get::<_, Option<i64>>(8)? {
                         record["ack-at"] = json!(ack);
+                    }
+                    // Not a LeanCloud field: who a message to chosen clients of a service conversation
+                    // went to, so that an export from this server keeps it.
+                    if let Some(recipients) = r.get::<_, Option<String>>(9)? {
+                        if let Ok(list) = serde_json::from_str::<Value>(&recipients) {
+                            record["recipients"] = list;
+                        }
                     }
                     Ok(record)
                 })?
