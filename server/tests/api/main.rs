@@ -7,4 +7,5 @@ mod faults;
 mod helpers;
 mod history;
 mod limits;
+mod migration;
 mod rtm;
