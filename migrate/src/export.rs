@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -356,6 +356,8 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         .map(|(_, v)| *v)
         .sum::<u64>();
 
+    // Without bars (--quiet, or stderr not a terminal) a line per class and per 100 conversations instead.
+    let lines = !options.progress || !std::io::stderr().is_terminal();
     let multi = MultiProgress::with_draw_target(if options.progress {
         ProgressDrawTarget::stderr()
     } else {
@@ -456,7 +458,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         }
         cp.save(&dir)?;
         bar.finish();
-        if !options.progress {
+        if lines {
             eprintln!(
                 "class {class}: {} objects",
                 cp.count(&format!("class:{class}"))
@@ -564,7 +566,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         }
         bar.finish_and_clear();
         multi.remove(&bar);
-        if !options.progress && (index + 1) % 100 == 0 {
+        if lines && (index + 1) % 100 == 0 {
             eprintln!(
                 "{}/{} conversations, {} messages",
                 index + 1,

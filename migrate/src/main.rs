@@ -154,7 +154,12 @@ async fn run(cli: Cli) -> Result<bool, Error> {
                     progress: !quiet,
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                Error::Other(format!(
+                    "{e}\nthe export stopped; run the same command again to continue from its checkpoint"
+                ))
+            })?;
             summary.print();
             Ok(true)
         }
