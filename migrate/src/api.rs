@@ -44,7 +44,7 @@ impl Request for Scan {
         http::Method::GET
     }
     fn path(&self) -> String {
-        format!("/scan/classes/{}", self.class)
+        format!("/scan/classes/{}", segment(&self.class))
     }
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = vec![("limit", self.limit.to_string())];
@@ -69,6 +69,23 @@ pub enum HistoryOf {
     Conversation(String),
     /// `/1.2/rtm/chatrooms/{id}/messages` (`tr`).
     ChatRoom(String),
+    /// `/1.2/rtm/service-conversations/{conv}/subscribers/{client}/messages`: what one subscriber of a
+    /// service conversation received, messages to chosen clients included.
+    Subscriber { conv: String, client: String },
+}
+
+/// Percent-encodes one path segment (ids may hold characters such as `/`, `?` or spaces).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// `GET /1.2/rtm/…/{id}/messages?limit&reversed=true[&timestamp&msgid]`: oldest first, strictly after
@@ -87,8 +104,15 @@ impl Request for History {
     }
     fn path(&self) -> String {
         match &self.of {
-            HistoryOf::Conversation(id) => format!("{V12}/rtm/conversations/{id}/messages"),
-            HistoryOf::ChatRoom(id) => format!("{V12}/rtm/chatrooms/{id}/messages"),
+            HistoryOf::Conversation(id) => {
+                format!("{V12}/rtm/conversations/{}/messages", segment(id))
+            }
+            HistoryOf::ChatRoom(id) => format!("{V12}/rtm/chatrooms/{}/messages", segment(id)),
+            HistoryOf::Subscriber { conv, client } => format!(
+                "{V12}/rtm/service-conversations/{}/subscribers/{}/messages",
+                segment(conv),
+                segment(client)
+            ),
         }
     }
     fn query(&self) -> Vec<(&'static str, String)> {
@@ -126,7 +150,7 @@ impl Request for Subscribers {
     fn path(&self) -> String {
         format!(
             "{V12}/rtm/service-conversations/{}/subscribers",
-            self.conv_id
+            segment(&self.conv_id)
         )
     }
     fn query(&self) -> Vec<(&'static str, String)> {

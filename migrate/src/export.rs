@@ -28,6 +28,8 @@ pub const CHECKPOINT: &str = "checkpoint.json";
 pub const MANIFEST: &str = "manifest.json";
 pub const MESSAGES: &str = "messages.jsonl";
 pub const SUBSCRIBERS: &str = "subscribers.jsonl";
+/// With `--subscriber-history`: what each subscriber of a service conversation received.
+pub const SUBSCRIBER_MESSAGES: &str = "subscriber-messages.jsonl";
 pub const CLASSES_DIR: &str = "classes";
 /// Exported unless told otherwise: conversations and upstream messages to system conversations.
 pub const DEFAULT_CLASSES: [&str; 2] = ["_Conversation", "_SysMessage"];
@@ -70,6 +72,11 @@ enum Stage {
         index: usize,
         after: Option<String>,
     },
+    /// History of subscriber `index` (in subscriber file order), after `after`.
+    SubscriberMessages {
+        index: usize,
+        after: Option<(i64, String)>,
+    },
     Done,
 }
 
@@ -84,6 +91,9 @@ struct Checkpoint {
     /// Committed rows: `class:<Class>`, `messages`, `subscribers`, `conversations_done`.
     counts: BTreeMap<String, u64>,
     stage: Stage,
+    /// Also walk every subscriber's history (`--subscriber-history`).
+    #[serde(default)]
+    subscriber_history: bool,
 }
 
 /// The outcome of an export.
@@ -93,6 +103,8 @@ pub struct ExportSummary {
     pub conversations: u64,
     pub messages: u64,
     pub subscribers: u64,
+    /// Records from subscribers' histories (`--subscriber-history`).
+    pub subscriber_messages: u64,
     pub requests: u64,
     pub retries: u64,
     pub rate_limited: u64,
@@ -117,6 +129,12 @@ impl ExportSummary {
         println!("  {:<28} {:>10}", "conversations", self.conversations);
         println!("  {:<28} {:>10}", "messages", self.messages);
         println!("  {:<28} {:>10}", "service subscribers", self.subscribers);
+        if self.subscriber_messages > 0 {
+            println!(
+                "  {:<28} {:>10}",
+                "subscriber history records", self.subscriber_messages
+            );
+        }
         println!(
             "  {:<28} {:>10} ({} retried, {} rate-limited)",
             "requests", self.requests, self.retries, self.rate_limited
@@ -142,6 +160,9 @@ pub struct ExportOptions {
     /// Classes besides `_Conversation` and `_SysMessage`.
     pub extra_classes: Vec<String>,
     pub progress: bool,
+    /// Also export each service-conversation subscriber's history, where LeanCloud keeps the messages a
+    /// service conversation sent to chosen clients (one or more requests per subscriber).
+    pub subscriber_history: bool,
 }
 
 /// A conversation as the export needs it.
@@ -258,6 +279,37 @@ fn conversations(dir: &Path, committed: u64) -> Result<Vec<Conv>, Error> {
     Ok(out)
 }
 
+/// `(conversation, client)` of every exported subscriber, in file order.
+fn subscriber_list(dir: &Path, committed: u64) -> Result<Vec<(String, String)>, Error> {
+    let path = dir.join(SUBSCRIBERS);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut out = Vec::new();
+    let mut read = 0u64;
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(&path, e))?;
+        read += line.len() as u64 + 1;
+        if read > committed {
+            break;
+        }
+        if n == 0 || line.trim().is_empty() {
+            continue;
+        }
+        let s: Map<String, Value> = serde_json::from_str(&line)
+            .map_err(|e| Error::Other(format!("{}: line {}: {e}", path.display(), n + 1)))?;
+        if let (Some(conv), Some(client)) = (
+            s.get("conv_id").and_then(Value::as_str),
+            s.get("subscriber").and_then(Value::as_str),
+        ) {
+            out.push((conv.to_string(), client.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
@@ -318,6 +370,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
                     index: 0,
                     cursor: None,
                 },
+                subscriber_history: options.subscriber_history,
             };
             cp.save(&dir)?;
             (cp, false)
@@ -328,7 +381,14 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
     // Cut every file back to what the checkpoint vouches for; a file it does not know yet holds only rows
     // written after it, so it goes.
     let mut known: Vec<String> = cp.classes.iter().map(|c| class_file(c)).collect();
-    known.extend([MESSAGES.to_string(), SUBSCRIBERS.to_string()]);
+    known.extend([
+        MESSAGES.to_string(),
+        SUBSCRIBERS.to_string(),
+        SUBSCRIBER_MESSAGES.to_string(),
+    ]);
+    if options.subscriber_history && !cp.subscriber_history && cp.stage != Stage::Done {
+        cp.subscriber_history = true;
+    }
     for rel in known.iter().filter(|rel| !cp.files.contains_key(*rel)) {
         let _ = fs::remove_file(dir.join(rel));
     }
@@ -582,7 +642,14 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
     // 3. Subscribers of service conversations.
     while let Stage::Subscribers { index, after } = cp.stage.clone() {
         let Some(conv) = convs.get(index) else {
-            cp.stage = Stage::Done;
+            cp.stage = if cp.subscriber_history {
+                Stage::SubscriberMessages {
+                    index: 0,
+                    after: None,
+                }
+            } else {
+                Stage::Done
+            };
             cp.save(&dir)?;
             break;
         };
@@ -651,6 +718,85 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
             after = last;
         }
     }
+    // 4. Optionally, every subscriber's own history.
+    let subscribers = if matches!(cp.stage, Stage::SubscriberMessages { .. }) {
+        subscriber_list(&dir, cp.files.get(SUBSCRIBERS).copied().unwrap_or(0))?
+    } else {
+        Vec::new()
+    };
+    while let Stage::SubscriberMessages { index, after } = cp.stage.clone() {
+        let Some((conv, client)) = subscribers.get(index) else {
+            cp.stage = Stage::Done;
+            cp.save(&dir)?;
+            break;
+        };
+        let of = HistoryOf::Subscriber {
+            conv: conv.clone(),
+            client: client.clone(),
+        };
+        let mut after = after;
+        loop {
+            let page = api
+                .call(&History {
+                    of: of.clone(),
+                    limit: HISTORY_LIMIT,
+                    after: after.clone(),
+                })
+                .await
+                .map_err(Error::Api)?;
+            let full = page.len() as u32 >= HISTORY_LIMIT;
+            let mut text = String::new();
+            if !cp.files.contains_key(SUBSCRIBER_MESSAGES) {
+                text.push_str(&header("Messages", None));
+            }
+            let mut n = 0u64;
+            let mut last = after.clone();
+            for mut record in page {
+                let ts = record.get("timestamp").and_then(Value::as_i64);
+                let id = record
+                    .get("msg-id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let (Some(ts), Some(id)) = (ts, id) else {
+                    continue;
+                };
+                if after.as_ref().is_some_and(|(t, m)| *t == ts && *m == id) {
+                    continue;
+                }
+                record
+                    .entry("conv-id")
+                    .or_insert_with(|| Value::String(conv.clone()));
+                record
+                    .entry("recipients")
+                    .or_insert_with(|| json!([client]));
+                text.push_str(&Value::Object(record).to_string());
+                text.push('\n');
+                n += 1;
+                last = Some((ts, id));
+            }
+            let done = !full || last == after;
+            let len = writer.append(SUBSCRIBER_MESSAGES, &text)?;
+            cp.files.insert(SUBSCRIBER_MESSAGES.to_string(), len);
+            cp.add("subscriber_messages", n);
+            cp.stage = if done {
+                Stage::SubscriberMessages {
+                    index: index + 1,
+                    after: None,
+                }
+            } else {
+                Stage::SubscriberMessages {
+                    index,
+                    after: last.clone(),
+                }
+            };
+            cp.save(&dir)?;
+            if done {
+                break;
+            }
+            after = last;
+        }
+    }
+
     // A run that was complete already, or whose last stage just ended.
     if cp.stage != Stage::Done {
         cp.stage = Stage::Done;
@@ -662,6 +808,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         conversations: convs.len() as u64,
         messages: cp.count("messages"),
         subscribers: cp.count("subscribers"),
+        subscriber_messages: cp.count("subscriber_messages"),
         requests: api.stats.requests.load(Ordering::Relaxed) - requests_before,
         retries: api.stats.retries.load(Ordering::Relaxed) - retries_before,
         rate_limited: api.stats.rate_limited.load(Ordering::Relaxed) - limited_before,
@@ -684,6 +831,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         "conversations": summary.conversations,
         "messages": summary.messages,
         "subscribers": summary.subscribers,
+        "subscriber_messages": summary.subscriber_messages,
         "files": cp.files,
     });
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;

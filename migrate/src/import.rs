@@ -9,7 +9,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leancloud_server::import::{FileKind, FileReport, Importer};
 
-use crate::export::{class_file, CLASSES_DIR, MANIFEST, MESSAGES, SUBSCRIBERS};
+use crate::export::{
+    class_file, CLASSES_DIR, MANIFEST, MESSAGES, SUBSCRIBERS, SUBSCRIBER_MESSAGES,
+};
 use crate::Error;
 
 /// What a SOURCE argument is.
@@ -152,7 +154,7 @@ pub fn export_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         }
         files.extend(others);
     }
-    for rel in [MESSAGES, SUBSCRIBERS] {
+    for rel in [MESSAGES, SUBSCRIBER_MESSAGES, SUBSCRIBERS] {
         let p = dir.join(rel);
         if p.exists() {
             files.push(p);

@@ -80,6 +80,10 @@ enum Cmd {
         credentials: Credentials,
         #[command(flatten)]
         pace: Pace,
+        /// Also export each service-conversation subscriber's own history (where LeanCloud keeps the
+        /// messages sent to chosen clients only); one or more requests per subscriber.
+        #[arg(long)]
+        subscriber_history: bool,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -137,6 +141,7 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             classes,
             credentials,
             pace,
+            subscriber_history,
             quiet,
         } => {
             let api = api(&credentials, None, &pace)?;
@@ -152,6 +157,7 @@ async fn run(cli: Cli) -> Result<bool, Error> {
                     out,
                     extra_classes: classes,
                     progress: !quiet,
+                    subscriber_history,
                 },
             )
             .await

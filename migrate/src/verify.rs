@@ -4,7 +4,7 @@
 //! `msg-id|timestamp` for messages, the client id for subscribers), so equal digests mean the same ids
 //! with the same times, whatever the order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::api::{
     Api, History, HistoryOf, Scan, Subscribers, HISTORY_LIMIT, SCAN_LIMIT, SUBSCRIBER_LIMIT,
 };
-use crate::export::{CLASSES_DIR, MESSAGES, SUBSCRIBERS};
+use crate::export::{CLASSES_DIR, MESSAGES, SUBSCRIBERS, SUBSCRIBER_MESSAGES};
 use crate::import::export_files;
 use crate::Error;
 
@@ -99,6 +99,9 @@ fn data_lines(path: &Path, mut each: impl FnMut(Map<String, Value>)) -> Result<(
 /// Summarises a finished export directory.
 pub fn from_dir(dir: &Path) -> Result<Side, Error> {
     let mut side = Side::default();
+    // With subscribers' histories, a message may be in several files: count it once.
+    let dedupe = dir.join(SUBSCRIBER_MESSAGES).exists();
+    let mut seen: HashSet<String> = HashSet::new();
     for path in export_files(dir)? {
         let name = path
             .file_name()
@@ -109,10 +112,12 @@ pub fn from_dir(dir: &Path) -> Result<Side, Error> {
             let class = leancloud_server::import::class_from_file_name(&name).unwrap_or(name);
             let digest = side.classes.entry(class).or_default();
             data_lines(&path, |obj| digest.add(&object_key(&obj)))?;
-        } else if name == MESSAGES {
+        } else if name == MESSAGES || name == SUBSCRIBER_MESSAGES {
             data_lines(&path, |rec| {
                 if let Some((conv, key)) = message_key(&rec) {
-                    side.conversations.entry(conv).or_default().add(&key);
+                    if !dedupe || seen.insert(key.clone()) {
+                        side.conversations.entry(conv).or_default().add(&key);
+                    }
                 }
             })?;
         } else if name == SUBSCRIBERS {

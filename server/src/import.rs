@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
 use std::path::Path;
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use crate::config::Durability;
@@ -422,6 +422,11 @@ fn import_messages(
             ])
             .map_err(|e| sql(lines, e))?;
         if changed == 0 {
+            // The same message seen by another chosen client (a subscriber's history): add the recipient.
+            if !recipients.is_empty() {
+                merge_recipients(tx, &record.msg_id, &record.conv_id, &recipients)
+                    .map_err(|e| sql(lines, e))?;
+            }
             report.skipped += 1;
             continue;
         }
@@ -461,6 +466,46 @@ fn import_messages(
             iso
         ])
         .map_err(|e| sql(lines, e))?;
+    }
+    Ok(())
+}
+
+/// Adds `recipients` to a stored message sent to chosen clients (a no-op for other messages and for
+/// recipients already there, so importing again changes nothing).
+fn merge_recipients(
+    tx: &Transaction<'_>,
+    msg_id: &str,
+    conv_id: &str,
+    recipients: &[String],
+) -> rusqlite::Result<()> {
+    let row: Option<(i64, String, Option<String>)> = tx
+        .prepare_cached("SELECT seq, kind, recipients FROM messages WHERE msg_id = ?1")?
+        .query_row([msg_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((seq, kind, current)) = row else {
+        return Ok(());
+    };
+    if kind != "to_clients" {
+        return Ok(());
+    }
+    let mut list: Vec<String> = current
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default();
+    let before = list.len();
+    for r in recipients {
+        if !list.contains(r) {
+            list.push(r.clone());
+        }
+    }
+    if list.len() != before {
+        tx.prepare_cached("UPDATE messages SET recipients = ?2 WHERE seq = ?1")?
+            .execute(params![seq, json!(list).to_string()])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for client in recipients {
+        stmt.execute(params![user_conversation_key(conv_id, client), seq, client])?;
     }
     Ok(())
 }
@@ -528,6 +573,38 @@ fn import_subscribers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_seen_by_several_chosen_clients_gets_them_all_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db.sqlite3");
+        let file = format!(
+            "{HEADER_PREFIX} {{\"type\":\"Messages\"}}\n{}\n{}\n",
+            r#"{"msg-id":"m1","conv-id":"sys","from":"admin","data":"hi","timestamp":5,"recipients":["u1"]}"#,
+            r#"{"msg-id":"m1","conv-id":"sys","from":"admin","data":"hi","timestamp":5,"recipients":["u2"]}"#
+        );
+        let mut importer = Importer::open(&db, false).expect("open");
+        for _ in 0..2 {
+            importer
+                .import_file("m.jsonl", file.as_bytes())
+                .expect("import");
+        }
+        let conn = Connection::open(&db).expect("db");
+        let (kind, recipients): (String, String) = conn
+            .query_row(
+                "SELECT kind, recipients FROM messages WHERE msg_id = 'm1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row");
+        let keys: i64 = conn
+            .query_row("SELECT COUNT(*) FROM message_recipients", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(
+            ("to_clients", r#"["u1","u2"]"#, 2),
+            (kind.as_str(), recipients.as_str(), keys)
+        );
+    }
 
     #[test]
     fn headers_and_file_names_give_the_class() {

@@ -135,6 +135,7 @@ async fn run(cli: &Cli, tmp: &Path) -> Result<Vec<String>, Box<dyn std::error::E
             out: out.clone(),
             extra_classes: Vec::new(),
             progress: false,
+            subscriber_history: false,
         },
     )
     .await?;

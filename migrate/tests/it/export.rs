@@ -91,9 +91,9 @@ async fn an_export_killed_with_sigkill_resumes_without_losing_or_repeating_a_row
 async fn an_export_through_5xx_429_timeouts_and_drops_completes_with_equal_counts() {
     // Arrange
     let server = Server::fresh().await;
-    let seeded = seed(&server, 12, 3_000).await;
+    let seeded = seed(&server, 30, 3_000).await;
     server.server.set_faults(FaultConfig {
-        rate: 0.3,
+        rate: 0.35,
         kinds: vec![
             FaultKind::ServerError,
             FaultKind::TooManyRequests,
@@ -138,6 +138,7 @@ async fn an_export_through_5xx_429_timeouts_and_drops_completes_with_equal_count
         .iter()
         .filter(|r| r.status == 0 || r.status >= 429)
         .count();
+    eprintln!("{faulted} requests were faulted");
     assert!(faulted >= 5, "faults were injected ({faulted})");
     assert!(
         exported.status.success(),

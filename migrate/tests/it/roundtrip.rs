@@ -31,6 +31,7 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
                     s(&dir),
                     "--class",
                     "Post",
+                    "--subscriber-history",
                     "--max-requests-per-second",
                     "0",
                     "--quiet",
@@ -80,6 +81,13 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
         .filter_map(|m| m["msg-id"].as_str())
         .collect();
     assert_eq!(seeded.messages, ids.len(), "no message exported twice");
+    let per_subscriber = data_lines(&export_dir.join("subscriber-messages.jsonl"));
+    assert!(
+        per_subscriber
+            .iter()
+            .any(|m| m["recipients"] == serde_json::json!(["bob", "zoë"])),
+        "subscribers' histories are exported with --subscriber-history"
+    );
 
     for class in CLASSES {
         let before = first.scan(class).await;
