@@ -71,6 +71,7 @@ enum Cmd {
     /// Export _Conversation, _SysMessage and --class classes, every conversation's history and the
     /// service-conversation subscribers into DIR (resumable: run it again to continue).
     Export {
+        /// The export directory (created if missing; an unfinished export in it is continued).
         #[arg(long)]
         out: PathBuf,
         /// Another class to export (repeatable), e.g. --class _User --class Post.
