@@ -5,6 +5,7 @@
 # Exits non-zero only if something failed to run; figures are reported against their targets, never asserted.
 #
 # Usage: bench/run.sh [--quick] [bench run options, see `target/release/bench run --help`]
+# MIGRATE_BENCH_MESSAGES sets the size of the migration benchmark (default 200000, 20000 with --quick).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -70,5 +71,15 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 realtime_args=(); for a in "$@"; do [ "$a" = --quick ] && realtime_args+=(--quick); done
 "$target/release/bench" realtime --server-bin "$target/release/leancloud-server" --log-dir "$out" \
   --append-to bench/RESULTS.md ${realtime_args[@]+"${realtime_args[@]}"} || status=$?
+
+# leancloud-migrate: export rows/s against an in-process server, import messages/s into a fresh database
+# (bench/src/bin/migrate-bench.rs); appended to RESULTS.md as its own section, so the table above is unchanged.
+migrate_messages=${MIGRATE_BENCH_MESSAGES:-200000}
+case " $* " in *" --quick "*) migrate_messages=${MIGRATE_BENCH_MESSAGES:-20000} ;; esac
+echo "== migration: export and import of $migrate_messages messages" >&2
+"$target/release/migrate-bench" --messages "$migrate_messages" --append-to bench/RESULTS.md || {
+  echo "bench: migrate-bench failed" >&2
+  status=1
+}
 echo "bench: total $(($(date +%s) - started)) s; results in bench/RESULTS.md, logs in $out/" >&2
 exit "$status"

@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 mod faults;
 pub mod hooks;
+pub mod import;
 mod limits;
 pub mod messaging;
 pub mod realtime;

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::error::{codes, AppError};
 use crate::realtime;
-use crate::routes::{admin, classes, rtm};
+use crate::routes::{admin, classes, history2, rtm, scan};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::db::Db;
 use crate::store::messages::{self, StoredMessage};
@@ -62,6 +62,8 @@ pub fn app(state: AppState) -> Router {
         .route("/1.1/rtm/messages", post(rtm::send))
         .route("/1.1/rtm/broadcast", post(rtm::broadcast))
         .route("/1.1/rtm/messages/history", get(rtm::history))
+        .route("/1.1/scan/classes/{class}", get(scan::scan))
+        .merge(history2::routes())
         .route("/1.1/date", get(admin::date))
         .route("/v1/route", get(realtime::route))
         .route("/__admin/health", get(admin::health))

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::Access;
 use crate::error::{codes, AppError};
 use crate::hooks::Refusal;
+use crate::routes::scan::{strip_private, strip_private_value};
 use crate::routes::{json_object, parse_json_param, query_params, truthy};
 use crate::state::AppState;
 use crate::store::objects::{
@@ -38,13 +39,14 @@ pub async fn create(
     if class == CONVERSATION {
         conversation_start_hook(&state, &body).await?;
     }
-    let created = objects::create(
+    let mut created = objects::create(
         &state.db,
         class.clone(),
         body,
         truthy(params.get("fetchWhenSave")),
     )
     .await?;
+    strip_private(&class, &mut created.body);
     let status = if created.existed {
         StatusCode::OK
     } else {
@@ -100,7 +102,9 @@ pub async fn find(
         with_acl: truthy(params.get("returnACL")),
         max_scan: state.max_scan,
     };
-    Ok(Json(objects::find(&state.db, access, class, q).await?))
+    let mut found = objects::find(&state.db, access, class.clone(), q).await?;
+    strip_private_value(&class, &mut found);
+    Ok(Json(found))
 }
 
 pub async fn get(
@@ -114,12 +118,14 @@ pub async fn get(
     let found = objects::get(
         &state.db,
         access,
-        class,
+        class.clone(),
         id,
         truthy(params.get("returnACL")),
     )
     .await?;
-    Ok(Json(found.map_or_else(|| json!({}), Value::Object)))
+    let mut found = found.map_or_else(|| json!({}), Value::Object);
+    strip_private_value(&class, &mut found);
+    Ok(Json(found))
 }
 
 pub async fn update(
@@ -139,7 +145,17 @@ pub async fn update(
     } else {
         None
     };
-    let out = objects::update(&state.db, access, class, id.clone(), body, where_, fetch).await?;
+    let mut out = objects::update(
+        &state.db,
+        access,
+        class.clone(),
+        id.clone(),
+        body,
+        where_,
+        fetch,
+    )
+    .await?;
+    strip_private(&class, &mut out);
     if let Some((add, members)) = member_change {
         let hook = if add {
             "_conversationAdded"

@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod classes;
+pub mod history2;
 pub mod rtm;
+pub mod scan;
 
 use std::collections::HashMap;
 

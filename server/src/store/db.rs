@@ -20,10 +20,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Durability;
 use crate::store::{StoreError, StoreResult};
 
-/// Versioned migrations, applied in order to a database whose `user_version` is below theirs.
-const MIGRATIONS: [(i64, &str); 2] = [
+/// Versioned migrations, applied in order to a database whose `user_version` is below theirs. 3 holds the
+/// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`).
+const MIGRATIONS: [(i64, &str); 3] = [
     (1, include_str!("../../migrations/001_init.sql")),
     (2, include_str!("../../migrations/002_realtime.sql")),
+    (3, include_str!("../../migrations/003_migration.sql")),
 ];
 /// Upper bound of one group commit, to keep the latency of the first job in a batch bounded.
 const MAX_BATCH: usize = 2048;

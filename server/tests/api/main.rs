@@ -9,5 +9,6 @@ mod helpers;
 mod history;
 mod hooks;
 mod limits;
+mod migration;
 mod realtime;
 mod rtm;

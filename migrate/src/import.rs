@@ -1,0 +1,260 @@
+//! `leancloud-migrate import`: export directories, console tarballs and single `.jsonl` files into a
+//! `leancloud-server` database, one transaction per file (see [`leancloud_server::import`]).
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use leancloud_server::import::{FileKind, FileReport, Importer};
+
+use crate::export::{
+    class_file, CLASSES_DIR, MANIFEST, MESSAGES, SUBSCRIBERS, SUBSCRIBER_MESSAGES,
+};
+use crate::Error;
+
+/// What a SOURCE argument is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A directory written by `leancloud-migrate export`.
+    ExportDir(PathBuf),
+    /// LeanCloud's console data export (`.tar.gz` of `<Class>.<n>.jsonl`).
+    Tarball(PathBuf),
+    /// One `.jsonl` file (e.g. from an unpacked console export).
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn detect(path: &Path) -> Result<Source, Error> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Ok(Source::ExportDir(path.to_path_buf()));
+        }
+        let mut magic = [0u8; 2];
+        let n = File::open(path)
+            .and_then(|mut f| f.read(&mut magic))
+            .map_err(|e| Error::io(path, e))?;
+        if n == 2 && magic == [0x1f, 0x8b] {
+            Ok(Source::Tarball(path.to_path_buf()))
+        } else {
+            Ok(Source::File(path.to_path_buf()))
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    pub files: Vec<FileReport>,
+    pub elapsed_secs: f64,
+    pub dry_run: bool,
+}
+
+impl ImportSummary {
+    pub fn messages(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| f.kind == FileKind::Messages)
+            .map(|f| f.rows)
+            .sum()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+
+    pub fn inserted(&self) -> u64 {
+        self.files.iter().map(|f| f.inserted).sum()
+    }
+
+    pub fn print(&self) {
+        let verb = if self.dry_run {
+            "would import"
+        } else {
+            "imported"
+        };
+        println!(
+            "{:<44} {:<24} {:>10} {:>10} {:>10}",
+            "file", "what", "rows", "new", "existing"
+        );
+        for f in &self.files {
+            let what = match &f.kind {
+                FileKind::Objects { class } => format!("class {class}"),
+                FileKind::Messages => "messages".into(),
+                FileKind::Subscribers => "service subscribers".into(),
+            };
+            println!(
+                "{:<44} {:<24} {:>10} {:>10} {:>10}",
+                f.file, what, f.rows, f.inserted, f.skipped
+            );
+        }
+        let secs = self.elapsed_secs.max(1e-9);
+        println!(
+            "{verb} {} new rows of {} read ({} messages) in {:.2} s: {:.0} rows/s{}",
+            self.inserted(),
+            self.rows(),
+            self.messages(),
+            self.elapsed_secs,
+            self.rows() as f64 / secs,
+            if self.dry_run {
+                " (dry run: nothing written)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+fn bar(progress: bool, name: &str, len: Option<u64>) -> ProgressBar {
+    let bar = match len {
+        Some(len) => ProgressBar::new(len),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(if progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let template = if len.is_some() {
+        "{bar:30} {bytes}/{total_bytes} {prefix} ({bytes_per_sec})"
+    } else {
+        "{spinner} {bytes} {prefix} ({bytes_per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(name.to_string());
+    bar
+}
+
+/// The files of an export directory in import order: conversations first, then the other classes, the
+/// messages (whose `lm` updates need the conversations), the subscribers.
+pub fn export_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !dir.join(MANIFEST).exists() {
+        return Err(Error::Other(format!(
+            "{} is not a finished export (no {MANIFEST}); run `leancloud-migrate export --out {}` again to complete it",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let mut files = Vec::new();
+    let conversations = dir.join(class_file("_Conversation"));
+    let classes = dir.join(CLASSES_DIR);
+    if classes.is_dir() {
+        let mut others: Vec<PathBuf> = std::fs::read_dir(&classes)
+            .map_err(|e| Error::io(&classes, e))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && *p != conversations)
+            .collect();
+        others.sort();
+        if conversations.exists() {
+            files.push(conversations);
+        }
+        files.extend(others);
+    }
+    for rel in [MESSAGES, SUBSCRIBER_MESSAGES, SUBSCRIBERS] {
+        let p = dir.join(rel);
+        if p.exists() {
+            files.push(p);
+        }
+    }
+    Ok(files)
+}
+
+/// Imports every source into the database at `db`, in order. Stops at the first bad file (that file is
+/// rolled back; the files before it stay imported, and importing again skips what is there). The summary
+/// lists the files imported, also when an error stopped the import.
+pub fn import(
+    db: &Path,
+    sources: &[PathBuf],
+    dry_run: bool,
+    progress: bool,
+) -> (ImportSummary, Result<(), Error>) {
+    let started = Instant::now();
+    let mut summary = ImportSummary {
+        dry_run,
+        ..ImportSummary::default()
+    };
+    let mut importer = match Importer::open(db, dry_run) {
+        Ok(i) => i,
+        Err(e) => return (summary, Err(e.into())),
+    };
+    for source in sources {
+        let result = import_source(&mut importer, source, progress, &mut summary);
+        summary.elapsed_secs = started.elapsed().as_secs_f64();
+        if let Err(e) = result {
+            return (summary, Err(e));
+        }
+    }
+    (summary, Ok(()))
+}
+
+fn import_source(
+    importer: &mut Importer,
+    source: &Path,
+    progress: bool,
+    summary: &mut ImportSummary,
+) -> Result<(), Error> {
+    match Source::detect(source)? {
+        Source::ExportDir(dir) => {
+            for path in export_files(&dir)? {
+                import_path(importer, &path, progress, summary)?;
+            }
+        }
+        Source::File(path) => import_path(importer, &path, progress, summary)?,
+        Source::Tarball(path) => {
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let len = file.metadata().map(|m| m.len()).ok();
+            let bar = bar(progress, &path.display().to_string(), len);
+            let gz = flate2::read::GzDecoder::new(bar.wrap_read(file));
+            let mut archive = tar::Archive::new(gz);
+            let tarball = path.display().to_string();
+            let entries = archive.entries().map_err(|e| {
+                Error::Other(format!("{tarball}: not a readable tar.gz archive: {e}"))
+            })?;
+            let mut last = String::from("(start of the archive)");
+            for entry in entries {
+                let entry = entry.map_err(|e| {
+                    Error::Other(format!(
+                        "{tarball}: the archive is damaged after {last}: {e}; the files before it were imported"
+                    ))
+                })?;
+                let name = entry
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "(unnamed entry)".into());
+                last = name.clone();
+                if !entry.header().entry_type().is_file() || !name.ends_with(".jsonl") {
+                    continue;
+                }
+                let file = format!("{tarball}:{name}");
+                let report =
+                    importer.import_file(&file, BufReader::with_capacity(1 << 20, entry))?;
+                summary.files.push(report);
+            }
+            bar.finish_and_clear();
+        }
+    }
+    Ok(())
+}
+
+fn import_path(
+    importer: &mut Importer,
+    path: &Path,
+    progress: bool,
+    summary: &mut ImportSummary,
+) -> Result<(), Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map(|m| m.len()).ok();
+    let name = path.display().to_string();
+    let bar = bar(progress, &name, len);
+    let report = importer.import_file(
+        &name,
+        BufReader::with_capacity(1 << 20, bar.wrap_read(file)),
+    )?;
+    bar.finish_and_clear();
+    summary.files.push(report);
+    Ok(())
+}

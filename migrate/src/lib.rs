@@ -1,0 +1,48 @@
+//! `leancloud-migrate`: leave LeanCloud before 2027-01-12 with every conversation, message and subscriber,
+//! ids kept.
+//!
+//! * [`export`] pulls an app's IM data through LeanCloud's REST API (Scan API for classes, the 1.2 history
+//!   and subscriber endpoints) into a directory of JSONL files, resumably;
+//! * [`import`] writes such a directory, or the console's data-export tarball, into a `leancloud-server`
+//!   database;
+//! * [`verify`] compares a source (export directory or live API) with a server, class by class and
+//!   conversation by conversation.
+//!
+//! The file format is described in `migrate/README.md`.
+
+pub mod api;
+pub mod export;
+pub mod import;
+pub mod verify;
+
+use std::path::Path;
+
+/// The format tag written into every header and the manifest.
+pub const FORMAT: &str = "leancloud-migrate/1";
+
+/// Everything that stops a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("API call failed: {0}")]
+    Api(#[from] leancloud_im::Error),
+    #[error("configuration: {0}")]
+    Config(#[from] leancloud_im::ConfigError),
+    #[error(transparent)]
+    Import(#[from] leancloud_server::import::ImportError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! `leancloud-migrate`: export an app's IM data from LeanCloud's API, import it (and the console's data
+//! export) into a `leancloud-server` database, and verify the result. Step by step: README.md, "Leaving
+//! LeanCloud"; file format: migrate/README.md.
+//!
+//! ```text
+//! leancloud-migrate export --out DIR [--class C]… [--max-requests-per-second N]
+//! leancloud-migrate import --db PATH SOURCE… [--dry-run]
+//! leancloud-migrate verify --from SOURCE --to URL
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use leancloud_migrate::api::{config, Api, ApiOptions};
+use leancloud_migrate::export::{export, ExportOptions, DEFAULT_CLASSES};
+use leancloud_migrate::{import, verify, Error};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "leancloud-migrate",
+    version,
+    about = "Leave LeanCloud with every conversation, message and subscriber: export, import, verify"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Credentials and API server; the `LEANCLOUD_*` variables the functions read unless given here.
+#[derive(Debug, Clone, Args)]
+struct Credentials {
+    /// App id (default: LEANCLOUD_APP_ID).
+    #[arg(long)]
+    app_id: Option<String>,
+    /// Master key (default: LEANCLOUD_APP_MASTER_KEY, or LEANCLOUD_MASTER_KEY).
+    #[arg(long)]
+    master_key: Option<String>,
+    /// API server URL, e.g. https://xxxxxxxx.api.lncldglobal.com (default: LEANCLOUD_API_SERVER, else
+    /// derived from the app id as the SDK does).
+    #[arg(long)]
+    api_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct Pace {
+    /// At most this many API requests per second (0: no limit).
+    #[arg(long, default_value_t = 20.0)]
+    max_requests_per_second: f64,
+    /// Limit of one request, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    request_timeout: f64,
+    /// Attempts per request before giving up (429, 5xx, timeouts and dropped connections are retried).
+    #[arg(long, default_value_t = 30)]
+    max_attempts: u32,
+}
+
+impl Pace {
+    fn options(&self) -> ApiOptions {
+        ApiOptions {
+            max_requests_per_second: self.max_requests_per_second.max(0.0),
+            request_timeout: Duration::from_secs_f64(self.request_timeout.max(0.1)),
+            max_attempts: self.max_attempts.max(1),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Export _Conversation, _SysMessage and --class classes, every conversation's history and the
+    /// service-conversation subscribers into DIR (resumable: run it again to continue).
+    Export {
+        /// The export directory (created if missing; an unfinished export in it is continued).
+        #[arg(long)]
+        out: PathBuf,
+        /// Another class to export (repeatable), e.g. --class _User --class Post.
+        #[arg(long = "class")]
+        classes: Vec<String>,
+        #[command(flatten)]
+        credentials: Credentials,
+        #[command(flatten)]
+        pace: Pace,
+        /// Also export each service-conversation subscriber's own history (where LeanCloud keeps the
+        /// messages sent to chosen clients only); one or more requests per subscriber.
+        #[arg(long)]
+        subscriber_history: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Import export directories, console tarballs (.tar.gz) or .jsonl files into a leancloud-server
+    /// database (stop the server first). Importing again changes nothing.
+    Import {
+        /// The server's SQLite file (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// Export directories, console .tar.gz files or .jsonl files.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Read and count everything, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Compare a source (an export directory, or the URL of a live API) with a server, class by class and
+    /// conversation by conversation. Exits 1 when something differs.
+    Verify {
+        /// Export directory or API URL.
+        #[arg(long)]
+        from: String,
+        /// The server to check (the same app id and master key).
+        #[arg(long)]
+        to: String,
+        /// Classes to compare besides _Conversation and _SysMessage when --from is a URL.
+        #[arg(long = "class")]
+        classes: Vec<String>,
+        /// Show every conversation, not only those that differ.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        credentials: Credentials,
+        #[command(flatten)]
+        pace: Pace,
+    },
+}
+
+fn api(credentials: &Credentials, server: Option<&str>, pace: &Pace) -> Result<Api, Error> {
+    let config = config(
+        credentials.app_id.as_deref(),
+        credentials.master_key.as_deref(),
+        server.or(credentials.api_server.as_deref()),
+    )?;
+    Ok(Api::new(config, pace.options())?)
+}
+
+async fn run(cli: Cli) -> Result<bool, Error> {
+    match cli.cmd {
+        Cmd::Export {
+            out,
+            classes,
+            credentials,
+            pace,
+            subscriber_history,
+            quiet,
+        } => {
+            let api = api(&credentials, None, &pace)?;
+            eprintln!(
+                "exporting app {} from {} into {}",
+                api.client().config().app_id(),
+                api.client().config().api_server(),
+                out.display()
+            );
+            let summary = export(
+                &api,
+                &ExportOptions {
+                    out,
+                    extra_classes: classes,
+                    progress: !quiet,
+                    subscriber_history,
+                },
+            )
+            .await
+            .map_err(|e| {
+                Error::Other(format!(
+                    "{e}\nthe export stopped; run the same command again to continue from its checkpoint"
+                ))
+            })?;
+            summary.print();
+            Ok(true)
+        }
+        Cmd::Import {
+            db,
+            sources,
+            dry_run,
+            quiet,
+        } => {
+            let result =
+                tokio::task::spawn_blocking(move || import::import(&db, &sources, dry_run, !quiet))
+                    .await
+                    .map_err(|e| Error::Other(format!("import task failed: {e}")))?;
+            let (summary, result) = result;
+            if result.is_ok() || !summary.files.is_empty() {
+                summary.print();
+            }
+            result.map(|()| true)
+        }
+        Cmd::Verify {
+            from,
+            to,
+            classes,
+            all,
+            credentials,
+            pace,
+        } => {
+            let source = if from.starts_with("http://") || from.starts_with("https://") {
+                let mut list: Vec<String> = DEFAULT_CLASSES.iter().map(|c| c.to_string()).collect();
+                list.extend(classes.iter().cloned());
+                let api = api(&credentials, Some(&from), &pace)?;
+                verify::from_api(&api, &list, &[]).await?
+            } else {
+                let dir = PathBuf::from(&from);
+                tokio::task::spawn_blocking(move || verify::from_dir(&dir))
+                    .await
+                    .map_err(|e| Error::Other(format!("verify task failed: {e}")))??
+            };
+            let target_api = api(&credentials, Some(&to), &pace)?;
+            let class_list: Vec<String> = source.classes.keys().cloned().collect();
+            let convs: Vec<String> = source.conversations.keys().cloned().collect();
+            let target = verify::from_api(&target_api, &class_list, &convs).await?;
+            Ok(verify::print(&verify::compare(&source, &target), all))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("leancloud-migrate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,634 @@
+//! Import of data exported from LeanCloud straight into a server database (used by `leancloud-migrate import`).
+//!
+//! It writes the server's own schema with rusqlite, bypassing the request path: nothing is delivered or
+//! pushed, no `lm` is touched except to follow the imported history forward. Each file is one transaction:
+//! a bad line rolls the whole file back and the error names the file and the line. Every insert is
+//! `INSERT OR IGNORE` on the ids (objects on `(class, objectId)`, messages on `msg-id`, subscribers on
+//! `(conversation, client)`), so importing the same files again changes nothing; like LeanCloud's own
+//! import, an object whose `objectId` already exists is skipped, not overwritten.
+//!
+//! Formats (`migrate/README.md`): object files are LeanCloud's console export (`<Class>.<n>.jsonl`, first
+//! line `#filetype:JSON-streaming {"type":"Class","class":"<Class>"}`, one object per line, `createdAt`/
+//! `updatedAt` ISO strings, other dates `{"__type":"Date","iso":…}`, `ACL` per row); message files carry one
+//! history record per line as the history API returns it; subscriber files one
+//! `{"conv_id","subscriber","timestamp"}` per line.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+
+use crate::config::Durability;
+use crate::store::db::{iso_millis, parse_iso_millis, Db};
+use crate::store::messages::user_conversation_key;
+use crate::store::objects::{validate_class_name, CONVERSATION};
+
+/// The prefix of the first line of every export file.
+pub const HEADER_PREFIX: &str = "#filetype:JSON-streaming";
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot open the database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("{file}, line {line}: {reason}; nothing of {file} was imported")]
+    Line {
+        file: String,
+        line: u64,
+        reason: String,
+    },
+    #[error("{file}: {reason}; nothing of {file} was imported")]
+    File { file: String, reason: String },
+    #[error("database error while importing {file}: {source}")]
+    Database {
+        file: String,
+        source: rusqlite::Error,
+    },
+}
+
+/// What a file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// Objects of one storage class.
+    Objects { class: String },
+    /// Message history records.
+    Messages,
+    /// Service-conversation subscribers.
+    Subscribers,
+}
+
+/// The outcome of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub file: String,
+    pub kind: FileKind,
+    /// Data lines read (header and blank lines not counted).
+    pub rows: u64,
+    /// Rows written (would be written, with `dry_run`).
+    pub inserted: u64,
+    /// Rows already present (same id), left as they were.
+    pub skipped: u64,
+}
+
+/// The parsed first line of an export file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// `type`: `Class` for objects, `Messages`, `Subscribers`.
+    pub kind: String,
+    /// `class` for object files.
+    pub class: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+/// Parses `#filetype:JSON-streaming {…}`.
+pub fn parse_header(line: &str) -> Result<Header, String> {
+    let rest = line
+        .trim_end_matches(['\r', '\n'])
+        .strip_prefix(HEADER_PREFIX)
+        .ok_or_else(|| {
+            format!(
+                "missing header: the first line must start with `{HEADER_PREFIX}` (is this a LeanCloud export file?)"
+            )
+        })?;
+    let rest = rest.trim();
+    let mut extra = if rest.is_empty() {
+        Map::new()
+    } else {
+        match serde_json::from_str::<Value>(rest) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err("the header's metadata is not a JSON object".into()),
+            Err(e) => return Err(format!("the header's metadata is not valid JSON: {e}")),
+        }
+    };
+    let kind = match extra.remove("type") {
+        Some(Value::String(s)) => s,
+        _ => "Class".to_string(),
+    };
+    let class = match extra.remove("class") {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    Ok(Header { kind, class, extra })
+}
+
+/// The class a console export file is named after: `_User.0.jsonl` → `_User`.
+pub fn class_from_file_name(name: &str) -> Option<String> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let stem = base.strip_suffix(".jsonl")?;
+    let class = match stem.rsplit_once('.') {
+        Some((class, n)) if n.chars().all(|c| c.is_ascii_digit()) => class,
+        _ => stem,
+    };
+    (!class.is_empty()).then(|| class.to_string())
+}
+
+/// Writes imported rows into a server database. Not to be used while a server runs on the same file
+/// (SQLite would serialise the writers, but the server's caches, e.g. its message clock, would not know).
+#[derive(Debug)]
+pub struct Importer {
+    conn: Connection,
+    dry_run: bool,
+}
+
+fn date_millis(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => parse_iso_millis(s),
+        Value::Object(m) if m.get("__type").and_then(Value::as_str) == Some("Date") => m
+            .get("iso")
+            .and_then(Value::as_str)
+            .and_then(parse_iso_millis),
+        _ => None,
+    }
+}
+
+/// The member-set key of a `unique: true` conversation (the same encoding as the storage layer's).
+fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
+    if class != CONVERSATION || data.get("unique") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let members: BTreeSet<String> = match data.get("m") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    serde_json::to_string(&members).ok()
+}
+
+struct Lines<R> {
+    reader: R,
+    file: String,
+    number: u64,
+    buf: String,
+}
+
+impl<R: BufRead> Lines<R> {
+    /// The next line (without its end), `None` at the end; a read error (e.g. a truncated gzip stream)
+    /// names the line it happened on.
+    fn next_line(&mut self) -> Result<Option<String>, ImportError> {
+        self.buf.clear();
+        self.number += 1;
+        match self.reader.read_line(&mut self.buf) {
+            Ok(0) => Ok(None),
+            Ok(_) => {
+                let end = self.buf.trim_end_matches(['\n', '\r']).len();
+                self.buf.truncate(end);
+                Ok(Some(std::mem::take(&mut self.buf)))
+            }
+            Err(e) => Err(ImportError::Line {
+                file: self.file.clone(),
+                line: self.number,
+                reason: format!("cannot read the file ({e})"),
+            }),
+        }
+    }
+
+    fn error(&self, reason: impl Into<String>) -> ImportError {
+        ImportError::Line {
+            file: self.file.clone(),
+            line: self.number,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Importer {
+    /// Opens the database at `path`, creating it and the server's schema as needed. With `dry_run`,
+    /// every file is imported inside a transaction that is rolled back, so the counts are exact and
+    /// nothing is written.
+    pub fn open(path: &Path, dry_run: bool) -> Result<Importer, ImportError> {
+        let open_error = |reason: String| ImportError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        // The server's own start-up creates and migrates the schema.
+        Db::open(path, Durability::Normal)
+            .map_err(|e| open_error(e.to_string()))?
+            .close();
+        let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| open_error(e.to_string()))?;
+        // One big transaction per file: a large page cache keeps the message indexes (msg-id, conversation,
+        // sender) in memory; commits stay durable as the server's (WAL, synchronous=NORMAL).
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;",
+        )
+        .map_err(|e| open_error(e.to_string()))?;
+        Ok(Importer { conn, dry_run })
+    }
+
+    /// Imports one file in one transaction. The first line must be the export header: its `type` says
+    /// what the rows are (`Class`, the default, `Messages` or `Subscribers`), its `class` the class of
+    /// objects (else the file name's `<Class>.<n>.jsonl` does). `file` names the file in errors.
+    pub fn import_file(
+        &mut self,
+        file: &str,
+        reader: impl BufRead,
+    ) -> Result<FileReport, ImportError> {
+        let mut lines = Lines {
+            reader,
+            file: file.to_string(),
+            number: 0,
+            buf: String::new(),
+        };
+        let header = match lines.next_line()? {
+            None => {
+                return Err(ImportError::File {
+                    file: file.to_string(),
+                    reason: "empty file: missing header".into(),
+                })
+            }
+            Some(first) => parse_header(&first).map_err(|reason| lines.error(reason))?,
+        };
+        let kind = match header.kind.as_str() {
+            "Class" => {
+                let class = header
+                    .class
+                    .clone()
+                    .or_else(|| class_from_file_name(file))
+                    .ok_or_else(|| lines.error("the header names no class"))?;
+                validate_class_name(&class)
+                    .map_err(|_| lines.error(format!("invalid class name {class:?}")))?;
+                FileKind::Objects { class }
+            }
+            "Messages" => FileKind::Messages,
+            "Subscribers" => FileKind::Subscribers,
+            other => return Err(lines.error(format!("unknown file type {other:?}"))),
+        };
+        let dry_run = self.dry_run;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| ImportError::Database {
+                file: file.to_string(),
+                source,
+            })?;
+        let mut report = FileReport {
+            file: file.to_string(),
+            kind: kind.clone(),
+            rows: 0,
+            inserted: 0,
+            skipped: 0,
+        };
+        let db_error = |source| ImportError::Database {
+            file: file.to_string(),
+            source,
+        };
+        match &kind {
+            FileKind::Objects { class } => {
+                import_objects(&tx, class, &mut lines, &mut report)?;
+            }
+            FileKind::Messages => import_messages(&tx, &mut lines, &mut report)?,
+            FileKind::Subscribers => import_subscribers(&tx, &mut lines, &mut report)?,
+        }
+        if dry_run {
+            tx.rollback().map_err(db_error)?;
+        } else {
+            tx.commit().map_err(db_error)?;
+        }
+        Ok(report)
+    }
+}
+
+fn sql(lines: &Lines<impl BufRead>, e: rusqlite::Error) -> ImportError {
+    lines.error(format!("database error: {e}"))
+}
+
+fn parse_object(
+    lines: &Lines<impl BufRead>,
+    text: &str,
+) -> Result<Map<String, Value>, ImportError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(lines.error("expected a JSON object")),
+        Err(e) => Err(lines.error(format!("invalid JSON: {e}"))),
+    }
+}
+
+fn import_objects(
+    tx: &Transaction<'_>,
+    class: &str,
+    lines: &mut Lines<impl BufRead>,
+    report: &mut FileReport,
+) -> Result<(), ImportError> {
+    tx.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")
+        .and_then(|mut s| s.execute([class]))
+        .map_err(|e| sql(lines, e))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    loop {
+        let Some(text) = lines.next_line()? else {
+            break;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let mut data = parse_object(lines, &text)?;
+        report.rows += 1;
+        let id = match data.remove("objectId") {
+            Some(Value::String(s)) if !s.is_empty() => s,
+            _ => return Err(lines.error("missing objectId")),
+        };
+        let mut date = |key: &str| -> Result<Option<i64>, ImportError> {
+            match data.remove(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => date_millis(&v)
+                    .map(Some)
+                    .ok_or_else(|| lines.error(format!("{key} is not an ISO date: {v}"))),
+            }
+        };
+        let created = date("createdAt")?;
+        let updated = date("updatedAt")?;
+        let created_at = created.or(updated).unwrap_or(now);
+        let updated_at = updated.unwrap_or(created_at);
+        let acl = match data.remove("ACL") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.to_string()),
+            Some(_) => return Err(lines.error("ACL must be an object")),
+        };
+        // Console rows of some classes carry their class name; it is not a field.
+        if data.get("className").and_then(Value::as_str) == Some(class) {
+            data.remove("className");
+        }
+        let key = unique_key(class, &data);
+        let text = Value::Object(data).to_string();
+        let changed = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO objects (class, id, data, acl, created_at, updated_at, unique_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| s.execute(params![class, id, text, acl, created_at, updated_at, key]))
+            .map_err(|e| sql(lines, e))?;
+        if changed == 1 {
+            report.inserted += 1;
+        } else {
+            report.skipped += 1;
+        }
+    }
+    Ok(())
+}
+
+fn import_messages(
+    tx: &Transaction<'_>,
+    lines: &mut Lines<impl BufRead>,
+    report: &mut FileReport,
+) -> Result<(), ImportError> {
+    let mut last: HashMap<String, i64> = HashMap::new();
+    let mut insert = tx
+        .prepare(
+            "INSERT OR IGNORE INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, from_ip)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+        )
+        .map_err(|e| sql(lines, e))?;
+    let mut meta = tx
+        .prepare("INSERT OR IGNORE INTO message_meta (msg_id, bin, ack_at) VALUES (?1, ?2, ?3)")
+        .map_err(|e| sql(lines, e))?;
+    let mut recipient = tx
+        .prepare(
+            "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(|e| sql(lines, e))?;
+    loop {
+        let Some(text) = lines.next_line()? else {
+            break;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&text)
+            .map_err(|e| lines.error(format!("invalid message record: {e}")))?;
+        report.rows += 1;
+        if record.msg_id.is_empty() || record.conv_id.is_empty() {
+            return Err(lines.error("msg-id and conv-id must not be empty"));
+        }
+        let data = match record.data {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let recipients = record.recipients.unwrap_or_default();
+        let kind = if recipients.is_empty() {
+            "normal"
+        } else {
+            "to_clients"
+        };
+        let recipients_text = (!recipients.is_empty()).then(|| json!(recipients).to_string());
+        let changed = insert
+            .execute(params![
+                record.msg_id,
+                record.conv_id,
+                record.from,
+                data,
+                record.timestamp,
+                kind,
+                record.is_room,
+                recipients_text,
+                record.from_ip.filter(|ip| !ip.is_empty()),
+            ])
+            .map_err(|e| sql(lines, e))?;
+        if changed == 0 {
+            // The same message seen by another chosen client (a subscriber's history): add the recipient.
+            if !recipients.is_empty() {
+                merge_recipients(tx, &record.msg_id, &record.conv_id, &recipients)
+                    .map_err(|e| sql(lines, e))?;
+            }
+            report.skipped += 1;
+            continue;
+        }
+        report.inserted += 1;
+        if record.bin || record.ack_at.is_some() {
+            meta.execute(params![record.msg_id, record.bin, record.ack_at])
+                .map_err(|e| sql(lines, e))?;
+        }
+        if !recipients.is_empty() {
+            let seq = tx.last_insert_rowid();
+            for client in &recipients {
+                recipient
+                    .execute(params![
+                        user_conversation_key(&record.conv_id, client),
+                        seq,
+                        client
+                    ])
+                    .map_err(|e| sql(lines, e))?;
+            }
+        }
+        let entry = last.entry(record.conv_id).or_insert(record.timestamp);
+        *entry = (*entry).max(record.timestamp);
+    }
+    // `lm` follows the history, forward only (as the send path does).
+    let mut lm = tx
+        .prepare(
+            "UPDATE objects SET data = json_set(data, '$.lm', json(?2))
+             WHERE class = '_Conversation' AND id = ?1
+               AND (json_extract(data, '$.lm.iso') IS NULL OR json_extract(data, '$.lm.iso') < ?3)",
+        )
+        .map_err(|e| sql(lines, e))?;
+    for (conv, ts) in last {
+        let iso = iso_millis(ts);
+        lm.execute(params![
+            conv,
+            json!({"__type": "Date", "iso": iso}).to_string(),
+            iso
+        ])
+        .map_err(|e| sql(lines, e))?;
+    }
+    Ok(())
+}
+
+/// Adds `recipients` to a stored message sent to chosen clients (a no-op for other messages and for
+/// recipients already there, so importing again changes nothing).
+fn merge_recipients(
+    tx: &Transaction<'_>,
+    msg_id: &str,
+    conv_id: &str,
+    recipients: &[String],
+) -> rusqlite::Result<()> {
+    let row: Option<(i64, String, Option<String>)> = tx
+        .prepare_cached("SELECT seq, kind, recipients FROM messages WHERE msg_id = ?1")?
+        .query_row([msg_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((seq, kind, current)) = row else {
+        return Ok(());
+    };
+    if kind != "to_clients" {
+        return Ok(());
+    }
+    let mut list: Vec<String> = current
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default();
+    let before = list.len();
+    for r in recipients {
+        if !list.contains(r) {
+            list.push(r.clone());
+        }
+    }
+    if list.len() != before {
+        tx.prepare_cached("UPDATE messages SET recipients = ?2 WHERE seq = ?1")?
+            .execute(params![seq, json!(list).to_string()])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for client in recipients {
+        stmt.execute(params![user_conversation_key(conv_id, client), seq, client])?;
+    }
+    Ok(())
+}
+
+/// A history record as the history API returns it (`leancloud-migration.md` §1.3), plus the optional
+/// `recipients` of a message sent to chosen clients of a service conversation.
+#[derive(Debug, serde::Deserialize)]
+struct Record {
+    #[serde(rename = "msg-id")]
+    msg_id: String,
+    #[serde(rename = "conv-id")]
+    conv_id: String,
+    from: String,
+    data: Value,
+    timestamp: i64,
+    #[serde(default)]
+    bin: bool,
+    #[serde(rename = "is-room", default)]
+    is_room: bool,
+    #[serde(rename = "from-ip", default)]
+    from_ip: Option<String>,
+    #[serde(rename = "ack-at", default)]
+    ack_at: Option<i64>,
+    #[serde(default)]
+    recipients: Option<Vec<String>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Subscriber {
+    conv_id: String,
+    subscriber: String,
+    timestamp: i64,
+}
+
+fn import_subscribers(
+    tx: &Transaction<'_>,
+    lines: &mut Lines<impl BufRead>,
+    report: &mut FileReport,
+) -> Result<(), ImportError> {
+    loop {
+        let Some(text) = lines.next_line()? else {
+            break;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let s: Subscriber = serde_json::from_str(&text)
+            .map_err(|e| lines.error(format!("invalid subscriber record: {e}")))?;
+        report.rows += 1;
+        let changed = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO service_subscribers (conv_id, client_id, timestamp) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut st| st.execute(params![s.conv_id, s.subscriber, s.timestamp]))
+            .map_err(|e| sql(lines, e))?;
+        if changed == 1 {
+            report.inserted += 1;
+        } else {
+            report.skipped += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_seen_by_several_chosen_clients_gets_them_all_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db.sqlite3");
+        let file = format!(
+            "{HEADER_PREFIX} {{\"type\":\"Messages\"}}\n{}\n{}\n",
+            r#"{"msg-id":"m1","conv-id":"sys","from":"admin","data":"hi","timestamp":5,"recipients":["u1"]}"#,
+            r#"{"msg-id":"m1","conv-id":"sys","from":"admin","data":"hi","timestamp":5,"recipients":["u2"]}"#
+        );
+        let mut importer = Importer::open(&db, false).expect("open");
+        for _ in 0..2 {
+            importer
+                .import_file("m.jsonl", file.as_bytes())
+                .expect("import");
+        }
+        let conn = Connection::open(&db).expect("db");
+        let (kind, recipients): (String, String) = conn
+            .query_row(
+                "SELECT kind, recipients FROM messages WHERE msg_id = 'm1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row");
+        let keys: i64 = conn
+            .query_row("SELECT COUNT(*) FROM message_recipients", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(
+            ("to_clients", r#"["u1","u2"]"#, 2),
+            (kind.as_str(), recipients.as_str(), keys)
+        );
+    }
+
+    #[test]
+    fn headers_and_file_names_give_the_class() {
+        let h = parse_header(r#"#filetype:JSON-streaming {"type":"Class","class":"_User"}"#)
+            .expect("header");
+        assert_eq!(
+            ("Class", Some("_User")),
+            (h.kind.as_str(), h.class.as_deref())
+        );
+        assert!(parse_header(r#"{"objectId":"a"}"#).is_err());
+        assert_eq!(
+            Some("_User".to_string()),
+            class_from_file_name("_User.0.jsonl")
+        );
+        assert_eq!(
+            Some("Post".to_string()),
+            class_from_file_name("export/Post.12.jsonl")
+        );
+        assert_eq!(None, class_from_file_name("Post.json"));
+    }
+}

@@ -1,0 +1,171 @@
+//! The Scan API, `GET /1.1/scan/classes/{class}`: every object of a class in a stable order, paged by an
+//! opaque `cursor`, without the `skip` limits of queries. LeanCloud recommends it for exports.
+//!
+//! Master key only (as on LeanCloud). `limit` 1–1000 (default 100); the answer is
+//! `{"results":[…],"cursor":"…"}`, and `cursor` is `null` on the last page. `returnACL=true` adds each
+//! object's `ACL`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use rusqlite::params;
+use serde_json::{json, Map, Value};
+
+use crate::auth::Access;
+use crate::error::{codes, AppError};
+use crate::routes::{query_params, truthy};
+use crate::state::AppState;
+use crate::store::objects::{validate_class_name, Row};
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+/// Fields of `_User` that are stored (imported from LeanCloud's export) but never served.
+pub const PRIVATE_USER_FIELDS: [&str; 2] = ["password", "salt"];
+
+/// Removes the fields a class never serves (`_User`'s `password` and `salt`) from a rendered object.
+pub fn strip_private(class: &str, object: &mut Map<String, Value>) {
+    if class == "_User" {
+        for field in PRIVATE_USER_FIELDS {
+            object.remove(field);
+        }
+    }
+}
+
+/// [`strip_private`] on every object of a query answer (`{"results":[…]}`) or on a single object.
+pub fn strip_private_value(class: &str, value: &mut Value) {
+    if class != "_User" {
+        return;
+    }
+    match value {
+        Value::Object(map) if map.contains_key("results") => {
+            if let Some(Value::Array(items)) = map.get_mut("results") {
+                for item in items {
+                    if let Value::Object(obj) = item {
+                        strip_private(class, obj);
+                    }
+                }
+            }
+        }
+        Value::Object(map) => strip_private(class, map),
+        _ => {}
+    }
+}
+
+fn encode_cursor(seq: i64) -> String {
+    hex::encode(format!("seq:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    let raw = hex::decode(cursor.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    text.strip_prefix("seq:")?.parse().ok()
+}
+
+/// `GET /1.1/scan/classes/{class}`.
+pub async fn scan(
+    State(state): State<AppState>,
+    access: Access,
+    Path(class): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, AppError> {
+    access.require_master()?;
+    validate_class_name(&class)?;
+    let params = query_params(raw.as_deref());
+    let limit = match params.get("limit").map(|s| s.trim().parse::<i64>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Err(AppError::bad_request(
+                codes::INTERNAL,
+                format!("limit must be an integer from 1 to {MAX_LIMIT}."),
+            ))
+        }
+    };
+    let after = match params.get("cursor").filter(|c| !c.trim().is_empty()) {
+        None => 0,
+        Some(c) => decode_cursor(c)
+            .ok_or_else(|| AppError::bad_request(codes::INTERNAL, "Invalid cursor."))?,
+    };
+    let with_acl = truthy(params.get("returnACL"));
+    let body = state
+        .db
+        .read(move |conn| {
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM classes WHERE name = ?1")?
+                .exists([&class])?;
+            if !exists {
+                return Err(crate::store::StoreError::ClassNotFound(class));
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, id, data, acl, created_at, updated_at FROM objects
+                 WHERE class = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![class, after, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut last = None;
+            let mut results = Vec::with_capacity(rows.len());
+            for (seq, id, data, acl, created_at, updated_at) in rows {
+                last = Some(seq);
+                let data = match serde_json::from_str::<Value>(&data)
+                    .map_err(crate::store::StoreError::internal)?
+                {
+                    Value::Object(map) => map,
+                    _ => Map::new(),
+                };
+                let acl = acl
+                    .map(|a| serde_json::from_str::<Value>(&a))
+                    .transpose()
+                    .map_err(crate::store::StoreError::internal)?;
+                let row = Row {
+                    id,
+                    data,
+                    acl,
+                    created_at,
+                    updated_at,
+                };
+                let mut out = row.render(with_acl);
+                strip_private(&class, &mut out);
+                results.push(Value::Object(out));
+            }
+            let cursor = match last {
+                Some(seq) if results.len() as i64 == limit => json!(encode_cursor(seq)),
+                _ => Value::Null,
+            };
+            Ok(json!({"results": results, "cursor": cursor}))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(Some(42), decode_cursor(&encode_cursor(42)));
+        assert_eq!(None, decode_cursor("zz"));
+        assert_eq!(None, decode_cursor(&hex::encode("other:1")));
+    }
+
+    #[test]
+    fn user_passwords_and_salts_are_never_served() {
+        let mut v =
+            json!({"results": [{"objectId": "u1", "username": "a", "password": "h", "salt": "s"}]});
+        strip_private_value("_User", &mut v);
+        assert_eq!(json!({"results": [{"objectId": "u1", "username": "a"}]}), v);
+        let mut other = json!({"objectId": "p1", "password": "kept"});
+        strip_private_value("Post", &mut other);
+        assert_eq!(json!({"objectId": "p1", "password": "kept"}), other);
+    }
+}

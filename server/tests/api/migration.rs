@@ -1,0 +1,241 @@
+//! The endpoints a LeanCloud export uses: the Scan API and the 1.2 history and subscriber endpoints; and
+//! `_User`'s password and salt, which are never served.
+
+use pretty_assertions::assert_eq;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, Key, TestApp};
+
+async fn seeded_history(app: &TestApp, n: usize) -> (String, Vec<Value>) {
+    let conv = app
+        .conversation(json!({"name": "h", "m": ["a", "b"]}))
+        .await;
+    for i in 0..n {
+        let (status, _) = app
+            .send(json!({"from_peer": "a", "conv_id": conv, "message": format!("m{i}"), "transient": false}))
+            .await;
+        assert_eq!(StatusCode::OK, status);
+    }
+    let (_, all) = app
+        .get(&format!(
+            "/1.2/rtm/conversations/{conv}/messages?limit=1000&reversed=true"
+        ))
+        .await;
+    (conv, all.as_array().expect("array").clone())
+}
+
+fn ids(records: &Value) -> Vec<String> {
+    records
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["data"].as_str().expect("data").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn scan_pages_every_object_once_with_a_cursor_and_ends_with_null() {
+    // Arrange
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.post(
+            "/1.1/classes/Item",
+            json!({"n": i, "ACL": {"*": {"read": true}}}),
+        )
+        .await;
+    }
+
+    // Act
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/1.1/scan/classes/Item?limit=2&returnACL=true&cursor={c}"),
+            None => "/1.1/scan/classes/Item?limit=2&returnACL=true".to_string(),
+        };
+        let (status, page) = app.get(&path).await;
+        assert_eq!(StatusCode::OK, status, "{page}");
+        pages += 1;
+        for obj in page["results"].as_array().expect("results") {
+            assert_eq!(json!({"*": {"read": true}}), obj["ACL"], "returnACL");
+            seen.push(obj["n"].as_i64().expect("n"));
+        }
+        match page["cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+
+    // Assert
+    assert_eq!(vec![0, 1, 2, 3, 4], seen);
+    assert_eq!(3, pages);
+    let (status, _) = app
+        .call(Key::App, Method::GET, "/1.1/scan/classes/Item", None)
+        .await;
+    assert_eq!(
+        StatusCode::FORBIDDEN,
+        status,
+        "the Scan API needs the master key"
+    );
+    let (status, body) = app.get("/1.1/scan/classes/Nope").await;
+    assert_eq!(
+        (StatusCode::NOT_FOUND, json!(101)),
+        (status, body["code"].clone())
+    );
+    let (status, _) = app.get("/1.1/scan/classes/Item?limit=1001").await;
+    assert_eq!(StatusCode::BAD_REQUEST, status, "limit above 1000");
+}
+
+#[tokio::test]
+async fn history_1_2_pages_by_timestamp_and_msgid_in_both_directions() {
+    // Arrange
+    let app = spawn_app().await;
+    let (conv, all) = seeded_history(&app, 7).await;
+    let at = |i: usize| {
+        (
+            all[i]["timestamp"].clone(),
+            all[i]["msg-id"].as_str().expect("id").to_string(),
+        )
+    };
+
+    // Act
+    let (t2, m2) = at(2);
+    let (t5, m5) = at(5);
+    let path = |q: &str| format!("/1.2/rtm/conversations/{conv}/messages?{q}");
+    let (_, after_2) = app
+        .get(&path(&format!(
+            "reversed=true&limit=3&timestamp={t2}&msgid={m2}"
+        )))
+        .await;
+    let (_, from_2) = app
+        .get(&path(&format!(
+            "reversed=true&limit=3&timestamp={t2}&msgid={m2}&include_start=true"
+        )))
+        .await;
+    let (_, before_5) = app
+        .get(&path(&format!(
+            "limit=10&timestamp={t5}&msgid={m5}&till_timestamp={t2}&till_msgid={m2}"
+        )))
+        .await;
+    let (_, newest) = app.get(&path("limit=2")).await;
+    let (_, chat_room_path) = app
+        .get(&format!("/1.2/rtm/chatrooms/{conv}/messages?limit=1"))
+        .await;
+
+    // Assert
+    assert_eq!(
+        vec!["m0", "m1", "m2", "m3", "m4", "m5", "m6"],
+        ids(&Value::Array(all.clone()))
+    );
+    assert_eq!(
+        vec!["m3", "m4", "m5"],
+        ids(&after_2),
+        "strictly after the cursor, oldest first"
+    );
+    assert_eq!(vec!["m2", "m3", "m4"], ids(&from_2), "include_start");
+    assert_eq!(
+        vec!["m4", "m3"],
+        ids(&before_5),
+        "newest first between the bounds, both exclusive"
+    );
+    assert_eq!(vec!["m6", "m5"], ids(&newest));
+    assert_eq!(vec!["m6"], ids(&chat_room_path));
+    assert_eq!(json!(false), all[0]["bin"]);
+}
+
+#[tokio::test]
+async fn service_subscribers_page_by_client_id() {
+    // Arrange
+    let app = spawn_app().await;
+    let sys = app.conversation(json!({"name": "news", "sys": true})).await;
+    let normal = app.conversation(json!({"name": "chat"})).await;
+    for client in ["carol", "alice", "bob", "alice"] {
+        let (status, _) = app
+            .post(
+                &format!("/1.2/rtm/service-conversations/{sys}/subscribers"),
+                json!({"client_id": client}),
+            )
+            .await;
+        assert_eq!(StatusCode::OK, status);
+    }
+
+    // Act
+    let (_, first) = app
+        .get(&format!(
+            "/1.2/rtm/service-conversations/{sys}/subscribers?limit=2"
+        ))
+        .await;
+    let (_, rest) = app
+        .get(&format!(
+            "/1.2/rtm/service-conversations/{sys}/subscribers?limit=2&client_id=bob"
+        ))
+        .await;
+    let (status, body) = app
+        .post(
+            &format!("/1.2/rtm/service-conversations/{normal}/subscribers"),
+            json!({"client_id": "x"}),
+        )
+        .await;
+
+    // Assert
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|s| s["subscriber"].as_str().expect("s").to_string())
+            .collect()
+    };
+    assert_eq!(vec!["alice", "bob"], names(&first));
+    assert_eq!(vec!["carol"], names(&rest));
+    assert_eq!(json!(sys), first[0]["conv_id"]);
+    assert!(first[0]["timestamp"].is_i64());
+    assert_eq!(
+        (StatusCode::BAD_REQUEST, json!(4313)),
+        (status, body["code"].clone())
+    );
+}
+
+#[tokio::test]
+async fn user_passwords_and_salts_are_stored_but_never_served() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, created) = app
+        .post(
+            "/1.1/classes/_User?fetchWhenSave=true",
+            json!({"username": "u", "password": "h", "salt": "s"}),
+        )
+        .await;
+    let id = created["objectId"].as_str().expect("id").to_string();
+
+    // Act
+    let (_, got) = app.get(&format!("/1.1/classes/_User/{id}")).await;
+    let (_, found) = app.get("/1.1/classes/_User").await;
+    let (_, scanned) = app.get("/1.1/scan/classes/_User").await;
+    let (_, updated) = app
+        .put(
+            &format!("/1.1/classes/_User/{id}?fetchWhenSave=true"),
+            json!({"username": "v"}),
+        )
+        .await;
+
+    // Assert
+    for (what, obj) in [
+        ("create", &created),
+        ("get", &got),
+        ("query", &found["results"][0]),
+        ("scan", &scanned["results"][0]),
+        ("update", &updated),
+    ] {
+        assert!(
+            obj.get("password").is_none() && obj.get("salt").is_none(),
+            "{what}: {obj}"
+        );
+    }
+    let stored = app.server.inspect().object("_User", &id).expect("stored");
+    assert_eq!(
+        (json!("h"), json!("s")),
+        (stored["password"].clone(), stored["salt"].clone())
+    );
+}
