@@ -13,9 +13,9 @@ use crate::faults::Faults;
 use crate::hooks::{Hooks, HooksConfig};
 use crate::limits::RateLimiter;
 use crate::messaging::PushLog;
-use crate::store::messages::Stored;
 use crate::realtime::{Realtime, RealtimeConfig};
 use crate::store::db::Db;
+use crate::store::messages::Stored;
 
 /// The inspector keeps at most this many requests (the oldest are forgotten first).
 const MAX_RECORDED_REQUESTS: usize = 100_000;

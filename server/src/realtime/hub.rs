@@ -129,6 +129,23 @@ impl Hub {
         self.clients.read().map(|c| c.len()).unwrap_or(0)
     }
 
+    /// Every online client id with its sessions (connection id, tag), sorted by client id: a read-only
+    /// view for operators (the console).
+    pub fn sessions(&self) -> Vec<(String, Vec<(u64, Option<String>)>)> {
+        let Ok(clients) = self.clients.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Vec<(u64, Option<String>)>)> = clients
+            .iter()
+            .map(|(peer, list)| {
+                let sessions = list.iter().map(|s| (s.conn, s.tag.clone())).collect();
+                (peer.to_string(), sessions)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Messages handed to connections since start.
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Relaxed)
