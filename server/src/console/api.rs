@@ -883,9 +883,7 @@ pub async fn live(
         loop {
             // Wake now and then to end the stream once the session is gone (sign-out, expiry).
             let next = tokio::time::timeout(Duration::from_secs(15), live.rx.recv()).await;
-            if live.console.sessions.get(&live.token).is_none() {
-                return None;
-            }
+            live.console.sessions.get(&live.token)?;
             match next {
                 Err(_elapsed) => continue,
                 Ok(Ok(msg)) => {

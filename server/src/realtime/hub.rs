@@ -63,6 +63,9 @@ pub struct Except<'a> {
     pub peer: &'a str,
 }
 
+/// An online client id and its sessions: (connection id, tag).
+pub type OnlineClient = (String, Vec<(u64, Option<String>)>);
+
 #[derive(Debug, Default)]
 pub struct Hub {
     clients: RwLock<HashMap<Arc<str>, Vec<SessionRef>>>,
@@ -131,11 +134,11 @@ impl Hub {
 
     /// Every online client id with its sessions (connection id, tag), sorted by client id: a read-only
     /// view for operators (the console).
-    pub fn sessions(&self) -> Vec<(String, Vec<(u64, Option<String>)>)> {
+    pub fn sessions(&self) -> Vec<OnlineClient> {
         let Ok(clients) = self.clients.read() else {
             return Vec::new();
         };
-        let mut out: Vec<(String, Vec<(u64, Option<String>)>)> = clients
+        let mut out: Vec<OnlineClient> = clients
             .iter()
             .map(|(peer, list)| {
                 let sessions = list.iter().map(|s| (s.conn, s.tag.clone())).collect();
