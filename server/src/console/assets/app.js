@@ -19,8 +19,8 @@
     append(node, children);
     return node;
   }
-  function append(node, children) {
-    for (const c of children.flat()) {
+  function append(node, ...children) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -81,6 +81,11 @@
     if (typeof v === 'string') return v;
     if (typeof v === 'object' && v.__type === 'Date') return fmtDate(v);
     return JSON.stringify(v);
+  }
+  function fmtSecs(s) {
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   }
   function splitIds(text) { return text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean); }
   function badge(kind) { return el('span', { class: 'badge ' + kind }, kind.replace('_', ' ')); }
@@ -557,7 +562,7 @@
       const pct = b.limit ? Math.round((100 * b.used) / b.limit) : null;
       return el('tr', {}, el('td', {}, name), el('td', {}, b.limit === null ? 'off' : String(b.limit)), el('td', {}, String(b.used)),
         el('td', {}, b.remaining === null ? '—' : String(b.remaining)), el('td', {}, pct === null ? '—' : pct + '%'),
-        el('td', {}, b.resetsInSecs ? `${b.resetsInSecs} s` : '—'));
+        el('td', {}, b.resetsInSecs ? fmtSecs(b.resetsInSecs) : '—'));
     }
     async function load() {
       try {
