@@ -350,14 +350,48 @@ test('stored HTML in names, attributes and messages is shown as text and never r
   await shot('08-xss-as-text');
 });
 
+// Opens a realtime session for `peer` from another tab: LeanCloud's protocol, one protobuf GenericCommand
+// (session/open) encoded by hand. Resolves once the server answered `opened`; the socket stays open.
+async function realtimeClient(peer) {
+  const tab = await context.newPage();
+  await tab.goto(base + '/__admin/health'); // same origin: no local-network-access prompt
+  const opened = await tab.evaluate(async ({ url, appId, peer: id }) => {
+    const bytes = [];
+    const varint = (n) => { while (n > 127) { bytes.push((n & 127) | 128); n >>>= 7; } bytes.push(n); };
+    const str = (field, s) => { const b = new TextEncoder().encode(s); varint((field << 3) | 2); varint(b.length); bytes.push(...b); };
+    const ua = new TextEncoder().encode('console-test');
+    varint(1 << 3); varint(0); // cmd = session
+    varint(2 << 3); varint(1); // op = open
+    str(3, appId); str(4, id);
+    varint(5 << 3); varint(1); // i = 1
+    varint((102 << 3) | 2); varint(ua.length + 2); varint((4 << 3) | 2); varint(ua.length); bytes.push(...ua);
+    const ws = new WebSocket(url, 'lc.protobuf2.3');
+    ws.binaryType = 'arraybuffer';
+    window.__ws = ws;
+    return new Promise((resolve) => {
+      ws.onopen = () => ws.send(new Uint8Array(bytes));
+      ws.onmessage = (ev) => resolve(new Uint8Array(ev.data).length > 0);
+      ws.onerror = () => resolve(false);
+      setTimeout(() => resolve(false), 5000);
+    });
+  }, { url: base.replace('http', 'ws') + '/', appId: APP_ID, peer });
+  assert.ok(opened, `realtime session for ${peer}`);
+  return tab;
+}
+
 test('the operations page shows the per-minute chart, the buckets and the connected clients', async () => {
+  const tom = await realtimeClient('tom');
   await page.goto(base + '/console/#/operations');
+  await page.locator('#clients td', { hasText: 'tom' }).waitFor();
+  assert.equal(await page.locator('#online-clients').textContent(), '1');
+  assert.equal(await page.locator('#session-count').textContent(), '1');
   await page.locator('#chart').waitFor();
   assert.equal(await page.locator('#chart rect.bar').count(), 60, 'one bar per minute of the last hour');
   const lastHour = Number(await page.locator('#messages-hour').textContent());
   assert.ok(lastHour >= 12, `messages in the last hour: ${lastHour}`);
   assert.match(await page.locator('#buckets').textContent(), /Broadcasts \/ day\s*5\s*1\s*4/);
   await shot('09-operations');
+  await tom.close();
 });
 
 test('signing out ends the session', async () => {
