@@ -549,6 +549,12 @@ async fn an_xss_payload_is_stored_and_returned_as_data_and_the_page_has_no_inlin
     assert!(html.contains(r#"<script src="/console/app.js" defer></script>"#));
     assert_eq!(1, html.matches("<script").count(), "{html}");
     assert!(!html.contains(" onclick=") && !html.contains(" onload="));
+    // The key field has no name and the form posts: a native submission can never put the key in a URL.
+    assert!(
+        html.contains(r#"<input id="master-key" type="password""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<form id="signin-form" class="card signin-card" method="post""#));
     let js = app
         .client
         .get(app.url("/console/app.js"))
