@@ -65,5 +65,10 @@ status=0
   --log-dir "$out" \
   --server-info "(RUST_LOG=${BENCH_SERVER_LOG:-warn}: no per-request log lines)" \
   "$@" || status=$?
+# the realtime gateway under WebSocket load (bench/src/realtime): its own server; 10,000 sockets on each side
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+realtime_args=(); for a in "$@"; do [ "$a" = --quick ] && realtime_args+=(--quick); done
+"$target/release/bench" realtime --server-bin "$target/release/leancloud-server" --log-dir "$out" \
+  --append-to bench/RESULTS.md ${realtime_args[@]+"${realtime_args[@]}"} || status=$?
 echo "bench: total $(($(date +%s) - started)) s; results in bench/RESULTS.md, logs in $out/" >&2
 exit "$status"

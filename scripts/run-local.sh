@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Run the whole system locally: the LeanCloud-compatible server (fresh database in a temp dir) and the four
 # Lambda functions under `cargo lambda watch` (installed into .venv-lambda if missing), driven with the sample
-# events in events/. Prints what each function answered and what the server stored, then stops everything.
+# events in events/. Prints what each function answered and what the server stored, and what a JS SDK client
+# (scripts/lib/rt-listen.js, leancloud-realtime from tests/realtime) logged in as the events' clients received
+# over WebSocket. Then the server (with its web console at /console/) and the emulator keep running until Ctrl-C.
 #   KEEP_LOGS=1 scripts/run-local.sh   keeps the server and emulator logs
-# Afterwards the server (with its web console at /console/) and the emulator keep running until Ctrl-C;
-#   scripts/run-local.sh --exit   (or RUN_LOCAL_EXIT=1, or CI=true) stops them and exits instead (CI, tests).
+#   scripts/run-local.sh --exit        (or RUN_LOCAL_EXIT=1, or CI=true) stops everything and exits instead (CI, tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/lambda-local.sh
+source scripts/lib/rt-listen.sh
 
 local_start
 echo "== server: $LEANCLOUD_API_SERVER   Lambda runtime API emulator: http://127.0.0.1:$LAMBDA_PORT"
+rt_listen_start alice bob carol dave
 echo "== create-conversation (HTTP API event, then a function URL call)"
 local_create_conversations
 echo "  ok    create-conversation.http.json: conversation $NORMAL_CONVERSATION_ID"
@@ -20,6 +23,8 @@ local_run_events
 
 echo "== what the server stored (read back over its HTTP API)"
 python3 scripts/lib/show_stored.py
+
+rt_listen_stop
 
 echo "== $PASSED invocations as expected, $FAILED unexpected"
 [ "$FAILED" -eq 0 ]

@@ -7,6 +7,7 @@ mod emulator;
 mod loadgen;
 mod ours;
 mod python;
+mod realtime;
 mod report;
 mod stats;
 mod sys;
@@ -51,6 +52,8 @@ enum Cmd {
     Run(Box<RunArgs>),
     /// (internal) The fan-out process for our side: send one notification to many recipients, print JSON.
     FanoutWorker(ours::FanoutArgs),
+    /// The realtime gateway under WebSocket load: starts its own server, prints its table (bench/README.md).
+    Realtime(Box<realtime::RealtimeArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -127,6 +130,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.cmd {
         Cmd::Run(args) => rt.block_on(run(*args)),
         Cmd::FanoutWorker(args) => rt.block_on(ours::fanout_worker(args)),
+        Cmd::Realtime(args) => rt.block_on(realtime::realtime(*args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

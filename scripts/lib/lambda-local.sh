@@ -4,6 +4,8 @@
 # conversations the sample events name, and invoke functions with events/*.json.
 #
 # Source it from the repository root, then call `local_start`; `local_stop` runs on exit.
+# Optional, set before `local_start`: LOCAL_SERVER_BIN (a server binary to run instead of the debug build, e.g. the
+# release one), LOCAL_SERVER_ARGS (extra server flags, split on spaces) and SERVER_PORT (default: a free port).
 
 LOCAL_ROOT=$(pwd)
 LOCAL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/im-lambda.XXXXXX")   # db, logs, substituted events: outside the watched tree
@@ -58,7 +60,7 @@ local_stop() {
 # Build everything first so the emulator's lazy `cargo run` per function starts at once.
 local_build() {
   log "building leancloud-server and the function binaries"
-  cargo build --quiet -p leancloud-server --bin leancloud-server
+  [ -n "${LOCAL_SERVER_BIN:-}" ] || cargo build --quiet -p leancloud-server --bin leancloud-server
   cargo build --quiet -p im-functions --bins
 }
 
@@ -77,10 +79,12 @@ local_start() {
   local target_dir
   target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-  SERVER_PORT=$(free_port)
+  SERVER_PORT=${SERVER_PORT:-$(free_port)}
   export LEANCLOUD_API_SERVER="http://127.0.0.1:$SERVER_PORT"
-  log "starting leancloud-server on $LEANCLOUD_API_SERVER (fresh database in $LOCAL_TMP)"
-  setsid "$target_dir/debug/leancloud-server" --listen "127.0.0.1:$SERVER_PORT" --db "$LOCAL_TMP/leancloud.sqlite3" \
+  local server_bin=${LOCAL_SERVER_BIN:-$target_dir/debug/leancloud-server} server_args
+  read -r -a server_args <<<"${LOCAL_SERVER_ARGS:-}"
+  log "starting $(basename "$(dirname "$server_bin")")/leancloud-server on $LEANCLOUD_API_SERVER (fresh database in $LOCAL_TMP)"
+  setsid "$server_bin" --listen "127.0.0.1:$SERVER_PORT" --db "$LOCAL_TMP/leancloud.sqlite3" ${server_args[@]+"${server_args[@]}"} \
     >"$LOCAL_TMP/server.log" 2>&1 &
   LOCAL_PIDS+=($!)
   wait_http "$LEANCLOUD_API_SERVER/" "leancloud-server" "$LOCAL_TMP/server.log" "$!"

@@ -17,9 +17,29 @@ fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// Checks the headers against the credentials. No clock-skew window is applied to `X-LC-Sign` timestamps
-/// (LeanCloud documents none).
-pub fn authenticate(headers: &HeaderMap, creds: &Credentials) -> Result<Access, AppError> {
+/// Whether an `X-LC-Sign` timestamp (ms, as the SDKs send it; seconds accepted too) is within `max_age`
+/// of now.
+fn fresh(ts: &str, max_age: std::time::Duration) -> bool {
+    let Ok(n) = ts.trim().parse::<i64>() else {
+        return false;
+    };
+    let ms = if n < 100_000_000_000 {
+        n.saturating_mul(1000)
+    } else {
+        n
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    (now.saturating_sub(ms)).unsigned_abs() <= max_age.as_millis() as u64
+}
+
+/// Checks the headers against the credentials. With `max_age`, an `X-LC-Sign` timestamp further than that
+/// from the server's clock is refused, so a captured signature stops working; LeanCloud documents no such
+/// window, so it is off unless configured (`--sign-max-age-secs`).
+pub fn authenticate(
+    headers: &HeaderMap,
+    creds: &Credentials,
+    max_age: Option<std::time::Duration>,
+) -> Result<Access, AppError> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -42,6 +62,9 @@ pub fn authenticate(headers: &HeaderMap, creds: &Credentials) -> Result<Access, 
             Some(_) => return Err(AppError::unauthorized()),
         };
         if parts.next().is_some() || ts.is_empty() {
+            return Err(AppError::unauthorized());
+        }
+        if max_age.is_some_and(|age| !fresh(ts, age)) {
             return Err(AppError::unauthorized());
         }
         let mut md5 = Md5::new();
@@ -79,6 +102,6 @@ impl FromRequestParts<AppState> for Access {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(&parts.headers, &state.credentials)
+        authenticate(&parts.headers, &state.credentials, state.sign_max_age)
     }
 }

@@ -24,6 +24,32 @@ pub struct ServerConfig {
     pub durability: Durability,
     pub realtime: RealtimeConfig,
     pub hooks: HooksConfig,
+    pub limits: ConnectionLimits,
+    /// Requests kept for the inspector (the latest first to go); 0 keeps none.
+    pub request_log: usize,
+    /// When set, an `X-LC-Sign` whose timestamp is further than this from the server's clock is refused
+    /// (LeanCloud documents no window; off by default, as there).
+    pub sign_max_age: Option<std::time::Duration>,
+    /// Most objects one query may read; a broader query is refused (bounded work per request).
+    pub max_scanned_rows: usize,
+}
+
+/// What one client can hold of the server: sockets and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open TCP connections (WebSockets included); more are closed at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers, and to start the next request on a kept-alive connection.
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 16_384,
+            header_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -38,6 +64,10 @@ impl ServerConfig {
             durability: Durability::default(),
             realtime: RealtimeConfig::default(),
             hooks: HooksConfig::default(),
+            limits: ConnectionLimits::default(),
+            request_log: 10_000,
+            sign_max_age: None,
+            max_scanned_rows: crate::store::objects::MAX_SCANNED_ROWS,
         }
     }
 }

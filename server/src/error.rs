@@ -135,6 +135,7 @@ impl From<StoreError> for AppError {
             | StoreError::InvalidQuery(_)
             | StoreError::UnsupportedOp(_)
             | StoreError::NoEffect
+            | StoreError::TooLarge(_)
             | StoreError::ConversationNotFound
             | StoreError::InvalidMessagingTarget
             | StoreError::SystemConversationRequired => {

@@ -81,6 +81,21 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back the unit `check` took, for a call that then failed (a broadcast to an unknown
+    /// conversation must not use the daily quota).
+    pub fn refund(&self, bucket: Bucket) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        match bucket {
+            Bucket::Messages => state.messages.count = state.messages.count.saturating_sub(1),
+            Bucket::Broadcasts => {
+                state.broadcasts.count = state.broadcasts.count.saturating_sub(1);
+                state.day.1 = state.day.1.saturating_sub(1);
+            }
+        }
+    }
+
     /// Counts one call against `bucket`, or answers LeanCloud's 429.
     pub fn check(&self, bucket: Bucket) -> Result<(), AppError> {
         let limits = self.limits.lock().map(|l| *l).unwrap_or_default();

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use leancloud_server::{
-    Credentials, Durability, HooksConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID,
-    DEV_APP_KEY, DEV_MASTER_KEY,
+    ConnectionLimits, Credentials, Durability, HooksConfig, RateLimits, RealtimeConfig,
+    ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -68,6 +68,20 @@ struct Args {
     /// Blocking hook calls in flight at once.
     #[arg(long, default_value_t = 64)]
     hooks_concurrency: usize,
+    /// Refuse `X-LC-Sign` timestamps further than this from the server's clock (off by default, like
+    /// LeanCloud, which documents no window). 300 suits clients with a sane clock.
+    #[arg(long)]
+    sign_max_age_secs: Option<u64>,
+    /// Open connections (WebSockets included) beyond which new ones are closed at once.
+    #[arg(long, default_value_t = 16_384)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers, or to start its next request on a kept-alive
+    /// connection.
+    #[arg(long, default_value_t = 30)]
+    header_timeout_secs: u64,
+    /// Requests kept in memory for `server.inspect()` (0: none).
+    #[arg(long, default_value_t = 10_000)]
+    request_log: usize,
 }
 
 fn credentials() -> Credentials {
@@ -156,8 +170,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             concurrency: args.hooks_concurrency,
             ..HooksConfig::default()
         },
+        limits: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        },
+        request_log: args.request_log,
+        sign_max_age: args.sign_max_age_secs.map(std::time::Duration::from_secs),
         ..ServerConfig::for_tests("")
     };
+    // The development master key is public: anyone who can reach the port would have full access.
+    if !config.listen.ip().is_loopback() && config.credentials.master_key == DEV_MASTER_KEY {
+        eprintln!(
+            "leancloud-server: refusing to listen on {} with the development master key; set LEANCLOUD_APP_ID, \
+             LEANCLOUD_APP_KEY and LEANCLOUD_APP_MASTER_KEY, or listen on a loopback address",
+            config.listen
+        );
+        std::process::exit(2);
+    }
     let db_path = config.db_path.clone();
     let server = leancloud_server::spawn(config).await?;
     tracing::info!(url = %server.base_url(), db = %db_path.display(), ?rate_limits, "leancloud-server listening");

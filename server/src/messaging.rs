@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::hooks::Refusal;
-use crate::realtime::hub::Except;
 use crate::state::AppState;
 use crate::store::messages::{self, MessageKind, NewMessage, Stored};
 use crate::store::objects::conversation_kind;
@@ -138,14 +137,7 @@ pub async fn send(
     let (online, offline): (Vec<String>, Vec<String>) = recipients
         .into_iter()
         .partition(|p| realtime.hub.is_online(p));
-    let except = match origin {
-        Origin::Client { conn } => Some(Except {
-            conn,
-            peer: &stored.from,
-        }),
-        Origin::Rest => None,
-    };
-    realtime.hub.deliver(stored.clone(), except);
+    realtime.hub.deliver(stored.clone());
     // No subscriber is not an error.
     let _ = state.feed.send(std::sync::Arc::new(stored.clone()));
     after_send(state, &stored, online, offline, source_ip);

@@ -19,7 +19,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::config::{FaultConfig, FaultKind, RateLimits, ServerConfig};
+use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::error::{codes, AppError};
 use crate::realtime;
 use crate::routes::{admin, classes, rtm};
@@ -218,17 +218,11 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         addr: config.listen,
         source,
     })?;
-    let state = AppState::new(
-        db,
-        config.credentials,
-        config.rate_limits,
-        config.faults,
-        config.realtime,
-        config.hooks,
-    );
+    let limits = config.limits;
+    let state = AppState::new(db, config);
     let router = app(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, router, stop_rx));
+    let task = tokio::spawn(serve(listener, router, stop_rx, limits));
     Ok(RunningServer {
         addr,
         state,
@@ -237,14 +231,30 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })
 }
 
-async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+) {
     let mut connections = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut refused: u64 = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        // Closing at once keeps the backlog moving; the client can retry elsewhere.
+                        refused += 1;
+                        if refused.is_power_of_two() {
+                            tracing::warn!(refused, max = limits.max_connections, "connection cap reached: closing new connections");
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, peer, router.clone(), stop.clone()));
+                    connections.spawn(serve_connection(stream, peer, router.clone(), stop.clone(), slot, limits));
                 }
                 Err(err) => {
                     tracing::warn!(%err, "accept failed");
@@ -270,11 +280,14 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     mut stop: watch::Receiver<bool>,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    limits: ConnectionLimits,
 ) {
     let kill = Arc::new(Notify::new());
     let info = ConnInfo {
         peer,
         kill: kill.clone(),
+        slot: Arc::new(slot),
     };
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -289,7 +302,11 @@ async fn serve_connection(
                 )
             }
         });
+    // The header timeout also bounds an idle kept-alive connection: hyper starts it whenever it waits for a
+    // request head. Without a timer hyper applies none (slowloris).
     let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);

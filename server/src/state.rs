@@ -8,17 +8,30 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::config::{Credentials, FaultConfig, RateLimits};
+use crate::config::{Credentials, ServerConfig};
 use crate::faults::Faults;
-use crate::hooks::{Hooks, HooksConfig};
+use crate::hooks::Hooks;
 use crate::limits::RateLimiter;
 use crate::messaging::PushLog;
-use crate::realtime::{Realtime, RealtimeConfig};
+use crate::realtime::Realtime;
 use crate::store::db::Db;
 use crate::store::messages::Stored;
 
-/// The inspector keeps at most this many requests (the oldest are forgotten first).
-const MAX_RECORDED_REQUESTS: usize = 100_000;
+/// Longest path, and longest query, kept per request: the log must not become a memory sink for
+/// unauthenticated 64 KB URIs.
+const MAX_RECORDED_URI_PART: usize = 512;
+
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_RECORDED_URI_PART {
+        let mut end = MAX_RECORDED_URI_PART;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
 
 /// A request as the server saw it. `status` is 0 when the connection was dropped without a response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,15 +43,29 @@ pub struct ReceivedRequest {
     pub at: DateTime<Utc>,
 }
 
+/// The latest requests, at most `capacity` of them, paths and queries clipped.
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: Mutex<VecDeque<ReceivedRequest>>,
+    capacity: usize,
 }
 
 impl RequestLog {
-    pub fn push(&self, entry: ReceivedRequest) {
+    pub fn new(capacity: usize) -> Self {
+        RequestLog {
+            entries: Mutex::new(VecDeque::new()),
+            capacity,
+        }
+    }
+
+    pub fn push(&self, mut entry: ReceivedRequest) {
+        if self.capacity == 0 {
+            return;
+        }
+        entry.path = clip(entry.path);
+        entry.query = entry.query.map(clip);
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_RECORDED_REQUESTS {
+            while entries.len() >= self.capacity {
                 entries.pop_front();
             }
             entries.push_back(entry);
@@ -59,6 +86,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Notified to close the connection without answering (fault mode).
     pub kill: Arc<Notify>,
+    /// This connection's slot under the connection cap, held as long as the socket lives (a WebSocket
+    /// keeps it after the upgrade).
+    pub slot: Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +98,8 @@ pub struct AppState {
     pub limits: Arc<RateLimiter>,
     pub faults: Arc<Faults>,
     pub requests: Arc<RequestLog>,
+    pub sign_max_age: Option<std::time::Duration>,
+    pub max_scan: usize,
     pub realtime: Arc<Realtime>,
     pub hooks: Arc<Hooks>,
     pub pushes: Arc<PushLog>,
@@ -77,22 +109,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        db: Db,
-        credentials: Credentials,
-        limits: RateLimits,
-        faults: FaultConfig,
-        realtime: RealtimeConfig,
-        hooks: HooksConfig,
-    ) -> Self {
-        let hooks = Hooks::start(hooks, &credentials.app_id, &credentials.master_key);
+    /// The state of a server started with `config` on `db` (starts the hook workers: needs a runtime).
+    pub fn new(db: Db, config: ServerConfig) -> Self {
+        let credentials = config.credentials;
+        let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
         AppState {
             db,
             credentials: Arc::new(credentials),
-            limits: Arc::new(RateLimiter::new(limits)),
-            faults: Arc::new(Faults::new(faults)),
-            requests: Arc::new(RequestLog::default()),
-            realtime: Arc::new(Realtime::new(realtime)),
+            limits: Arc::new(RateLimiter::new(config.rate_limits)),
+            faults: Arc::new(Faults::new(config.faults)),
+            requests: Arc::new(RequestLog::new(config.request_log)),
+            sign_max_age: config.sign_max_age,
+            max_scan: config.max_scanned_rows,
+            realtime: Arc::new(Realtime::new(config.realtime)),
             hooks,
             pushes: Arc::new(PushLog::default()),
             feed: tokio::sync::broadcast::channel(1024).0,

@@ -248,6 +248,9 @@ impl Hooks {
                 url.trim_end_matches('/')
             ))
             .header("X-LC-Id", &self.app_id)
+            // leanengine authenticates the app before it looks at the hook key: without a key it answers
+            // 401 to every hook call.
+            .header("X-LC-Key", format!("{},master", self.master_key))
             .json(params);
         if let Some(key) = &self.config.hook_key {
             request = request.header("X-LC-Hook-Key", key);

@@ -56,13 +56,6 @@ impl SessionRef {
     }
 }
 
-/// A session to leave out of a delivery: the one that sent the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Except<'a> {
-    pub conn: u64,
-    pub peer: &'a str,
-}
-
 /// An online client id and its sessions: (connection id, tag).
 pub type OnlineClient = (String, Vec<(u64, Option<String>)>);
 
@@ -155,15 +148,15 @@ impl Hub {
     }
 
     /// Hands a stored message to every online session it is for: the audience (members, or the chosen
-    /// clients), or everyone for a broadcast; never to `except`.
-    pub fn deliver(&self, msg: Stored, except: Option<Except<'_>>) -> Delivery {
+    /// clients), or everyone for a broadcast; never to the sender, on any of its sessions.
+    pub fn deliver(&self, msg: Stored) -> Delivery {
         let msg = Arc::new(msg);
         let Ok(clients) = self.clients.read() else {
             return Delivery::default();
         };
         let mut out = Delivery::default();
         let mut offer = |s: &SessionRef| {
-            if except.is_some_and(|e| e.conn == s.conn && e.peer == &*s.peer) {
+            if *s.peer == *msg.from {
                 return;
             }
             let item = Outbound::Message {

@@ -140,6 +140,8 @@ pub async fn upgrade_or_next(State(state): State<AppState>, req: Request, next: 
         .into_response();
     };
     let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer);
+    // The socket keeps its slot under the connection cap for as long as it is open.
+    let slot = req.extensions().get::<ConnInfo>().map(|c| c.slot.clone());
     let (mut parts, _body) = req.into_parts();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(ws) => ws,
@@ -147,13 +149,17 @@ pub async fn upgrade_or_next(State(state): State<AppState>, req: Request, next: 
     };
     let max = state.realtime.config.max_frame_bytes;
     ws.protocols([protocol.name()])
-        .read_buffer_size(4 * 1024)
+        // The SDK's frames are small; the buffer grows for a larger one.
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(max * 4)
         .max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "realtime: upgrade failed"))
-        .on_upgrade(move |socket| connection::run(state, socket, protocol, peer))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            connection::run(state, socket, protocol, peer).await
+        })
 }
 
 /// `GET /v1/route?appId=…`: the RTM router's answer, so an SDK given only `server` finds the socket.

@@ -60,8 +60,20 @@ pub async fn put_rate_limits(
     to_json(&limits)
 }
 
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /__admin/health`: `200 {"status":"ok","writer":"running"}`, or `503` when the database writer has
+/// stopped (every write would fail), so a load balancer takes the instance out.
+pub async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
+    if state.db.writer_running() {
+        (
+            axum::http::StatusCode::OK,
+            Json(json!({"status": "ok", "writer": "running"})),
+        )
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "writer": "stopped"})),
+        )
+    }
 }
 
 /// `GET /1.1/date`: the server time, as LeanCloud answers it.

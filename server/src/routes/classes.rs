@@ -98,6 +98,7 @@ pub async fn find(
             .unwrap_or_default(),
         count: truthy(params.get("count")),
         with_acl: truthy(params.get("returnACL")),
+        max_scan: state.max_scan,
     };
     Ok(Json(objects::find(&state.db, access, class, q).await?))
 }

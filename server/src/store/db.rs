@@ -1,9 +1,12 @@
 //! SQLite access: one writer thread doing group commit, and a small pool of read connections.
 //!
-//! Every write is a job sent to the writer thread. The thread takes all jobs that are waiting, runs each in
-//! its own savepoint inside one transaction, commits, and only then answers each job. So a response is sent
-//! only for committed data, and one commit (one WAL append, one fsync with `Durability::Full`) serves many
-//! requests under load.
+//! Every write is a job sent to the writer thread. The thread takes all jobs that are waiting, runs them
+//! inside one transaction, commits, and only then answers each job. So a response is sent only for
+//! committed data, and one commit (one WAL append, one fsync with `Durability::Full`) serves many requests
+//! under load. Storage-API writes run in their own savepoint, so one that fails is undone alone; message
+//! sends skip it (`write_unguarded`, the hot path) because they fail only before their first change — a send
+//! that did fail after changing something (an I/O error) rolls back the whole batch, and every request in it
+//! gets an error. A job that panics fails alone; a transaction SQLite rolled back by itself fails its batch.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -113,6 +116,23 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// Checkpoints the WAL about once a second (PASSIVE: never waits for the writer or readers) until the
+/// database is closed.
+fn checkpoint_loop(conn: Connection, db: std::sync::Weak<DbInner>) {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let Some(inner) = db.upgrade() else { return };
+        let open = inner.jobs.lock().map(|j| j.is_some()).unwrap_or(false);
+        drop(inner);
+        if !open {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "wal checkpoint skipped");
+        }
+    }
+}
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (target, sql) in MIGRATIONS {
@@ -145,12 +165,15 @@ impl Db {
             |r| r.get(0),
         )?;
 
+        // Checkpoints move off the writer thread: with SQLite's automatic checkpoint, every ~1,000 pages
+        // one commit waits for the checkpoint's fsyncs, and every send queued behind it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(DbInner {
                 path: path.to_path_buf(),
                 jobs: Mutex::new(Some(tx)),
@@ -158,7 +181,15 @@ impl Db {
                 readers: Mutex::new(Vec::new()),
                 clock: AtomicI64::new(last_ts),
             }),
-        })
+        };
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(1))?;
+        let weak = Arc::downgrade(&db.inner);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, weak))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(db)
     }
 
     pub fn path(&self) -> &Path {
@@ -205,7 +236,7 @@ impl Db {
                 (run_in_savepoint(wtx, f), false)
             } else {
                 let before = wtx.conn.total_changes();
-                let result = f(wtx);
+                let result = guarded(|| f(wtx));
                 let poisoned = result.is_err() && wtx.conn.total_changes() != before;
                 (result, poisoned)
             };
@@ -271,6 +302,15 @@ impl Db {
         result
     }
 
+    /// Whether the writer thread is running (health reports it).
+    pub fn writer_running(&self) -> bool {
+        self.inner
+            .writer
+            .lock()
+            .map(|w| w.as_ref().is_some_and(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+
     /// Stops the writer after the queued jobs are done and closes the read connections.
     pub fn close(&self) {
         if let Ok(mut jobs) = self.inner.jobs.lock() {
@@ -286,6 +326,23 @@ impl Db {
     }
 }
 
+/// Runs a job, turning a panic into an error of that job alone: the writer thread must outlive any bug
+/// in one request's handling.
+fn guarded<T>(f: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a write job panicked; it fails alone");
+            Err(StoreError::Internal(format!("write job panicked: {what}")))
+        }
+    }
+}
+
 /// Runs `f` in a savepoint; on error its changes, pending `lm` updates included, are undone.
 fn run_in_savepoint<T>(
     wtx: &mut WriteTx<'_>,
@@ -294,7 +351,7 @@ fn run_in_savepoint<T>(
     let conn = wtx.conn;
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let before = (!wtx.last_message.is_empty()).then(|| wtx.last_message.clone());
-    let result = f(wtx);
+    let result = guarded(|| f(wtx));
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
         *wtx.last_message = before.unwrap_or_default();
@@ -305,7 +362,6 @@ fn run_in_savepoint<T>(
 
 fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     let mut last_message: HashMap<String, i64> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -315,36 +371,54 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // Dropping the jobs drops their reply channels: each request gets an internal error.
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            batch.clear();
-            continue;
+        run_batch(&conn, &mut batch, &mut last_message);
+    }
+}
+
+/// One group commit: every job in a transaction, then COMMIT, then every answer. If the transaction is
+/// lost on the way (SQLite rolls back by itself on `SQLITE_FULL`, `IOERR`, `NOMEM`), the jobs left are not
+/// run, since they would commit one by one in autocommit mode, and the whole batch answers with an error.
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, last_message: &mut HashMap<String, i64>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs drops their reply channels: each request gets an internal error.
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        batch.clear();
+        return;
+    }
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    let mut poisoned = false;
+    let mut lost = false;
+    for job in batch.drain(..) {
+        if lost || conn.is_autocommit() {
+            lost = true;
+            continue; // dropped: its caller gets an internal error
         }
-        let mut poisoned = false;
-        for job in batch.drain(..) {
-            let mut wtx = WriteTx {
-                conn: &conn,
-                last_message: &mut last_message,
-            };
-            let applied = job(&mut wtx);
-            poisoned |= applied.poisoned;
-            replies.push(applied.reply);
-        }
-        let outcome = if poisoned {
-            last_message.clear();
-            Err("a write failed half-way; the batch was rolled back".to_string())
-        } else {
-            flush_last_messages(&conn, &mut last_message)
-                .map_err(|e| e.to_string())
-                .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()))
-        };
-        if outcome.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for reply in replies.drain(..) {
-            reply(outcome.clone());
-        }
+        let mut wtx = WriteTx { conn, last_message };
+        let applied = job(&mut wtx);
+        poisoned |= applied.poisoned;
+        replies.push(applied.reply);
+    }
+    lost |= conn.is_autocommit();
+    let outcome = if lost {
+        last_message.clear();
+        tracing::error!("the write transaction was rolled back under the batch; its requests fail");
+        Err(
+            "the transaction was lost (rolled back by SQLite); nothing of this batch was kept"
+                .to_string(),
+        )
+    } else if poisoned {
+        last_message.clear();
+        Err("a write failed half-way; the batch was rolled back".to_string())
+    } else {
+        flush_last_messages(conn, last_message)
+            .map_err(|e| e.to_string())
+            .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()))
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(outcome.clone());
     }
 }
 
@@ -360,4 +434,92 @@ pub fn parse_iso_millis(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job as `submit` builds it (no savepoint), answering into `out`.
+    fn job(sql: &'static str, out: std::sync::mpsc::Sender<Result<(), String>>) -> Job {
+        Box::new(move |wtx: &mut WriteTx<'_>| {
+            let _ = wtx.conn().execute_batch(sql);
+            Applied {
+                reply: Box::new(move |r| {
+                    let _ = out.send(r);
+                }),
+                poisoned: false,
+            }
+        })
+    }
+
+    #[test]
+    fn u1_a_transaction_lost_mid_batch_fails_the_batch_and_nothing_after_it_commits_alone() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE t (v TEXT)")
+            .expect("schema");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The second job stands in for SQLite rolling the transaction back by itself.
+        let mut batch = vec![
+            job("INSERT INTO t VALUES ('first')", tx.clone()),
+            job("ROLLBACK", tx.clone()),
+            job("INSERT INTO t VALUES ('after')", tx.clone()),
+        ];
+        run_batch(&conn, &mut batch, &mut HashMap::new());
+        drop(tx);
+        let answers: Vec<_> = rx.iter().collect();
+        assert_eq!(
+            2,
+            answers.len(),
+            "the job after the loss is not run (its caller gets an error)"
+        );
+        assert!(answers.iter().all(Result::is_err), "{answers:?}");
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(
+            0, kept,
+            "no row of the batch was committed, none in autocommit"
+        );
+        assert!(conn.is_autocommit());
+    }
+
+    #[tokio::test]
+    async fn m1_a_panicking_job_fails_alone_and_the_writer_survives() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let panicked = db
+            .write(|tx| -> StoreResult<()> {
+                tx.conn()
+                    .execute("INSERT INTO classes (name) VALUES ('Half')", [])?;
+                panic!("a bug in one request");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Internal(ref m)) if m.contains("panicked")),
+            "{panicked:?}"
+        );
+        let after = db
+            .write(|tx| {
+                Ok(tx
+                    .conn()
+                    .execute("INSERT INTO classes (name) VALUES ('Next')", [])?)
+            })
+            .await;
+        assert_eq!(1, after.expect("later writes still work"));
+        assert!(db.writer_running());
+        let half: i64 = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM classes WHERE name = 'Half'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .expect("read");
+        assert_eq!(0, half, "the panicking job's change was rolled back");
+        db.close();
+        assert!(!db.writer_running());
+    }
 }

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// `op` is `write` or `delete`.
     #[error("Forbidden to {0} by the object's ACL.")]
     Forbidden(&'static str),
+    /// An object or array over the size limits.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("CONVERSATION_NOT_FOUND")]
     ConversationNotFound,
     #[error("INVALID_MESSAGING_TARGET")]
@@ -57,6 +60,7 @@ impl StoreError {
             StoreError::NotFound { .. } | StoreError::ClassNotFound(_) => codes::OBJECT_NOT_FOUND,
             StoreError::NoEffect => codes::NO_EFFECT,
             StoreError::Forbidden(_) => codes::FORBIDDEN,
+            StoreError::TooLarge(_) => codes::ENTITY_TOO_LARGE,
             StoreError::ConversationNotFound => codes::CONVERSATION_NOT_FOUND,
             StoreError::InvalidMessagingTarget => codes::INVALID_MESSAGING_TARGET,
             StoreError::SystemConversationRequired => codes::SYSTEM_CONVERSATION_REQUIRED,

@@ -11,6 +11,19 @@ use crate::store::ops::{apply_body, RESERVED};
 use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";
+/// Largest stored object (its fields as JSON), as LeanCloud's 128 KB limit.
+pub const MAX_OBJECT_BYTES: usize = 128 * 1024;
+
+fn encode_data(data: &Map<String, Value>) -> StoreResult<String> {
+    let text = serde_json::to_string(data).map_err(StoreError::internal)?;
+    if text.len() > MAX_OBJECT_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "An object may be at most {MAX_OBJECT_BYTES} bytes of JSON; this one would be {}.",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -28,7 +41,10 @@ impl Row {
         let mut out = Map::new();
         out.insert("objectId".into(), json!(self.id));
         for (k, v) in &self.data {
-            out.insert(k.clone(), v.clone());
+            // Stored before keys were checked whole: never let data stand in for what the server owns.
+            if !RESERVED.contains(&k.as_str()) && k != "ACL" {
+                out.insert(k.clone(), v.clone());
+            }
         }
         if with_acl {
             if let Some(acl) = &self.acl {
@@ -192,7 +208,7 @@ pub async fn create(
         }
         let now = chrono::Utc::now().timestamp_millis();
         let id = new_object_id();
-        let data_text = serde_json::to_string(&data).map_err(StoreError::internal)?;
+        let data_text = encode_data(&data)?;
         let acl_text = acl.as_ref().map(Value::to_string);
         conn.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")?.execute([&class])?;
         conn.prepare_cached(
@@ -230,7 +246,12 @@ pub async fn update(
         if !row.allows(caller, "write") {
             return Err(StoreError::Forbidden("write"));
         }
+        // A condition on fields, or the fields in the answer, would show what the read ACL hides.
+        let readable = row.allows(caller, "read");
         if let Some(w) = &where_ {
+            if !readable {
+                return Err(StoreError::Forbidden("read"));
+            }
             if !query::matches(&row.match_view(), w)? {
                 return Err(StoreError::NoEffect);
             }
@@ -238,13 +259,13 @@ pub async fn update(
         apply_body(&mut row.data, &mut row.acl, body)?;
         let now = chrono::Utc::now().timestamp_millis().max(row.updated_at);
         row.updated_at = now;
-        let data_text = serde_json::to_string(&row.data).map_err(StoreError::internal)?;
+        let data_text = encode_data(&row.data)?;
         let acl_text = row.acl.as_ref().map(Value::to_string);
         conn.prepare_cached(
             "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
         )?
         .execute(params![class, id, data_text, acl_text, now, unique_key(&class, &row.data)])?;
-        if fetch_when_save {
+        if fetch_when_save && readable {
             Ok(row.render(false))
         } else {
             let mut m = Map::new();
@@ -271,6 +292,9 @@ pub async fn delete(
         };
         if !row.allows(caller, "write") {
             return Err(StoreError::Forbidden("delete"));
+        }
+        if where_.is_some() && !row.allows(caller, "read") {
+            return Err(StoreError::Forbidden("read"));
         }
         if let Some(w) = &where_ {
             if !query::matches(&row.match_view(), w)? {
@@ -317,6 +341,61 @@ pub struct QueryParams {
     pub order: Vec<(String, bool)>,
     pub count: bool,
     pub with_acl: bool,
+    /// Most rows the query may read (after the SQL-side conditions); more is an error, not a slow answer.
+    pub max_scan: usize,
+}
+
+/// Most rows one query may read by default: the bound on the work of one request.
+pub const MAX_SCANNED_ROWS: usize = 100_000;
+
+/// SQL conditions implied by the top level of `where` that SQLite can check before any JSON is decoded
+/// in Rust: `objectId` equal to a string or `$in` a list of strings, and any plain field equal to a
+/// string (as a value or an array element) or to `true`/`false`. They only narrow the rows; the full
+/// matcher still runs on what is left, so the answer is the same.
+fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut args: Vec<String> = Vec::new();
+    let Some(Value::Object(conds)) = where_ else {
+        return (sql, args);
+    };
+    let plain = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    for (key, cond) in conds {
+        if !plain(key) {
+            continue;
+        }
+        let n = args.len() + 2;
+        match (key.as_str(), cond) {
+            ("objectId", Value::String(id)) => {
+                sql.push_str(&format!(" AND id = ?{n}"));
+                args.push(id.clone());
+            }
+            ("objectId", Value::Object(op)) => {
+                if let Some(Value::Array(ids)) = op.get("$in") {
+                    if op.len() == 1 && ids.iter().all(Value::is_string) {
+                        sql.push_str(&format!(" AND id IN (SELECT value FROM json_each(?{n}))"));
+                        args.push(Value::Array(ids.clone()).to_string());
+                    }
+                }
+            }
+            ("createdAt" | "updatedAt" | "ACL", _) => {}
+            (_, Value::String(v)) => {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
+                    n + 1
+                ));
+                args.push(format!("$.{key}"));
+                args.push(v.clone());
+            }
+            (_, Value::Bool(b)) => {
+                // An array may hold the value as an element: leave those to the matcher.
+                let t = if *b { "true" } else { "false" };
+                sql.push_str(&format!(" AND json_type(data, ?{n}) IN ('{t}', 'array')"));
+                args.push(format!("$.{key}"));
+            }
+            _ => {}
+        }
+    }
+    (sql, args)
 }
 
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
@@ -324,12 +403,23 @@ pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> Sto
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
         }
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 ORDER BY seq",
-        )?;
+        let (filter, args) = prefilter(q.where_.as_ref());
+        let sql = format!(
+            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1{filter} ORDER BY seq LIMIT {}",
+            q.max_scan + 1
+        );
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&class];
+        params.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+        let mut stmt = conn.prepare_cached(&sql)?;
         let raws = stmt
-            .query_map([&class], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map(params.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<Vec<RawRow>, _>>()?;
+        if raws.len() > q.max_scan {
+            return Err(StoreError::InvalidQuery(format!(
+                "The query would read more than {} objects; narrow it with an equality on objectId or another field.",
+                q.max_scan
+            )));
+        }
         let mut hits: Vec<(Row, Map<String, Value>)> = Vec::new();
         for raw in raws {
             let row = decode_row(raw)?;
@@ -391,7 +481,8 @@ pub struct ConversationKind {
 
 pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT json_extract(data, '$.sys'), json_extract(data, '$.tr'), json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
+        // json_type: a field stored as "true", 1.0 or an object is simply not `true` (never a type error).
+        "SELECT json_type(data, '$.sys') = 'true', json_type(data, '$.tr') = 'true', json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
     )?;
     let kind = stmt
         .query_row([id], |r| {

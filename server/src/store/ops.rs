@@ -7,6 +7,62 @@ use crate::store::StoreError;
 
 /// Keys a body may not set (the server owns them).
 pub const RESERVED: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
+/// Elements an array field may hold after an `Add`/`AddUnique`, and an `objects` operand may carry: the
+/// array operations run on the single writer thread, so their cost must stay bounded.
+pub const MAX_ARRAY_LEN: usize = 10_000;
+
+/// A hashable key for scalar values (strings, numbers, booleans, null); `None` for arrays and objects,
+/// which are compared one by one (objects' key order does not matter to equality).
+fn scalar_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(_) | Value::Object(_) => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Membership in O(1) for scalars, so `AddUnique` and `Remove` are O(n + m).
+#[derive(Default)]
+struct ValueSet<'a> {
+    scalars: std::collections::HashSet<String>,
+    compound: Vec<&'a Value>,
+}
+
+impl<'a> ValueSet<'a> {
+    fn of(values: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut set = ValueSet::default();
+        for v in values {
+            set.insert(v);
+        }
+        set
+    }
+
+    fn insert(&mut self, v: &'a Value) -> bool {
+        match scalar_key(v) {
+            Some(k) => self.scalars.insert(k),
+            None if self.compound.contains(&v) => false,
+            None => {
+                self.compound.push(v);
+                true
+            }
+        }
+    }
+
+    fn contains(&self, v: &Value) -> bool {
+        match scalar_key(v) {
+            Some(k) => self.scalars.contains(&k),
+            None => self.compound.contains(&v),
+        }
+    }
+}
+
+fn check_len(len: usize) -> Result<(), StoreError> {
+    if len > MAX_ARRAY_LEN {
+        return Err(StoreError::TooLarge(format!(
+            "An array may hold at most {MAX_ARRAY_LEN} elements; this one would hold {len}."
+        )));
+    }
+    Ok(())
+}
 
 fn validate_key(key: &str) -> Result<(), StoreError> {
     let first = key.split('.').next().unwrap_or("");
@@ -27,7 +83,10 @@ fn invalid_type(msg: impl Into<String>) -> StoreError {
 
 fn objects_arg(op: &Map<String, Value>) -> Result<Vec<Value>, StoreError> {
     match op.get("objects") {
-        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(Value::Array(items)) => {
+            check_len(items.len())?;
+            Ok(items.clone())
+        }
         _ => Err(invalid_type("objects must be an array")),
     }
 }
@@ -39,7 +98,15 @@ fn number_add(current: Option<&Value>, amount: &Value, sign: i64) -> Result<Valu
         Some(_) => return Err(invalid_type("Increment applied to a non-number field")),
     };
     match (cur.as_i64(), amount.as_i64()) {
-        (Some(a), Some(b)) => Ok(json!(a.saturating_add(sign * b))),
+        (Some(a), Some(b)) => {
+            let delta = if sign < 0 { b.checked_neg() } else { Some(b) };
+            match delta.and_then(|d| a.checked_add(d)) {
+                Some(n) => Ok(json!(n)),
+                None => Err(invalid_type(
+                    "Increment or Decrement would overflow a 64-bit integer",
+                )),
+            }
+        }
         _ => {
             let (Some(a), Some(b)) = (cur.as_f64(), amount.as_f64()) else {
                 return Err(invalid_type("amount must be a number"));
@@ -76,23 +143,28 @@ pub fn apply_value(current: Option<&Value>, value: Value) -> Result<Option<Value
         "Decrement" => number_add(current, args.get("amount").unwrap_or(&json!(1)), -1)?,
         "Add" => {
             let mut items = current_array(current)?;
-            items.extend(objects_arg(&args)?);
+            let add = objects_arg(&args)?;
+            check_len(items.len() + add.len())?;
+            items.extend(add);
             Value::Array(items)
         }
         "AddUnique" => {
-            let mut items = current_array(current)?;
-            for obj in objects_arg(&args)? {
-                if !items.contains(&obj) {
-                    items.push(obj);
-                }
-            }
+            let items = current_array(current)?;
+            let add = objects_arg(&args)?;
+            let mut seen = ValueSet::of(&items);
+            let fresh: Vec<&Value> = add.iter().filter(|v| seen.insert(v)).collect();
+            check_len(items.len() + fresh.len())?;
+            let fresh: Vec<Value> = fresh.into_iter().cloned().collect();
+            let mut items = items;
+            items.extend(fresh);
             Value::Array(items)
         }
         "Remove" => {
             let remove = objects_arg(&args)?;
+            let gone = ValueSet::of(&remove);
             let items = current_array(current)?
                 .into_iter()
-                .filter(|i| !remove.contains(i))
+                .filter(|i| !gone.contains(i))
                 .collect();
             Value::Array(items)
         }
@@ -165,6 +237,10 @@ pub fn apply_body(
     for (key, value) in body {
         if RESERVED.contains(&key.as_str()) {
             continue;
+        }
+        let first = key.split('.').next().unwrap_or("");
+        if key.contains('.') && (RESERVED.contains(&first) || first == "ACL") {
+            return Err(StoreError::InvalidKey(format!("Invalid key name: {key}.")));
         }
         if key == "ACL" {
             *acl = match apply_value(acl.as_ref(), value)? {

@@ -53,7 +53,7 @@ fn member_conversations(conn: &Connection, client: &str) -> StoreResult<Vec<Stri
     let mut stmt = conn.prepare_cached(
         "SELECT o.id FROM objects o
          WHERE o.class = '_Conversation'
-           AND COALESCE(json_extract(o.data, '$.tr'), 0) = 0
+           AND json_type(o.data, '$.tr') IS NOT 'true'
            AND EXISTS (SELECT 1 FROM json_each(o.data, '$.m') j WHERE j.value = ?1)",
     )?;
     let ids = stmt
