@@ -22,6 +22,7 @@
 pub mod auth;
 pub mod codes;
 pub mod config;
+pub mod console;
 pub mod error;
 mod faults;
 pub mod hooks;

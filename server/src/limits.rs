@@ -136,4 +136,52 @@ impl RateLimiter {
         }
         Ok(())
     }
+
+    /// What each bucket has used in its current window, for operators (the console). Read-only.
+    pub fn usage(&self) -> Usage {
+        let limits = self.limits.lock().map(|l| *l).unwrap_or_default();
+        let now = Instant::now();
+        let today = i64::from(Utc::now().num_days_from_ce());
+        let Ok(state) = self.state.lock() else {
+            return Usage::default();
+        };
+        let minute = |w: &Window, limit: Option<u32>| {
+            let left = w
+                .started
+                .map(|s| Duration::from_secs(60).saturating_sub(now.duration_since(s)))
+                .filter(|left| !left.is_zero());
+            BucketUsage {
+                limit,
+                used: if left.is_some() { w.count } else { 0 },
+                resets_in_secs: left.map_or(0, |l| l.as_secs() + u64::from(l.subsec_nanos() > 0)),
+            }
+        };
+        Usage {
+            messages_per_minute: minute(&state.messages, limits.messages_per_minute),
+            broadcasts_per_minute: minute(&state.broadcasts, limits.broadcasts_per_minute),
+            broadcasts_per_day: BucketUsage {
+                limit: limits.broadcasts_per_day,
+                used: if state.day.0 == today { state.day.1 } else { 0 },
+                resets_in_secs: seconds_to_utc_midnight(),
+            },
+        }
+    }
+}
+
+/// One bucket's use in its current window; `limit` is `None` when the bucket is not limited (nothing is
+/// counted then).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BucketUsage {
+    pub limit: Option<u32>,
+    pub used: u32,
+    /// Seconds until the window ends (0 when no window is open).
+    pub resets_in_secs: u64,
+}
+
+/// Every bucket's [`BucketUsage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub messages_per_minute: BucketUsage,
+    pub broadcasts_per_minute: BucketUsage,
+    pub broadcasts_per_day: BucketUsage,
 }

@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/__admin/rate-limits", put(admin::put_rate_limits))
         .route("/__admin/messages", get(admin::messages))
+        .nest_service("/console", crate::console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), inject_faults))

@@ -56,6 +56,9 @@ impl SessionRef {
     }
 }
 
+/// An online client id and its sessions: (connection id, tag).
+pub type OnlineClient = (String, Vec<(u64, Option<String>)>);
+
 #[derive(Debug, Default)]
 pub struct Hub {
     clients: RwLock<HashMap<Arc<str>, Vec<SessionRef>>>,
@@ -120,6 +123,23 @@ impl Hub {
     /// Client ids with at least one session.
     pub fn online_clients(&self) -> usize {
         self.clients.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Every online client id with its sessions (connection id, tag), sorted by client id: a read-only
+    /// view for operators (the console).
+    pub fn sessions(&self) -> Vec<OnlineClient> {
+        let Ok(clients) = self.clients.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<OnlineClient> = clients
+            .iter()
+            .map(|(peer, list)| {
+                let sessions = list.iter().map(|s| (s.conn, s.tag.clone())).collect();
+                (peer.to_string(), sessions)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Messages handed to connections since start.

@@ -2,6 +2,7 @@
 
 mod auth;
 mod classes;
+mod console;
 mod durability;
 mod faults;
 mod hardening;
