@@ -217,11 +217,11 @@ impl Client {
                 }
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            let backoff = match policy.decide(class, attempt, idempotent, left, rand::rng().random())
-            {
-                Outcome::Stop => return Err(error),
-                Outcome::RetryAfter(backoff) => backoff,
-            };
+            let backoff =
+                match policy.decide(class, attempt, idempotent, left, rand::rng().random()) {
+                    Outcome::Stop => return Err(error),
+                    Outcome::RetryAfter(backoff) => backoff,
+                };
             tracing::warn!(%method, path = %request.path(), attempt, ?backoff, error = %error, "retrying LeanCloud request");
             tokio::time::sleep(backoff).await;
             attempt += 1;

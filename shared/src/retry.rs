@@ -123,7 +123,10 @@ mod tests {
             Outcome::Stop,
             POLICY.decide(RetryClass::IfIdempotent, 1, false, PLENTY, 0.0)
         );
-        assert_eq!(retry, POLICY.decide(RetryClass::Always, 1, false, PLENTY, 0.0));
+        assert_eq!(
+            retry,
+            POLICY.decide(RetryClass::Always, 1, false, PLENTY, 0.0)
+        );
         assert_eq!(
             Outcome::Stop,
             POLICY.decide(RetryClass::Never, 1, true, PLENTY, 0.0)

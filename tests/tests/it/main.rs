@@ -4,7 +4,9 @@
 // The handlers' futures nest deeply (trigger → operation → client → retries).
 #![recursion_limit = "256"]
 
+mod aws;
 mod backend_errors;
+mod bulk;
 mod events;
 mod helpers;
 mod http_api;
