@@ -11,3 +11,4 @@ mod events;
 mod helpers;
 mod http_api;
 mod malformed;
+mod schedules;
