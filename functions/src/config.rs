@@ -96,16 +96,35 @@ pub fn client(config: Config) -> Result<leancloud_im::Client, StartupError> {
 }
 
 /// The AWS SDK configuration from an environment lookup: the region from `AWS_REGION` (or
-/// `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL` when set (moto locally), static credentials when
-/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` are given (Lambda sets them), else the default chain.
+/// `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL` when set (moto locally), and the static credentials
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, which Lambda always sets.
 ///
-/// Without a region it fails at once instead of probing instance metadata (no region means not in AWS).
+/// Built by hand instead of with `aws_config::defaults(…).load()`: the default loader links the whole
+/// credential chain (STS, SSO, IMDS, profile files) into every binary, about a megabyte each, for a case the
+/// functions never meet. Without a region or credentials it fails at once with the variable to set.
 pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConfig, String> {
     let region = env("AWS_REGION")
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .ok_or_else(|| "AWS_REGION is not set".to_owned())?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
+        return Err(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; locally, export them)"
+                .to_owned(),
+        );
+    };
+    let credentials = aws_sdk_ssm::config::Credentials::new(
+        id,
+        secret,
+        env("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_ssm::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -113,18 +132,9 @@ pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConf
                 .build(),
         );
     if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
-        loader = loader.endpoint_url(endpoint);
+        builder = builder.endpoint_url(endpoint);
     }
-    if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            id,
-            secret,
-            env("AWS_SESSION_TOKEN"),
-            None,
-            "environment",
-        ));
-    }
-    Ok(loader.load().await)
+    Ok(builder.build())
 }
 
 #[cfg(test)]

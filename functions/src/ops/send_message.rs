@@ -265,3 +265,34 @@ async fn enqueue(
         chunks,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::parse_payload;
+
+    /// What the `send-message` binary does before its first call that the library fan-out does not: decode and
+    /// validate one bulk record (bench/README.md, "fan-out via send-message"). Run with
+    /// `cargo test --release -p im-functions -- --ignored --nocapture decoding_a_bulk_record`.
+    #[test]
+    #[ignore = "a timing probe for the benchmark notes, not a check"]
+    fn decoding_a_bulk_record_of_ten_thousand_recipients_takes_milliseconds() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("fn-user-{i}")).collect();
+        let record = serde_json::json!({"conversation_id": "c", "from_client": "system",
+            "message": "bench fan-out notification", "to_clients": ids, "idempotency_key": "bench-c"})
+        .to_string();
+        let started = std::time::Instant::now();
+        let runs = 20;
+        for _ in 0..runs {
+            let payload: Value = serde_json::from_str(&record).expect("JSON");
+            let input =
+                parse_payload::<SendMessageOp>(payload, None, TriggerKind::Sqs).expect("valid");
+            let job = BulkJob::new(input.request, input.to_clients, None);
+            assert_eq!(500, job.chunks());
+        }
+        println!(
+            "decode + validate + job of a 10,000-recipient record: {:.2} ms",
+            started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs)
+        );
+    }
+}
