@@ -359,6 +359,8 @@ struct Run<'a, 'b> {
     halt: AtomicBool,
     calls: AtomicUsize,
     lease: Duration,
+    /// For the `fan-out` log line: the fan-out's own duration, apart from decoding the event around it.
+    started: Instant,
 }
 
 /// Send every chunk of `job` (see the module docs). Never panics; the report says what went out.
@@ -406,6 +408,7 @@ impl<'a, 'b> Run<'a, 'b> {
             key: key.filter(|_| sender.delivery.ledger.is_on()),
             halt: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
+            started: Instant::now(),
             lease,
         }
     }
@@ -686,6 +689,7 @@ impl<'a, 'b> Run<'a, 'b> {
             failed = report.failed,
             not_started = report.not_started,
             calls = report.calls,
+            elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "fan-out"
         );
         report
