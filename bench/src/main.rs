@@ -24,11 +24,13 @@ use crate::coldstart::{cold_run, http_event, FunctionProcess};
 use crate::python::Python;
 use crate::report::{row, Measure, Row, Target, Unit};
 
-const FUNCTIONS: [&str; 4] = [
+const FUNCTIONS: [&str; 6] = [
     "create-conversation",
     "add-member",
+    "remove-member",
     "send-message",
     "broadcast",
+    "schedules",
 ];
 const DEV_APP_ID: &str = "dev-app-id-gzGzoHsz";
 const DEV_APP_KEY: &str = "dev-app-key";

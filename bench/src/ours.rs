@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use clap::Args;
 use futures::StreamExt;
-use im_functions::budget::BudgetConfig;
-use im_functions::bulk::{fan_out, BulkJob};
-use im_functions::{Backend, Services};
+use im_functions::delivery::budget::BudgetConfig;
+use im_functions::delivery::ledger::Ledger;
+use im_functions::delivery::{fan_out, BulkJob, Delivery, Sender};
 use leancloud_im::{
     AddMembers, Broadcast, Client, ClientId, Config, ConversationId, CreateConversation,
     MessageHistory, MessageId, SendMessage, MAX_HISTORY_LIMIT, MAX_RECIPIENTS,
@@ -234,10 +234,21 @@ pub struct FanoutArgs {
     pub concurrency: usize,
     #[arg(long, default_value = "rs-user-")]
     pub prefix: String,
-    /// `bulk`: the functions' bulk path (`im_functions::bulk::fan_out`: ledger, budget, retries), with
+    /// `bulk`: the functions' bulk path (`im_functions::delivery::fan_out`: ledger, budget, retries), with
     /// `--concurrency` as its BULK_CONCURRENCY; `client`: plain `leancloud-im` calls, `--concurrency` in flight.
     #[arg(long, value_enum, default_value = "bulk")]
     pub path: FanoutPath,
+    /// For `--path bulk`: the in-memory ledger (as a function without a table) or none at all. A DynamoDB
+    /// ledger adds one conditional write before and one after each call, so its rate is the table's.
+    #[arg(long, value_enum, default_value = "memory")]
+    pub ledger: LedgerKind,
+}
+
+/// The ledger of a bulk fan-out run (this was `functions/examples/fanout.rs`'s third argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LedgerKind {
+    Memory,
+    Off,
 }
 
 /// Which code sends our fan-out.
@@ -311,13 +322,16 @@ pub async fn fanout_worker(args: FanoutArgs) -> Result<(), String> {
             }
         }
         FanoutPath::Bulk => {
-            let mut services = Services::in_memory(BudgetConfig::default());
-            services.options.concurrency = args.concurrency.max(1);
-            let backend = Backend::new(&client).with_services(&services);
+            let mut delivery = Delivery::in_memory(BudgetConfig::default());
+            delivery.options.concurrency = args.concurrency.max(1);
+            if args.ledger == LedgerKind::Off {
+                delivery.ledger = Ledger::Off;
+            }
+            let sender = Sender::new(&client, &delivery);
             let template = SendMessage::new(&conv, &from, "bench fan-out notification");
             let key = format!("bench-fanout-{}", args.conv);
             let job = BulkJob::new(template, Some(recipients), Some(key));
-            let report = fan_out(&backend, &job).await;
+            let report = fan_out(&sender, &job).await;
             if !report.is_complete() || report.sent as u64 != calls {
                 return Err(format!(
                     "bulk fan-out incomplete: {} sent, {} failed, {} not started, error {:?}",
@@ -402,7 +416,7 @@ pub async fn fanout(
         vmhwm_kb: r.vmhwm_kb,
         method: match path {
             FanoutPath::Bulk => format!(
-                "the functions' bulk path (`im_functions::bulk::fan_out`, what `send-message` runs for a bulk \
+                "the functions' bulk path (`im_functions::delivery::fan_out`, what `send-message` runs for a bulk \
                  record: in-memory idempotency ledger with a key, unlimited budget, per-chunk retries) in its own \
                  process (`bench fanout-worker --path bulk`), chunks of {chunk}, {concurrency} in flight \
                  (BULK_CONCURRENCY={concurrency}; the functions' default is 4)"

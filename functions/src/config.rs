@@ -3,15 +3,15 @@
 //! The master key comes from `LEANCLOUD_APP_MASTER_KEY`, or in AWS from the SSM SecureString named by
 //! `LEANCLOUD_APP_MASTER_KEY_PARAMETER` (fetched once with decryption, kept in memory, never logged). Every
 //! other variable is read by [`leancloud_im::Config::from_lookup`] (the same
-//! variables as `Config::from_env`). [`load`] also loads the bulk services (idempotency ledger, rate budgets,
-//! bulk queue: [`crate::services`]) that [`crate::handler::handle`] uses.
+//! variables as `Config::from_env`). [`crate::app::App::from_env`] puts it together with the services the
+//! function needs.
 
-use aws_config::SdkConfig;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
 use leancloud_im::{Config, ConfigError};
 
-use crate::services::{self, Services};
-
-pub const MASTER_KEY: &str = "LEANCLOUD_APP_MASTER_KEY";
+pub const MASTER_KEY: &str = leancloud_im::ENV_MASTER_KEY;
 pub const MASTER_KEY_PARAMETER: &str = "LEANCLOUD_APP_MASTER_KEY_PARAMETER";
 
 /// Why a function could not start.
@@ -25,36 +25,20 @@ pub enum StartupError {
     )]
     Parameter { name: String, reason: String },
     #[error("bulk settings: {0}")]
-    Services(#[from] services::ServicesError),
+    Delivery(#[from] crate::delivery::ConfigError),
+    #[error("schedule settings: {0}")]
+    Scheduler(#[from] crate::scheduler::ConfigError),
     #[error("AWS configuration: {0}")]
     Aws(String),
     #[error("client: {0}")]
     Client(#[from] leancloud_im::Error),
 }
 
-/// Load the configuration from the environment, fetching the master key from SSM when only its parameter
-/// name is set, and install the bulk services ([`services::install`]) for [`crate::handler::handle`].
-pub async fn load() -> Result<Config, StartupError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let aws = if needs_parameter(&env) || Services::needs_aws(&env) {
-        Some(
-            services::aws_config(&env)
-                .await
-                .map_err(StartupError::Aws)?,
-        )
-    } else {
-        None
-    };
-    let config = load_with_aws(&env, aws.as_ref()).await?;
-    services::install(Services::from_lookup(&env, aws.as_ref())?);
-    Ok(config)
-}
-
-/// [`load`] with an injectable environment lookup (for tests); installs no services. The AWS settings
+/// The client configuration from an injectable environment lookup (for tests). The AWS settings
 /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials) are read from the same lookup.
 pub async fn load_with(env: impl Fn(&str) -> Option<String>) -> Result<Config, StartupError> {
     let aws = if needs_parameter(&env) {
-        match services::aws_config(&env).await {
+        match aws_config(&env).await {
             Ok(aws) => Some(aws),
             Err(reason) => {
                 return Err(StartupError::Parameter {
@@ -69,11 +53,11 @@ pub async fn load_with(env: impl Fn(&str) -> Option<String>) -> Result<Config, S
     load_with_aws(&env, aws.as_ref()).await
 }
 
-fn needs_parameter(env: &impl Fn(&str) -> Option<String>) -> bool {
+pub(crate) fn needs_parameter(env: &impl Fn(&str) -> Option<String>) -> bool {
     env(MASTER_KEY).is_none() && env(MASTER_KEY_PARAMETER).is_some()
 }
 
-async fn load_with_aws(
+pub(crate) async fn load_with_aws(
     env: &impl Fn(&str) -> Option<String>,
     aws: Option<&SdkConfig>,
 ) -> Result<Config, StartupError> {
@@ -109,6 +93,48 @@ async fn load_with_aws(
 /// Build the one client every invocation reuses.
 pub fn client(config: Config) -> Result<leancloud_im::Client, StartupError> {
     Ok(leancloud_im::Client::new(config)?)
+}
+
+/// The AWS SDK configuration from an environment lookup: the region from `AWS_REGION` (or
+/// `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL` when set (moto locally), and the static credentials
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, which Lambda always sets.
+///
+/// Built by hand instead of with `aws_config::defaults(…).load()`: the default loader links the whole
+/// credential chain (STS, SSO, IMDS, profile files) into every binary, about a megabyte each, for a case the
+/// functions never meet. Without a region or credentials it fails at once with the variable to set.
+pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConfig, String> {
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| "AWS_REGION is not set".to_owned())?;
+    let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
+        return Err(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; locally, export them)"
+                .to_owned(),
+        );
+    };
+    let credentials = aws_sdk_ssm::config::Credentials::new(
+        id,
+        secret,
+        env("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_ssm::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
 }
 
 #[cfg(test)]

@@ -4,13 +4,65 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 use leancloud_im::ValidationError;
+use serde::Serialize;
 
-/// Machine-readable codes of input errors (the `error.code` of a 400 answer).
-pub mod codes {
-    pub const INVALID_JSON: &str = "invalid_json";
-    pub const INVALID_REQUEST: &str = "invalid_request";
-    pub const TOO_MANY_RECIPIENTS: &str = "too_many_recipients";
-    pub const MESSAGE_TOO_LARGE: &str = "message_too_large";
+/// The `error.code` of every error answer: the documented contract of `functions/openapi.yaml` as one
+/// exhaustive type, so a new code cannot appear without being named here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    InvalidRequest,
+    TooManyRecipients,
+    MessageTooLarge,
+    InvalidEvent,
+    UnsupportedTrigger,
+    RouteNotFound,
+    MethodNotAllowed,
+    ConversationNotFound,
+    ScheduleNotFound,
+    WrongConversationKind,
+    RateLimited,
+    DailyQuotaExceeded,
+    BudgetExhausted,
+    InProgress,
+    ServiceUnavailable,
+    BackendUnavailable,
+    BackendError,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The wire string (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::TooManyRecipients => "too_many_recipients",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::InvalidEvent => "invalid_event",
+            ErrorCode::UnsupportedTrigger => "unsupported_trigger",
+            ErrorCode::RouteNotFound => "route_not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::ConversationNotFound => "conversation_not_found",
+            ErrorCode::ScheduleNotFound => "schedule_not_found",
+            ErrorCode::WrongConversationKind => "wrong_conversation_kind",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::DailyQuotaExceeded => "daily_quota_exceeded",
+            ErrorCode::BudgetExhausted => "budget_exhausted",
+            ErrorCode::InProgress => "in_progress",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::BackendUnavailable => "backend_unavailable",
+            ErrorCode::BackendError => "backend_error",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Everything that can go wrong in one invocation (or one SQS record).
@@ -27,11 +79,22 @@ pub enum FunctionError {
     },
     /// The payload (HTTP body, queue record, schedule input) failed decoding or validation.
     #[error("{message}")]
-    InvalidInput { code: &'static str, message: String },
+    InvalidInput { code: ErrorCode, message: String },
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
-    #[error("method {method} is not allowed on {path}; use POST")]
-    MethodNotAllowed { method: String, path: String },
+    #[error("method {method} is not allowed on {path}; use {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        /// The methods the route takes, for the message and the `Allow` header.
+        allowed: &'static str,
+    },
+    /// A schedule name that does not exist in this stack's group.
+    #[error("no schedule named {name:?}")]
+    ScheduleNotFound { name: String },
+    /// The invocation's deadline came before the work was done (our own limit, not LeanCloud's).
+    #[error("the invocation ran out of time before all of the work was done")]
+    DeadlineExceeded,
     #[error("LeanCloud request failed: {0}")]
     LeanCloud(#[from] leancloud_im::Error),
     /// Our own daily broadcast budget is used up: refused before LeanCloud is called, and retrying today cannot help.
@@ -43,7 +106,7 @@ pub enum FunctionError {
     /// Our own throttling (the shared rate budget is used up, or another invocation holds the work): try later.
     #[error("{message}")]
     Throttled {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retry_after: Duration,
     },
@@ -62,21 +125,14 @@ pub enum FunctionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub leancloud_code: Option<i64>,
     pub retry_after: Option<Duration>,
 }
 
-/// LeanCloud codes meaning "no such conversation" (101: object not found in `_Conversation`).
-const NOT_FOUND_CODES: [i64; 3] = [4303, 4401, 101];
-/// LeanCloud codes meaning "the conversation is of the wrong kind" (system / normal / transient required).
-const WRONG_KIND_CODES: [i64; 3] = [4313, 4314, 4316];
-/// LeanCloud's own quota code; treated like a rate limit.
-const QUOTA_EXCEEDED: i64 = 4318;
-
 impl FunctionError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         FunctionError::InvalidInput {
             code,
             message: message.into(),
@@ -84,18 +140,19 @@ impl FunctionError {
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::invalid(codes::INVALID_REQUEST, message)
+        Self::invalid(ErrorCode::InvalidRequest, message)
     }
 
     /// Whether trying again later may succeed (SQS redelivery, Scheduler retry).
     pub fn is_retryable(&self) -> bool {
         match self {
             FunctionError::LeanCloud(err) => {
-                err.is_retryable() || err.api_code() == Some(QUOTA_EXCEEDED)
+                err.is_retryable() || err.api().is_some_and(|api| api.is_quota_exceeded())
             }
             FunctionError::Panicked
             | FunctionError::Unavailable { .. }
-            | FunctionError::Throttled { .. } => true,
+            | FunctionError::Throttled { .. }
+            | FunctionError::DeadlineExceeded => true,
             _ => false,
         }
     }
@@ -110,22 +167,35 @@ impl FunctionError {
             retry_after: None,
         };
         match self {
-            FunctionError::InvalidInput { code, message } => plain(400, code, message.clone()),
-            FunctionError::InvalidEvent(reason) => plain(400, "invalid_event", reason.clone()),
+            FunctionError::InvalidInput { code, message } => plain(400, *code, message.clone()),
+            FunctionError::InvalidEvent(reason) => {
+                plain(400, ErrorCode::InvalidEvent, reason.clone())
+            }
             FunctionError::UnsupportedTrigger { .. } => {
-                plain(400, "unsupported_trigger", self.to_string())
+                plain(400, ErrorCode::UnsupportedTrigger, self.to_string())
             }
-            FunctionError::RouteNotFound { .. } => plain(404, "route_not_found", self.to_string()),
+            FunctionError::RouteNotFound { .. } => {
+                plain(404, ErrorCode::RouteNotFound, self.to_string())
+            }
             FunctionError::MethodNotAllowed { .. } => {
-                plain(405, "method_not_allowed", self.to_string())
+                plain(405, ErrorCode::MethodNotAllowed, self.to_string())
             }
-            FunctionError::Panicked => plain(500, "internal_error", self.to_string()),
+            FunctionError::ScheduleNotFound { .. } => {
+                plain(404, ErrorCode::ScheduleNotFound, self.to_string())
+            }
+            // The fan-out reported this as a LeanCloud timeout before: the same answer, now named for what it is.
+            FunctionError::DeadlineExceeded => plain(
+                503,
+                ErrorCode::BackendUnavailable,
+                "LeanCloud could not be reached in time".into(),
+            ),
+            FunctionError::Panicked => plain(500, ErrorCode::InternalError, self.to_string()),
             FunctionError::QuotaExhausted {
                 message,
                 retry_after,
             } => HttpError {
                 retry_after: Some((*retry_after).max(Duration::from_secs(1))),
-                ..plain(429, "daily_quota_exceeded", message.clone())
+                ..plain(429, ErrorCode::DailyQuotaExceeded, message.clone())
             },
             FunctionError::Throttled {
                 code,
@@ -133,13 +203,13 @@ impl FunctionError {
                 retry_after,
             } => HttpError {
                 retry_after: Some((*retry_after).max(Duration::from_secs(1))),
-                ..plain(429, code, message.clone())
+                ..plain(429, *code, message.clone())
             },
             FunctionError::Unavailable { service, .. } => HttpError {
                 retry_after: Some(Duration::from_secs(1)),
                 ..plain(
                     503,
-                    "service_unavailable",
+                    ErrorCode::ServiceUnavailable,
                     format!("{service} is unavailable; retry later"),
                 )
             },
@@ -167,60 +237,60 @@ fn leancloud_to_http(err: &leancloud_im::Error) -> HttpError {
             retry_after: Some((*retry_after).max(Duration::from_secs(1))),
             ..with(
                 429,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "LeanCloud rate limit reached; retry later".into(),
             )
         },
-        Error::Api(api) if NOT_FOUND_CODES.contains(&api.code) => with(
+        Error::Api(api) if api.is_missing_conversation() => with(
             404,
-            "conversation_not_found",
+            ErrorCode::ConversationNotFound,
             format!("conversation not found ({})", api.error),
         ),
-        Error::Api(api) if WRONG_KIND_CODES.contains(&api.code) => with(
+        Error::Api(api) if api.is_wrong_kind() => with(
             409,
-            "wrong_conversation_kind",
+            ErrorCode::WrongConversationKind,
             format!(
                 "the conversation is of the wrong kind for this operation ({})",
                 api.error
             ),
         ),
-        Error::Api(api) if api.code == QUOTA_EXCEEDED => HttpError {
+        Error::Api(api) if api.is_quota_exceeded() => HttpError {
             retry_after: Some(Duration::from_secs(60)),
             ..with(
                 429,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!("LeanCloud quota exceeded ({})", api.error),
             )
         },
         Error::Api(api) if api.status == 503 => with(
             503,
-            "backend_unavailable",
+            ErrorCode::BackendUnavailable,
             "LeanCloud is unavailable".into(),
         ),
         Error::Api(api) => with(
             502,
-            "backend_error",
+            ErrorCode::BackendError,
             format!("LeanCloud rejected the request ({})", api.error),
         ),
         Error::Status { status: 503, .. } | Error::Transport(_) | Error::Timeout => with(
             503,
-            "backend_unavailable",
+            ErrorCode::BackendUnavailable,
             "LeanCloud could not be reached in time".into(),
         ),
         _ => with(
             502,
-            "backend_error",
+            ErrorCode::BackendError,
             "LeanCloud answered with an unexpected response".into(),
         ),
     }
 }
 
 /// Input error code and message for a validation failure found by the client crate.
-pub fn validation_code(err: &ValidationError) -> (&'static str, String) {
+pub fn validation_code(err: &ValidationError) -> (ErrorCode, String) {
     let code = match err {
-        ValidationError::TooManyRecipients { .. } => codes::TOO_MANY_RECIPIENTS,
-        ValidationError::MessageTooLarge { .. } => codes::MESSAGE_TOO_LARGE,
-        _ => codes::INVALID_REQUEST,
+        ValidationError::TooManyRecipients { .. } => ErrorCode::TooManyRecipients,
+        ValidationError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+        _ => ErrorCode::InvalidRequest,
     };
     (code, err.to_string())
 }
@@ -241,6 +311,8 @@ impl From<FunctionError> for Diagnostic {
             FunctionError::RouteNotFound { .. } | FunctionError::MethodNotAllowed { .. } => {
                 "InvalidEvent"
             }
+            FunctionError::ScheduleNotFound { .. } => "InvalidPayload",
+            FunctionError::DeadlineExceeded => "Retryable",
             FunctionError::Panicked => "Panicked",
             FunctionError::QuotaExhausted { .. } => "QuotaExhausted",
             FunctionError::Unavailable { .. } | FunctionError::Throttled { .. } => "Retryable",
@@ -250,6 +322,7 @@ impl From<FunctionError> for Diagnostic {
         // The HTTP message is the sanitized one: no URLs, no bodies, never the master key.
         let error_message = match &err {
             FunctionError::Unavailable { .. } => err.to_http().message,
+            FunctionError::DeadlineExceeded => format!("{} (HTTP 503)", err.to_http().message),
             FunctionError::LeanCloud(_) => {
                 let http = err.to_http();
                 match http.leancloud_code {
@@ -297,7 +370,7 @@ mod tests {
             ),
             (
                 FunctionError::Throttled {
-                    code: "budget_exhausted",
+                    code: ErrorCode::BudgetExhausted,
                     message: "the send budget is used up; retry later".to_owned(),
                     retry_after: Duration::from_secs(20),
                 },
@@ -319,7 +392,11 @@ mod tests {
         ];
         for (error, status, code, retryable, error_type) in cases {
             let http = error.to_http();
-            assert_eq!((status, code), (http.status, http.code), "for {error:?}");
+            assert_eq!(
+                (status, code),
+                (http.status, http.code.as_str()),
+                "for {error:?}"
+            );
             assert_eq!(None, http.leancloud_code, "for {error:?}");
             assert!(http.retry_after.is_some(), "for {error:?}");
             assert!(!http.message.contains("LeanCloud"), "{}", http.message);
@@ -374,7 +451,7 @@ mod tests {
             let http = err.to_http();
             assert_eq!(
                 (status, code, leancloud_code),
-                (http.status, http.code, http.leancloud_code),
+                (http.status, http.code.as_str(), http.leancloud_code),
                 "for {err:?}"
             );
             assert!(
@@ -390,7 +467,7 @@ mod tests {
             retry_after: Duration::from_millis(1500),
             api: None,
         });
-        let response = crate::http::error_response(&err);
+        let response = crate::lambda::http::error_response(&err);
         let retry_after = response
             .headers
             .get(http::header::RETRY_AFTER)

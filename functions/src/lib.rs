@@ -1,41 +1,39 @@
-//! The LeanCloud IM Lambda functions: `create-conversation`, `add-member`, `send-message` and `broadcast`.
+//! The LeanCloud IM Lambda functions: `create-conversation`, `add-member`, `remove-member`, `send-message`,
+//! `broadcast` and `schedules`.
 //!
-//! Each binary in `src/bin/` is [`handler::serve`] for one [`Operation`]; the shared [`handler::handle`] accepts
-//! API Gateway HTTP API 2.0 / function URL requests, SQS batches and (for `send-message` and `broadcast`)
-//! EventBridge Scheduler inputs and classic EventBridge scheduled events. The HTTP API, queue records and
-//! schedule payloads are documented in `functions/README.md` and `functions/openapi.yaml`.
+//! Dependencies point one way: `bin → lambda → ops → delivery → leancloud_im` (checked by
+//! `scripts/checks/05-module-cycles.sh`).
+//! - [`lambda`]: the trigger adapters (HTTP API 2.0 / function URL, SQS, EventBridge Scheduler and classic
+//!   scheduled events) around one core, [`lambda::run_one`];
+//! - [`ops`]: one file per operation, owning its validation and its execution;
+//! - [`delivery`]: fan-out, idempotency ledger, budgets, bulk queue and dry-run plans; it never names an
+//!   operation;
+//! - [`app`]: the state built once in [`lambda::serve`] and passed to every invocation.
+//!
+//! The HTTP API, queue records and schedule payloads are documented in `functions/README.md` and
+//! `functions/openapi.yaml`.
 //!
 //! ```no_run
-//! use im_functions::{handler, send_message::SendMessageOp};
+//! use im_functions::{lambda, ops::send_message::SendMessageOp};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_runtime::Error> {
-//!     // JSON logs, configuration once at cold start, one client reused by every invocation.
-//!     handler::serve::<SendMessageOp>().await
+//!     // JSON logs, the App built once at cold start, reused by every invocation.
+//!     lambda::serve::<SendMessageOp>().await
 //! }
 //! ```
 
-pub mod add_member;
-pub mod broadcast;
-pub mod budget;
-pub mod bulk;
+pub mod app;
 pub mod config;
-pub mod create_conversation;
+pub mod delivery;
 pub mod error;
-pub mod handler;
-pub mod http;
-pub mod idempotency;
-pub mod input;
-pub mod ledger;
-pub mod operation;
-pub mod queue;
+pub mod lambda;
+pub mod ops;
+pub mod scheduler;
 pub mod secrets;
-pub mod send_message;
-pub mod services;
 pub mod telemetry;
-pub mod trigger;
 
-pub use error::FunctionError;
-pub use operation::{Backend, Operation, Source};
-pub use services::Services;
-pub use trigger::{Trigger, TriggerKind};
+pub use app::App;
+pub use error::{ErrorCode, FunctionError};
+pub use lambda::trigger::{Trigger, TriggerKind};
+pub use ops::{Invocation, Operation};

@@ -25,8 +25,10 @@ aws="$root/.venv-aws/bin"
 functions=(
   "CreateConversationFunction create-conversation"
   "AddMemberFunction add-member"
+  "RemoveMemberFunction remove-member"
   "SendMessageFunction send-message"
   "BroadcastFunction broadcast"
+  "SchedulesFunction schedules"
 )
 
 passed=0

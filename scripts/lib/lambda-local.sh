@@ -13,7 +13,8 @@ LOCAL_PIDS=()
 export LEANCLOUD_APP_ID=${LEANCLOUD_APP_ID:-dev-app-id-gzGzoHsz}
 export LEANCLOUD_APP_KEY=${LEANCLOUD_APP_KEY:-dev-app-key}
 export LEANCLOUD_APP_MASTER_KEY=${LEANCLOUD_APP_MASTER_KEY:-dev-master-key}
-FUNCTIONS=(create-conversation add-member send-message broadcast)
+# remove-member last: it removes the members the send-message events write as
+FUNCTIONS=(create-conversation add-member send-message broadcast remove-member)
 PASSED=0 FAILED=0
 
 log() { printf '%s\n' "$*" >&2; }

@@ -44,7 +44,7 @@ def summary(body: dict) -> str:
     if "msg_id" in body:
         return f"broadcast {body['msg_id']} in {body['conversation_id']}"
     if "client_ids" in body:
-        return f"added {', '.join(body['client_ids'])} to {body['conversation_id']}"
+        return f"members {', '.join(body['client_ids'])} of {body['conversation_id']} updated"
     return json.dumps(body)[:200]
 
 

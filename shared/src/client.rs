@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{ApiError, Error, RATE_LIMIT_PENALTY};
 use crate::request::{encode_query, Request};
+use crate::retry::{Outcome, RetryClass, RetryPolicy};
 
 /// The `User-Agent` this crate sends (the SDK sends `AVOS Cloud python-2.1.9 SDK (3.11)`).
 pub const USER_AGENT: &str = concat!("leancloud-im-rust/", env!("CARGO_PKG_VERSION"));
@@ -107,16 +108,6 @@ struct RawResponse {
     body: Vec<u8>,
 }
 
-/// Whether a failed attempt may be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// Nothing reached the server: safe for every request.
-    Always,
-    /// The server may have acted on it: only for idempotent requests.
-    IfIdempotent,
-    Never,
-}
-
 impl Client {
     /// A client with [`ClientOptions::default`].
     pub fn new(config: Config) -> Result<Client, Error> {
@@ -189,7 +180,11 @@ impl Client {
         let url = self.url_for(request);
         let idempotent = request.is_idempotent();
         let options = &self.inner.options;
-        let max_attempts = options.max_attempts.max(1);
+        let policy = RetryPolicy {
+            max_attempts: options.max_attempts.max(1),
+            base: options.base_backoff,
+            cap: MAX_BACKOFF,
+        };
 
         let mut attempt = 1;
         loop {
@@ -198,44 +193,35 @@ impl Client {
                 return Err(Error::Timeout);
             }
             let timeout = options.request_timeout.min(deadline - now);
-            let (error, retry) = match self.attempt(&method, &url, body.as_deref(), timeout).await {
+            let (error, class) = match self.attempt(&method, &url, body.as_deref(), timeout).await {
                 Ok(raw) => match interpret(&url, raw) {
                     Ok((status, value)) => return request.decode(status, value),
                     Err(error) => {
-                        let retry = match error.status() {
-                            Some(status) if status >= 500 && status != 501 => Retry::IfIdempotent,
-                            _ => Retry::Never,
-                        };
-                        (error, retry)
+                        let class = RetryClass::of_status(error.status());
+                        (error, class)
                     }
                 },
                 Err(e) => {
                     // A connect error means no byte of the request reached the server.
-                    let retry = if e.is_connect() {
-                        Retry::Always
+                    let class = if e.is_connect() {
+                        RetryClass::Always
                     } else {
-                        Retry::IfIdempotent
+                        RetryClass::IfIdempotent
                     };
                     let error = if e.is_timeout() {
                         Error::Timeout
                     } else {
                         Error::Transport(e)
                     };
-                    (error, retry)
+                    (error, class)
                 }
             };
-            let may_retry = match retry {
-                Retry::Always => true,
-                Retry::IfIdempotent => idempotent,
-                Retry::Never => false,
-            };
-            if !may_retry || attempt >= max_attempts {
-                return Err(error);
-            }
-            let backoff = backoff(options.base_backoff, attempt);
-            if Instant::now() + backoff >= deadline {
-                return Err(error);
-            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let backoff =
+                match policy.decide(class, attempt, idempotent, left, rand::rng().random()) {
+                    Outcome::Stop => return Err(error),
+                    Outcome::RetryAfter(backoff) => backoff,
+                };
             tracing::warn!(%method, path = %request.path(), attempt, ?backoff, error = %error, "retrying LeanCloud request");
             tokio::time::sleep(backoff).await;
             attempt += 1;
@@ -282,22 +268,6 @@ impl Client {
             body,
         })
     }
-}
-
-/// Equal-jitter exponential backoff: half of `base * 2^(attempt-1)` plus a random part of the other
-/// half, so concurrent clients spread out but never retry immediately.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base
-        .saturating_mul(1u32 << (attempt - 1).min(16))
-        .min(MAX_BACKOFF);
-    let half = exp / 2;
-    let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-    let jitter = if jitter_ms == 0 {
-        0
-    } else {
-        rand::rng().random_range(0..=jitter_ms)
-    };
-    half + Duration::from_millis(jitter)
 }
 
 fn truncate_body(body: &[u8]) -> String {
@@ -385,21 +355,6 @@ mod tests {
             "4efcb2899ba8ea9501555c3b0c365320,1795629354641,master",
             sign(1795629354641, "TestMasterKey", true)
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_within_its_bounds() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..=5 {
-            let full = base * (1 << (attempt - 1));
-            let b = backoff(base, attempt);
-            assert!(
-                b >= full / 2 && b <= full,
-                "attempt {attempt}: {b:?} not in [{:?}, {full:?}]",
-                full / 2
-            );
-        }
-        assert!(backoff(Duration::from_secs(5), 30) <= MAX_BACKOFF);
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub struct ApiError {
 impl ApiError {
     /// LeanCloud's "object not found" (`101`) or "conversation not found" (`4303`).
     pub fn is_not_found(&self) -> bool {
-        self.code == 101 || self.code == 4303
+        self.code == crate::protocol::codes::OBJECT_NOT_FOUND
+            || self.code == crate::protocol::codes::CONVERSATION_NOT_FOUND
     }
 
     /// Parse an error body the way the SDK does: any JSON object with an `error` key is an error;

@@ -131,8 +131,10 @@ mod error;
 mod ids;
 pub mod json;
 mod messages;
+pub mod protocol;
 mod push;
 mod request;
+pub mod retry;
 
 pub use client::{sign, Client, ClientOptions, API_VERSION, CONTENT_TYPE, USER_AGENT};
 pub use config::{
@@ -154,4 +156,5 @@ pub use messages::{
 };
 pub use push::{Badge, PlatformPush, PushData};
 pub use request::{encode_query, quote_plus, Request};
+pub use retry::{Outcome as RetryOutcome, RetryClass, RetryPolicy};
 pub use secrecy;

@@ -2,9 +2,9 @@
 //!
 //! Run locally with `cargo lambda watch -A 127.0.0.1` and `LEANCLOUD_*` set (see `functions/README.md`).
 
-use im_functions::{add_member::AddMemberOp, handler};
+use im_functions::{lambda, ops::add_member::AddMemberOp};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    handler::serve::<AddMemberOp>().await
+    lambda::serve::<AddMemberOp>().await
 }

@@ -2,9 +2,9 @@
 //!
 //! Run locally with `cargo lambda watch -A 127.0.0.1` and `LEANCLOUD_*` set (see `functions/README.md`).
 
-use im_functions::{broadcast::BroadcastOp, handler};
+use im_functions::{lambda, ops::broadcast::BroadcastOp};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    handler::serve::<BroadcastOp>().await
+    lambda::serve::<BroadcastOp>().await
 }

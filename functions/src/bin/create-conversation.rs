@@ -2,9 +2,9 @@
 //!
 //! Run locally with `cargo lambda watch -A 127.0.0.1` and `LEANCLOUD_*` set (see `functions/README.md`).
 
-use im_functions::{create_conversation::CreateConversationOp, handler};
+use im_functions::{lambda, ops::create_conversation::CreateConversationOp};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    handler::serve::<CreateConversationOp>().await
+    lambda::serve::<CreateConversationOp>().await
 }

@@ -2,9 +2,9 @@
 //!
 //! Run locally with `cargo lambda watch -A 127.0.0.1` and `LEANCLOUD_*` set (see `functions/README.md`).
 
-use im_functions::{handler, send_message::SendMessageOp};
+use im_functions::{lambda, ops::send_message::SendMessageOp};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    handler::serve::<SendMessageOp>().await
+    lambda::serve::<SendMessageOp>().await
 }

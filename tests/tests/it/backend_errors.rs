@@ -1,8 +1,8 @@
 //! What callers see when LeanCloud (the local server) refuses or fails: statuses, codes, retries.
 
-use im_functions::add_member::AddMemberOp;
-use im_functions::broadcast::BroadcastOp;
-use im_functions::send_message::SendMessageOp;
+use im_functions::ops::add_member::AddMemberOp;
+use im_functions::ops::broadcast::BroadcastOp;
+use im_functions::ops::send_message::SendMessageOp;
 use lambda_runtime::Diagnostic;
 use leancloud_server::{FaultConfig, FaultKind};
 use pretty_assertions::assert_eq;

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
-use im_functions::add_member::AddMemberOp;
-use im_functions::broadcast::BroadcastOp;
-use im_functions::create_conversation::CreateConversationOp;
-use im_functions::send_message::SendMessageOp;
+use im_functions::ops::add_member::AddMemberOp;
+use im_functions::ops::broadcast::BroadcastOp;
+use im_functions::ops::create_conversation::CreateConversationOp;
+use im_functions::ops::remove_member::RemoveMemberOp;
+use im_functions::ops::send_message::SendMessageOp;
 use im_functions::Trigger;
 use leancloud_server::MessageKind;
 use pretty_assertions::assert_eq;
@@ -19,9 +20,10 @@ use serde_json::Value;
 
 use crate::helpers::{events_dir, TestApp, INVALID_RECORD};
 
-const FUNCTIONS: [&str; 4] = [
+const FUNCTIONS: [&str; 5] = [
     "create-conversation",
     "add-member",
+    "remove-member",
     "send-message",
     "broadcast",
 ];
@@ -48,6 +50,8 @@ fn every_function_has_a_sample_event_for_every_trigger_it_accepts() {
         "create-conversation.sqs",
         "add-member.http",
         "add-member.sqs",
+        "remove-member.http",
+        "remove-member.sqs",
         "send-message.http",
         "send-message.sqs",
         "send-message.schedule",
@@ -173,6 +177,77 @@ async fn add_member_http_event_adds_the_members() {
         serde_json::json!(["alice", "bob", "carol", "dave"]),
         stored["m"]
     );
+    app.shutdown().await;
+}
+
+fn members(app: &TestApp) -> Vec<String> {
+    let stored = app
+        .inspect()
+        .conversation(app.normal.as_ref())
+        .expect("stored");
+    stored["m"]
+        .as_array()
+        .expect("m")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn remove_member_http_event_removes_the_member_and_ignores_one_that_never_was() {
+    let app = TestApp::spawn().await;
+    let answer = app
+        .http::<RemoveMemberOp>(app.event("remove-member.http.json"))
+        .await;
+    assert_eq!(200, answer.status, "{:?}", answer.body);
+    assert_eq!(serde_json::json!(["bob", "zoe"]), answer.body["client_ids"]);
+    assert_eq!(app.normal.as_ref(), answer.body["conversation_id"]);
+    assert_eq!(vec!["alice".to_owned()], members(&app));
+    // The same call again (a client retry): nothing left to remove, still not an error.
+    let again = app
+        .http::<RemoveMemberOp>(app.event("remove-member.http.json"))
+        .await;
+    assert_eq!(200, again.status, "{:?}", again.body);
+    assert_eq!(vec!["alice".to_owned()], members(&app));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn remove_member_sqs_event_removes_the_valid_records_members() {
+    let app = TestApp::spawn().await;
+    let failed = app
+        .sqs::<RemoveMemberOp>(app.event("remove-member.sqs.json"))
+        .await;
+    assert_eq!(vec![INVALID_RECORD.to_owned()], failed);
+    assert!(members(&app).is_empty(), "{:?}", members(&app));
+    // Redelivered whole (SQS at-least-once): the valid records are harmless the second time.
+    let failed = app
+        .sqs::<RemoveMemberOp>(app.event("remove-member.sqs.json"))
+        .await;
+    assert_eq!(vec![INVALID_RECORD.to_owned()], failed);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn remove_member_answers_405_to_a_post_and_404_for_an_unknown_conversation() {
+    let app = TestApp::spawn().await;
+    let post = crate::helpers::http_event(
+        "POST",
+        &format!("/conversations/{}/members", app.normal.as_ref()),
+        r#"{"client_ids": ["bob"]}"#,
+    );
+    let answer = app.http::<RemoveMemberOp>(post).await;
+    answer.assert_error(405, "method_not_allowed");
+    assert_eq!(Some("DELETE"), answer.header("allow"));
+    let unknown = crate::helpers::http_event(
+        "DELETE",
+        "/conversations/000000000000000000000000/members",
+        r#"{"client_ids": ["bob"]}"#,
+    );
+    app.http::<RemoveMemberOp>(unknown)
+        .await
+        .assert_error(404, "conversation_not_found");
     app.shutdown().await;
 }
 

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use im_functions::{handler, FunctionError, Operation, Services};
+use im_functions::delivery::Delivery;
+use im_functions::{lambda, App, FunctionError, Operation};
 use lambda_runtime::{Context, LambdaEvent};
 use leancloud_im::{Client, ClientId, ClientOptions, Config, ConversationId, CreateConversation};
 use leancloud_server::{spawn, Inspector, RunningServer, ServerConfig};
@@ -15,9 +16,9 @@ pub const INVALID_RECORD: &str = "9b5f6a3c-1d2e-4f80-b7a9-c3d4e5f60718";
 
 pub struct TestApp {
     pub server: RunningServer,
-    pub client: Client,
-    /// Per test: the rate budgets remember LeanCloud's 429 penalties, which must not leak between tests.
-    pub services: Services,
+    /// The functions' state, built per test: the rate budgets remember LeanCloud's 429 penalties, which must
+    /// not leak between tests.
+    pub app: App,
     pub normal: ConversationId,
     pub system: ConversationId,
     _db: TempDir,
@@ -58,8 +59,7 @@ impl TestApp {
             .id;
         TestApp {
             server,
-            client,
-            services: Services::in_memory(Default::default()),
+            app: App::new(client).with_delivery(Delivery::in_memory(Default::default())),
             normal,
             system,
             _db: db,
@@ -87,12 +87,7 @@ impl TestApp {
     pub async fn invoke<Op: Operation>(&self, payload: Value) -> Result<Value, FunctionError> {
         let mut context = Context::default();
         context.request_id = "test-request".to_owned();
-        handler::handle_with::<Op>(
-            &self.client,
-            &self.services,
-            LambdaEvent::new(payload, context),
-        )
-        .await
+        lambda::handle::<Op>(&self.app, LambdaEvent::new(payload, context)).await
     }
 
     /// Run an HTTP event; returns the status, the headers and the JSON body.

@@ -1,9 +1,9 @@
 //! The HTTP contract beyond the sample events: function-URL and API Gateway payloads alike, stages, options.
 
-use im_functions::add_member::AddMemberOp;
-use im_functions::broadcast::BroadcastOp;
-use im_functions::create_conversation::CreateConversationOp;
-use im_functions::send_message::SendMessageOp;
+use im_functions::ops::add_member::AddMemberOp;
+use im_functions::ops::broadcast::BroadcastOp;
+use im_functions::ops::create_conversation::CreateConversationOp;
+use im_functions::ops::send_message::SendMessageOp;
 use leancloud_server::MessageKind;
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};

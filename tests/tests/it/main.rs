@@ -4,8 +4,11 @@
 // The handlers' futures nest deeply (trigger → operation → client → retries).
 #![recursion_limit = "256"]
 
+mod aws;
 mod backend_errors;
+mod bulk;
 mod events;
 mod helpers;
 mod http_api;
 mod malformed;
+mod schedules;

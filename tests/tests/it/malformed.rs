@@ -1,9 +1,9 @@
 //! Malformed events of every kind get a clear error, and no request reaches the server.
 
-use im_functions::add_member::AddMemberOp;
-use im_functions::broadcast::BroadcastOp;
-use im_functions::create_conversation::CreateConversationOp;
-use im_functions::send_message::SendMessageOp;
+use im_functions::ops::add_member::AddMemberOp;
+use im_functions::ops::broadcast::BroadcastOp;
+use im_functions::ops::create_conversation::CreateConversationOp;
+use im_functions::ops::send_message::SendMessageOp;
 use im_functions::FunctionError;
 use lambda_runtime::Diagnostic;
 use pretty_assertions::assert_eq;
@@ -316,7 +316,7 @@ async fn an_sqs_batch_of_bad_records_fails_each_record_and_sends_nothing() {
 #[test]
 fn error_bodies_have_the_documented_shape() {
     let err = FunctionError::invalid_request("missing field `from_client`");
-    let response = im_functions::http::error_response(&err);
+    let response = im_functions::lambda::http::error_response(&err);
     let raw = serde_json::to_value(&response).expect("serialize");
     let answer = HttpAnswer::from_value(raw);
     assert_eq!(

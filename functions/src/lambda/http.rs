@@ -5,12 +5,12 @@ use aws_lambda_events::encodings::Body;
 use base64::Engine as _;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::Method;
-use leancloud_im::ConversationId;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{codes, FunctionError, HttpError};
-use crate::operation::{parse_conversation_id, Operation, Route};
+use crate::error::{ErrorCode, FunctionError, HttpError};
+use crate::ops::input::parse_conversation_id;
+use crate::ops::{Matched, Operation, Resource, Route};
 
 /// The request's method and path, with an API Gateway stage prefix removed.
 pub fn method_and_path(request: &ApiGatewayV2httpRequest) -> (Method, String) {
@@ -30,25 +30,31 @@ pub fn method_and_path(request: &ApiGatewayV2httpRequest) -> (Method, String) {
     (method, path)
 }
 
-/// Match the operation's route; on a match, the conversation id of the path (if the route has one).
-pub fn route<Op: Operation>(
-    request: &ApiGatewayV2httpRequest,
-) -> Result<Option<ConversationId>, FunctionError> {
+/// Match the operation's route: the method and the path's resource (a percent-decoded conversation id or
+/// schedule name). A known path with another method is `405` (with the methods it takes).
+pub fn route<Op: Operation>(request: &ApiGatewayV2httpRequest) -> Result<Matched, FunctionError> {
     let (method, path) = method_and_path(request);
     let trimmed = path.trim_end_matches('/');
     let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
-    let conversation = match (Op::ROUTE, segments.as_slice()) {
-        (Route::Conversations, ["conversations"]) => None,
-        (Route::Conversation(segment), ["conversations", id, last])
+    // API Gateway has already percent-decoded path parameters; prefer them.
+    let parameter = |name: &str, raw: &str| {
+        request
+            .path_parameters
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| raw.to_owned())
+    };
+    let (resource, allowed): (Option<String>, &'static str) = match (Op::ROUTE, segments.as_slice())
+    {
+        (Route::Conversations, ["conversations"]) => (None, "POST"),
+        (Route::Conversation { method, segment }, ["conversations", id, last])
             if *last == segment && !id.is_empty() =>
         {
-            // API Gateway has already percent-decoded path parameters; prefer them.
-            let id = request
-                .path_parameters
-                .get("conversation_id")
-                .cloned()
-                .unwrap_or_else(|| (*id).to_owned());
-            Some(id)
+            (Some(parameter("conversation_id", id)), method)
+        }
+        (Route::Schedules, ["schedules"]) => (None, "GET, POST"),
+        (Route::Schedules, ["schedules", name]) if !name.is_empty() => {
+            (Some(parameter("name", name)), "DELETE")
         }
         _ => {
             return Err(FunctionError::RouteNotFound {
@@ -57,20 +63,38 @@ pub fn route<Op: Operation>(
             })
         }
     };
-    if method != Method::POST {
+    if !allowed
+        .split(", ")
+        .any(|allowed| allowed == method.as_str())
+    {
         return Err(FunctionError::MethodNotAllowed {
             method: method.to_string(),
             path,
+            allowed,
         });
     }
-    conversation.map(parse_conversation_id).transpose()
+    let resource = match (Op::ROUTE, resource) {
+        (_, None) => Resource::Collection,
+        (Route::Schedules, Some(name)) => Resource::Named(name),
+        (_, Some(id)) => Resource::Conversation(parse_conversation_id(id)?),
+    };
+    Ok(Matched {
+        method: method.to_string(),
+        resource,
+    })
+}
+
+/// Whether a request with this method carries a body (`GET /schedules` and `DELETE /schedules/{name}` do
+/// not; `DELETE …/members` names the members in its body).
+pub fn takes_body<Op: Operation>(method: &str) -> bool {
+    !(Op::ROUTE == Route::Schedules && method != Method::POST.as_str())
 }
 
 /// The request body as JSON; `isBase64Encoded` bodies are decoded first.
 pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, FunctionError> {
     let Some(body) = request.body.as_deref().filter(|body| !body.is_empty()) else {
         return Err(FunctionError::invalid(
-            codes::INVALID_JSON,
+            ErrorCode::InvalidJson,
             "the request needs a JSON body",
         ));
     };
@@ -79,7 +103,7 @@ pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, FunctionErr
             .decode(body)
             .map_err(|err| {
                 FunctionError::invalid(
-                    codes::INVALID_JSON,
+                    ErrorCode::InvalidJson,
                     format!("body is not valid base64: {err}"),
                 )
             })?
@@ -88,7 +112,7 @@ pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, FunctionErr
     };
     serde_json::from_slice(&bytes).map_err(|err| {
         FunctionError::invalid(
-            codes::INVALID_JSON,
+            ErrorCode::InvalidJson,
             format!("body is not valid JSON: {err}"),
         )
     })
@@ -126,10 +150,10 @@ pub fn error_response(err: &FunctionError) -> ApiGatewayV2httpResponse {
             .headers
             .insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
-    if status == 405 {
+    if let FunctionError::MethodNotAllowed { allowed, .. } = err {
         response
             .headers
-            .insert(ALLOW, HeaderValue::from_static("POST"));
+            .insert(ALLOW, HeaderValue::from_static(allowed));
     }
     response
 }
@@ -137,8 +161,9 @@ pub fn error_response(err: &FunctionError) -> ApiGatewayV2httpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::add_member::AddMemberOp;
-    use crate::create_conversation::CreateConversationOp;
+    use crate::ops::add_member::AddMemberOp;
+    use crate::ops::create_conversation::CreateConversationOp;
+    use crate::ops::remove_member::RemoveMemberOp;
     use serde_json::json;
 
     fn request(
@@ -166,14 +191,13 @@ mod tests {
         for (path, stage, expected) in cases {
             let actual =
                 route::<AddMemberOp>(&request("POST", path, stage, None, false)).expect("routed");
-            assert_eq!(
-                expected,
-                actual.as_ref().map(AsRef::as_ref),
-                "for {path} on stage {stage}"
-            );
+            let Resource::Conversation(id) = actual.resource else {
+                panic!("no conversation for {path}")
+            };
+            assert_eq!(expected, Some(id.as_ref()), "for {path} on stage {stage}");
         }
         assert_eq!(
-            None,
+            Resource::Collection,
             route::<CreateConversationOp>(&request(
                 "POST",
                 "/conversations",
@@ -182,6 +206,7 @@ mod tests {
                 false
             ))
             .expect("routed")
+            .resource
         );
     }
 
@@ -212,6 +237,21 @@ mod tests {
             Some("POST"),
             response.headers.get(ALLOW).and_then(|v| v.to_str().ok())
         );
+        let err = route::<RemoveMemberOp>(&request(
+            "POST",
+            "/conversations/c1/members",
+            "$default",
+            None,
+            false,
+        ))
+        .expect_err("remove-member takes DELETE");
+        assert_eq!(
+            Some("DELETE"),
+            error_response(&err)
+                .headers
+                .get(ALLOW)
+                .and_then(|v| v.to_str().ok())
+        );
     }
 
     #[test]
@@ -236,7 +276,7 @@ mod tests {
             let err =
                 json_body(&request("POST", "/", "$default", body, base64)).expect_err("rejected");
             assert_eq!(
-                (400, codes::INVALID_JSON),
+                (400, ErrorCode::InvalidJson),
                 (err.to_http().status, err.to_http().code),
                 "for body {body:?}"
             );
@@ -245,7 +285,7 @@ mod tests {
 
     #[test]
     fn error_responses_carry_code_message_and_retry_after() {
-        let err = FunctionError::invalid(codes::TOO_MANY_RECIPIENTS, "too many");
+        let err = FunctionError::invalid(ErrorCode::TooManyRecipients, "too many");
         let response = error_response(&err);
         assert_eq!(400, response.status_code);
         let Some(Body::Text(text)) = &response.body else {

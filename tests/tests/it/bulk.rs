@@ -1,23 +1,22 @@
 //! Bulk sends, idempotency, budgets and schedules against the real server (fault mode included) and, where a
 //! table, queue or parameter is involved, moto. See `functions/BULK.md`.
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use im_functions::budget::{Budget, BudgetConfig};
-use im_functions::bulk::{fan_out, BulkJob};
-use im_functions::handler::handle_with;
-use im_functions::ledger::Ledger;
-use im_functions::queue::BulkQueue;
-use im_functions::send_message::SendMessageOp;
-use im_functions::services::BulkOptions;
-use im_functions::{broadcast::BroadcastOp, Backend, Services};
+use crate::aws::{
+    self as support, failed_ids, handle_with, http_event, lambda_event, moto_or_skip, sqs_event,
+    sqs_record, BulkApp as App,
+};
+use im_functions::delivery::budget::{Budget, BudgetConfig};
+use im_functions::delivery::ledger::Ledger;
+use im_functions::delivery::queue::BulkQueue;
+use im_functions::delivery::{fan_out, BulkJob, BulkOptions, Delivery as Services, Sender};
+use im_functions::ops::broadcast::BroadcastOp;
+use im_functions::ops::send_message::SendMessageOp;
 use leancloud_im::{ClientId, SendMessage};
 use leancloud_server::{FaultConfig, FaultKind, MessageKind};
 use serde_json::{json, Value};
-use support::{failed_ids, http_event, lambda_event, sqs_event, sqs_record, App};
 
 const MESSAGES: &str = "/1.1/rtm/messages";
 const BROADCASTS: &str = "/1.1/rtm/broadcast";
@@ -223,8 +222,8 @@ async fn concurrent_invocations_share_one_budget(make_budget: impl Fn() -> Budge
         })
         .collect();
     let reports = futures::future::join_all(jobs.iter().map(|(services, job)| {
-        let backend = Backend::new(&app.client).with_services(services);
-        async move { fan_out(&backend, job).await }
+        let sender = Sender::new(&app.client, services);
+        async move { fan_out(&sender, job).await }
     }))
     .await;
     for report in &reports {
@@ -276,7 +275,7 @@ async fn concurrent_fan_outs_never_exceed_a_budget_shared_in_memory() {
 
 #[tokio::test]
 async fn ledger_on_dynamodb_claims_completes_expires_and_replays() {
-    use im_functions::ledger::{Claim, Entry, StoredChunk};
+    use im_functions::delivery::ledger::{Claim, Entry, StoredChunk};
     let moto = moto_or_skip!();
     let ledger = Ledger::dynamodb(moto.table("ledger").await, "ledger");
     let minute = Duration::from_secs(60);

@@ -4,9 +4,9 @@ use leancloud_im::{ClientId, ConversationId, CreateConversation, Request};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::{input, Invocation, Operation, Route, TriggerKind, HTTP_AND_SQS};
+use crate::app::Needs;
 use crate::error::FunctionError;
-use crate::input;
-use crate::operation::{Backend, Operation, Route, Source};
 
 /// The HTTP body, also the queue record.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,9 +21,17 @@ pub struct CreateConversationBody {
     pub attributes: Option<Map<String, Value>>,
 }
 
-/// A validated request to create a conversation.
+/// A validated request to create a conversation: the request itself, and the answer's fields the request
+/// does not return.
 #[derive(Debug, Clone)]
 pub struct NewConversation {
+    request: CreateConversation,
+    answer: Created,
+}
+
+/// What the `201` echoes besides the id and time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Created {
     pub name: Option<String>,
     pub members: Vec<ClientId>,
     pub creator: Option<ClientId>,
@@ -31,7 +39,6 @@ pub struct NewConversation {
     pub transient: bool,
     pub unique: bool,
     pub attributes: Map<String, Value>,
-    request: CreateConversation,
 }
 
 /// The `201` body: the stored conversation's id and creation time, and the fields it was created with.
@@ -41,13 +48,8 @@ pub struct CreatedConversation {
     pub object_id: ConversationId,
     #[serde(rename = "createdAt")]
     pub created_at: String,
-    pub name: Option<String>,
-    pub members: Vec<ClientId>,
-    pub creator: Option<ClientId>,
-    pub system: bool,
-    pub transient: bool,
-    pub unique: bool,
-    pub attributes: Map<String, Value>,
+    #[serde(flatten)]
+    pub fields: Created,
 }
 
 impl NewConversation {
@@ -77,72 +79,53 @@ impl NewConversation {
         }
         request.validate()?;
         Ok(NewConversation {
-            name: body.name,
-            members,
-            creator,
-            system,
-            transient,
-            unique,
-            attributes,
             request,
+            answer: Created {
+                name: body.name,
+                members,
+                creator,
+                system,
+                transient,
+                unique,
+                attributes,
+            },
         })
     }
-}
-
-/// Create the conversation.
-pub async fn create_conversation(
-    backend: &Backend<'_>,
-    input: NewConversation,
-) -> Result<CreatedConversation, FunctionError> {
-    let created = backend.send(&input.request).await?;
-    Ok(CreatedConversation {
-        object_id: created.id,
-        created_at: created
-            .created_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        name: input.name,
-        members: input.members,
-        creator: input.creator,
-        system: input.system,
-        transient: input.transient,
-        unique: input.unique,
-        attributes: input.attributes,
-    })
 }
 
 /// The `create-conversation` function.
 #[derive(Debug)]
 pub struct CreateConversationOp;
 
+impl Needs for CreateConversationOp {}
+
 impl Operation for CreateConversationOp {
     const NAME: &'static str = "create-conversation";
     const ROUTE: Route = Route::Conversations;
-    const SCHEDULES: bool = false;
+    const TRIGGERS: &'static [TriggerKind] = HTTP_AND_SQS;
     const SUCCESS_STATUS: u16 = 201;
+    type Target = ();
     type Body = CreateConversationBody;
     type Input = NewConversation;
     type Output = CreatedConversation;
 
-    fn validate(
-        _: Option<ConversationId>,
-        body: Self::Body,
-        _: Source,
-    ) -> Result<Self::Input, FunctionError> {
+    fn parse(_: (), body: Self::Body, _: TriggerKind) -> Result<Self::Input, FunctionError> {
         NewConversation::parse(body)
     }
 
-    fn conversation(_: &Self::Input) -> Option<&ConversationId> {
-        None
+    /// Create the conversation.
+    async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
+        let created = inv.send(&input.request).await?;
+        Ok(CreatedConversation {
+            object_id: created.id,
+            created_at: created
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            fields: input.answer,
+        })
     }
 
     fn created(output: &Self::Output) -> Option<&ConversationId> {
         Some(&output.object_id)
-    }
-
-    async fn execute(
-        backend: &Backend<'_>,
-        input: Self::Input,
-    ) -> Result<Self::Output, FunctionError> {
-        create_conversation(backend, input).await
     }
 }

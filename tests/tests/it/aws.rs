@@ -1,5 +1,5 @@
-//! Test stand-ins: the LeanCloud-compatible server on port 0, and moto (DynamoDB, SQS, SSM) on a free port.
-#![allow(dead_code)]
+//! AWS stand-ins for the bulk and schedule tests: moto (DynamoDB, SQS, SSM, EventBridge Scheduler) on a free
+//! port, plus the server on port 0 with a short client timeout (the fault tests need it).
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use im_functions::services::aws_config;
+use im_functions::config::aws_config;
+use im_functions::delivery::Delivery;
+use im_functions::{App as FunctionApp, FunctionError, Operation};
 use lambda_runtime::{Context, LambdaEvent};
 use leancloud_im::{Client, ClientOptions, Config, ConversationId, CreateConversation};
 use leancloud_server::{spawn, Inspector, RunningServer, ServerConfig};
@@ -16,17 +18,17 @@ use tempfile::TempDir;
 
 pub const MASTER_KEY: &str = "dev-master-key";
 
-pub struct App {
+pub struct BulkApp {
     pub server: RunningServer,
     pub client: Client,
     pub system: ConversationId,
     _db: TempDir,
 }
 
-impl App {
+impl BulkApp {
     /// A fresh server and a system conversation. `request_timeout` is short so the server's `timeout` fault
     /// (which answers only after its delay) ends the attempt quickly.
-    pub async fn spawn(request_timeout: Duration) -> App {
+    pub async fn spawn(request_timeout: Duration) -> BulkApp {
         init_logs();
         let db = tempfile::tempdir().expect("temp dir");
         let server = spawn(ServerConfig::for_tests(db.path().join("leancloud.sqlite3")))
@@ -48,7 +50,7 @@ impl App {
             .await
             .expect("system conversation")
             .id;
-        App {
+        BulkApp {
             server,
             client,
             system,
@@ -78,6 +80,17 @@ pub fn init_logs() {
             .with_test_writer()
             .try_init();
     }
+}
+
+/// Run `Op`'s handler with `delivery` (an [`FunctionApp`] over a clone of `client`; clones share the
+/// ledger and budget state).
+pub async fn handle_with<Op: Operation>(
+    client: &Client,
+    delivery: &Delivery,
+    event: LambdaEvent<Value>,
+) -> Result<Value, FunctionError> {
+    let app = FunctionApp::new(client.clone()).with_delivery(delivery.clone());
+    im_functions::lambda::handle::<Op>(&app, event).await
 }
 
 /// A Lambda event with no deadline.
@@ -158,12 +171,13 @@ impl Moto {
                 child: None,
             });
         }
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join("../.venv-aws/bin/python");
-        if !root.join("../.venv-aws/bin/moto_server").exists() {
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let root = here.join("..");
+        let python = root.join(".venv-aws/bin/python");
+        if !root.join(".venv-aws/bin/moto_server").exists() {
             let why = format!(
                 "moto is not installed ({} missing; run scripts/setup.sh aws)",
-                root.join("../.venv-aws").display()
+                root.join(".venv-aws").display()
             );
             assert!(std::env::var_os("CI").is_none(), "{why}");
             eprintln!("skipping: {why}");
@@ -174,7 +188,7 @@ impl Moto {
             .expect("free port")
             .port();
         let child = Command::new(&python)
-            .arg(root.join("tests/support/moto_serial.py"))
+            .arg(here.join("tests/it/moto_serial.py"))
             .args(["127.0.0.1", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -210,7 +224,7 @@ impl Moto {
     /// A DynamoDB client and a fresh table shaped like the template's.
     pub async fn table(&self, name: &str) -> aws_sdk_dynamodb::Client {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk_config().await);
-        im_functions::ledger::create_table(&client, name)
+        im_functions::delivery::dynamo::create_table(&client, name)
             .await
             .expect("table created");
         client
@@ -218,12 +232,12 @@ impl Moto {
 }
 
 /// `Some(moto)` or return from the test (moto unavailable outside CI).
-#[macro_export]
 macro_rules! moto_or_skip {
     () => {
-        match support::Moto::start() {
+        match $crate::aws::Moto::start() {
             Some(moto) => moto,
             None => return,
         }
     };
 }
+pub(crate) use moto_or_skip;

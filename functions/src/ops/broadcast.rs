@@ -2,14 +2,18 @@
 //! system conversation.
 
 use chrono::{DateTime, TimeZone, Utc};
-use leancloud_im::{Broadcast, ClientId, ConversationId, Request, ValidTill};
+use leancloud_im::{Broadcast, ClientId, ConversationId, MessageId, Request, ValidTill};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::input::{self, json_type};
+use super::{Invocation, Operation, Route, TriggerKind, EVERY_TRIGGER};
+use crate::app::Needs;
+use crate::delivery::budget::Bucket;
+use crate::delivery::key::IdempotencyKey;
+use crate::delivery::plan::{Plan, PlanInput};
+use crate::delivery::send_once;
 use crate::error::FunctionError;
-use crate::input;
-use crate::operation::{Backend, Operation, Route, Source};
-use crate::trigger::json_type;
 
 /// The HTTP body; a queue record or schedule input adds `conversation_id`.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,16 +35,16 @@ pub struct NewBroadcast {
     pub conversation: ConversationId,
     pub from_client: ClientId,
     pub valid_till: Option<DateTime<Utc>>,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
     pub dry_run: bool,
-    pub(crate) request: Broadcast,
+    request: Broadcast,
 }
 
 /// The `200` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BroadcastSent {
     pub conversation_id: ConversationId,
-    pub msg_id: Option<String>,
+    pub msg_id: Option<MessageId>,
     pub timestamp: Option<i64>,
 }
 
@@ -57,14 +61,15 @@ impl NewBroadcast {
             request = request.push(push);
         }
         request.validate()?;
-        if let Some(key) = &body.idempotency_key {
-            crate::bulk::check_key(key)?;
-        }
+        let idempotency_key = body
+            .idempotency_key
+            .map(IdempotencyKey::parse)
+            .transpose()?;
         Ok(NewBroadcast {
             conversation,
             from_client,
             valid_till,
-            idempotency_key: body.idempotency_key,
+            idempotency_key,
             dry_run: body.dry_run.unwrap_or(false),
             request,
         })
@@ -99,47 +104,70 @@ pub fn parse_valid_till(value: Value) -> Result<DateTime<Utc>, FunctionError> {
 #[serde(untagged)]
 pub enum BroadcastOutcome {
     Sent(BroadcastSent),
-    Planned(crate::bulk::Plan),
-}
-
-/// Broadcast the message, once per idempotency key, within the daily and per-minute budgets.
-pub async fn broadcast(
-    backend: &Backend<'_>,
-    input: NewBroadcast,
-) -> Result<BroadcastOutcome, FunctionError> {
-    crate::bulk::broadcast(backend, input).await
+    Planned(Plan),
 }
 
 /// The `broadcast` function.
 #[derive(Debug)]
 pub struct BroadcastOp;
 
+impl Needs for BroadcastOp {
+    const DELIVERY: bool = true;
+}
+
 impl Operation for BroadcastOp {
     const NAME: &'static str = "broadcast";
-    const ROUTE: Route = Route::Conversation("broadcasts");
-    const SCHEDULES: bool = true;
+    const ROUTE: Route = Route::Conversation {
+        method: "POST",
+        segment: "broadcasts",
+    };
+    const TRIGGERS: &'static [TriggerKind] = EVERY_TRIGGER;
+    const TAKES_IDEMPOTENCY_KEY: bool = true;
+    type Target = ConversationId;
     type Body = BroadcastBody;
     type Input = NewBroadcast;
     type Output = BroadcastOutcome;
-    const IDEMPOTENT: bool = true;
 
-    fn validate(
-        conversation: Option<ConversationId>,
+    fn parse(
+        conversation: ConversationId,
         body: Self::Body,
-        _: Source,
+        _: TriggerKind,
     ) -> Result<Self::Input, FunctionError> {
-        let conversation = crate::operation::required_conversation(conversation)?;
         NewBroadcast::parse(conversation, body)
     }
 
-    fn conversation(input: &Self::Input) -> Option<&ConversationId> {
-        Some(&input.conversation)
-    }
-
-    async fn execute(
-        backend: &Backend<'_>,
-        input: Self::Input,
-    ) -> Result<Self::Output, FunctionError> {
-        broadcast(backend, input).await
+    /// Dry run, or one call through the ledger, the daily quota and the per-minute budget: once per
+    /// idempotency key.
+    async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
+        if input.dry_run {
+            return Ok(BroadcastOutcome::Planned(Plan::new(PlanInput {
+                operation: Self::NAME,
+                conversation_id: input.conversation.to_string(),
+                bucket: Bucket::Broadcasts,
+                recipients: None,
+                duplicates_removed: 0,
+                queued: false,
+                idempotency_key: input.idempotency_key,
+                budget: inv.app.delivery.budget.config(),
+            })));
+        }
+        let key = input
+            .idempotency_key
+            .as_ref()
+            .or(inv.implied_key.as_ref())
+            .map(|key| key.namespaced(Self::NAME));
+        let report = send_once(
+            &inv.sender(),
+            Bucket::Broadcasts,
+            key.as_deref(),
+            &input.request,
+        )
+        .await;
+        let sent = report.into_result()?.into_iter().next().unwrap_or_default();
+        Ok(BroadcastOutcome::Sent(BroadcastSent {
+            conversation_id: input.conversation,
+            msg_id: sent.msg_id,
+            timestamp: sent.timestamp,
+        }))
     }
 }

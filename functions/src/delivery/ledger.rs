@@ -20,10 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::dynamo::{millis, now_ms, number};
 
 /// How long a `DONE` chunk is remembered by default: longer than the bulk queue keeps a message (4 days) and
 /// its dead-letter queue (14 days), so a redrive from the DLQ is still de-duplicated.
@@ -429,65 +428,6 @@ impl DynamoLedger {
             ))),
         }
     }
-}
-
-/// Create the table the template declares (`pk`/`sk` strings, TTL on `expires_at`): for local runs and tests.
-pub async fn create_table(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<(), LedgerError> {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|err| LedgerError(err.to_string()))
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|err| LedgerError(err.to_string()))
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk")?)
-        .attribute_definitions(attribute("sk")?)
-        .key_schema(key("pk", KeyType::Hash)?)
-        .key_schema(key("sk", KeyType::Range)?)
-        .send()
-        .await
-        .map_err(|err| LedgerError(format!("create table: {}", DisplayErrorContext(err))))?;
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name("expires_at")
-        .enabled(true)
-        .build()
-        .map_err(|err| LedgerError(err.to_string()))?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .map_err(|err| LedgerError(format!("enable TTL: {}", DisplayErrorContext(err))))?;
-    Ok(())
-}
-
-pub(crate) fn number(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A token unique across containers: process id, clock and a counter.

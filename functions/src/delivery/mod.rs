@@ -9,52 +9,58 @@
 //! conversation, wrong kind) stops it too. Whatever is left fails the record, which SQS delivers again later;
 //! the chunks already sent are then skipped.
 //!
-//! [`fan_out`] is public for benchmarks (`functions/examples/fanout.rs`, `bench/`):
+//! This layer knows nothing of the operations: they hand it a request template, recipients and a key, and it
+//! reports what went out. [`fan_out`] is public for benchmarks (`bench/`):
 //!
 //! ```no_run
-//! use im_functions::bulk::{fan_out, BulkJob};
-//! use im_functions::{Backend, Services};
+//! use im_functions::delivery::{fan_out, BulkJob, Delivery, Sender};
 //! use leancloud_im::{ClientId, ConversationId, SendMessage};
 //!
 //! # async fn run(client: &leancloud_im::Client) {
-//! let services = Services::in_memory(Default::default());
-//! let backend = Backend::new(client).with_services(&services);
+//! let delivery = Delivery::in_memory(Default::default());
+//! let sender = Sender::new(client, &delivery);
 //! let recipients: Vec<ClientId> = (0..1000).map(|i| ClientId::parse(format!("u{i}")).unwrap()).collect();
 //! let template = SendMessage::new(ConversationId::parse("sys").unwrap(), ClientId::parse("ops").unwrap(), "hi");
-//! let job = BulkJob::new(template, Some(recipients), Some("notice-42".into()));
-//! let report = fan_out(&backend, &job).await;
+//! let job = BulkJob::new(template, Some(recipients), Some("send-message#notice-42".into()));
+//! let report = fan_out(&sender, &job).await;
 //! println!("{} chunks sent in {} calls", report.sent, report.calls);
 //! # }
 //! ```
+
+pub mod budget;
+pub mod dynamo;
+pub mod key;
+pub mod ledger;
+pub mod plan;
+pub mod queue;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use futures::StreamExt as _;
-use leancloud_im::{ClientId, Error as LcError, Request, SendMessage, MAX_RECIPIENTS};
+use leancloud_im::protocol::MAX_RECIPIENTS;
+use leancloud_im::{
+    Client, ClientId, Error as LcError, Request, RetryClass, RetryOutcome, RetryPolicy,
+    SendMessage, SentMessage,
+};
 use md5::{Digest as _, Md5};
-use serde::Serialize;
+use rand::Rng as _;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::broadcast::{BroadcastOp, BroadcastOutcome, BroadcastSent, NewBroadcast};
-use crate::budget::{jitter_ms, Bucket, BudgetError};
-use crate::error::{codes, FunctionError};
-use crate::ledger::{now_ms, Claim, Lease, StoredChunk};
-use crate::operation::Backend;
-use crate::operation::{Operation as _, Source};
-use crate::queue::Queued;
-use crate::send_message::{MessagesSent, OutgoingMessage, SendMessageOp, SendOutcome, SentMessage};
+use crate::error::{ErrorCode, FunctionError};
+use budget::{Bucket, Budget, BudgetConfig, BudgetError};
+use dynamo::now_ms;
+use ledger::{Claim, Lease, Ledger, StoredChunk};
+use queue::BulkQueue;
 
 /// Recipients per LeanCloud call.
 pub const CHUNK_SIZE: usize = MAX_RECIPIENTS;
 
-/// Longest accepted idempotency key.
-pub const MAX_KEY_LEN: usize = 255;
-
 /// SQS accepts bodies up to 256 KiB; a little is kept back for attributes.
-const MAX_QUEUE_RECORD_BYTES: usize = 250 * 1024;
+pub const MAX_QUEUE_RECORD_BYTES: usize = 250 * 1024;
 
 /// Remove repeated recipients, keeping the first occurrence and the order; also how many were removed.
 pub fn dedupe(ids: Vec<ClientId>) -> (Vec<ClientId>, usize) {
@@ -68,41 +74,184 @@ pub fn dedupe(ids: Vec<ClientId>) -> (Vec<ClientId>, usize) {
     (unique, removed)
 }
 
-/// Validate a caller-supplied idempotency key.
-pub fn check_key(key: &str) -> Result<(), FunctionError> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(char::is_control) {
-        return Err(FunctionError::invalid_request(format!(
-            "`idempotency_key` must be 1 to {MAX_KEY_LEN} bytes without control characters"
-        )));
-    }
-    Ok(())
+pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+pub const SEND_BUDGET_PER_MINUTE: &str = "SEND_BUDGET_PER_MINUTE";
+pub const BROADCAST_BUDGET_PER_MINUTE: &str = "BROADCAST_BUDGET_PER_MINUTE";
+pub const BROADCAST_BUDGET_PER_DAY: &str = "BROADCAST_BUDGET_PER_DAY";
+pub const BULK_QUEUE_URL: &str = "BULK_QUEUE_URL";
+pub const BULK_CONCURRENCY: &str = "BULK_CONCURRENCY";
+
+/// How one record's chunks are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkOptions {
+    /// Chunks of one record in flight at once (records of a batch run concurrently too).
+    pub concurrency: usize,
+    /// Attempts per chunk within one invocation for transient errors (5xx, timeouts, dropped connections).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles per attempt (jittered), at most [`MAX_BACKOFF`].
+    pub retry_base: Duration,
+    /// An attempt is not started with less than this left before the invocation deadline.
+    pub min_attempt_time: Duration,
+    /// Lease of a claimed chunk when the invocation has no deadline (its remaining time + 30 s otherwise).
+    pub default_lease: Duration,
 }
 
-/// What a dry run answers: the work a send would do, nothing sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Plan {
-    pub conversation_id: String,
-    pub dry_run: bool,
-    pub operation: &'static str,
-    /// Distinct recipients (absent for a send to the whole conversation or a broadcast).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recipients: Option<usize>,
-    pub duplicates_removed: usize,
-    pub chunks: usize,
-    pub chunk_size: usize,
-    /// LeanCloud calls without retries (one per chunk).
-    pub calls: usize,
-    /// The configured per-minute budget of the bucket (`null` = unlimited).
-    pub budget_per_minute: Option<u32>,
-    /// Minutes the calls need under that budget (`null` = unlimited budget).
-    pub minutes_needed: Option<u64>,
-    /// For broadcasts: the configured daily quota.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub budget_per_day: Option<u32>,
-    /// Whether the work would go through the bulk queue (HTTP, more than 20 recipients).
-    pub queued: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
+impl Default for BulkOptions {
+    fn default() -> Self {
+        BulkOptions {
+            concurrency: 4,
+            max_attempts: 4,
+            retry_base: Duration::from_millis(200),
+            min_attempt_time: Duration::from_secs(1),
+            default_lease: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a send needs besides the client: the idempotency ledger, the rate budgets, the bulk queue and the
+/// fan-out options. Loaded once at cold start (only by the functions that send) and passed explicitly.
+///
+/// | Variable | Meaning | Unset |
+/// |---|---|---|
+/// | `IDEMPOTENCY_TABLE` | DynamoDB table (keys `pk`/`sk`, TTL `expires_at`) for progress and shared budgets | in-memory ledger and budgets (per container) |
+/// | `SEND_BUDGET_PER_MINUTE` | message calls per minute, all invocations together | unlimited |
+/// | `BROADCAST_BUDGET_PER_MINUTE` | broadcast calls per minute | unlimited |
+/// | `BROADCAST_BUDGET_PER_DAY` | broadcast calls per UTC day; beyond it broadcasts are refused | unlimited |
+/// | `BULK_QUEUE_URL` | SQS queue HTTP calls with more than 20 recipients are put on (answered `202`) | such calls get `400` |
+/// | `BULK_CONCURRENCY` | chunks of one record in flight at once | 4 |
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    pub ledger: Ledger,
+    pub budget: Budget,
+    pub queue: Option<BulkQueue>,
+    pub options: BulkOptions,
+}
+
+/// A delivery variable that is set but invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Delivery {
+    /// In-memory ledger and budgets (no table), no queue.
+    pub fn in_memory(budget: BudgetConfig) -> Delivery {
+        Delivery {
+            ledger: Ledger::memory(),
+            budget: Budget::memory(budget),
+            queue: None,
+            options: BulkOptions::default(),
+        }
+    }
+
+    /// Read the variables above. `aws` is needed only when a table or queue is named.
+    pub fn from_lookup(
+        env: &impl Fn(&str) -> Option<String>,
+        aws: Option<&SdkConfig>,
+    ) -> Result<Delivery, ConfigError> {
+        let budget = BudgetConfig {
+            messages_per_window: positive(env, SEND_BUDGET_PER_MINUTE)?,
+            broadcasts_per_window: positive(env, BROADCAST_BUDGET_PER_MINUTE)?,
+            broadcasts_per_day: positive(env, BROADCAST_BUDGET_PER_DAY)?,
+            window: Duration::from_secs(60),
+        };
+        let mut options = BulkOptions::default();
+        if let Some(concurrency) = positive(env, BULK_CONCURRENCY)? {
+            options.concurrency = concurrency as usize;
+        }
+        let missing_aws = |var: &'static str| ConfigError::Invalid {
+            var,
+            reason: "set, but no AWS configuration (AWS_REGION) is available".to_owned(),
+        };
+        let (ledger, budget) = match env(IDEMPOTENCY_TABLE) {
+            Some(table) => {
+                let aws = aws.ok_or_else(|| missing_aws(IDEMPOTENCY_TABLE))?;
+                let client = aws_sdk_dynamodb::Client::new(aws);
+                (
+                    Ledger::dynamodb(client.clone(), table.clone()),
+                    Budget::dynamodb(budget, client, table),
+                )
+            }
+            None => (Ledger::memory(), Budget::memory(budget)),
+        };
+        let queue = match env(BULK_QUEUE_URL) {
+            Some(url) => {
+                let aws = aws.ok_or_else(|| missing_aws(BULK_QUEUE_URL))?;
+                Some(BulkQueue::new(aws_sdk_sqs::Client::new(aws), url))
+            }
+            None => None,
+        };
+        Ok(Delivery {
+            ledger,
+            budget,
+            queue,
+            options,
+        })
+    }
+
+    /// Whether any variable needs an AWS client.
+    pub fn needs_aws(env: &impl Fn(&str) -> Option<String>) -> bool {
+        env(IDEMPOTENCY_TABLE).is_some() || env(BULK_QUEUE_URL).is_some()
+    }
+}
+
+fn positive(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<u32>, ConfigError> {
+    env(var)
+        .map(|text| match text.trim().parse::<u32>() {
+            Ok(value) if value > 0 => Ok(value),
+            _ => Err(ConfigError::Invalid {
+                var,
+                reason: format!("{text:?} is not a positive integer"),
+            }),
+        })
+        .transpose()
+}
+
+/// The fan-out's longest backoff between attempts of one chunk.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl BulkOptions {
+    /// The shared retry policy with the fan-out's attempts and backoff.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            base: self.retry_base,
+            cap: MAX_BACKOFF,
+        }
+    }
+}
+
+/// Who sends and within what time: the client, the invocation's deadline and the delivery services.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub client: &'a Client,
+    /// Calls stop retrying at this instant so the function answers before Lambda kills it.
+    pub deadline: Option<Instant>,
+    pub delivery: &'a Delivery,
+}
+
+impl<'a> Sender<'a> {
+    /// No deadline (benchmarks, tests).
+    pub fn new(client: &'a Client, delivery: &'a Delivery) -> Self {
+        Sender {
+            client,
+            deadline: None,
+            delivery,
+        }
+    }
+
+    /// One call within the deadline (the client retries what is safe to retry).
+    pub async fn send<R: Request + Sync>(&self, request: &R) -> Result<R::Response, FunctionError> {
+        let result = match self.deadline {
+            Some(deadline) => self.client.execute_until(request, deadline).await,
+            None => self.client.execute(request).await,
+        };
+        Ok(result?)
+    }
 }
 
 /// One bulk send: a message template and its recipients (already de-duplicated).
@@ -181,7 +330,7 @@ impl FanOutReport {
         self.messages
             .into_iter()
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| FunctionError::LeanCloud(LcError::Timeout))
+            .ok_or(FunctionError::DeadlineExceeded)
     }
 }
 
@@ -203,19 +352,21 @@ enum ChunkOutcome {
 
 /// Shared state of one fan-out.
 struct Run<'a, 'b> {
-    backend: &'a Backend<'b>,
+    sender: &'a Sender<'b>,
     bucket: Bucket,
     key: Option<&'a str>,
     /// Set by a 429, a permanent error or the deadline: no further chunk or attempt starts.
     halt: AtomicBool,
     calls: AtomicUsize,
     lease: Duration,
+    /// For the `fan-out` log line: the fan-out's own duration, apart from decoding the event around it.
+    started: Instant,
 }
 
 /// Send every chunk of `job` (see the module docs). Never panics; the report says what went out.
-pub async fn fan_out(backend: &Backend<'_>, job: &BulkJob) -> FanOutReport {
-    let run = Run::new(backend, Bucket::Messages, job.key.as_deref());
-    let concurrency = backend.services.options.concurrency.max(1);
+pub async fn fan_out(sender: &Sender<'_>, job: &BulkJob) -> FanOutReport {
+    let run = Run::new(sender, Bucket::Messages, job.key.as_deref());
+    let concurrency = sender.delivery.options.concurrency.max(1);
     let outcomes: Vec<ChunkOutcome> = futures::stream::iter(0..job.chunks())
         .map(|chunk| {
             let run = &run;
@@ -229,7 +380,7 @@ pub async fn fan_out(backend: &Backend<'_>, job: &BulkJob) -> FanOutReport {
 
 /// Send one request (a broadcast, or a message without a recipient list) as chunk 0 of `key`.
 pub async fn send_once<R>(
-    backend: &Backend<'_>,
+    sender: &Sender<'_>,
     bucket: Bucket,
     key: Option<&str>,
     request: &R,
@@ -237,26 +388,27 @@ pub async fn send_once<R>(
 where
     R: Request<Response = leancloud_im::SentMessage> + Sync,
 {
-    let run = Run::new(backend, bucket, key);
+    let run = Run::new(sender, bucket, key);
     let outcome = run.chunk(0, request).await;
     run.report(vec![outcome])
 }
 
 impl<'a, 'b> Run<'a, 'b> {
-    fn new(backend: &'a Backend<'b>, bucket: Bucket, key: Option<&'a str>) -> Self {
-        let options = &backend.services.options;
-        let lease = match backend.deadline {
+    fn new(sender: &'a Sender<'b>, bucket: Bucket, key: Option<&'a str>) -> Self {
+        let options = &sender.delivery.options;
+        let lease = match sender.deadline {
             Some(deadline) => {
                 deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(30)
             }
             None => options.default_lease,
         };
         Run {
-            backend,
+            sender,
             bucket,
-            key: key.filter(|_| backend.services.ledger.is_on()),
+            key: key.filter(|_| sender.delivery.ledger.is_on()),
             halt: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
+            started: Instant::now(),
             lease,
         }
     }
@@ -269,10 +421,20 @@ impl<'a, 'b> Run<'a, 'b> {
         self.halt.store(true, Ordering::Relaxed);
     }
 
+    /// Time that a backoff may still use: an attempt needs `min_attempt_time` after it.
+    fn time_left(&self) -> Duration {
+        let min = self.sender.delivery.options.min_attempt_time;
+        self.sender.deadline.map_or(Duration::MAX, |deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(min)
+        })
+    }
+
     /// Time left for another attempt.
     fn has_time(&self, extra: Duration) -> bool {
-        let min = self.backend.services.options.min_attempt_time;
-        self.backend
+        let min = self.sender.delivery.options.min_attempt_time;
+        self.sender
             .deadline
             .is_none_or(|deadline| Instant::now() + extra + min < deadline)
     }
@@ -285,7 +447,7 @@ impl<'a, 'b> Run<'a, 'b> {
             return ChunkOutcome::NotStarted;
         }
         let fingerprint = fingerprint(request);
-        let ledger = &self.backend.services.ledger;
+        let ledger = &self.sender.delivery.ledger;
         let lease = match self.key {
             None => None,
             Some(key) => match ledger.claim(key, index, &fingerprint, self.lease).await {
@@ -296,7 +458,7 @@ impl<'a, 'b> Run<'a, 'b> {
                         return ChunkOutcome::Failed(
                             Severity::Permanent,
                             FunctionError::invalid(
-                                codes::INVALID_REQUEST,
+                                ErrorCode::InvalidRequest,
                                 format!(
                                     "idempotency key {key:?} was already used for a different request \
                                      (chunk {index} differs); use a new key"
@@ -305,7 +467,9 @@ impl<'a, 'b> Run<'a, 'b> {
                         );
                     }
                     return ChunkOutcome::Replayed(SentMessage {
-                        msg_id: stored.msg_id,
+                        msg_id: stored
+                            .msg_id
+                            .and_then(|id| leancloud_im::MessageId::parse(id).ok()),
                         timestamp: stored.timestamp,
                     });
                 }
@@ -319,7 +483,7 @@ impl<'a, 'b> Run<'a, 'b> {
                     return ChunkOutcome::Failed(
                         Severity::Busy,
                         FunctionError::Throttled {
-                            code: "in_progress",
+                            code: ErrorCode::InProgress,
                             message:
                                 "this send is being processed by another invocation; retry later"
                                     .to_owned(),
@@ -357,8 +521,8 @@ impl<'a, 'b> Run<'a, 'b> {
     where
         R: Request<Response = leancloud_im::SentMessage> + Sync,
     {
-        let options = &self.backend.services.options;
-        let budget = &self.backend.services.budget;
+        let policy = self.sender.delivery.options.retry_policy();
+        let budget = &self.sender.delivery.budget;
         let mut attempt = 1;
         loop {
             if self.halted() {
@@ -368,13 +532,8 @@ impl<'a, 'b> Run<'a, 'b> {
                 return self.budget_failure(index, err);
             }
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let error = match self.backend.send(request).await {
-                Ok(sent) => {
-                    return ChunkOutcome::Sent(SentMessage {
-                        msg_id: sent.msg_id.map(|id| id.to_string()),
-                        timestamp: sent.timestamp,
-                    })
-                }
+            let error = match self.sender.send(request).await {
+                Ok(sent) => return ChunkOutcome::Sent(sent),
                 Err(error) => error,
             };
             if let FunctionError::LeanCloud(LcError::RateLimited { retry_after, .. }) = &error {
@@ -392,10 +551,14 @@ impl<'a, 'b> Run<'a, 'b> {
                 self.halt();
                 return ChunkOutcome::Failed(Severity::Permanent, error);
             }
-            let backoff = backoff(options.retry_base, attempt);
-            if attempt >= options.max_attempts || !self.has_time(backoff) {
-                return ChunkOutcome::Failed(Severity::Transient, error);
-            }
+            // Every retryable error is retried here, idempotent or not (the ledger keys the chunk; see the
+            // review's M7 for whether a send that may have gone out should be). 429s were handled above.
+            let class = RetryClass::Always;
+            let backoff =
+                match policy.decide(class, attempt, true, self.time_left(), rand::rng().random()) {
+                    RetryOutcome::Stop => return ChunkOutcome::Failed(Severity::Transient, error),
+                    RetryOutcome::RetryAfter(backoff) => backoff,
+                };
             warn!(chunk = index, attempt, ?backoff, error = %error, "retrying chunk");
             tokio::time::sleep(backoff).await;
             attempt += 1;
@@ -403,11 +566,11 @@ impl<'a, 'b> Run<'a, 'b> {
     }
 
     async fn take_budget(&self) -> Result<(), BudgetError> {
-        let budget = &self.backend.services.budget;
+        let budget = &self.sender.delivery.budget;
         if self.bucket == Bucket::Broadcasts {
             budget.take_daily_broadcast().await?;
         }
-        let taken = budget.acquire(self.bucket, self.backend.deadline).await;
+        let taken = budget.acquire(self.bucket, self.sender.deadline).await;
         if taken.is_err() && self.bucket == Bucket::Broadcasts {
             budget.refund_daily_broadcast().await;
         }
@@ -424,7 +587,7 @@ impl<'a, 'b> Run<'a, 'b> {
             },
             BudgetError::Store(reason) => unavailable("the rate budget store", reason),
             BudgetError::Exhausted { .. } => FunctionError::Throttled {
-                code: "budget_exhausted",
+                code: ErrorCode::BudgetExhausted,
                 message: format!("{err}; retry later"),
                 retry_after: err.retry_after(),
             },
@@ -448,15 +611,15 @@ impl<'a, 'b> Run<'a, 'b> {
         fingerprint: String,
     ) {
         let stored = StoredChunk {
-            msg_id: sent.msg_id.clone(),
+            msg_id: sent.msg_id.as_ref().map(ToString::to_string),
             timestamp: sent.timestamp,
             sent_at_ms: now_ms(),
             fingerprint,
         };
         for attempt in 1..=3u32 {
             match self
-                .backend
-                .services
+                .sender
+                .delivery
                 .ledger
                 .complete(key, index, lease, &stored)
                 .await
@@ -509,7 +672,7 @@ impl<'a, 'b> Run<'a, 'b> {
         }
         report.error = match worst {
             Some((_, error)) => Some(error),
-            None if report.not_started > 0 => Some(FunctionError::LeanCloud(LcError::Timeout)),
+            None if report.not_started > 0 => Some(FunctionError::DeadlineExceeded),
             None => None,
         };
         let outcome = if report.error.is_none() {
@@ -526,142 +689,11 @@ impl<'a, 'b> Run<'a, 'b> {
             failed = report.failed,
             not_started = report.not_started,
             calls = report.calls,
+            elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "fan-out"
         );
         report
     }
-}
-
-/// The send-message path: dry run, bulk queue (HTTP, more than 20 recipients) or fan-out.
-pub async fn send_message(
-    backend: &Backend<'_>,
-    input: OutgoingMessage,
-) -> Result<SendOutcome, FunctionError> {
-    let services = backend.services;
-    let recipients = input.to_clients.as_ref().map(Vec::len);
-    let chunks = recipients.map_or(1, |n| n.div_ceil(CHUNK_SIZE));
-    let queued = input.source == Source::Http && recipients.is_some_and(|n| n > CHUNK_SIZE);
-    if input.dry_run {
-        let budget = services.budget.config();
-        return Ok(SendOutcome::Planned(Plan {
-            conversation_id: input.conversation.to_string(),
-            dry_run: true,
-            operation: SendMessageOp::NAME,
-            recipients,
-            duplicates_removed: input.duplicates_removed,
-            chunks,
-            chunk_size: CHUNK_SIZE,
-            calls: chunks,
-            budget_per_minute: budget.per_window(Bucket::Messages),
-            minutes_needed: budget.windows_needed(Bucket::Messages, chunks),
-            budget_per_day: None,
-            queued,
-            idempotency_key: input.idempotency_key,
-        }));
-    }
-    if queued {
-        return enqueue(backend, input, recipients.unwrap_or(0), chunks).await;
-    }
-    let key = input
-        .idempotency_key
-        .as_deref()
-        .or(backend.idempotency_key)
-        .map(|key| format!("{}#{key}", SendMessageOp::NAME));
-    let job = BulkJob {
-        template: input.request,
-        recipients: input.to_clients,
-        key,
-    };
-    let messages = fan_out(backend, &job).await.into_result()?;
-    Ok(SendOutcome::Sent(MessagesSent {
-        conversation_id: input.conversation,
-        messages,
-    }))
-}
-
-async fn enqueue(
-    backend: &Backend<'_>,
-    input: OutgoingMessage,
-    recipients: usize,
-    chunks: usize,
-) -> Result<SendOutcome, FunctionError> {
-    let Some(queue) = &backend.services.queue else {
-        return Err(FunctionError::invalid(
-            codes::TOO_MANY_RECIPIENTS,
-            format!(
-                "`to_clients` names {recipients} clients; an HTTP call may name at most {CHUNK_SIZE} \
-                 because no bulk queue is configured (BULK_QUEUE_URL)"
-            ),
-        ));
-    };
-    let record = serde_json::Value::Object(input.record);
-    if serde_json::to_vec(&record).map_or(0, |bytes| bytes.len()) > MAX_QUEUE_RECORD_BYTES {
-        return Err(FunctionError::invalid(
-            codes::TOO_MANY_RECIPIENTS,
-            format!(
-                "{recipients} recipients do not fit one queue record ({} KiB at most); split the request",
-                MAX_QUEUE_RECORD_BYTES / 1024
-            ),
-        ));
-    }
-    let message_id = queue.enqueue(&record).await.map_err(|err| {
-        warn!(error = %err, "could not put the bulk send on the queue");
-        unavailable("the bulk queue", &err.to_string())
-    })?;
-    info!(queue_message_id = %message_id, recipients, chunks, "bulk send queued");
-    Ok(SendOutcome::Queued(Queued {
-        conversation_id: input.conversation.to_string(),
-        status: "queued",
-        idempotency_key: input.idempotency_key.unwrap_or_else(|| message_id.clone()),
-        queue_message_id: message_id,
-        recipients,
-        duplicates_removed: input.duplicates_removed,
-        chunks,
-    }))
-}
-
-/// The broadcast path: dry run, or one call through the ledger, the daily quota and the per-minute budget.
-pub async fn broadcast(
-    backend: &Backend<'_>,
-    input: NewBroadcast,
-) -> Result<BroadcastOutcome, FunctionError> {
-    if input.dry_run {
-        let budget = backend.services.budget.config();
-        return Ok(BroadcastOutcome::Planned(Plan {
-            conversation_id: input.conversation.to_string(),
-            dry_run: true,
-            operation: BroadcastOp::NAME,
-            recipients: None,
-            duplicates_removed: 0,
-            chunks: 1,
-            chunk_size: 1,
-            calls: 1,
-            budget_per_minute: budget.per_window(Bucket::Broadcasts),
-            minutes_needed: budget.windows_needed(Bucket::Broadcasts, 1),
-            budget_per_day: budget.broadcasts_per_day,
-            queued: false,
-            idempotency_key: input.idempotency_key,
-        }));
-    }
-    let key = input
-        .idempotency_key
-        .as_deref()
-        .or(backend.idempotency_key)
-        .map(|key| format!("{}#{key}", BroadcastOp::NAME));
-    let report = send_once(backend, Bucket::Broadcasts, key.as_deref(), &input.request).await;
-    let sent = report
-        .into_result()?
-        .into_iter()
-        .next()
-        .unwrap_or(SentMessage {
-            msg_id: None,
-            timestamp: None,
-        });
-    Ok(BroadcastOutcome::Sent(BroadcastSent {
-        conversation_id: input.conversation,
-        msg_id: sent.msg_id,
-        timestamp: sent.timestamp,
-    }))
 }
 
 /// Digest of the exact wire bytes of a request (path and body).
@@ -672,14 +704,6 @@ fn fingerprint<R: Request>(request: &R) -> String {
         digest.update(&body);
     }
     hex::encode(digest.finalize())
-}
-
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base
-        .saturating_mul(1 << (attempt - 1).min(8))
-        .min(Duration::from_secs(2));
-    let half = exp / 2;
-    half + Duration::from_millis(jitter_ms(u64::try_from(half.as_millis()).unwrap_or(0)))
 }
 
 fn rate_limited(retry_after: Duration) -> FunctionError {
@@ -700,6 +724,28 @@ pub(crate) fn unavailable(service: &'static str, reason: &str) -> FunctionError 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_budgets_and_rejects_bad_numbers() {
+        let env = |name: &str| match name {
+            SEND_BUDGET_PER_MINUTE => Some("120".to_owned()),
+            BROADCAST_BUDGET_PER_DAY => Some("30".to_owned()),
+            BULK_CONCURRENCY => Some("8".to_owned()),
+            _ => None,
+        };
+        let delivery = Delivery::from_lookup(&env, None).expect("loads");
+        assert_eq!(Some(120), delivery.budget.config().messages_per_window);
+        assert_eq!(None, delivery.budget.config().broadcasts_per_window);
+        assert_eq!(Some(30), delivery.budget.config().broadcasts_per_day);
+        assert_eq!(8, delivery.options.concurrency);
+        assert!(!delivery.ledger.is_durable() && delivery.ledger.is_on());
+
+        let bad = |name: &str| (name == SEND_BUDGET_PER_MINUTE).then(|| "0".to_owned());
+        let err = Delivery::from_lookup(&bad, None).expect_err("zero");
+        assert!(err.to_string().contains(SEND_BUDGET_PER_MINUTE), "{err}");
+        let no_aws = |name: &str| (name == IDEMPOTENCY_TABLE).then(|| "t".to_owned());
+        assert!(Delivery::from_lookup(&no_aws, None).is_err());
+    }
 
     fn ids(names: &[&str]) -> Vec<ClientId> {
         names
@@ -734,21 +780,5 @@ mod tests {
         }
         assert_ne!(fingerprint(&job.request(0)), fingerprint(&job.request(1)));
         assert_eq!(fingerprint(&job.request(2)), fingerprint(&job.request(2)));
-    }
-
-    #[test]
-    fn keys_are_checked() {
-        assert!(check_key("order-1@2026-01-01T00:00:00Z").is_ok());
-        assert!(check_key("").is_err());
-        assert!(check_key(&"x".repeat(256)).is_err());
-        assert!(check_key("a\nb").is_err());
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_millis(100);
-        assert!(backoff(base, 1) <= Duration::from_millis(100));
-        assert!(backoff(base, 3) >= Duration::from_millis(200));
-        assert!(backoff(base, 20) <= Duration::from_secs(2));
     }
 }

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone as _, Utc};
 use tokio::time::Instant;
 
-use crate::ledger::{millis, now_ms, number};
+use super::dynamo::{millis, now_ms, number};
 
 /// LeanCloud's rate-limit buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

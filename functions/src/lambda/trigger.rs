@@ -8,6 +8,8 @@ use aws_lambda_events::sqs::SqsMessage;
 use serde_json::{Map, Value};
 
 use crate::error::FunctionError;
+use crate::ops::input::json_type;
+pub use crate::ops::TriggerKind;
 
 /// A decoded trigger.
 #[derive(Debug)]
@@ -64,32 +66,6 @@ impl Trigger {
             }
         }
         Ok(Trigger::Scheduler(object))
-    }
-}
-
-/// The triggers, as named in event file names (`<function>.<trigger>.json`) and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TriggerKind {
-    Http,
-    Sqs,
-    Schedule,
-    EventBridge,
-}
-
-impl TriggerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerKind::Http => "http",
-            TriggerKind::Sqs => "sqs",
-            TriggerKind::Schedule => "schedule",
-            TriggerKind::EventBridge => "eventbridge",
-        }
-    }
-}
-
-impl std::fmt::Display for TriggerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -172,18 +148,6 @@ fn decode_eventbridge(mut object: Map<String, Value>) -> Result<Trigger, Functio
         .map(str::to_owned);
     let detail = object.remove("detail").unwrap_or(Value::Null);
     Ok(Trigger::EventBridge { detail, rule })
-}
-
-/// JSON type name for error messages.
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,15 @@
-//! Field parsing shared by the operations: client ids, message bodies, push payloads.
+//! Field parsing shared by the operations: ids, message bodies, push payloads, and JSON type names for
+//! error messages.
 
-use leancloud_im::{ClientId, MessageBody, PushData};
+use leancloud_im::{ClientId, ConversationId, MessageBody, PushData};
 use serde_json::{Map, Value};
 
 use crate::error::FunctionError;
-use crate::trigger::json_type;
+
+pub fn parse_conversation_id(id: impl Into<String>) -> Result<ConversationId, FunctionError> {
+    ConversationId::parse(id)
+        .map_err(|err| FunctionError::invalid_request(format!("invalid conversation id: {err}")))
+}
 
 pub fn client_id(field: &str, id: String) -> Result<ClientId, FunctionError> {
     ClientId::parse(id)
@@ -32,4 +37,16 @@ pub fn message_body(message: Value) -> Result<MessageBody, FunctionError> {
 
 pub fn push_data(push: Option<Map<String, Value>>) -> Option<PushData> {
     push.map(|object| PushData::raw(Value::Object(object)))
+}
+
+/// JSON type name for error messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }

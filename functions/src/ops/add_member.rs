@@ -3,9 +3,9 @@
 use leancloud_im::{AddMembers, ClientId, ConversationId, Request};
 use serde::{Deserialize, Serialize};
 
+use super::{input, Invocation, Operation, Route, TriggerKind, HTTP_AND_SQS};
+use crate::app::Needs;
 use crate::error::FunctionError;
-use crate::input;
-use crate::operation::{Backend, Operation, Route, Source};
 
 /// The HTTP body; a queue record adds `conversation_id`.
 #[derive(Debug, Clone, Deserialize)]
@@ -14,6 +14,7 @@ pub struct AddMemberBody {
     pub client_ids: Vec<String>,
 }
 
+/// The validated request, and what the answer echoes (the client crate's request keeps its fields private).
 #[derive(Debug, Clone)]
 pub struct NewMembers {
     pub conversation: ConversationId,
@@ -48,50 +49,41 @@ impl NewMembers {
     }
 }
 
-/// Add the members.
-pub async fn add_member(
-    backend: &Backend<'_>,
-    input: NewMembers,
-) -> Result<MembersAdded, FunctionError> {
-    let updated = backend.send(&input.request).await?;
-    Ok(MembersAdded {
-        conversation_id: input.conversation,
-        client_ids: input.client_ids,
-        updated_at: updated
-            .updated_at
-            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-    })
-}
-
 /// The `add-member` function.
 #[derive(Debug)]
 pub struct AddMemberOp;
 
+impl Needs for AddMemberOp {}
+
 impl Operation for AddMemberOp {
     const NAME: &'static str = "add-member";
-    const ROUTE: Route = Route::Conversation("members");
-    const SCHEDULES: bool = false;
+    const ROUTE: Route = Route::Conversation {
+        method: "POST",
+        segment: "members",
+    };
+    const TRIGGERS: &'static [TriggerKind] = HTTP_AND_SQS;
+    type Target = ConversationId;
     type Body = AddMemberBody;
     type Input = NewMembers;
     type Output = MembersAdded;
 
-    fn validate(
-        conversation: Option<ConversationId>,
+    fn parse(
+        conversation: ConversationId,
         body: Self::Body,
-        _: Source,
+        _: TriggerKind,
     ) -> Result<Self::Input, FunctionError> {
-        let conversation = crate::operation::required_conversation(conversation)?;
         NewMembers::parse(conversation, body)
     }
 
-    fn conversation(input: &Self::Input) -> Option<&ConversationId> {
-        Some(&input.conversation)
-    }
-
-    async fn execute(
-        backend: &Backend<'_>,
-        input: Self::Input,
-    ) -> Result<Self::Output, FunctionError> {
-        add_member(backend, input).await
+    /// `AddUnique`: adding a member twice is not an error, so a redelivered record is harmless.
+    async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
+        let updated = inv.send(&input.request).await?;
+        Ok(MembersAdded {
+            conversation_id: input.conversation,
+            client_ids: input.client_ids,
+            updated_at: updated
+                .updated_at
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        })
     }
 }
