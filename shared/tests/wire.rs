@@ -26,6 +26,11 @@ const MASTER_KEY: &str = "TestMasterKey";
 /// The capture listener's default answer.
 const DEFAULT_ANSWER: &str = r#"{"objectId":"abc","createdAt":"2026-01-01T00:00:00.000Z"}"#;
 
+/// A port nothing listens on, so every connect is refused at once. Not a port freed by the test: the
+/// wiremock servers of tests running in parallel bind ephemeral ports and could take it in between (a
+/// flaky failure seen when the whole suite ran); port 1 is below the ephemeral range and unused.
+const REFUSED_PORT: u16 = 1;
+
 fn fast_options() -> ClientOptions {
     ClientOptions {
         base_backoff: Duration::from_millis(1),
@@ -815,12 +820,7 @@ async fn a_deadline_in_the_past_sends_nothing() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_retryable_transport_error_even_for_a_send() {
-    // A port that was just free: nothing listens on it, so every connect is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = REFUSED_PORT;
     let config = Config::builder(APP_ID)
         .master_key(MASTER_KEY)
         .api_server(format!("http://127.0.0.1:{port}"))
@@ -917,11 +917,7 @@ async fn a_send_is_retried_when_the_connection_is_refused_since_nothing_was_sent
     let counter = RetryCounter::default();
     let retries = counter.0.clone();
     let _guard = tracing::subscriber::set_default(counter);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = REFUSED_PORT;
     let config = Config::builder(APP_ID)
         .master_key(MASTER_KEY)
         .api_server(format!("http://127.0.0.1:{port}"))
