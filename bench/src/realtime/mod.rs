@@ -841,8 +841,8 @@ async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
     }
     run.notes.push(format!(
         "Steady sends: {} acknowledged, {} received by the other member, {lost} never arrived; the sender's own \
-         logged-in session also received {own} of them (a REST send is delivered to every online member, the \
-         `from_peer` included). REST answer p50 {}.",
+         logged-in session received {own} of them (the server delivers a message to no session of its \
+         sender, `from_peer` included). REST answer p50 {}.",
         acks.len(),
         received.len(),
         ack.map_or("n/a".into(), |s| format!("{:.2} ms", s.median))
