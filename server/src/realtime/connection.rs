@@ -521,6 +521,17 @@ impl Conn {
         found
     }
 
+    /// A new session token for `peer`, always with its lifetime (an `st` without `stTtl` expires at once
+    /// in the SDK).
+    fn session_token(&self, peer: &str) -> SessionCommand {
+        let ttl = self.realtime().config.session_ttl.as_secs();
+        SessionCommand {
+            st: Some(self.realtime().issue_token(peer)),
+            st_ttl: Some(ttl.min(i32::MAX as u64) as i32),
+            ..Default::default()
+        }
+    }
+
     fn signature_ok(
         &self,
         what: Signed<'_>,
@@ -621,22 +632,11 @@ impl Conn {
             json!({"peerId": &*peer, "sourceIP": &self.ip, "tag": &sm.tag, "reconnect": sm.r == Some(true)}),
             None,
         );
-        let token = self.realtime().issue_token(&peer);
         let now = now_ms();
         self.out.push(GenericCommand {
             server_ts: Some(now),
             peer_id: Some(peer.to_string()),
-            session_message: Some(SessionCommand {
-                st: Some(token),
-                st_ttl: Some(
-                    self.realtime()
-                        .config
-                        .session_ttl
-                        .as_secs()
-                        .min(i32::MAX as u64) as i32,
-                ),
-                ..Default::default()
-            }),
+            session_message: Some(self.session_token(&peer)),
             ..reply_to(&req, CommandType::Session, Some(OpType::Opened))
         });
         self.after_login(&peer, now).await;
@@ -754,19 +754,8 @@ impl Conn {
         let Some(peer) = self.session_of(&req) else {
             return;
         };
-        let token = self.realtime().issue_token(&peer);
         self.out.push(GenericCommand {
-            session_message: Some(SessionCommand {
-                st: Some(token),
-                st_ttl: Some(
-                    self.realtime()
-                        .config
-                        .session_ttl
-                        .as_secs()
-                        .min(i32::MAX as u64) as i32,
-                ),
-                ..Default::default()
-            }),
+            session_message: Some(self.session_token(&peer)),
             ..reply_to(&req, CommandType::Session, Some(OpType::Refreshed))
         });
     }
