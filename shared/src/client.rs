@@ -122,6 +122,9 @@ impl Client {
             .timeout(options.request_timeout)
             // The SDK's adapter keeps connections alive with TCP keep-alive probes after 60 s idle.
             .tcp_keepalive(Duration::from_secs(60))
+            // Never follow a redirect: reqwest would carry X-LC-Sign (the master signature) and X-LC-Id to
+            // whatever host the Location names. A 3xx is answered as the error it is.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(Error::Transport)?;
         let base = format!(

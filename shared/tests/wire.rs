@@ -951,3 +951,23 @@ async fn a_send_answered_with_a_5xx_is_not_retried() {
         )
     );
 }
+
+#[tokio::test]
+async fn m8_a_redirect_is_not_followed_so_the_master_signature_never_reaches_another_host() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("Location", format!("{}/1.1/rtm/messages", elsewhere.uri())),
+        )
+        .mount(&server)
+        .await;
+    let err = plain_send().send(&client_for(&server)).await.unwrap_err();
+    assert_eq!(Some(307), err.status(), "{err:?}");
+    assert_eq!(0, elsewhere.received_requests().await.unwrap().len());
+}
