@@ -146,6 +146,14 @@ impl ConversationId {
                 reason: "contains a character that is not allowed in a URL path segment",
             });
         }
+        // `.` and `..` are dot segments: URL parsing collapses them, so `…/_Conversation/..` would go out
+        // as `…/classes/`, another resource.
+        if s == "." || s == ".." {
+            return Err(ValidationError::InvalidId {
+                kind: "conversation id",
+                reason: "is a dot segment (. or ..), which URL parsing would remove from the path",
+            });
+        }
         Ok(ConversationId(s))
     }
 }
@@ -161,6 +169,19 @@ impl MessageId {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn l10_dot_segments_are_not_conversation_ids() {
+        for id in [".", ".."] {
+            assert!(ConversationId::parse(id).is_err(), "{id} must be refused");
+        }
+        assert!(
+            ConversationId::parse("...").is_ok(),
+            "only the two dot segments are special"
+        );
+        assert!(ConversationId::parse("a.b").is_ok());
+    }
+
     use super::*;
 
     #[test]
