@@ -143,6 +143,7 @@ where
 
 #[tokio::test]
 async fn create_conversation_scenarios_01_to_04_match_the_captures() {
+    let _serial = counting_retries().await;
     let line = "POST /1.1/classes/_Conversation?fetchWhenSave=false";
     let cases = [
         (
@@ -182,6 +183,7 @@ async fn create_conversation_scenarios_01_to_04_match_the_captures() {
 
 #[tokio::test]
 async fn create_with_custom_attributes_sends_them_as_top_level_fields() {
+    let _serial = counting_retries().await;
     let request = CreateConversation::new()
         .name("team")
         .attribute("topic", "launch 🚀")
@@ -199,6 +201,7 @@ async fn create_with_custom_attributes_sends_them_as_top_level_fields() {
 
 #[tokio::test]
 async fn query_first_scenario_05_and_non_ascii_scenario_40() {
+    let _serial = counting_retries().await;
     let q = QueryConversations::new()
         .where_(json!({"name": "test"}))
         .limit(1);
@@ -227,6 +230,7 @@ async fn query_first_scenario_05_and_non_ascii_scenario_40() {
 
 #[tokio::test]
 async fn query_find_scenario_06_matches_the_capture() {
+    let _serial = counting_retries().await;
     let since = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let q = QueryConversations::new()
         .where_(json!({"m": {"$in": ["a"]}, "updatedAt": {"$gt": date_value(&since)}}))
@@ -245,6 +249,7 @@ async fn query_find_scenario_06_matches_the_capture() {
 
 #[tokio::test]
 async fn query_count_scenario_07_matches_the_capture() {
+    let _serial = counting_retries().await;
     let q = QueryConversations::new()
         .where_(json!({"sys": true}))
         .count(true);
@@ -261,6 +266,7 @@ async fn query_count_scenario_07_matches_the_capture() {
 
 #[tokio::test]
 async fn query_with_or_include_acl_and_two_orders_scenario_41() {
+    let _serial = counting_retries().await;
     let q = QueryConversations::new()
         .where_(json!({"$or": [{"tr": true}, {"sys": true}]}))
         .return_acl(true)
@@ -278,6 +284,7 @@ async fn query_with_or_include_acl_and_two_orders_scenario_41() {
 
 #[tokio::test]
 async fn get_conversation_scenario_19_and_missing_object() {
+    let _serial = counting_retries().await;
     let conv = assert_wire(
         &GetConversation::new(abc()),
         "GET /1.1/classes/_Conversation/abc",
@@ -300,6 +307,7 @@ async fn get_conversation_scenario_19_and_missing_object() {
 
 #[tokio::test]
 async fn delete_scenario_21_sends_an_empty_object() {
+    let _serial = counting_retries().await;
     assert_wire(
         &DeleteConversation::new(abc()),
         "DELETE /1.1/classes/_Conversation/abc",
@@ -311,6 +319,7 @@ async fn delete_scenario_21_sends_an_empty_object() {
 
 #[tokio::test]
 async fn add_and_remove_members_use_idempotent_ops() {
+    let _serial = counting_retries().await;
     let updated = assert_wire(
         &AddMembers::new(abc(), [cid("x"), cid("y")]),
         "PUT /1.1/classes/_Conversation/abc?fetchWhenSave=false",
@@ -350,6 +359,7 @@ async fn add_and_remove_members_use_idempotent_ops() {
 
 #[tokio::test]
 async fn send_scenarios_12_to_14_match_the_captures() {
+    let _serial = counting_retries().await;
     let cases = [
         (
             SendMessage::new(abc(), cid("alice"), "hello"),
@@ -388,6 +398,7 @@ async fn send_scenarios_12_to_14_match_the_captures() {
 
 #[tokio::test]
 async fn send_returns_the_message_id_and_timestamp() {
+    let _serial = counting_retries().await;
     let sent = assert_wire(
         &SendMessage::new(abc(), cid("a"), "b"),
         "POST /1.1/rtm/messages",
@@ -407,6 +418,7 @@ async fn send_returns_the_message_id_and_timestamp() {
 
 #[tokio::test]
 async fn broadcast_scenarios_15_and_16_with_push_in_the_documented_field() {
+    let _serial = counting_retries().await;
     // scenario 15, except that the push payload goes in `push` (the SDK sends `push_data`)
     assert_wire(
         &Broadcast::new(abc(), cid("sys"), json!({"_lctype": -1, "_lctext": "hi"})).push(PushData::new().alert("x")),
@@ -431,6 +443,7 @@ async fn broadcast_scenarios_15_and_16_with_push_in_the_documented_field() {
 
 #[tokio::test]
 async fn broadcast_valid_till_as_a_timestamp_is_sent_as_epoch_millis() {
+    let _serial = counting_retries().await;
     // scenario 17 crashes the SDK; here a DateTime works.
     let at = Utc::now() + chrono::Duration::days(7);
     let expected = format!(
@@ -448,6 +461,7 @@ async fn broadcast_valid_till_as_a_timestamp_is_sent_as_epoch_millis() {
 
 #[tokio::test]
 async fn message_history_scenario_18_matches_the_capture() {
+    let _serial = counting_retries().await;
     let history = MessageHistory::conversation(abc())
         .limit(10)
         .reversed(true)
@@ -495,6 +509,7 @@ async fn message_history_scenario_18_matches_the_capture() {
 
 #[tokio::test]
 async fn stage_environment_and_hook_key_are_sent_like_the_sdk_scenario_50() {
+    let _serial = counting_retries().await;
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(json_reply(200, DEFAULT_ANSWER))
@@ -532,6 +547,7 @@ fn plain_send() -> SendMessage {
 
 #[tokio::test]
 async fn scenario_22_a_400_json_error_is_a_typed_api_error() {
+    let _serial = counting_retries().await;
     let (result, received) = exchange(
         &plain_send(),
         json_reply(400, r#"{"code":4301,"error":"CONVERSATION_API_FAILED"}"#),
@@ -551,6 +567,7 @@ async fn scenario_22_a_400_json_error_is_a_typed_api_error() {
 
 #[tokio::test]
 async fn scenario_23_an_error_key_on_200_is_an_error() {
+    let _serial = counting_retries().await;
     let request = Broadcast::new(abc(), cid("a"), "b");
     let (result, _) = exchange(
         &request,
@@ -571,6 +588,7 @@ async fn scenario_23_an_error_key_on_200_is_an_error() {
 
 #[tokio::test]
 async fn scenario_24_a_500_without_error_key_is_an_error_and_a_send_is_not_retried() {
+    let _serial = counting_retries().await;
     let (result, received) = exchange(&plain_send(), json_reply(500, r#"{"foo":1}"#)).await;
     let err = result.unwrap_err();
     assert!(
@@ -587,6 +605,7 @@ async fn scenario_24_a_500_without_error_key_is_an_error_and_a_send_is_not_retri
 
 #[tokio::test]
 async fn scenario_25_a_plain_text_429_is_rate_limited_for_a_minute() {
+    let _serial = counting_retries().await;
     let reply =
         ResponseTemplate::new(429).set_body_raw(b"Too many requests".to_vec(), "text/plain");
     let (result, received) = exchange(&plain_send(), reply).await;
@@ -603,6 +622,7 @@ async fn scenario_25_a_plain_text_429_is_rate_limited_for_a_minute() {
 
 #[tokio::test]
 async fn a_429_honours_retry_after_and_keeps_the_error_body_and_is_not_retried_even_for_get() {
+    let _serial = counting_retries().await;
     let reply = json_reply(429, r#"{"code":429,"error":"Too many requests."}"#)
         .insert_header("Retry-After", "7");
     let (result, received) = exchange(&GetConversation::new(abc()), reply).await;
@@ -614,6 +634,7 @@ async fn a_429_honours_retry_after_and_keeps_the_error_body_and_is_not_retried_e
 
 #[tokio::test]
 async fn scenario_26_a_502_html_page_is_a_status_error() {
+    let _serial = counting_retries().await;
     let reply =
         ResponseTemplate::new(502).set_body_raw(b"<html>bad gateway</html>".to_vec(), "text/html");
     let (result, received) = exchange(&plain_send(), reply).await;
@@ -632,6 +653,7 @@ async fn scenario_26_a_502_html_page_is_a_status_error() {
 
 #[tokio::test]
 async fn scenario_27_an_empty_200_body_is_a_status_error_not_a_panic() {
+    let _serial = counting_retries().await;
     let (result, _) = exchange(&plain_send(), ResponseTemplate::new(200)).await;
     let err = result.unwrap_err();
     assert!(
@@ -643,6 +665,7 @@ async fn scenario_27_an_empty_200_body_is_a_status_error_not_a_panic() {
 
 #[tokio::test]
 async fn a_success_body_of_the_wrong_shape_is_a_decode_error() {
+    let _serial = counting_retries().await;
     let (result, _) = exchange(&MessageHistory::all(), json_reply(200, r#"{"results":[]}"#)).await;
     assert!(matches!(
         result.unwrap_err(),
@@ -663,6 +686,7 @@ async fn a_success_body_of_the_wrong_shape_is_a_decode_error() {
 
 #[tokio::test]
 async fn invalid_requests_never_reach_the_server() {
+    let _serial = counting_retries().await;
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(json_reply(200, "{}"))
@@ -747,6 +771,7 @@ async fn invalid_requests_never_reach_the_server() {
 
 #[tokio::test]
 async fn idempotent_requests_are_retried_after_a_5xx() {
+    let _serial = counting_retries().await;
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(503))
@@ -778,6 +803,7 @@ async fn idempotent_requests_are_retried_after_a_5xx() {
 
 #[tokio::test]
 async fn retries_stop_after_max_attempts() {
+    let _serial = counting_retries().await;
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(502))
@@ -803,6 +829,7 @@ async fn retries_stop_after_max_attempts() {
 
 #[tokio::test]
 async fn a_deadline_in_the_past_sends_nothing() {
+    let _serial = counting_retries().await;
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(json_reply(200, "{}"))
@@ -820,6 +847,7 @@ async fn a_deadline_in_the_past_sends_nothing() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_retryable_transport_error_even_for_a_send() {
+    let _serial = counting_retries().await;
     let port = REFUSED_PORT;
     let config = Config::builder(APP_ID)
         .master_key(MASTER_KEY)
@@ -858,6 +886,7 @@ async fn stalled_server() -> (MockServer, Client) {
 
 #[tokio::test]
 async fn a_send_that_times_out_is_not_repeated() {
+    let _serial = counting_retries().await;
     let (server, client) = stalled_server().await;
     let err = plain_send().send(&client).await.unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err:?}");
@@ -870,6 +899,7 @@ async fn a_send_that_times_out_is_not_repeated() {
 
 #[tokio::test]
 async fn an_idempotent_request_that_times_out_is_retried_up_to_max_attempts() {
+    let _serial = counting_retries().await;
     let (server, client) = stalled_server().await;
     let err = DeleteConversation::new(abc())
         .send(&client)
@@ -882,6 +912,14 @@ async fn an_idempotent_request_that_times_out_is_retried_up_to_max_attempts() {
 /// Counts the client's "retrying" log events, to observe retries that never reach a server.
 #[derive(Default)]
 struct RetryCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+/// The async tests of this file run one at a time. Two of them count retries through a thread-local tracing
+/// subscriber, and the count came out wrong now and then while other tests' threads hit the same callsites
+/// (flaky under the full suite); serialised, it no longer does.
+async fn counting_retries() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
 
 impl tracing::Subscriber for RetryCounter {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
@@ -913,10 +951,13 @@ impl tracing::Subscriber for RetryCounter {
 
 #[tokio::test]
 async fn a_send_is_retried_when_the_connection_is_refused_since_nothing_was_sent() {
+    let _serial = counting_retries().await;
     // current_thread runtime: the thread-local subscriber sees every poll of the request.
     let counter = RetryCounter::default();
     let retries = counter.0.clone();
     let _guard = tracing::subscriber::set_default(counter);
+    // Callsites first hit by other tests' threads (no subscriber there) may have cached "never": ask again.
+    tracing::callsite::rebuild_interest_cache();
     let port = REFUSED_PORT;
     let config = Config::builder(APP_ID)
         .master_key(MASTER_KEY)
@@ -938,9 +979,12 @@ async fn a_send_is_retried_when_the_connection_is_refused_since_nothing_was_sent
 
 #[tokio::test]
 async fn a_send_answered_with_a_5xx_is_not_retried() {
+    let _serial = counting_retries().await;
     let counter = RetryCounter::default();
     let retries = counter.0.clone();
     let _guard = tracing::subscriber::set_default(counter);
+    // Callsites first hit by other tests' threads (no subscriber there) may have cached "never": ask again.
+    tracing::callsite::rebuild_interest_cache();
     let (result, received) = exchange(&plain_send(), ResponseTemplate::new(503)).await;
     assert_eq!(Some(503), result.unwrap_err().status());
     assert_eq!(
@@ -954,6 +998,7 @@ async fn a_send_answered_with_a_5xx_is_not_retried() {
 
 #[tokio::test]
 async fn m8_a_redirect_is_not_followed_so_the_master_signature_never_reaches_another_host() {
+    let _serial = counting_retries().await;
     let elsewhere = MockServer::start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
