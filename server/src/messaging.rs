@@ -19,7 +19,7 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Rest,
-    Client { conn: u64 },
+    Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub async fn send(
     origin: Origin,
     source_ip: Option<String>,
 ) -> Result<Stored, SendError> {
-    let from_client = matches!(origin, Origin::Client { .. });
+    let from_client = origin == Origin::Client;
     let mut only: Option<Vec<String>> = None;
     if from_client && state.hooks.defines("_messageReceived") {
         let conv_id = msg.conv_id.clone();

@@ -1276,7 +1276,7 @@ impl Conn {
             ..NewMessage::to_conversation(cid, peer.to_string(), data)
         };
         let ip = self.ip.clone();
-        match messaging::send(&self.state, msg, Origin::Client { conn: self.id }, ip).await {
+        match messaging::send(&self.state, msg, Origin::Client, ip).await {
             Ok(stored) => {
                 self.out.push(GenericCommand {
                     ack_message: Some(AckCommand {

@@ -13,7 +13,7 @@ pub mod proto;
 pub mod signature;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -193,6 +193,3 @@ pub async fn route(
         json!({"server": server, "secondary": server, "ttl": 3600}),
     ))
 }
-
-/// Shared handle, as kept in the application state.
-pub type RealtimeHandle = Arc<Realtime>;
