@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::error::{ApiError, Error, RATE_LIMIT_PENALTY};
+use crate::error::{ApiError, Error, MAX_RETRY_AFTER, RATE_LIMIT_PENALTY};
 use crate::request::{encode_query, Request};
 use crate::retry::{Outcome, RetryClass, RetryPolicy};
 
@@ -281,8 +281,13 @@ fn truncate_body(body: &[u8]) -> String {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date; LeanCloud's one-minute penalty when absent.
+/// `Retry-After` as seconds or an HTTP date, at most [`MAX_RETRY_AFTER`]; LeanCloud's one-minute penalty
+/// when absent or unreadable.
 fn retry_after(headers: &HeaderMap) -> Duration {
+    parse_retry_after(headers).min(MAX_RETRY_AFTER)
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Duration {
     let Some(value) = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -377,6 +382,22 @@ mod tests {
         );
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(RATE_LIMIT_PENALTY, retry_after(&headers));
+    }
+
+    /// L6: `Retry-After: 18446744073709551615` (u64::MAX seconds) came back as is, and `Instant::now() + it`
+    /// in the functions' budget panicked; a date years ahead paused the bucket for the process's life.
+    #[test]
+    fn l6_retry_after_is_capped_at_an_hour() {
+        let mut headers = HeaderMap::new();
+        for value in [
+            "18446744073709551615",
+            "86400",
+            "Fri, 01 Jan 2100 00:00:00 GMT",
+        ] {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static(value));
+            assert_eq!(MAX_RETRY_AFTER, retry_after(&headers), "for {value}");
+        }
+        assert_eq!(Duration::from_secs(3600), MAX_RETRY_AFTER);
     }
 
     #[test]

@@ -89,6 +89,12 @@ impl BudgetConfig {
     }
 }
 
+/// A unit taken from one UTC day's broadcast quota: the counter it was counted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyUnit {
+    key: String,
+}
+
 /// Why no unit could be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
@@ -224,24 +230,31 @@ impl Budget {
         }
     }
 
-    /// Take one broadcast from today's quota (UTC), or refuse.
-    pub async fn take_daily_broadcast(&self) -> Result<(), BudgetError> {
+    /// Take one broadcast from today's quota (UTC), or refuse. The answer names the day the unit was taken
+    /// from, so a refund gives it back to that day (`None`: no daily quota is configured).
+    pub async fn take_daily_broadcast(&self) -> Result<Option<DailyUnit>, BudgetError> {
+        self.take_daily_broadcast_at(Utc::now()).await
+    }
+
+    async fn take_daily_broadcast_at(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<DailyUnit>, BudgetError> {
         let Some(limit) = self.config.broadcasts_per_day else {
-            return Ok(());
+            return Ok(None);
         };
-        let now = Utc::now();
         let day = now.format("%Y-%m-%d").to_string();
         let tomorrow = now
             .date_naive()
             .succ_opt()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|d| Utc.from_utc_datetime(&d));
-        let end_ms = tomorrow.map_or(now_ms() + 86_400_000, |t| t.timestamp_millis());
-        if self
-            .take(&format!("budget#broadcasts#day#{day}"), limit, end_ms)
-            .await?
-        {
-            return Ok(());
+        let end_ms = tomorrow.map_or(now.timestamp_millis() + 86_400_000, |t| {
+            t.timestamp_millis()
+        });
+        let key = format!("budget#broadcasts#day#{day}");
+        if self.take(&key, limit, end_ms).await? {
+            return Ok(Some(DailyUnit { key }));
         }
         Err(BudgetError::DailyQuota {
             limit,
@@ -250,21 +263,21 @@ impl Budget {
         })
     }
 
-    /// Give back a daily broadcast unit that was not used (the per-minute budget refused the call).
-    pub async fn refund_daily_broadcast(&self) {
-        if self.config.broadcasts_per_day.is_none() {
+    /// Give back a daily broadcast unit that was not used (the per-minute budget refused the call), to the
+    /// day it was taken from, even when the wait for the per-minute budget crossed midnight (finding L9).
+    pub async fn refund_daily_broadcast(&self, unit: Option<DailyUnit>) {
+        let Some(DailyUnit { key }) = unit else {
             return;
-        }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
-        let key = format!("budget#broadcasts#day#{day}");
+        };
         if let Err(err) = self.add(&key, -1).await {
             tracing::warn!(error = %err, "could not refund a daily broadcast unit");
         }
     }
 
-    /// After a LeanCloud 429: no call of `bucket` leaves this process until `retry_after` has passed.
+    /// After a LeanCloud 429: no call of `bucket` leaves this process until `retry_after` (at most
+    /// [`leancloud_im::MAX_RETRY_AFTER`]) has passed.
     pub fn penalize(&self, bucket: Bucket, retry_after: Duration) {
-        let until = Instant::now() + retry_after;
+        let until = Instant::now() + retry_after.min(leancloud_im::MAX_RETRY_AFTER);
         let mut penalties = self
             .penalties
             .lock()
@@ -413,8 +426,64 @@ mod tests {
             err.to_string().contains("daily broadcast budget of 2"),
             "{err}"
         );
-        budget.refund_daily_broadcast().await;
+        budget
+            .refund_daily_broadcast(Some(DailyUnit {
+                key: format!("budget#broadcasts#day#{}", Utc::now().format("%Y-%m-%d")),
+            }))
+            .await;
         budget.take_daily_broadcast().await.expect("after a refund");
+    }
+
+    /// L9: the refund recomputed "today" when it ran. A unit taken at 23:59:59 whose per-minute wait ended
+    /// after midnight was refunded to the new day: the old day kept the unit and the new day went one below
+    /// zero (one broadcast more than its quota).
+    #[tokio::test]
+    async fn l9_a_refund_goes_back_to_the_day_the_unit_was_taken_from() {
+        let budget = Budget::memory(config(3, Duration::from_secs(60)));
+        let before_midnight = Utc
+            .with_ymd_and_hms(2026, 12, 31, 23, 59, 59)
+            .single()
+            .expect("date");
+        let unit = budget
+            .take_daily_broadcast_at(before_midnight)
+            .await
+            .expect("taken");
+        assert_eq!(
+            Some("budget#broadcasts#day#2026-12-31"),
+            unit.as_ref().map(|u| u.key.as_str())
+        );
+        let count = |day: &str| {
+            let BudgetStore::Memory(counters) = &budget.store else {
+                unreachable!()
+            };
+            counters
+                .lock()
+                .expect("lock")
+                .get(&format!("budget#broadcasts#day#{day}"))
+                .map(|(count, _)| *count)
+        };
+        assert_eq!(Some(1), count("2026-12-31"));
+        // Refunded "after midnight" (now, in the test): the unit goes back to 2026-12-31.
+        budget.refund_daily_broadcast(unit).await;
+        assert_eq!(Some(0), count("2026-12-31"));
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        assert_eq!(None, count(&today), "today's counter is untouched");
+    }
+
+    /// L6: a 429 with `Retry-After` of u64::MAX seconds made `Instant::now() + retry_after` panic.
+    #[tokio::test]
+    async fn l6_a_huge_penalty_is_capped_and_never_panics() {
+        let budget = Budget::memory(BudgetConfig::unlimited());
+        budget.penalize(Bucket::Messages, Duration::MAX);
+        match budget.acquire(Bucket::Messages, None).await {
+            Err(BudgetError::Penalized { retry_after, .. }) => {
+                assert!(
+                    retry_after <= leancloud_im::MAX_RETRY_AFTER,
+                    "{retry_after:?}"
+                )
+            }
+            other => panic!("expected a penalty, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -567,12 +567,13 @@ impl<'a, 'b> Run<'a, 'b> {
 
     async fn take_budget(&self) -> Result<(), BudgetError> {
         let budget = &self.sender.delivery.budget;
-        if self.bucket == Bucket::Broadcasts {
-            budget.take_daily_broadcast().await?;
-        }
+        let daily = match self.bucket {
+            Bucket::Broadcasts => budget.take_daily_broadcast().await?,
+            Bucket::Messages => None,
+        };
         let taken = budget.acquire(self.bucket, self.sender.deadline).await;
-        if taken.is_err() && self.bucket == Bucket::Broadcasts {
-            budget.refund_daily_broadcast().await;
+        if taken.is_err() {
+            budget.refund_daily_broadcast(daily).await;
         }
         taken
     }
