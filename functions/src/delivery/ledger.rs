@@ -32,8 +32,15 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
 /// container does not grow without bound.
 const MEMORY_PRUNE_AT: usize = 100_000;
 
+/// How long a chunk LeanCloud refused for good (a 4xx answer: unknown conversation, wrong kind…) is
+/// remembered: long enough for Lambda's retries of a scheduled invocation and the bulk queue's redeliveries
+/// to be answered from here without calling LeanCloud or taking budget (finding L8); short enough that a
+/// redrive from the dead-letter queue after the cause was fixed is tried afresh.
+pub const FAILURE_RETENTION: Duration = Duration::from_secs(3600);
+
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
+const FAILED: &str = "FAILED";
 
 /// What LeanCloud answered for a chunk, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +51,17 @@ pub struct StoredChunk {
     pub sent_at_ms: i64,
     /// Digest of the exact request bytes: a key reused for a different request is detected.
     pub fingerprint: String,
+}
+
+/// LeanCloud's permanent refusal of a chunk, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFailure {
+    pub status: u16,
+    pub code: i64,
+    pub error: String,
+    pub fingerprint: String,
+    /// Until when the refusal is answered from the ledger (epoch ms).
+    pub until_ms: i64,
 }
 
 /// Proof of a claim; only its owner releases it.
@@ -62,6 +80,8 @@ pub enum Claim {
     Done(StoredChunk),
     /// Another invocation holds a live lease on it; try again after `retry_after`.
     Busy { retry_after: Duration },
+    /// LeanCloud refused it for good moments ago: answer that again, do not send.
+    Failed(StoredFailure),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +158,25 @@ impl Ledger {
         }
     }
 
+    /// Record that LeanCloud refused the claimed chunk for good; claims within [`FAILURE_RETENTION`] get
+    /// [`Claim::Failed`]. Never overwrites a `DONE` record.
+    pub async fn fail(
+        &self,
+        key: &str,
+        chunk: usize,
+        lease: &Lease,
+        failure: &StoredFailure,
+    ) -> Result<(), LedgerError> {
+        match self {
+            Ledger::Off => Ok(()),
+            Ledger::Memory(memory) => {
+                memory.fail(key, chunk, lease, failure);
+                Ok(())
+            }
+            Ledger::DynamoDb(table) => table.fail(key, chunk, lease, failure).await,
+        }
+    }
+
     /// Give a claim up (the chunk was not sent, or its outcome is unknown and it must be sent again).
     pub async fn release(&self, key: &str, chunk: usize, lease: &Lease) -> Result<(), LedgerError> {
         match self {
@@ -165,6 +204,7 @@ impl Ledger {
 pub enum Entry {
     InProgress { lease: Lease, fingerprint: String },
     Done(StoredChunk),
+    Failed(StoredFailure),
 }
 
 impl Entry {
@@ -178,6 +218,10 @@ impl Entry {
                 ),
             }),
             Entry::InProgress { .. } => None,
+            Entry::Failed(failure) if failure.until_ms > now => {
+                Some(Claim::Failed(failure.clone()))
+            }
+            Entry::Failed(_) => None,
         }
     }
 }
@@ -208,6 +252,7 @@ impl Entries {
         self.map.retain(|_, entry| match entry {
             Entry::Done(stored) => stored.sent_at_ms > day_ago,
             Entry::InProgress { lease, .. } => lease.until_ms > now,
+            Entry::Failed(failure) => failure.until_ms > now,
         });
         self.prune_at = (self.map.len() * 2).max(MEMORY_PRUNE_AT);
         self.prunes += 1;
@@ -245,6 +290,15 @@ impl MemoryLedger {
         let slot = (key.to_owned(), chunk);
         if !matches!(entries.get(&slot), Some(Entry::Done(_))) {
             entries.insert(slot, Entry::Done(result.clone()));
+        }
+    }
+
+    fn fail(&self, key: &str, chunk: usize, lease: &Lease, failure: &StoredFailure) {
+        let entries = &mut self.lock().map;
+        let slot = (key.to_owned(), chunk);
+        if matches!(entries.get(&slot), Some(Entry::InProgress { lease: held, .. }) if held.token == lease.token)
+        {
+            entries.insert(slot, Entry::Failed(failure.clone()));
         }
     }
 
@@ -302,10 +356,11 @@ impl DynamoLedger {
                 .item("fp", AttributeValue::S(fingerprint.to_owned()))
                 .item("expires_at", self.expires_at(lease.until_ms))
                 .condition_expression(
-                    "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
+                    // An expired lease, or a remembered refusal that is over (TTL deletes lazily).
+                    "attribute_not_exists(pk) OR (#state <> :done AND lease_until < :now)",
                 )
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+                .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
                 .expression_attribute_values(":now", number(now));
             for (name, value) in Self::key(key, chunk) {
                 put = put.item(name, value);
@@ -378,6 +433,47 @@ impl DynamoLedger {
         }
     }
 
+    async fn fail(
+        &self,
+        key: &str,
+        chunk: usize,
+        lease: &Lease,
+        failure: &StoredFailure,
+    ) -> Result<(), LedgerError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("state", AttributeValue::S(FAILED.to_owned()))
+            .item("owner", AttributeValue::S(lease.token.clone()))
+            .item("fp", AttributeValue::S(failure.fingerprint.clone()))
+            .item("lease_until", number(failure.until_ms))
+            .item("status", number(i64::from(failure.status)))
+            .item("code", number(failure.code))
+            .item("error", AttributeValue::S(failure.error.clone()))
+            .item("expires_at", number(failure.until_ms / 1000 + 86_400))
+            .condition_expression("#state = :in_progress AND #owner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+            .expression_attribute_values(":owner", AttributeValue::S(lease.token.clone()));
+        for (name, value) in Self::key(key, chunk) {
+            put = put.item(name, value);
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            // The claim was lost (lease expired and taken over): the new owner decides.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(LedgerError(format!("fail: {}", DisplayErrorContext(err)))),
+        }
+    }
+
     async fn release(&self, key: &str, chunk: usize, lease: &Lease) -> Result<(), LedgerError> {
         let mut delete = self
             .client
@@ -436,6 +532,15 @@ impl DynamoLedger {
                 timestamp: int("ts"),
                 sent_at_ms: int("sent_at").unwrap_or_default(),
                 fingerprint,
+            }))),
+            Some(FAILED) => Ok(Some(Entry::Failed(StoredFailure {
+                status: int("status")
+                    .and_then(|status| u16::try_from(status).ok())
+                    .unwrap_or(400),
+                code: int("code").unwrap_or(1),
+                error: text("error").unwrap_or_default(),
+                fingerprint,
+                until_ms: int("lease_until").unwrap_or_default(),
             }))),
             Some(IN_PROGRESS) => Ok(Some(Entry::InProgress {
                 lease: Lease {

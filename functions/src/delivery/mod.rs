@@ -3,11 +3,15 @@
 //! ledger and the rate budget.
 //!
 //! Per chunk: claim it in the ledger (skip it when it is already `DONE`), take a unit of the budget, call
-//! LeanCloud, record `DONE` with the message id. Transient failures (5xx, timeouts, dropped connections) are
-//! retried with backoff while the invocation's deadline allows; a 429 stops the whole fan-out at once (the
-//! bucket is penalised for a minute, so further calls would only fail) and a permanent error (unknown
-//! conversation, wrong kind) stops it too. Whatever is left fails the record, which SQS delivers again later;
-//! the chunks already sent are then skipped.
+//! LeanCloud, record `DONE` with the message id. Within one invocation a chunk is tried again only when the
+//! failure proves nothing was applied (a refused connection), or the request is idempotent; a send or
+//! broadcast that may have gone out (5xx, timeout, dropped connection) is never repeated here (finding M7):
+//! the chunk fails, its claim is released, and the record's redelivery or the schedule's retry sends it.
+//! A 429 stops the whole fan-out at once (the bucket is penalised for a minute, so further calls would only
+//! fail). A permanent refusal (a 4xx: unknown conversation, wrong kind) stops it too and is remembered in
+//! the ledger for [`ledger::FAILURE_RETENTION`], so redeliveries and Lambda's retries get the same answer
+//! with no call and no budget (finding L8). Whatever is left fails the record, which SQS delivers again
+//! later; the chunks already sent are then skipped.
 //!
 //! This layer knows nothing of the operations: they hand it a request template, recipients and a key, and it
 //! reports what went out. [`fan_out`] is public for benchmarks (`bench/`):
@@ -53,7 +57,7 @@ use tracing::{info, warn};
 use crate::error::{ErrorCode, FunctionError};
 use budget::{Bucket, Budget, BudgetConfig, BudgetError};
 use dynamo::now_ms;
-use ledger::{Claim, Lease, Ledger, StoredChunk};
+use ledger::{Claim, Lease, Ledger, StoredChunk, StoredFailure, FAILURE_RETENTION};
 use queue::BulkQueue;
 
 /// Recipients per LeanCloud call.
@@ -86,7 +90,7 @@ pub const BULK_CONCURRENCY: &str = "BULK_CONCURRENCY";
 pub struct BulkOptions {
     /// Chunks of one record in flight at once (records of a batch run concurrently too).
     pub concurrency: usize,
-    /// Attempts per chunk within one invocation for transient errors (5xx, timeouts, dropped connections).
+    /// Attempts per chunk within one invocation, for failures that are safe to retry (see the module docs).
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubles per attempt (jittered), at most [`MAX_BACKOFF`].
     pub retry_base: Duration,
@@ -473,6 +477,19 @@ impl<'a, 'b> Run<'a, 'b> {
                         timestamp: stored.timestamp,
                     });
                 }
+                Ok(Claim::Failed(failure)) => {
+                    // L8: a redelivery or a Lambda retry of a send LeanCloud refused for good: no call, no
+                    // budget, the same answer.
+                    self.halt();
+                    return ChunkOutcome::Failed(
+                        Severity::Permanent,
+                        FunctionError::LeanCloud(LcError::Api(leancloud_im::ApiError {
+                            status: failure.status,
+                            code: failure.code,
+                            error: failure.error,
+                        })),
+                    );
+                }
                 Ok(Claim::Busy { retry_after }) => {
                     warn!(
                         key,
@@ -505,6 +522,23 @@ impl<'a, 'b> Run<'a, 'b> {
             match &outcome {
                 ChunkOutcome::Sent(sent) => {
                     self.complete(key, index, lease, sent, fingerprint).await
+                }
+                ChunkOutcome::Failed(
+                    Severity::Permanent,
+                    FunctionError::LeanCloud(LcError::Api(api)),
+                ) if (400..500).contains(&api.status) => {
+                    let failure = StoredFailure {
+                        status: api.status,
+                        code: api.code,
+                        error: api.error.clone(),
+                        fingerprint,
+                        until_ms: now_ms()
+                            + i64::try_from(FAILURE_RETENTION.as_millis()).unwrap_or(i64::MAX),
+                    };
+                    if let Err(err) = ledger.fail(key, index, lease, &failure).await {
+                        warn!(key, chunk = index, error = %err, "could not record a refusal; a retry will call LeanCloud again");
+                        let _ = ledger.release(key, index, lease).await;
+                    }
                 }
                 // Not sent, or sent with an unknown outcome: the next delivery must be free to send it.
                 _ => {
@@ -551,14 +585,25 @@ impl<'a, 'b> Run<'a, 'b> {
                 self.halt();
                 return ChunkOutcome::Failed(Severity::Permanent, error);
             }
-            // Every retryable error is retried here, idempotent or not (the ledger keys the chunk; see the
-            // review's M7 for whether a send that may have gone out should be). 429s were handled above.
-            let class = RetryClass::Always;
-            let backoff =
-                match policy.decide(class, attempt, true, self.time_left(), rand::rng().random()) {
-                    RetryOutcome::Stop => return ChunkOutcome::Failed(Severity::Transient, error),
-                    RetryOutcome::RetryAfter(backoff) => backoff,
-                };
+            // M7: the client crate's rule. An answer that says nothing was applied (a refused connection) is
+            // retried; one that may have been applied (timeout, 5xx, dropped connection) is retried only for an
+            // idempotent request. A send or broadcast that may have gone out is never repeated inside this
+            // invocation: the chunk fails and the record or schedule retry, through the ledger, decides.
+            let class = match &error {
+                FunctionError::LeanCloud(error) => RetryClass::of(error),
+                _ => RetryClass::IfIdempotent,
+            };
+            let idempotent = request.is_idempotent();
+            let backoff = match policy.decide(
+                class,
+                attempt,
+                idempotent,
+                self.time_left(),
+                rand::rng().random(),
+            ) {
+                RetryOutcome::Stop => return ChunkOutcome::Failed(Severity::Transient, error),
+                RetryOutcome::RetryAfter(backoff) => backoff,
+            };
             warn!(chunk = index, attempt, ?backoff, error = %error, "retrying chunk");
             tokio::time::sleep(backoff).await;
             attempt += 1;

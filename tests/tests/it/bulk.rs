@@ -340,6 +340,32 @@ async fn ledger_on_dynamodb_claims_completes_expires_and_replays() {
         .filter(|claim| matches!(claim, Ok(Claim::Claimed(_))))
         .count();
     assert_eq!(1, winners, "{claims:?}");
+
+    // A refusal is answered while it is remembered, then the chunk is free again (TTL deletes lazily).
+    use im_functions::delivery::ledger::StoredFailure;
+    for (until, answered) in [(60_000, true), (-1, false)] {
+        let chunk = if answered { 2 } else { 3 };
+        let Ok(Claim::Claimed(lease)) = ledger.claim("k", chunk, "fp", minute).await else {
+            panic!("claimed")
+        };
+        let failure = StoredFailure {
+            status: 400,
+            code: 4313,
+            error: "SYSTEM_CONVERSATION_REQUIRED".into(),
+            fingerprint: "fp".into(),
+            until_ms: im_functions::delivery::dynamo::now_ms() + until,
+        };
+        ledger
+            .fail("k", chunk, &lease, &failure)
+            .await
+            .expect("fail");
+        let claim = ledger.claim("k", chunk, "fp", minute).await.expect("claim");
+        if answered {
+            assert_eq!(Claim::Failed(failure), claim);
+        } else {
+            assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -724,4 +750,129 @@ async fn the_master_key_is_fetched_from_ssm_when_only_its_parameter_is_set() {
         .await
         .expect_err("an absent parameter fails the cold start");
     assert!(err.to_string().contains("/leancloud-im/absent"), "{err}");
+}
+
+/// M7: an answer that may mean the server applied the call (here a 500) was retried inside the invocation,
+/// up to `max_attempts` (4) times, for a broadcast as for a message chunk: one slow broadcast could reach
+/// every user four times. Before the fix this counted 4 broadcast calls and 8 message calls.
+#[tokio::test]
+async fn m7_an_ambiguous_failure_is_never_sent_again_in_the_same_invocation() {
+    let app = App::spawn(Duration::from_secs(5)).await;
+    let services = Services::in_memory(BudgetConfig::unlimited());
+    assert_eq!(
+        4, services.options.max_attempts,
+        "the default allows retries"
+    );
+    app.server.set_faults(FaultConfig {
+        paths: vec![MESSAGES.to_owned(), BROADCASTS.to_owned()],
+        ..FaultConfig::always(FaultKind::ServerError)
+    });
+    let path = format!("/conversations/{}/broadcasts", app.system.as_ref());
+    let body = json!({"from_client": "system", "message": "News", "idempotency_key": "m7-b"});
+    let answer = handle_with::<BroadcastOp>(
+        &app.client,
+        &services,
+        lambda_event(http_event(&path, "", json!({}), &body)),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(503, answer["statusCode"], "{answer}");
+    assert_eq!(1, app.calls(BROADCASTS), "the broadcast was sent once");
+
+    let record = json!({"conversation_id": app.system.as_ref(), "from_client": "notifier",
+                        "message": "hi", "to_clients": client_ids(0..30)});
+    let response = handle_with::<SendMessageOp>(
+        &app.client,
+        &services,
+        lambda_event(sqs_event(vec![sqs_record("m7-r", &record)])),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(vec!["m7-r".to_owned()], failed_ids(&response));
+    assert_eq!(
+        2,
+        app.calls(MESSAGES),
+        "each of the two chunks was sent once"
+    );
+
+    // The record's redelivery (through the ledger) is what sends them again, once the server is back.
+    app.server.set_faults(FaultConfig::off());
+    let response = handle_with::<SendMessageOp>(
+        &app.client,
+        &services,
+        lambda_event(sqs_event(vec![sqs_record("m7-r", &record)])),
+    )
+    .await
+    .expect("answers");
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(4, app.calls(MESSAGES));
+}
+
+/// L8: a send LeanCloud refuses for good (here a broadcast to a conversation that is not a system
+/// conversation, 4313) failed the scheduled invocation; Lambda's two retries, and every SQS redelivery of a
+/// record, called LeanCloud again and took another budget unit each. Before the fix: 3 broadcast calls and
+/// the daily quota of 3 used up, so the next, valid broadcast was refused.
+#[tokio::test]
+async fn l8_a_permanent_failure_is_answered_from_the_ledger_without_calls_or_budget() {
+    let app = App::spawn(Duration::from_secs(5)).await;
+    let services = Services::in_memory(BudgetConfig {
+        broadcasts_per_day: Some(3),
+        ..BudgetConfig::unlimited()
+    });
+    let normal = app
+        .client
+        .execute(&leancloud_im::CreateConversation::new().name("Chat"))
+        .await
+        .expect("conversation")
+        .id;
+    let fire = json!({"conversation_id": normal.as_ref(), "from_client": "system", "message": "Hi",
+                      "idempotency_key": "stack-daily@2026-12-01T09:00:00Z"});
+    let mut errors = Vec::new();
+    // The first invocation and Lambda's two retries of the asynchronous invocation.
+    for _ in 0..3 {
+        let err = handle_with::<BroadcastOp>(&app.client, &services, lambda_event(fire.clone()))
+            .await
+            .expect_err("refused");
+        assert!(!err.is_retryable(), "{err}");
+        errors.push(err.to_string());
+    }
+    assert_eq!(
+        1,
+        app.calls(BROADCASTS),
+        "only the first invocation called LeanCloud"
+    );
+    assert!(errors[0].contains("4313"), "{}", errors[0]);
+    assert!(
+        errors.iter().all(|e| e == &errors[0]),
+        "the same answer each time: {errors:?}"
+    );
+
+    // The quota still has two units: one was used by the refused call, none by the retries.
+    for key in ["ok-1", "ok-2"] {
+        let good = json!({"conversation_id": app.system.as_ref(), "from_client": "system",
+                          "message": "Hi", "idempotency_key": key});
+        handle_with::<BroadcastOp>(&app.client, &services, lambda_event(good))
+            .await
+            .expect("within the quota");
+    }
+    assert_eq!(3, app.calls(BROADCASTS));
+
+    // An SQS record refused for good: its redeliveries send nothing either.
+    let record = json!({"conversation_id": normal.as_ref(), "from_client": "n", "message": "x",
+                        "to_clients": client_ids(0..5)});
+    for _ in 0..3 {
+        let response = handle_with::<SendMessageOp>(
+            &app.client,
+            &services,
+            lambda_event(sqs_event(vec![sqs_record("l8-r", &record)])),
+        )
+        .await
+        .expect("answers");
+        assert_eq!(
+            vec!["l8-r".to_owned()],
+            failed_ids(&response),
+            "it still reaches the DLQ"
+        );
+    }
+    assert_eq!(1, app.calls(MESSAGES), "one call for three deliveries");
 }
