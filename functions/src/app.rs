@@ -10,6 +10,7 @@ use leancloud_im::Client;
 
 use crate::config::{self, StartupError};
 use crate::delivery::Delivery;
+use crate::ops::caller::JwtPolicy;
 use crate::scheduler::Scheduler;
 
 /// Which services beyond the LeanCloud client an operation uses. Constants, so the branches that build the
@@ -29,6 +30,8 @@ pub struct App {
     pub delivery: Delivery,
     /// `None` except in the `schedules` function.
     pub scheduler: Option<Scheduler>,
+    /// How JWT callers are identified (`JWT_IDENTITY_CLAIM`, `JWT_ADMIN_SCOPE`).
+    pub jwt: JwtPolicy,
 }
 
 impl App {
@@ -38,6 +41,7 @@ impl App {
             client,
             delivery: Delivery::default(),
             scheduler: None,
+            jwt: JwtPolicy::default(),
         }
     }
 
@@ -66,6 +70,7 @@ impl App {
         };
         let client = config::client(config::load_with_aws(&env, aws.as_ref()).await?)?;
         let mut app = App::new(client);
+        app.jwt = JwtPolicy::from_lookup(&env);
         if N::DELIVERY {
             app.delivery = Delivery::from_lookup(&env, aws.as_ref())?;
         }

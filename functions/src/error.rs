@@ -17,6 +17,7 @@ pub enum ErrorCode {
     MessageTooLarge,
     InvalidEvent,
     UnsupportedTrigger,
+    Forbidden,
     RouteNotFound,
     MethodNotAllowed,
     ConversationNotFound,
@@ -42,6 +43,7 @@ impl ErrorCode {
             ErrorCode::MessageTooLarge => "message_too_large",
             ErrorCode::InvalidEvent => "invalid_event",
             ErrorCode::UnsupportedTrigger => "unsupported_trigger",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::RouteNotFound => "route_not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ConversationNotFound => "conversation_not_found",
@@ -80,6 +82,9 @@ pub enum FunctionError {
     /// The payload (HTTP body, queue record, schedule input) failed decoding or validation.
     #[error("{message}")]
     InvalidInput { code: ErrorCode, message: String },
+    /// A JWT caller asked for what its identity does not allow (review finding H1).
+    #[error("{message}")]
+    Forbidden { message: String },
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("method {method} is not allowed on {path}; use {allowed}")]
@@ -173,6 +178,9 @@ impl FunctionError {
             }
             FunctionError::UnsupportedTrigger { .. } => {
                 plain(400, ErrorCode::UnsupportedTrigger, self.to_string())
+            }
+            FunctionError::Forbidden { message } => {
+                plain(403, ErrorCode::Forbidden, message.clone())
             }
             FunctionError::RouteNotFound { .. } => {
                 plain(404, ErrorCode::RouteNotFound, self.to_string())
@@ -308,6 +316,7 @@ impl From<FunctionError> for Diagnostic {
             FunctionError::InvalidEvent(_) => "InvalidEvent",
             FunctionError::UnsupportedTrigger { .. } => "UnsupportedTrigger",
             FunctionError::InvalidInput { .. } => "InvalidPayload",
+            FunctionError::Forbidden { .. } => "Forbidden",
             FunctionError::RouteNotFound { .. } | FunctionError::MethodNotAllowed { .. } => {
                 "InvalidEvent"
             }

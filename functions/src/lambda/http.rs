@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::{ErrorCode, FunctionError, HttpError};
+use crate::ops::caller::{Caller, JwtPolicy};
 use crate::ops::input::parse_conversation_id;
 use crate::ops::{Matched, Operation, Resource, Route};
 
@@ -28,6 +29,24 @@ pub fn method_and_path(request: &ApiGatewayV2httpRequest) -> (Method, String) {
         _ => raw.to_owned(),
     };
     (method, path)
+}
+
+/// The caller a request names: a JWT user or admin when API Gateway's JWT authorizer passed claims, else
+/// trusted (IAM-signed, or a local call with no authorizer).
+pub fn caller(request: &ApiGatewayV2httpRequest, policy: &JwtPolicy) -> Caller {
+    let Some(jwt) = request
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|authorizer| authorizer.jwt.as_ref())
+    else {
+        return Caller::Trusted;
+    };
+    Caller::from_jwt(
+        policy,
+        |name| jwt.claims.get(name).map(String::as_str),
+        jwt.scopes.as_deref(),
+    )
 }
 
 /// Match the operation's route: the method and the path's resource (a percent-decoded conversation id or

@@ -24,6 +24,7 @@ use tracing::{info, warn, Instrument as _};
 use crate::app::App;
 use crate::delivery::key::IdempotencyKey;
 use crate::error::{ErrorCode, FunctionError};
+use crate::ops::caller::{authorize, Caller};
 use crate::ops::{decode, Invocation, Matched, Operation, Target as _, TriggerKind};
 use trigger::Trigger;
 
@@ -54,12 +55,14 @@ pub async fn handle<Op: Operation>(
         app,
         deadline: deadline_of(event.context.deadline),
         implied_key: None,
+        caller: Caller::Trusted,
     };
     let span = tracing::info_span!(
         "invocation",
         request_id = %event.context.request_id,
         operation = Op::NAME,
         trigger = tracing::field::Empty,
+        caller = tracing::field::Empty,
     );
     async move {
         let trigger = match Trigger::detect(event.payload) {
@@ -80,7 +83,13 @@ pub async fn handle<Op: Operation>(
             return Err(err);
         }
         match trigger {
-            Trigger::Http(request) => answer(&handle_http::<Op>(&inv, &request).await),
+            Trigger::Http(request) => {
+                let inv = Invocation {
+                    caller: http::caller(&request, &app.jwt),
+                    ..inv
+                };
+                answer(&handle_http::<Op>(&inv, &request).await)
+            }
             Trigger::Sqs { records, fifo } => {
                 answer(&sqs::handle_batch::<Op>(&inv, records, fifo).await)
             }
@@ -144,12 +153,14 @@ pub async fn run_one<Op: Operation>(
     via: TriggerKind,
     message_id: Option<&str>,
 ) -> Result<Op::Output, FunctionError> {
+    tracing::Span::current().record("caller", inv.caller.describe());
     let mut conversation: Option<String> = None;
     let work = async {
         let (payload, matched) = payload?;
         let (target, body) = decode::<Op>(payload, matched)?;
         conversation = target.conversation().map(ToString::to_string);
         let input = Op::parse(target, body, via)?;
+        authorize::<Op>(&inv.caller, &input)?;
         Op::run(inv, input).await
     };
     // A panic is contained per SQS record so it fails only that record.

@@ -76,6 +76,11 @@ impl Operation for AddMemberOp {
     }
 
     /// `AddUnique`: adding a member twice is not an error, so a redelivered record is harmless.
+    /// A user adds or removes itself only.
+    fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
+        super::caller::only_self("client_ids", &input.client_ids, client_id)
+    }
+
     async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
         let updated = inv.send(&input.request).await?;
         Ok(MembersAdded {

@@ -125,6 +125,29 @@ impl Operation for CreateConversationOp {
         })
     }
 
+    /// A user creates conversations it is a member (and, if one is named, the creator) of; system
+    /// conversations reach every user and need the admin scope.
+    fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
+        let answer = &input.answer;
+        if answer.system {
+            return Err("a system conversation needs the admin scope".to_owned());
+        }
+        if let Some(creator) = &answer.creator {
+            super::caller::must_be_self("creator", creator, client_id)?;
+        }
+        if !answer
+            .members
+            .iter()
+            .any(|member| member.as_ref() == client_id)
+        {
+            return Err(format!(
+                "`members` must include the caller ({client_id:?}); creating conversations for others \
+                 needs the admin scope"
+            ));
+        }
+        Ok(())
+    }
+
     fn created(output: &Self::Output) -> Option<&ConversationId> {
         Some(&output.object_id)
     }

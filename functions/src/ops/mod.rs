@@ -4,6 +4,7 @@
 
 pub mod add_member;
 pub mod broadcast;
+pub mod caller;
 pub mod create_conversation;
 pub mod input;
 pub mod remove_member;
@@ -22,6 +23,7 @@ use crate::app::{App, Needs};
 use crate::delivery::key::IdempotencyKey;
 use crate::delivery::Sender;
 use crate::error::{ErrorCode, FunctionError};
+use caller::Caller;
 use input::{json_type, parse_conversation_id};
 
 /// The triggers, as named in event file names (`<function>.<trigger>.json`) and logs. Where a payload came
@@ -198,6 +200,12 @@ pub trait Operation: Needs + Send + Sync + 'static {
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, FunctionError>> + Send;
 
+    /// What a JWT caller without the admin scope, identified as `client_id`, may run
+    /// ([`caller::authorize`]); the reason when not. Only admins (and trusted callers) by default.
+    fn authorize_user(_client_id: &str, _input: &Self::Input) -> Result<(), String> {
+        caller::admin_only()
+    }
+
     /// The conversation an output created, for logs.
     fn created(_output: &Self::Output) -> Option<&ConversationId> {
         None
@@ -218,6 +226,8 @@ pub struct Invocation<'a> {
     /// The key the trigger implies when the payload names none: the SQS message id, or a classic
     /// EventBridge rule and its scheduled time.
     pub implied_key: Option<IdempotencyKey>,
+    /// Who asked: trusted unless an HTTP request carried JWT claims.
+    pub caller: Caller,
 }
 
 impl<'a> Invocation<'a> {
@@ -227,6 +237,7 @@ impl<'a> Invocation<'a> {
             app,
             deadline: None,
             implied_key: None,
+            caller: Caller::Trusted,
         }
     }
 

@@ -80,6 +80,11 @@ impl Operation for RemoveMemberOp {
 
     /// `Remove`: removing a client that is not a member is not an error (LeanCloud leaves the list as it is),
     /// so a repeated call or a redelivered record is harmless.
+    /// A user adds or removes itself only.
+    fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
+        super::caller::only_self("client_ids", &input.client_ids, client_id)
+    }
+
     async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
         let updated = inv.send(&input.request).await?;
         Ok(MembersRemoved {

@@ -58,6 +58,8 @@ pub struct OutgoingMessage {
     pub idempotency_key: Option<IdempotencyKey>,
     pub dry_run: bool,
     pub via: TriggerKind,
+    /// Who the message is from.
+    pub from_client: ClientId,
     /// Without `to_clients`: the fan-out adds each chunk's recipients.
     request: SendMessage,
     /// What goes on the bulk queue (HTTP bulk sends only).
@@ -111,7 +113,7 @@ impl OutgoingMessage {
             .idempotency_key
             .map(IdempotencyKey::parse)
             .transpose()?;
-        let mut request = SendMessage::new(conversation.clone(), from_client, message);
+        let mut request = SendMessage::new(conversation.clone(), from_client.clone(), message);
         if let Some(transient) = body.transient {
             request = request.transient(transient);
         }
@@ -134,6 +136,7 @@ impl OutgoingMessage {
             idempotency_key,
             dry_run: body.dry_run.unwrap_or(false),
             via,
+            from_client,
             request,
             record,
         })
@@ -208,6 +211,11 @@ impl Operation for SendMessageOp {
             conversation_id: input.conversation,
             messages: messages.into_iter().map(SentMessage::from).collect(),
         }))
+    }
+
+    /// A user sends as itself.
+    fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
+        super::caller::must_be_self("from_client", &input.from_client, client_id)
     }
 
     fn status(output: &Self::Output) -> u16 {

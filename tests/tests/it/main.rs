@@ -10,5 +10,6 @@ mod bulk;
 mod events;
 mod helpers;
 mod http_api;
+mod jwt;
 mod malformed;
 mod schedules;

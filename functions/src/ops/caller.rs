@@ -1,0 +1,216 @@
+//! Who is calling, and what a caller may do (review finding H1).
+//!
+//! The trust model: an IAM-signed HTTP call, a queue record and a schedule come from principals the deployment
+//! trusts (AWS credentials or this stack's own resources), and may act as any client. A request that carries
+//! JWT claims (`requestContext.authorizer.jwt`, `ApiAuth=JWT`) comes from an end user: unless the token
+//! carries the admin scope, it acts only as the client id named by its identity claim (`sub` by default):
+//!
+//! | Operation | A JWT user without the admin scope may |
+//! |---|---|
+//! | create-conversation | create a conversation it is a member of (and the creator of, if one is named); not a system conversation |
+//! | add-member, remove-member | add or remove itself only |
+//! | send-message | send as itself (`from_client` = its id) |
+//! | broadcast, schedules | nothing: admin scope only (the template's routes require it too) |
+//!
+//! Anything else is `403 forbidden` with the reason, before any call to LeanCloud.
+
+use leancloud_im::ClientId;
+
+use super::Operation;
+use crate::error::FunctionError;
+
+/// `JWT_IDENTITY_CLAIM`: the claim holding the caller's client id.
+pub const JWT_IDENTITY_CLAIM: &str = "JWT_IDENTITY_CLAIM";
+/// `JWT_ADMIN_SCOPE`: the scope that lifts the binding (operators, back-office services).
+pub const JWT_ADMIN_SCOPE: &str = "JWT_ADMIN_SCOPE";
+pub const DEFAULT_IDENTITY_CLAIM: &str = "sub";
+pub const DEFAULT_ADMIN_SCOPE: &str = "leancloud-im/admin";
+
+/// How a JWT caller is identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtPolicy {
+    pub identity_claim: String,
+    pub admin_scope: String,
+}
+
+impl Default for JwtPolicy {
+    fn default() -> Self {
+        JwtPolicy {
+            identity_claim: DEFAULT_IDENTITY_CLAIM.to_owned(),
+            admin_scope: DEFAULT_ADMIN_SCOPE.to_owned(),
+        }
+    }
+}
+
+impl JwtPolicy {
+    /// From `JWT_IDENTITY_CLAIM` and `JWT_ADMIN_SCOPE` (defaults `sub`, `leancloud-im/admin`).
+    pub fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> JwtPolicy {
+        let defaults = JwtPolicy::default();
+        JwtPolicy {
+            identity_claim: env(JWT_IDENTITY_CLAIM).unwrap_or(defaults.identity_claim),
+            admin_scope: env(JWT_ADMIN_SCOPE).unwrap_or(defaults.admin_scope),
+        }
+    }
+}
+
+/// The caller of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Caller {
+    /// IAM-signed HTTP, queue records, schedules, tests.
+    #[default]
+    Trusted,
+    /// A JWT bearer with the admin scope.
+    Admin { subject: String },
+    /// A JWT bearer acting as `client_id` only.
+    User { client_id: String },
+    /// A JWT without the identity claim: may do nothing.
+    Anonymous { claim: String },
+}
+
+impl Caller {
+    /// From a JWT's claims and scopes. The scopes are API Gateway's `scopes`, or else the token's `scope`
+    /// / `scp` claim split on spaces.
+    pub fn from_jwt<'a>(
+        policy: &JwtPolicy,
+        claim: impl Fn(&str) -> Option<&'a str>,
+        scopes: Option<&[String]>,
+    ) -> Caller {
+        let from_claim: Vec<String> = ["scope", "scp"]
+            .iter()
+            .filter_map(|name| claim(name))
+            .flat_map(|text| {
+                text.trim_matches(|c| c == '[' || c == ']')
+                    .split([' ', ','])
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let admin = scopes
+            .unwrap_or_default()
+            .iter()
+            .chain(&from_claim)
+            .any(|scope| scope == &policy.admin_scope);
+        let subject = claim(&policy.identity_claim).filter(|value| !value.is_empty());
+        match (subject, admin) {
+            (Some(subject), true) => Caller::Admin {
+                subject: subject.to_owned(),
+            },
+            (None, true) => Caller::Admin {
+                subject: String::new(),
+            },
+            (Some(subject), false) => Caller::User {
+                client_id: subject.to_owned(),
+            },
+            (None, false) => Caller::Anonymous {
+                claim: policy.identity_claim.clone(),
+            },
+        }
+    }
+
+    /// For logs: `trusted`, `admin:<sub>`, `user:<client id>`, `anonymous`.
+    pub fn describe(&self) -> String {
+        match self {
+            Caller::Trusted => "trusted".to_owned(),
+            Caller::Admin { subject } => format!("admin:{subject}"),
+            Caller::User { client_id } => format!("user:{client_id}"),
+            Caller::Anonymous { .. } => "anonymous".to_owned(),
+        }
+    }
+}
+
+/// May `caller` run `input`? Trusted callers and admins may; a user only what [`Operation::authorize_user`]
+/// allows.
+pub fn authorize<Op: Operation>(caller: &Caller, input: &Op::Input) -> Result<(), FunctionError> {
+    let refused = |reason: String| FunctionError::Forbidden {
+        message: format!("{} refused: {reason}", Op::NAME),
+    };
+    match caller {
+        Caller::Trusted | Caller::Admin { .. } => Ok(()),
+        Caller::Anonymous { claim } => Err(refused(format!(
+            "the token has no `{claim}` claim to identify the caller"
+        ))),
+        Caller::User { client_id } => Op::authorize_user(client_id, input).map_err(refused),
+    }
+}
+
+/// For [`Operation::authorize_user`]: `id` must be the caller's own.
+pub fn must_be_self(field: &str, id: &ClientId, caller: &str) -> Result<(), String> {
+    if id.as_ref() == caller {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{field}` is {:?}, but the token identifies the caller as {caller:?}; acting as another \
+             client needs the admin scope",
+            id.as_ref()
+        ))
+    }
+}
+
+/// For add/remove-member: the ids must be exactly the caller's own.
+pub fn only_self(field: &str, ids: &[ClientId], caller: &str) -> Result<(), String> {
+    match ids {
+        [id] => must_be_self(field, id, caller),
+        _ => Err(format!(
+            "`{field}` names {} clients; without the admin scope a caller may name only itself",
+            ids.len()
+        )),
+    }
+}
+
+/// The default for operations only admins may run.
+pub fn admin_only() -> Result<(), String> {
+    Err("this operation needs the admin scope".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn caller(claims: &[(&str, &str)], scopes: Option<&[String]>) -> Caller {
+        let claims: HashMap<&str, &str> = claims.iter().copied().collect();
+        Caller::from_jwt(
+            &JwtPolicy::default(),
+            |name| claims.get(name).copied(),
+            scopes,
+        )
+    }
+
+    #[test]
+    fn the_identity_and_the_admin_scope_come_from_the_token() {
+        assert_eq!(
+            Caller::User {
+                client_id: "alice".into()
+            },
+            caller(&[("sub", "alice")], None)
+        );
+        let admin = ["leancloud-im/admin".to_owned()];
+        assert!(matches!(
+            caller(&[("sub", "ops")], Some(&admin)),
+            Caller::Admin { .. }
+        ));
+        assert!(matches!(
+            caller(
+                &[("sub", "ops"), ("scope", "openid leancloud-im/admin")],
+                None
+            ),
+            Caller::Admin { .. }
+        ));
+        assert!(matches!(
+            caller(&[("sub", "x"), ("scope", "leancloud-im/admin-not")], None),
+            Caller::User { .. }
+        ));
+        assert!(matches!(caller(&[], None), Caller::Anonymous { .. }));
+        let policy = JwtPolicy {
+            identity_claim: "client_id".into(),
+            ..JwtPolicy::default()
+        };
+        let claims: HashMap<&str, &str> = [("sub", "uuid"), ("client_id", "bob")].into();
+        assert_eq!(
+            Caller::User {
+                client_id: "bob".into()
+            },
+            Caller::from_jwt(&policy, |name| claims.get(name).copied(), None)
+        );
+    }
+}
