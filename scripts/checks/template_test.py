@@ -428,6 +428,82 @@ def check_alarms_and_outputs(tpl: dict, text: str) -> None:
     expect("ApiUrl" in outputs and "BulkQueueUrl" in outputs, "Outputs ApiUrl and BulkQueueUrl are required")
 
 
+# review finding H1: app-wide operations need the admin scope; JWT callers are bound to a claim.
+ADMIN_ROUTES = {("post", "/conversations/{conversation_id}/broadcasts"), ("post", "/schedules"),
+                ("get", "/schedules"), ("delete", "/schedules/{name}")}
+
+
+def _declared_paths(tpl: dict) -> dict:
+    api = tpl["Resources"][_first(tpl, "AWS::Serverless::HttpApi")]
+    return ((api.get("Properties") or {}).get("DefinitionBody") or {}).get("paths") or {}
+
+
+def check_jwt_callers_are_bound(tpl: dict, text: str) -> None:
+    paths = _declared_paths(tpl)
+    for method, path in ADMIN_ROUTES:
+        security = ((paths.get(path) or {}).get(method) or {}).get("security")
+        jwt = [entry for requirement in branches(security) for entry in requirement if "JwtAuthorizer" in entry]
+        expect(jwt, f"{method.upper()} {path}: no JwtAuthorizer requirement")
+        for entry in jwt:
+            expect({"Ref": "JwtAdminScope"} in (entry["JwtAuthorizer"] or []),
+                   f"{method.upper()} {path}: a JWT without the admin scope is let through (AuthorizationScopes)")
+    env = function_globals(tpl).get("Environment", {}).get("Variables", {})
+    for var, param in (("JWT_IDENTITY_CLAIM", "JwtIdentityClaim"), ("JWT_ADMIN_SCOPE", "JwtAdminScope")):
+        expect(env.get(var) == {"Ref": param}, f"Globals: {var} must come from the {param} parameter")
+
+
+# review finding M3: no cleartext master signatures unless the deployer says so.
+def check_cleartext_api_server_needs_consent(tpl: dict, text: str) -> None:
+    param = (tpl.get("Parameters") or {}).get("AllowInsecureApiServer") or {}
+    expect(param.get("Default") == "false", "AllowInsecureApiServer must exist and default to false")
+    env = function_globals(tpl).get("Environment", {}).get("Variables", {})
+    expect(env.get("LEANCLOUD_ALLOW_INSECURE_API_SERVER") == {"Ref": "AllowInsecureApiServer"},
+           "Globals: LEANCLOUD_ALLOW_INSECURE_API_SERVER must come from AllowInsecureApiServer")
+
+
+# review finding L1: the ledger's four item calls, on the table, for the two functions that send.
+LEDGER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+
+def check_ledger_access_is_narrow(tpl: dict, text: str) -> None:
+    table_users = set()
+    for fn_name, fn in resources(tpl, "AWS::Serverless::Function"):
+        for policy in (fn.get("Properties") or {}).get("Policies") or []:
+            expect(not (isinstance(policy, dict) and any(k.startswith("DynamoDB") for k in policy)),
+                   f"{fn_name}: SAM DynamoDB policy template {list(policy)} (Scan, batch writes...) is wider than the ledger needs")
+            if ref_target(policy) == "LedgerAccessPolicy":
+                table_users.add(fn_name)
+    expect(table_users == {"SendMessageFunction", "BroadcastFunction"},
+           f"the ledger policy is attached to {sorted(table_users)}, expected send-message and broadcast only")
+    for name, policy in resources(tpl, "AWS::IAM::ManagedPolicy"):
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for one in branches(statement):
+                actions = one.get("Action")
+                actions = set(actions if isinstance(actions, list) else [actions])
+                if any(a.startswith("dynamodb:") for a in actions):
+                    expect(actions <= LEDGER_ACTIONS, f"{name}: DynamoDB actions {sorted(actions - LEDGER_ACTIONS)} not needed")
+                    expect(ref_target(one.get("Resource")) == "IdempotencyTable", f"{name}: DynamoDB access beyond the table")
+
+
+# review finding L2: reserved concurrency, per-route throttles for app-wide routes, access logs.
+def check_concurrency_throttles_and_access_logs(tpl: dict, text: str) -> None:
+    reserved = function_globals(tpl).get("ReservedConcurrentExecutions")
+    expect(reserved is not None, "Globals: no ReservedConcurrentExecutions")
+    for name, fn in resources(tpl, "AWS::Serverless::Function"):
+        expect("ReservedConcurrentExecutions" not in ((fn.get("Properties") or {})) or
+               (fn["Properties"]["ReservedConcurrentExecutions"] is not None), f"{name}: ReservedConcurrentExecutions empty")
+    api = (tpl["Resources"][_first(tpl, "AWS::Serverless::HttpApi")].get("Properties") or {})
+    logs = api.get("AccessLogSettings") or {}
+    expect(ref_target(logs.get("DestinationArn")) in tpl["Resources"], "HttpApi: no AccessLogSettings to a log group of this stack")
+    expect("$context.identity.userArn" in str(logs.get("Format")) and "$context.authorizer.claims.sub" in str(logs.get("Format")),
+           "HttpApi: the access log must name the caller (IAM ARN and JWT subject)")
+    routes = api.get("RouteSettings") or {}
+    for key in ("POST /conversations/{conversation_id}/broadcasts", "POST /schedules"):
+        expect(key in routes and resolve_number(tpl, routes[key].get("ThrottlingRateLimit", 1e9))
+               < resolve_number(tpl, api["DefaultRouteSettings"]["ThrottlingRateLimit"]),
+               f"HttpApi: {key} has no throttle of its own below the stage default")
+
+
 CHECKS: list[Callable[[dict, str], None]] = [
     check_functions_name_existing_binaries,
     check_runtime_settings,
@@ -441,6 +517,10 @@ CHECKS: list[Callable[[dict, str], None]] = [
     check_idempotency_table,
     check_least_privilege,
     check_alarms_and_outputs,
+    check_jwt_callers_are_bound,
+    check_cleartext_api_server_needs_consent,
+    check_ledger_access_is_narrow,
+    check_concurrency_throttles_and_access_logs,
 ]
 
 
@@ -569,6 +649,24 @@ BREAKAGES: list[tuple[Callable, str, Callable[[dict], None]]] = [
     (check_alarms_and_outputs, "Errors alarm removed",
      lambda t: t["Resources"].pop(next(n for n, a in resources(t, "AWS::CloudWatch::Alarm")
                                        if a["Properties"]["MetricName"] == "Errors"))),
+    (check_jwt_callers_are_bound, "broadcast route open to any JWT",
+     lambda t: _declared_paths(t)["/conversations/{conversation_id}/broadcasts"]["post"].update(
+         security={"Fn::If": ["UseJwt", [{"JwtAuthorizer": []}], [{"AWS_IAM": []}]]})),
+    (check_jwt_callers_are_bound, "identity claim not passed to the functions",
+     lambda t: _globals_env(t).pop("JWT_IDENTITY_CLAIM")),
+    (check_cleartext_api_server_needs_consent, "cleartext allowed by default",
+     lambda t: t["Parameters"]["AllowInsecureApiServer"].update(Default="true")),
+    (check_ledger_access_is_narrow, "DynamoDBCrudPolicy back on create-conversation",
+     lambda t: _fn(t, "CreateConversationFunction")["Policies"].append({"DynamoDBCrudPolicy": {"TableName": {"Ref": "IdempotencyTable"}}})),
+    (check_ledger_access_is_narrow, "Scan added to the ledger policy",
+     lambda t: t["Resources"]["LedgerAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Action"].append("dynamodb:Scan")),
+    (check_concurrency_throttles_and_access_logs, "reserved concurrency removed",
+     lambda t: t["Globals"]["Function"].pop("ReservedConcurrentExecutions")),
+    (check_concurrency_throttles_and_access_logs, "access logs removed",
+     lambda t: t["Resources"][_first(t, "AWS::Serverless::HttpApi")]["Properties"].pop("AccessLogSettings")),
+    (check_concurrency_throttles_and_access_logs, "broadcast route throttle removed",
+     lambda t: t["Resources"][_first(t, "AWS::Serverless::HttpApi")]["Properties"]["RouteSettings"].pop(
+         "POST /conversations/{conversation_id}/broadcasts")),
 ]
 
 

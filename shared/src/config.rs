@@ -15,6 +15,8 @@ pub const ENV_MASTER_KEY: &str = "LEANCLOUD_APP_MASTER_KEY";
 pub const ENV_HOOK_KEY: &str = "LEANCLOUD_APP_HOOK_KEY";
 /// `LEANCLOUD_API_SERVER`
 pub const ENV_API_SERVER: &str = "LEANCLOUD_API_SERVER";
+/// `LEANCLOUD_ALLOW_INSECURE_API_SERVER=true`: accept an `http://` API server on a non-loopback host.
+pub const ENV_ALLOW_INSECURE_API_SERVER: &str = "LEANCLOUD_ALLOW_INSECURE_API_SERVER";
 /// `LC_API_SERVER`, the SDK's fallback name for [`ENV_API_SERVER`].
 pub const ENV_API_SERVER_FALLBACK: &str = "LC_API_SERVER";
 /// `LEANCLOUD_APP_ENV`
@@ -102,7 +104,11 @@ pub fn default_api_server(app_id: &str) -> Result<Url, ConfigError> {
     })
 }
 
-fn parse_api_server(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
+fn parse_api_server(
+    var: &'static str,
+    raw: &str,
+    allow_insecure: bool,
+) -> Result<Url, ConfigError> {
     let url = Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
         var,
         reason: format!("not an absolute URL: {e}"),
@@ -125,7 +131,27 @@ fn parse_api_server(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
             reason: "the URL must not have a query or fragment".into(),
         });
     }
+    if url.scheme() == "http" && !allow_insecure && !is_loopback(&url) {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: format!(
+                "http:// would send the master signature in cleartext to {}; use https, or set \
+                 {ENV_ALLOW_INSECURE_API_SERVER}=true for a private network",
+                url.host_str().unwrap_or_default()
+            ),
+        });
+    }
     Ok(url)
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1: a cleartext hop that never leaves the machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn non_empty_secret(var: &'static str, value: String) -> Result<SecretString, ConfigError> {
@@ -194,6 +220,9 @@ impl Config {
         } else if let Some(server) = get(ENV_API_SERVER_FALLBACK) {
             builder.api_server = Some((ENV_API_SERVER_FALLBACK, server));
         }
+        if let Some(allow) = get(ENV_ALLOW_INSECURE_API_SERVER) {
+            builder = builder.allow_insecure_http(matches!(allow.trim(), "true" | "1" | "yes"));
+        }
         let env = lookup(ENV_APP_ENV);
         let staging = lookup(ENV_HAVE_STAGING);
         builder = builder.production(production_from(env.as_deref(), staging.as_deref()));
@@ -220,6 +249,7 @@ impl Config {
             hook_key: None,
             api_server: None,
             production: true,
+            allow_insecure: false,
         }
     }
 
@@ -260,6 +290,7 @@ pub struct ConfigBuilder {
     hook_key: Option<String>,
     api_server: Option<(&'static str, String)>,
     production: bool,
+    allow_insecure: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -294,6 +325,13 @@ impl ConfigBuilder {
     /// The base URL, e.g. `https://abcdefgh.lc-cn-n1-shared.com` or a local server.
     pub fn api_server(mut self, url: impl Into<String>) -> Self {
         self.api_server = Some((ENV_API_SERVER, url.into()));
+        self
+    }
+
+    /// Accept an `http://` API server on a host other than loopback (the master signature then travels in
+    /// cleartext: only for a private network). Default `false`; `LEANCLOUD_ALLOW_INSECURE_API_SERVER`.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure = allow;
         self
     }
 
@@ -333,7 +371,7 @@ impl ConfigBuilder {
             .map(|k| non_empty_secret(ENV_HOOK_KEY, k))
             .transpose()?;
         let api_server = match self.api_server {
-            Some((var, raw)) => parse_api_server(var, &raw)?,
+            Some((var, raw)) => parse_api_server(var, &raw, self.allow_insecure)?,
             None => default_api_server(&self.app_id)?,
         };
         Ok(Config {
@@ -440,6 +478,46 @@ mod tests {
             );
         }
         assert!(default_api_server("a.b").is_err());
+    }
+
+    #[test]
+    /// M3: an `http://` API server on another host was accepted, so every call carried a fresh master
+    /// signature in cleartext (the template allowed it for "a self-hosted leancloud-server").
+    fn m3_cleartext_http_is_refused_off_loopback_unless_allowed() {
+        let build = |url: &str, allow: bool| {
+            Config::builder("app")
+                .master_key("TestMasterKey")
+                .api_server(url)
+                .allow_insecure_http(allow)
+                .build()
+        };
+        let err = build("http://im.internal:3000", false).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("LEANCLOUD_API_SERVER") && text.contains("cleartext"),
+            "{text}"
+        );
+        assert!(!text.contains("TestMasterKey"), "{text}");
+        for ok in [
+            "http://127.0.0.1:3000",
+            "http://localhost:3000",
+            "http://[::1]:3000",
+            "https://im.example",
+        ] {
+            assert!(build(ok, false).is_ok(), "{ok}");
+        }
+        assert!(build("http://im.internal:3000", true).is_ok());
+        let lookup = |allow: &'static str| {
+            move |var: &str| match var {
+                "LEANCLOUD_APP_ID" => Some("app".to_owned()),
+                "LEANCLOUD_APP_MASTER_KEY" => Some("k".to_owned()),
+                "LEANCLOUD_API_SERVER" => Some("http://10.0.0.5:3000".to_owned()),
+                "LEANCLOUD_ALLOW_INSECURE_API_SERVER" => Some(allow.to_owned()),
+                _ => None,
+            }
+        };
+        assert!(Config::from_lookup(lookup("true")).is_ok());
+        assert!(Config::from_lookup(lookup("false")).is_err());
     }
 
     #[test]

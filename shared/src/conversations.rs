@@ -485,9 +485,9 @@ impl Request for GetConversation {
 /// # use leancloud_im::{QueryConversations, Request, Client, Config};
 /// # use serde_json::json;
 /// let q = QueryConversations::new().where_(json!({"sys": true})).count(true);
-/// # let client = Client::new(Config::builder("TestAppId-gzGzoHsz").master_key("k").api_server("http://h").build().unwrap()).unwrap();
+/// # let client = Client::new(Config::builder("TestAppId-gzGzoHsz").master_key("k").api_server("http://127.0.0.1").build().unwrap()).unwrap();
 /// assert_eq!(
-///     "http://h/1.1/classes/_Conversation?where=%7B%22sys%22%3Atrue%7D&limit=0&count=1",
+///     "http://127.0.0.1/1.1/classes/_Conversation?where=%7B%22sys%22%3Atrue%7D&limit=0&count=1",
 ///     client.url_for(&q)
 /// );
 /// ```
