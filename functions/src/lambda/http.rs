@@ -49,6 +49,39 @@ pub fn caller(request: &ApiGatewayV2httpRequest, policy: &JwtPolicy) -> Caller {
     )
 }
 
+/// API Gateway's integration timeout: an HTTP API answers `503` this long after it received the request,
+/// whatever the function is still doing. The clock includes a cold start's init, which the Lambda deadline
+/// does not (review finding U3).
+pub const API_GATEWAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Kept back from [`API_GATEWAY_TIMEOUT`] so the answer gets back before the gateway gives up.
+const API_GATEWAY_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A `timeEpoch` further than this from now is not a live request's (a saved sample event replayed with
+/// `cargo lambda invoke`, or a clock gone wrong): no gateway is waiting on it.
+const PLAUSIBLE_REQUEST_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// When an API Gateway caller stops waiting: the request's `timeEpoch` plus the integration timeout (minus a
+/// margin), as epoch ms. `None` for function URLs, which wait as long as the function runs, and for events
+/// without a plausible time.
+pub fn caller_gives_up_at_ms(request: &ApiGatewayV2httpRequest, now_ms: u64) -> Option<u64> {
+    let context = &request.request_context;
+    let function_url = context
+        .domain_name
+        .as_deref()
+        .is_some_and(|domain| domain.contains(".lambda-url."));
+    let received = u64::try_from(context.time_epoch)
+        .ok()
+        .filter(|ms| *ms > 0)?;
+    let plausible = u64::try_from(PLAUSIBLE_REQUEST_AGE.as_millis()).unwrap_or(u64::MAX);
+    if function_url || received.abs_diff(now_ms) > plausible {
+        return None;
+    }
+    Some(
+        received
+            + u64::try_from((API_GATEWAY_TIMEOUT - API_GATEWAY_MARGIN).as_millis()).unwrap_or(0),
+    )
+}
+
 /// Match the operation's route: the method and the path's resource (a percent-decoded conversation id or
 /// schedule name). A known path with another method is `405` (with the methods it takes).
 pub fn route<Op: Operation>(request: &ApiGatewayV2httpRequest) -> Result<Matched, FunctionError> {
@@ -270,6 +303,36 @@ mod tests {
                 .headers
                 .get(ALLOW)
                 .and_then(|v| v.to_str().ok())
+        );
+    }
+
+    /// U3: API Gateway answers 503 thirty seconds after it received the request, cold start included, while
+    /// the function's own deadline was the Lambda timeout (30 s from the handler's start): a send could
+    /// still go out after the caller had been told it failed, and its retry sent it again. Before the fix no
+    /// HTTP deadline came from the request at all.
+    #[test]
+    fn u3_the_work_stops_before_api_gateway_gives_up() {
+        let now = 1_800_000_000_000u64;
+        let mut gateway = request("POST", "/conversations", "$default", None, false);
+        gateway.request_context.time_epoch = i64::try_from(now - 8_000).expect("ms");
+        assert_eq!(
+            Some(now + 21_000),
+            caller_gives_up_at_ms(&gateway, now),
+            "8 s of cold start leave 21 s"
+        );
+        let mut function_url = gateway.clone();
+        function_url.request_context.domain_name = Some("abc.lambda-url.us-east-1.on.aws".into());
+        assert_eq!(
+            None,
+            caller_gives_up_at_ms(&function_url, now),
+            "function URLs wait for the function"
+        );
+        let mut sample = gateway.clone();
+        sample.request_context.time_epoch = 1_767_571_200_000;
+        assert_eq!(
+            None,
+            caller_gives_up_at_ms(&sample, now),
+            "a replayed sample event"
         );
     }
 

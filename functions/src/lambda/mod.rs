@@ -84,8 +84,13 @@ pub async fn handle<Op: Operation>(
         }
         match trigger {
             Trigger::Http(request) => {
+                // U3: the work stops before API Gateway answers 503 on its own, so a caller that gets a 503
+                // and retries never doubles a send that was still going out.
+                let gateway =
+                    http::caller_gives_up_at_ms(&request, epoch_ms()).and_then(deadline_at);
                 let inv = Invocation {
                     caller: http::caller(&request, &app.jwt),
+                    deadline: earliest(inv.deadline, gateway),
                     ..inv
                 };
                 answer(&handle_http::<Op>(&inv, &request).await)
@@ -255,10 +260,27 @@ fn deadline_of(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None;
     }
-    let now_ms = SystemTime::now()
+    deadline_at(deadline_ms).map(|at| {
+        let left = at.saturating_duration_since(Instant::now());
+        Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+    })
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    let left = u64::try_from(u128::from(deadline_ms).checked_sub(now_ms)?).ok()?;
-    Some(Instant::now() + Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// An epoch-ms instant as a tokio instant (now, if it has passed).
+fn deadline_at(at_ms: u64) -> Option<Instant> {
+    let left = at_ms.saturating_sub(epoch_ms());
+    Some(Instant::now() + Duration::from_millis(left))
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }

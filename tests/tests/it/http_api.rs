@@ -140,3 +140,19 @@ fn rfc3339(ms: i64) -> String {
         .expect("in range")
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// U3: a request API Gateway received 29.5 s ago (a long cold start) is past the gateway's patience: the
+/// function answers 503 and sends nothing, instead of sending after the caller was already told 503 (and
+/// sending again when it retried). Before the fix the message went out and the answer was 200.
+#[tokio::test]
+async fn u3_a_request_the_gateway_has_given_up_on_sends_nothing() {
+    let app = TestApp::spawn().await;
+    let path = format!("/conversations/{}/messages", app.normal);
+    let mut event = http_event("POST", &path, r#"{"from_client": "alice", "message": "late"}"#);
+    event["requestContext"]["timeEpoch"] = json!(now_ms() - 29_500);
+    let before = app.request_count();
+    let answer = app.http::<SendMessageOp>(event).await;
+    assert_eq!(503, answer.status, "{:?}", answer.body);
+    assert_eq!(before, app.request_count(), "nothing reached LeanCloud");
+    app.shutdown().await;
+}
