@@ -31,6 +31,13 @@ impl IdempotencyKey {
         IdempotencyKey(key.into())
     }
 
+    /// A fresh random key (128 bits), for work that must carry its own key: a bulk record put on the queue
+    /// without one would otherwise be keyed by its SQS message id, which a dead-letter redrive replaces
+    /// (review finding U2).
+    pub fn generated(prefix: &str) -> Self {
+        IdempotencyKey(format!("{prefix}-{:032x}", rand::random::<u128>()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -242,9 +242,18 @@ async fn enqueue(
             ),
         ));
     };
+    // U2: the record carries its key, so a redrive from the dead-letter queue (which gives the message a
+    // new id) still skips the chunks already sent.
+    let key = input
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| IdempotencyKey::generated("queued"));
     let record = serde_json::to_value(QueueRecord {
         conversation_id: input.conversation.clone(),
-        body: input.record,
+        body: SendMessageBody {
+            idempotency_key: Some(key.to_string()),
+            ..input.record
+        },
     })
     .map_err(|err| unavailable("the bulk queue", &err.to_string()))?;
     if serde_json::to_vec(&record).map_or(0, |bytes| bytes.len()) > MAX_QUEUE_RECORD_BYTES {
@@ -264,9 +273,7 @@ async fn enqueue(
     Ok(SendOutcome::Queued(Queued {
         conversation_id: input.conversation.to_string(),
         status: "queued",
-        idempotency_key: input
-            .idempotency_key
-            .map_or_else(|| message_id.clone(), String::from),
+        idempotency_key: key.into(),
         queue_message_id: message_id,
         recipients,
         duplicates_removed: input.duplicates_removed,

@@ -876,3 +876,68 @@ async fn l8_a_permanent_failure_is_answered_from_the_ledger_without_calls_or_bud
     }
     assert_eq!(1, app.calls(MESSAGES), "one call for three deliveries");
 }
+
+/// U2 (confirmed: AWS documents that a dead-letter redrive gives every message a new `messageId`): an HTTP
+/// bulk send without a key was queued without one, so its record was keyed by its SQS message id and a
+/// redrive sent it again in full. Before the fix the second delivery below made 3 more calls (6 in all).
+#[tokio::test]
+async fn u2_a_queued_send_without_a_key_survives_a_redrive_with_a_new_message_id() {
+    let moto = moto_or_skip!();
+    let aws = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("bulk-u2")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let app = App::spawn(Duration::from_secs(5)).await;
+    let services = Services {
+        queue: Some(BulkQueue::new(sqs.clone(), queue_url.clone())),
+        ..Services::in_memory(BudgetConfig::unlimited())
+    };
+    let path = format!("/conversations/{}/messages", app.system.as_ref());
+    let body =
+        json!({"from_client": "notifier", "message": "hello", "to_clients": client_ids(0..45)});
+    let response = handle_with::<SendMessageOp>(
+        &app.client,
+        &services,
+        lambda_event(http_event(&path, "", json!({}), &body)),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(202, response["statusCode"], "{response}");
+    let answer: Value =
+        serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .expect("receive");
+    let record: Value =
+        serde_json::from_str(received.messages()[0].body().expect("body")).expect("record is JSON");
+    let key = record["idempotency_key"]
+        .as_str()
+        .expect("the record carries a key");
+    assert!(key.starts_with("queued-"), "{key}");
+    assert_eq!(
+        answer["idempotency_key"], record["idempotency_key"],
+        "the 202 names it"
+    );
+    // The first delivery, then the same body redriven from the DLQ under a new message id.
+    for message_id in ["original-id", "redriven-id"] {
+        let response = handle_with::<SendMessageOp>(
+            &app.client,
+            &services,
+            lambda_event(sqs_event(vec![sqs_record(message_id, &record)])),
+        )
+        .await
+        .expect("answers");
+        assert!(failed_ids(&response).is_empty(), "{response}");
+    }
+    assert_eq!(3, app.calls(MESSAGES), "three chunks, sent once");
+}

@@ -148,7 +148,11 @@ fn rfc3339(ms: i64) -> String {
 async fn u3_a_request_the_gateway_has_given_up_on_sends_nothing() {
     let app = TestApp::spawn().await;
     let path = format!("/conversations/{}/messages", app.normal);
-    let mut event = http_event("POST", &path, r#"{"from_client": "alice", "message": "late"}"#);
+    let mut event = http_event(
+        "POST",
+        &path,
+        r#"{"from_client": "alice", "message": "late"}"#,
+    );
     event["requestContext"]["timeEpoch"] = json!(now_ms() - 29_500);
     let before = app.request_count();
     let answer = app.http::<SendMessageOp>(event).await;
