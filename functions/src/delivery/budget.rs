@@ -511,3 +511,91 @@ mod tests {
         );
     }
 }
+
+/// Property tests of the budget's promise: a window never admits more calls than its limit, however many
+/// invocations ask at once.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// `callers` concurrent invocations make `attempts` acquisitions each against a limit of `limit` per
+        /// (hour-long) window, with a deadline too short to wait for the next: at most `limit` are admitted,
+        /// and exactly `min(limit, demand)` unless the test straddles the window's guard at its end.
+        #[test]
+        fn a_window_never_admits_more_than_its_limit(limit in 1..40u32, callers in 1..8usize, attempts in 1..12usize) {
+            let admitted = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_time()
+                .build()
+                .expect("runtime")
+                .block_on(async move {
+                    let budget = Budget::memory(BudgetConfig {
+                        messages_per_window: Some(limit),
+                        broadcasts_per_window: None,
+                        broadcasts_per_day: None,
+                        window: Duration::from_secs(3600),
+                    });
+                    let tasks: Vec<_> = (0..callers)
+                        .map(|_| {
+                            let budget = budget.clone();
+                            tokio::spawn(async move {
+                                let mut ok = 0u32;
+                                for _ in 0..attempts {
+                                    let deadline = Some(Instant::now() + Duration::from_millis(20));
+                                    if budget.acquire(Bucket::Messages, deadline).await.is_ok() {
+                                        ok += 1;
+                                    }
+                                }
+                                ok
+                            })
+                        })
+                        .collect();
+                    let mut admitted = 0;
+                    for task in tasks {
+                        admitted += task.await.expect("task");
+                    }
+                    admitted
+                });
+            let demand = u32::try_from(callers * attempts).unwrap_or(u32::MAX);
+            prop_assert!(admitted <= limit, "{admitted} admitted, limit {limit}");
+            let window_ms = 3_600_000;
+            let guard_end = now_ms() % window_ms > window_ms - 2_000;
+            if !guard_end {
+                prop_assert_eq!(limit.min(demand), admitted);
+            }
+        }
+
+        /// The daily quota: however many broadcasts are asked for, at most the day's limit are taken, and a
+        /// refund makes exactly one more possible.
+        #[test]
+        fn the_daily_quota_admits_its_limit_and_refunds_one(limit in 1..10u32, asks in 1..20u32) {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(async move {
+                    let budget = Budget::memory(BudgetConfig {
+                        broadcasts_per_day: Some(limit),
+                        ..BudgetConfig::unlimited()
+                    });
+                    let day = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).single().expect("date");
+                    let mut units = Vec::new();
+                    for _ in 0..asks {
+                        if let Ok(unit) = budget.take_daily_broadcast_at(day).await {
+                            units.push(unit);
+                        }
+                    }
+                    prop_assert_eq!(limit.min(asks) as usize, units.len());
+                    if let Some(unit) = units.pop() {
+                        budget.refund_daily_broadcast(unit).await;
+                        prop_assert!(budget.take_daily_broadcast_at(day).await.is_ok());
+                        prop_assert!(budget.take_daily_broadcast_at(day).await.is_err() || asks < limit);
+                    }
+                    Ok(())
+                })?;
+        }
+    }
+}

@@ -690,3 +690,134 @@ mod tests {
         assert!(!ledger.is_on());
     }
 }
+
+/// Property tests of the ledger's one promise: a chunk is held by one invocation at a time, and once it is
+/// `DONE` nobody sends it again.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Claim(usize),
+        Complete(usize),
+        Release(usize),
+        Fail(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let who = 0..4usize;
+        prop_oneof![
+            who.clone().prop_map(Step::Claim),
+            who.clone().prop_map(Step::Complete),
+            who.clone().prop_map(Step::Release),
+            who.prop_map(Step::Fail),
+        ]
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    proptest! {
+        /// Any interleaving of four invocations' claims, completions, refusals and releases of one chunk: a
+        /// claim succeeds only when nobody holds the chunk and it is neither done nor refused; a done chunk
+        /// answers `Done` for ever; only the holder's completion or release counts.
+        #[test]
+        fn one_holder_at_a_time_and_done_is_final(steps in proptest::collection::vec(step(), 1..60)) {
+            block_on(async {
+                let ledger = Ledger::memory();
+                let minute = Duration::from_secs(60);
+                let mut leases: Vec<Option<Lease>> = vec![None; 4];
+                // The model: who holds the chunk, and whether it is done or refused.
+                let (mut holder, mut done, mut failed) = (None::<usize>, false, false);
+                for step in steps {
+                    match step {
+                        Step::Claim(who) => {
+                            let claim = ledger.claim("k", 0, "fp", minute).await.expect("memory");
+                            match claim {
+                                Claim::Claimed(lease) => {
+                                    prop_assert!(holder.is_none() && !done && !failed, "claimed while held/done");
+                                    holder = Some(who);
+                                    leases[who] = Some(lease);
+                                }
+                                Claim::Done(_) => prop_assert!(done),
+                                Claim::Busy { .. } => prop_assert!(holder.is_some()),
+                                Claim::Failed(_) => prop_assert!(failed),
+                            }
+                        }
+                        Step::Complete(who) => {
+                            if let Some(lease) = leases[who].take() {
+                                ledger.complete("k", 0, &lease, &StoredChunk {
+                                    msg_id: Some(format!("m{who}")), timestamp: None, sent_at_ms: now_ms(),
+                                    fingerprint: "fp".into(),
+                                }).await.expect("memory");
+                                // A stale lease's completion still marks the chunk sent: the message went out.
+                                if !failed {
+                                    done = true;
+                                }
+                                if holder == Some(who) {
+                                    holder = None;
+                                }
+                            }
+                        }
+                        Step::Release(who) => {
+                            if let Some(lease) = leases[who].take() {
+                                ledger.release("k", 0, &lease).await.expect("memory");
+                                if holder == Some(who) {
+                                    holder = None;
+                                }
+                            }
+                        }
+                        Step::Fail(who) => {
+                            if let Some(lease) = leases[who].take() {
+                                let failure = StoredFailure {
+                                    status: 400, code: 4313, error: "x".into(), fingerprint: "fp".into(),
+                                    until_ms: now_ms() + 60_000,
+                                };
+                                ledger.fail("k", 0, &lease, &failure).await.expect("memory");
+                                if holder == Some(who) {
+                                    holder = None;
+                                    failed = !done;
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+
+        /// Many invocations claiming one chunk at the same moment: exactly one wins.
+        #[test]
+        fn concurrent_claims_have_one_winner(invocations in 2..32usize) {
+            let winners = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    let ledger = Ledger::memory();
+                    let tasks: Vec<_> = (0..invocations)
+                        .map(|_| {
+                            let ledger = ledger.clone();
+                            tokio::spawn(async move {
+                                ledger.claim("race", 0, "fp", Duration::from_secs(60)).await
+                            })
+                        })
+                        .collect();
+                    let mut winners = 0;
+                    for task in tasks {
+                        if matches!(task.await.expect("task"), Ok(Claim::Claimed(_))) {
+                            winners += 1;
+                        }
+                    }
+                    winners
+                });
+            prop_assert_eq!(1, winners);
+        }
+    }
+}

@@ -34,13 +34,14 @@ pub fn method_and_path(request: &ApiGatewayV2httpRequest) -> (Method, String) {
 /// The caller a request names: a JWT user or admin when API Gateway's JWT authorizer passed claims, else
 /// trusted (IAM-signed, or a local call with no authorizer).
 pub fn caller(request: &ApiGatewayV2httpRequest, policy: &JwtPolicy) -> Caller {
-    let Some(jwt) = request
-        .request_context
-        .authorizer
-        .as_ref()
-        .and_then(|authorizer| authorizer.jwt.as_ref())
-    else {
-        return Caller::Trusted;
+    let authorizer = request.request_context.authorizer.as_ref();
+    let Some(jwt) = authorizer.and_then(|authorizer| authorizer.jwt.as_ref()) else {
+        return match authorizer.and_then(|authorizer| authorizer.iam.as_ref()) {
+            Some(iam) => Caller::Iam {
+                arn: iam.user_arn.clone().unwrap_or_default(),
+            },
+            None => Caller::Trusted,
+        };
     };
     Caller::from_jwt(
         policy,

@@ -56,9 +56,11 @@ impl JwtPolicy {
 /// The caller of one invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Caller {
-    /// IAM-signed HTTP, queue records, schedules, tests.
+    /// Queue records, schedules, local calls, tests.
     #[default]
     Trusted,
+    /// An IAM-signed HTTP call (`ApiAuth=IAM`): trusted, logged with its principal.
+    Iam { arn: String },
     /// A JWT bearer with the admin scope.
     Admin { subject: String },
     /// A JWT bearer acting as `client_id` only.
@@ -111,6 +113,7 @@ impl Caller {
     pub fn describe(&self) -> String {
         match self {
             Caller::Trusted => "trusted".to_owned(),
+            Caller::Iam { arn } => format!("iam:{arn}"),
             Caller::Admin { subject } => format!("admin:{subject}"),
             Caller::User { client_id } => format!("user:{client_id}"),
             Caller::Anonymous { .. } => "anonymous".to_owned(),
@@ -125,7 +128,7 @@ pub fn authorize<Op: Operation>(caller: &Caller, input: &Op::Input) -> Result<()
         message: format!("{} refused: {reason}", Op::NAME),
     };
     match caller {
-        Caller::Trusted | Caller::Admin { .. } => Ok(()),
+        Caller::Trusted | Caller::Iam { .. } | Caller::Admin { .. } => Ok(()),
         Caller::Anonymous { claim } => Err(refused(format!(
             "the token has no `{claim}` claim to identify the caller"
         ))),
