@@ -11,24 +11,55 @@ pub const RESERVED: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
 /// array operations run on the single writer thread, so their cost must stay bounded.
 pub const MAX_ARRAY_LEN: usize = 10_000;
 
-/// A hashable key for scalar values (strings, numbers, booleans, null); `None` for arrays and objects,
-/// which are compared one by one (objects' key order does not matter to equality).
-fn scalar_key(v: &Value) -> Option<String> {
+/// Writes a key of `v` that is the same for two values exactly when they are equal as `serde_json::Value`s:
+/// JSON text with the keys of every object sorted (object equality ignores key order) and `-0.0` written as
+/// `0.0` (the two compare equal). Linear in the size of `v`, for arrays and objects as for scalars.
+fn canonical_key(v: &Value, out: &mut String) {
     match v {
-        Value::Array(_) | Value::Object(_) => None,
-        other => Some(other.to_string()),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_key(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_key(item, out);
+            }
+            out.push('}');
+        }
+        Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => out.push_str("0.0"),
+        other => out.push_str(&other.to_string()),
     }
 }
 
-/// Membership in O(1) for scalars, so `AddUnique` and `Remove` are O(n + m).
-#[derive(Default)]
-struct ValueSet<'a> {
-    scalars: std::collections::HashSet<String>,
-    compound: Vec<&'a Value>,
+fn key_of(v: &Value) -> String {
+    let mut key = String::new();
+    canonical_key(v, &mut key);
+    key
 }
 
-impl<'a> ValueSet<'a> {
-    fn of(values: impl IntoIterator<Item = &'a Value>) -> Self {
+/// Membership in O(1) for any value (by its canonical key), so `AddUnique` and `Remove` are O(n + m) in the
+/// size of the values, compound ones included.
+#[derive(Default)]
+struct ValueSet {
+    keys: std::collections::HashSet<String>,
+}
+
+impl ValueSet {
+    fn of<'a>(values: impl IntoIterator<Item = &'a Value>) -> Self {
         let mut set = ValueSet::default();
         for v in values {
             set.insert(v);
@@ -36,22 +67,12 @@ impl<'a> ValueSet<'a> {
         set
     }
 
-    fn insert(&mut self, v: &'a Value) -> bool {
-        match scalar_key(v) {
-            Some(k) => self.scalars.insert(k),
-            None if self.compound.contains(&v) => false,
-            None => {
-                self.compound.push(v);
-                true
-            }
-        }
+    fn insert(&mut self, v: &Value) -> bool {
+        self.keys.insert(key_of(v))
     }
 
     fn contains(&self, v: &Value) -> bool {
-        match scalar_key(v) {
-            Some(k) => self.scalars.contains(&k),
-            None => self.compound.contains(&v),
-        }
+        self.keys.contains(&key_of(v))
     }
 }
 
