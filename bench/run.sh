@@ -72,6 +72,11 @@ realtime_args=(); for a in "$@"; do [ "$a" = --quick ] && realtime_args+=(--quic
 "$target/release/bench" realtime --server-bin "$target/release/leancloud-server" --log-dir "$out" \
   --append-to bench/RESULTS.md ${realtime_args[@]+"${realtime_args[@]}"} || status=$?
 
+# H2/M6 under load (bench/src/hardening.rs): message senders alone, then while app-key clients send the review's
+# array and query payloads; its own server with 120,000 seeded rows; appended to RESULTS.md as its own section.
+"$target/release/bench" hardening --server-bin "$target/release/leancloud-server" --log-dir "$out" \
+  --append-to bench/RESULTS.md ${realtime_args[@]+"${realtime_args[@]}"} || status=$?
+
 # leancloud-migrate: export rows/s against an in-process server, import messages/s into a fresh database
 # (bench/src/bin/migrate-bench.rs); appended to RESULTS.md as its own section, so the table above is unchanged.
 migrate_messages=${MIGRATE_BENCH_MESSAGES:-200000}

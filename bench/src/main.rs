@@ -4,6 +4,7 @@
 
 mod coldstart;
 mod emulator;
+mod hardening;
 mod loadgen;
 mod ours;
 mod python;
@@ -56,6 +57,9 @@ enum Cmd {
     FanoutWorker(ours::FanoutArgs),
     /// The realtime gateway under WebSocket load: starts its own server, prints its table (bench/README.md).
     Realtime(Box<realtime::RealtimeArgs>),
+    /// Message senders alone, then while app-key clients send the H2/M6 payloads: starts its own server
+    /// (bench/README.md).
+    Hardening(Box<hardening::HardeningArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -133,6 +137,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Run(args) => rt.block_on(run(*args)),
         Cmd::FanoutWorker(args) => rt.block_on(ours::fanout_worker(args)),
         Cmd::Realtime(args) => rt.block_on(realtime::realtime(*args)),
+        Cmd::Hardening(args) => rt.block_on(hardening::hardening(*args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,7 +10,7 @@
 //!    latency (the send instant travels in the message text).
 
 mod client;
-mod rest;
+pub(crate) mod rest;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
