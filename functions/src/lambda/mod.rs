@@ -255,15 +255,15 @@ fn log_failure(
     }
 }
 
-/// The Lambda deadline (epoch ms) as a tokio instant, minus a margin; `None` when unknown (tests, `Context::default()`).
+/// The Lambda deadline (epoch ms) as a tokio instant, minus a margin; `None` when unknown (tests,
+/// `Context::default()`) or already past, which only a local emulator produces (`cargo lambda watch` stamps
+/// the deadline before it compiles the function on the first request).
 fn deadline_of(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None;
     }
-    deadline_at(deadline_ms).map(|at| {
-        let left = at.saturating_duration_since(Instant::now());
-        Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
-    })
+    let left = deadline_ms.checked_sub(epoch_ms())?;
+    Some(Instant::now() + Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN))
 }
 
 fn epoch_ms() -> u64 {

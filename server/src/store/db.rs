@@ -8,7 +8,7 @@
 //! that did fail after changing something (an I/O error) rolls back the whole batch, and every request in it
 //! gets an error. A job that panics fails alone; a transaction SQLite rolled back by itself fails its batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,21 @@ struct Applied {
     poisoned: bool,
 }
 type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> Applied + Send>;
+
+/// Which queue of the writer a job waits in. Every batch runs all the priority jobs waiting, then shared jobs
+/// for at most [`SHARED_BUDGET`] of writer time (at least one), so a flood of expensive storage writes from
+/// app-key clients (the public key: 10,000-element arrays, 128 KB objects) delays a message send by at most
+/// about one such job instead of the whole queue of them (review finding H2, measured by `bench hardening`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Message sends and master-key writes.
+    Priority,
+    /// Everything else (storage writes of app-key clients, conversation changes).
+    Shared,
+}
+
+/// Writer time per batch for [`Lane::Shared`] jobs once the priority jobs ran.
+const SHARED_BUDGET: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// What a write job sees: the writer's connection inside the batch's transaction, and the batch's pending
 /// conversation updates, applied once per batch just before the commit (so a thousand sends to one
@@ -93,10 +108,13 @@ pub struct Db {
 
 struct DbInner {
     path: PathBuf,
-    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    jobs: Mutex<Option<mpsc::UnboundedSender<(Lane, Job)>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     clock: AtomicI64,
+    /// Queries of app-key clients running at once: half the cores (one at least), so parallel scans with the
+    /// public key cannot take the CPU the writer needs for sends (review finding M6, `bench hardening`).
+    shared_queries: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Db {
@@ -170,7 +188,7 @@ impl Db {
         // Checkpoints move off the writer thread: with SQLite's automatic checkpoint, every ~1,000 pages
         // one commit waits for the checkpoint's fsyncs, and every send queued behind it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        let (tx, rx) = mpsc::unbounded_channel::<(Lane, Job)>();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
@@ -182,6 +200,9 @@ impl Db {
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Vec::new()),
                 clock: AtomicI64::new(last_ts),
+                shared_queries: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                ),
             }),
         };
         let checkpointer = Connection::open(path)?;
@@ -213,7 +234,16 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.submit(true, f).await
+        self.submit(Lane::Shared, true, f).await
+    }
+
+    /// [`Db::write`] in `lane`.
+    pub async fn write_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(lane, true, f).await
     }
 
     /// Like [`Db::write`] without the savepoint, which saves copying the touched pages for every job on the
@@ -224,10 +254,10 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.submit(false, f).await
+        self.submit(Lane::Priority, false, f).await
     }
 
-    async fn submit<T, F>(&self, savepoint: bool, f: F) -> StoreResult<T>
+    async fn submit<T, F>(&self, lane: Lane, savepoint: bool, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
@@ -259,7 +289,7 @@ impl Db {
             .clone()
             .ok_or_else(|| StoreError::internal("database is closed"))?;
         sender
-            .send(job)
+            .send((lane, job))
             .map_err(|_| StoreError::internal("writer thread has stopped"))?;
         rx.await
             .map_err(|_| StoreError::internal("writer dropped the job"))?
@@ -275,6 +305,26 @@ impl Db {
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// [`Db::read`] for a query of `lane`: shared-lane queries (app-key clients) wait for one of a few
+    /// slots; priority queries (the master key) never wait.
+    pub async fn read_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let _permit = match lane {
+            Lane::Shared => Some(
+                self.inner
+                    .shared_queries
+                    .acquire()
+                    .await
+                    .map_err(|_| StoreError::internal("database is closed"))?,
+            ),
+            Lane::Priority => None,
+        };
+        self.read(f).await
     }
 
     pub fn read_blocking<T>(
@@ -362,35 +412,81 @@ fn run_in_savepoint<T>(
     result
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<(Lane, Job)>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut shared: VecDeque<Job> = VecDeque::new();
     let mut last_message: HashMap<String, i64> = HashMap::new();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    let mut open = true;
+    loop {
+        // Wait only when nothing is queued; after the channel closes, drain what is left.
+        if shared.is_empty() && open {
+            match rx.blocking_recv() {
+                Some((Lane::Priority, job)) => batch.push(job),
+                Some((Lane::Shared, job)) => shared.push_back(job),
+                None => open = false,
             }
         }
-        run_batch(&conn, &mut batch, &mut last_message);
+        while open && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok((Lane::Priority, job)) => batch.push(job),
+                Ok((Lane::Shared, job)) => shared.push_back(job),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        if batch.is_empty() && shared.is_empty() {
+            if open {
+                continue;
+            }
+            return;
+        }
+        run_lanes(&conn, &mut batch, &mut shared, &mut last_message);
     }
 }
 
 /// One group commit: every job in a transaction, then COMMIT, then every answer. If the transaction is
 /// lost on the way (SQLite rolls back by itself on `SQLITE_FULL`, `IOERR`, `NOMEM`), the jobs left are not
 /// run, since they would commit one by one in autocommit mode, and the whole batch answers with an error.
+#[cfg(test)]
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>, last_message: &mut HashMap<String, i64>) {
+    run_lanes(conn, batch, &mut VecDeque::new(), last_message);
+}
+
+/// [`run_batch`] of the priority jobs, then of shared jobs while the batch has used less than
+/// [`SHARED_BUDGET`] of writer time (one at least, so the shared lane always moves).
+fn run_lanes(
+    conn: &Connection,
+    priority: &mut Vec<Job>,
+    shared: &mut VecDeque<Job>,
+    last_message: &mut HashMap<String, i64>,
+) {
+    let started = std::time::Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: each request gets an internal error.
         tracing::error!(error = %e, "cannot begin a write transaction");
-        batch.clear();
+        priority.clear();
+        shared.clear();
         return;
     }
-    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    let mut replies: Vec<Reply> = Vec::with_capacity(priority.len() + 1);
     let mut poisoned = false;
     let mut lost = false;
-    for job in batch.drain(..) {
+    let mut shared_run = 0usize;
+    let mut priority_jobs = priority.drain(..);
+    loop {
+        let job = match priority_jobs.next() {
+            Some(job) => job,
+            None if shared_run == 0 || started.elapsed() < SHARED_BUDGET => {
+                match shared.pop_front() {
+                    Some(job) => {
+                        shared_run += 1;
+                        job
+                    }
+                    None => break,
+                }
+            }
+            None => break,
+        };
         if lost || conn.is_autocommit() {
             lost = true;
             continue; // dropped: its caller gets an internal error
@@ -400,6 +496,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, last_message: &mut HashMap
         poisoned |= applied.poisoned;
         replies.push(applied.reply);
     }
+    drop(priority_jobs);
     lost |= conn.is_autocommit();
     let outcome = if lost {
         last_message.clear();
@@ -484,6 +581,112 @@ mod tests {
             "no row of the batch was committed, none in autocommit"
         );
         assert!(conn.is_autocommit());
+    }
+
+    /// H2 (found by `bench hardening`): the writer ran jobs in arrival order, so a send queued behind a dozen
+    /// app-key storage writes (each rewriting a 100 KB row) waited for all of them: senders' p99 was 8 s.
+    /// Now a batch runs the priority jobs first. Before the fix the send ran 11th here; now 2nd, right after
+    /// the storage write that was already running.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn h2_a_send_waits_for_at_most_the_storage_write_in_progress() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let order = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        // The storage write in progress: it holds the writer until everything else is queued.
+        let first = {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                db.write(move |_| {
+                    let _ = gate.lock().expect("gate").recv();
+                    order.lock().expect("order").push("shared-0".into());
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut waiting = Vec::new();
+        for i in 1..=10 {
+            let (db, order) = (db.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                db.write(move |_| {
+                    order.lock().expect("order").push(format!("shared-{i}"));
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let send = {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                db.write_unguarded(move |_| {
+                    order.lock().expect("order").push("send".into());
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        release.send(()).expect("release");
+        first.await.expect("task").expect("written");
+        send.await.expect("task").expect("sent");
+        for task in waiting {
+            task.await.expect("task").expect("written");
+        }
+        let order = order.lock().expect("order").clone();
+        assert_eq!(11, order.len() - 1, "{order:?}");
+        assert_eq!(
+            Some(1),
+            order.iter().position(|job| job == "send"),
+            "the send runs right after the write in progress: {order:?}"
+        );
+        db.close();
+    }
+
+    /// M6 (found by `bench hardening`): sixteen app-key finds over 100,000 rows ran at once on the blocking
+    /// pool and left the writer 27 of the ~105 ms/s of CPU the sends needed. Now app-key queries run at most
+    /// half the cores at a time (one here on a 2-core machine); master-key queries never wait. Before the fix
+    /// all eight ran at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn m6_app_key_queries_take_at_most_half_the_cores() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let limit = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let queries: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, running, peak) = (db.clone(), running.clone(), peak.clone());
+                tokio::spawn(async move {
+                    db.read_in(Lane::Shared, move |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // A master-key query is answered while the app-key ones queue.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        db.read_in(Lane::Priority, |_| Ok(()))
+            .await
+            .expect("priority read");
+        assert!(
+            running.load(Ordering::SeqCst) > 0,
+            "answered while app-key queries were still running"
+        );
+        for query in queries {
+            query.await.expect("task").expect("read");
+        }
+        assert_eq!(limit, peak.load(Ordering::SeqCst));
+        db.close();
     }
 
     #[tokio::test]

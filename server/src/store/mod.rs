@@ -25,6 +25,14 @@ impl Caller {
         self == Caller::Master
     }
 
+    /// The writer lane of this caller's writes: the app's backend goes ahead of app-key clients.
+    pub fn lane(self) -> db::Lane {
+        match self {
+            Caller::Master => db::Lane::Priority,
+            Caller::App => db::Lane::Shared,
+        }
+    }
+
     pub fn require_master(self) -> StoreResult<()> {
         if self.is_master() {
             Ok(())

@@ -238,7 +238,7 @@ pub async fn update(
     where_: Option<Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Map<String, Value>> {
-    db.write(move |tx| {
+    db.write_in(caller.lane(), move |tx| {
         let conn = tx.conn();
         let Some(mut row) = load(conn, &class, &id)? else {
             return Err(StoreError::NotFound { class, id });
@@ -285,7 +285,7 @@ pub async fn delete(
     id: String,
     where_: Option<Value>,
 ) -> StoreResult<()> {
-    db.write(move |tx| {
+    db.write_in(caller.lane(), move |tx| {
         let conn = tx.conn();
         let Some(row) = load(conn, &class, &id)? else {
             return Ok(());
@@ -399,7 +399,7 @@ fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
 }
 
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
-    db.read(move |conn| {
+    db.read_in(caller.lane(), move |conn| {
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
         }
