@@ -112,9 +112,47 @@ struct DbInner {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     clock: AtomicI64,
-    /// Queries of app-key clients running at once: half the cores (one at least), so parallel scans with the
-    /// public key cannot take the CPU the writer needs for sends (review finding M6, `bench hardening`).
-    shared_queries: tokio::sync::Semaphore,
+    /// Runs the queries of app-key clients: half the cores' worth of threads (one at least) at the lowest
+    /// CPU priority, so parallel scans with the public key cannot take the CPU the writer needs for sends
+    /// (review finding M6, `bench hardening`). `None` once closed.
+    shared_queries: Mutex<Option<std::sync::mpsc::Sender<QueryJob>>>,
+}
+
+type QueryJob = Box<dyn FnOnce() + Send>;
+
+/// How many threads run app-key queries.
+fn shared_query_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// The threads behind [`Lane::Shared`] reads: each lowers its own priority (nice 19 on Linux; where that is
+/// refused it runs at normal priority), then takes queries one at a time.
+fn start_query_threads() -> std::io::Result<std::sync::mpsc::Sender<QueryJob>> {
+    let (tx, rx) = std::sync::mpsc::channel::<QueryJob>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..shared_query_threads() {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("sqlite-query-{i}"))
+            .spawn(move || {
+                if let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::debug!(error = ?e, "query thread keeps its priority");
+                }
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })?;
+    }
+    Ok(tx)
 }
 
 impl std::fmt::Debug for Db {
@@ -200,9 +238,10 @@ impl Db {
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Vec::new()),
                 clock: AtomicI64::new(last_ts),
-                shared_queries: tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
-                ),
+                shared_queries: Mutex::new(Some(
+                    start_query_threads()
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                )),
             }),
         };
         let checkpointer = Connection::open(path)?;
@@ -307,24 +346,34 @@ impl Db {
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
-    /// [`Db::read`] for a query of `lane`: shared-lane queries (app-key clients) wait for one of a few
-    /// slots; priority queries (the master key) never wait.
+    /// [`Db::read`] for a query of `lane`: shared-lane queries (app-key clients) wait for one of the few
+    /// low-priority query threads; priority queries (the master key) run on the blocking pool at once.
     pub async fn read_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let _permit = match lane {
-            Lane::Shared => Some(
-                self.inner
-                    .shared_queries
-                    .acquire()
-                    .await
-                    .map_err(|_| StoreError::internal("database is closed"))?,
-            ),
-            Lane::Priority => None,
-        };
-        self.read(f).await
+        if lane == Lane::Priority {
+            return self.read(f).await;
+        }
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let db = self.clone();
+        // A panicking query fails alone; its thread lives on.
+        let job: QueryJob = Box::new(move || {
+            let _ = tx.send(guarded(|| db.read_blocking(f)));
+        });
+        let sender = self
+            .inner
+            .shared_queries
+            .lock()
+            .map_err(|_| StoreError::internal("query lock poisoned"))?
+            .clone()
+            .ok_or_else(|| StoreError::internal("database is closed"))?;
+        sender
+            .send(job)
+            .map_err(|_| StoreError::internal("query threads have stopped"))?;
+        rx.await
+            .map_err(|_| StoreError::internal("a query thread dropped the query"))?
     }
 
     pub fn read_blocking<T>(
@@ -367,6 +416,9 @@ impl Db {
     pub fn close(&self) {
         if let Ok(mut jobs) = self.inner.jobs.lock() {
             jobs.take();
+        }
+        if let Ok(mut queries) = self.inner.shared_queries.lock() {
+            queries.take();
         }
         let handle = self.inner.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle {
@@ -649,7 +701,8 @@ mod tests {
 
     /// M6 (found by `bench hardening`): sixteen app-key finds over 100,000 rows ran at once on the blocking
     /// pool and left the writer 27 of the ~105 ms/s of CPU the sends needed. Now app-key queries run at most
-    /// half the cores at a time (one here on a 2-core machine); master-key queries never wait. Before the fix
+    /// half the cores at a time (one here on a 2-core machine), on threads of the lowest CPU priority; master-key
+    /// queries never wait. Before the fix
     /// all eight ran at once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn m6_app_key_queries_take_at_most_half_the_cores() {
