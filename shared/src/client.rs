@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::error::{ApiError, Error, RATE_LIMIT_PENALTY};
+use crate::error::{ApiError, Error, MAX_RETRY_AFTER, RATE_LIMIT_PENALTY};
 use crate::request::{encode_query, Request};
 use crate::retry::{Outcome, RetryClass, RetryPolicy};
 
@@ -281,8 +281,13 @@ fn truncate_body(body: &[u8]) -> String {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date; LeanCloud's one-minute penalty when absent.
+/// `Retry-After` as seconds or an HTTP date, at most [`MAX_RETRY_AFTER`]; LeanCloud's one-minute penalty
+/// when absent.
 fn retry_after(headers: &HeaderMap) -> Duration {
+    read_retry_after(headers).min(MAX_RETRY_AFTER)
+}
+
+fn read_retry_after(headers: &HeaderMap) -> Duration {
     let Some(value) = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -399,6 +404,25 @@ mod tests {
         );
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(RATE_LIMIT_PENALTY, retry_after(&headers));
+    }
+
+    #[test]
+    fn retry_after_is_capped_so_callers_can_wait_for_it() {
+        // Found by the fuzz target client_response: `Instant::now() + retry_after` (the functions' budget
+        // penalty) overflowed and panicked on `Retry-After: 18446744073709551615`.
+        let mut headers = HeaderMap::new();
+        for value in [
+            "18446744073709551615",
+            "3601",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static(value));
+            let wait = retry_after(&headers);
+            assert_eq!(MAX_RETRY_AFTER, wait, "{value}");
+            assert!(Instant::now().checked_add(wait).is_some(), "{value}");
+        }
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("3599"));
+        assert_eq!(Duration::from_secs(3599), retry_after(&headers));
     }
 
     #[test]

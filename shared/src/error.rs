@@ -13,6 +13,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// 429 错误码，一分钟后会重新处理请求"), used when a 429 carries no `Retry-After` header.
 pub const RATE_LIMIT_PENALTY: Duration = Duration::from_secs(60);
 
+/// The longest `Retry-After` the client reports: a longer (or absurd, `u64::MAX` seconds) header is read as
+/// this, so a caller can always add it to `Instant::now()`.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// LeanCloud's error body `{"code": …, "error": "…"}`, with the HTTP status it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -178,7 +182,8 @@ pub enum Error {
     /// retried automatically; wait [`Error::retry_after`].
     #[error("rate limited (HTTP 429); retry after {} s", retry_after.as_secs())]
     RateLimited {
-        /// How long to wait: the `Retry-After` header, else [`RATE_LIMIT_PENALTY`].
+        /// How long to wait: the `Retry-After` header (at most [`MAX_RETRY_AFTER`]), else
+        /// [`RATE_LIMIT_PENALTY`].
         retry_after: Duration,
         /// The error body, if the 429 carried LeanCloud's JSON error.
         api: Option<ApiError>,

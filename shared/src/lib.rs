@@ -148,7 +148,7 @@ pub use conversations::{
     date_value, AddMembers, Conversation, CreateConversation, CreatedObject, DeleteConversation,
     GetConversation, QueryConversations, QueryResult, RemoveMembers, UpdatedObject, MAX_MEMBERS,
 };
-pub use error::{ApiError, Error, Result, ValidationError, RATE_LIMIT_PENALTY};
+pub use error::{ApiError, Error, Result, ValidationError, MAX_RETRY_AFTER, RATE_LIMIT_PENALTY};
 pub use ids::{
     ClientId, ConversationId, MessageId, MAX_CLIENT_ID_CHARS, MAX_CONVERSATION_ID_CHARS,
 };
