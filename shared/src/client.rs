@@ -305,6 +305,28 @@ fn parse_retry_after(headers: &HeaderMap) -> Duration {
     RATE_LIMIT_PENALTY
 }
 
+/// What [`Client::execute`] makes of one HTTP answer: `request`'s response, or the typed error (API error,
+/// status, rate limit with its `Retry-After`, decode failure), without any transport. Not a stable API: it
+/// is public for the fuzz target `client_response`.
+#[doc(hidden)]
+pub fn decode_response<R: Request + ?Sized>(
+    request: &R,
+    url: &str,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Result<R::Response, Error> {
+    let (status, value) = interpret(
+        url,
+        RawResponse {
+            status,
+            headers,
+            body,
+        },
+    )?;
+    request.decode(status, value)
+}
+
 /// Response handling: like the SDK, a JSON object with an `error` key is an error whatever the
 /// status; unlike the SDK, a non-2xx status without it is an error too, and nothing panics.
 fn interpret(url: &str, raw: RawResponse) -> Result<(u16, serde_json::Value), Error> {

@@ -136,6 +136,8 @@ mod push;
 mod request;
 pub mod retry;
 
+#[doc(hidden)]
+pub use client::decode_response;
 pub use client::{sign, Client, ClientOptions, API_VERSION, CONTENT_TYPE, USER_AGENT};
 pub use config::{
     default_api_server, Config, ConfigBuilder, ConfigError, ENV_API_SERVER,

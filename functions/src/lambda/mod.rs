@@ -131,22 +131,28 @@ pub async fn handle_http<Op: Operation>(
     inv: &Invocation<'_>,
     request: &ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
-    let payload = (|| {
-        let matched = http::route::<Op>(request)?;
-        let mut body = if http::takes_body::<Op>(&matched.method) {
-            http::json_body(request)?
-        } else {
-            Value::Object(Default::default())
-        };
-        if Op::TAKES_IDEMPOTENCY_KEY {
-            idempotency::apply_http_options(request, &mut body)?;
-        }
-        Ok((body, Some(matched)))
-    })();
+    let payload = http_payload::<Op>(request);
     match run_one::<Op>(inv, payload, TriggerKind::Http, None).await {
         Ok(output) => http::response(Op::status(&output), &output),
         Err(err) => http::error_response(&err),
     }
+}
+
+/// What an HTTP request hands to [`run_one`]: the route match and the JSON body, with the `Idempotency-Key`
+/// header and `?dry_run` folded in. Pure (the fuzz target `functions_event` calls it).
+pub fn http_payload<Op: Operation>(
+    request: &ApiGatewayV2httpRequest,
+) -> Result<(Value, Option<Matched>), FunctionError> {
+    let matched = http::route::<Op>(request)?;
+    let mut body = if http::takes_body::<Op>(&matched.method) {
+        http::json_body(request)?
+    } else {
+        Value::Object(Default::default())
+    };
+    if Op::TAKES_IDEMPOTENCY_KEY {
+        idempotency::apply_http_options(request, &mut body)?;
+    }
+    Ok((body, Some(matched)))
 }
 
 /// The one core every trigger goes through: decode and validate the payload, run the operation, and log the

@@ -62,18 +62,20 @@ pub async fn process_record<Op: Operation>(
         implied_key: record.message_id.clone().map(IdempotencyKey::implied),
         ..inv.clone()
     };
-    let payload = record
+    let payload = record_payload(record).map(|payload| (payload, None));
+    run_one::<Op>(&inv, payload, TriggerKind::Sqs, Some(message_id)).await
+}
+
+/// A record's body as the JSON payload [`super::run_one`] decodes.
+pub fn record_payload(record: &SqsMessage) -> Result<Value, FunctionError> {
+    let body = record
         .body
         .as_deref()
-        .ok_or_else(|| FunctionError::invalid_request("the record has no body"))
-        .and_then(|body| {
-            serde_json::from_str::<Value>(body).map_err(|err| {
-                FunctionError::invalid(
-                    ErrorCode::InvalidJson,
-                    format!("record body is not valid JSON: {err}"),
-                )
-            })
-        })
-        .map(|payload| (payload, None));
-    run_one::<Op>(&inv, payload, TriggerKind::Sqs, Some(message_id)).await
+        .ok_or_else(|| FunctionError::invalid_request("the record has no body"))?;
+    serde_json::from_str::<Value>(body).map_err(|err| {
+        FunctionError::invalid(
+            ErrorCode::InvalidJson,
+            format!("record body is not valid JSON: {err}"),
+        )
+    })
 }

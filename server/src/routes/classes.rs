@@ -1,5 +1,7 @@
 //! The storage API: `/1.1/classes/{className}[/{objectId}]`.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -74,7 +76,18 @@ pub async fn find(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
     guard(&class, access)?;
-    let params = query_params(raw.as_deref());
+    let q = find_params(&query_params(raw.as_deref()), state.max_scan)?;
+    let mut found = objects::find(&state.db, access, class.clone(), q).await?;
+    strip_private_value(&class, &mut found);
+    Ok(Json(found))
+}
+
+/// A find's query string (`where`, `keys`, `order`, `limit`, `skip`, `count`, `returnACL`) as [`QueryParams`].
+/// Pure (the fuzz target `server_body` calls it).
+pub fn find_params(
+    params: &HashMap<String, String>,
+    max_scan: usize,
+) -> Result<QueryParams, AppError> {
     let limit = match params.get("limit").map(|s| s.trim().parse::<i64>()) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (0..=MAX_LIMIT as i64).contains(&n) => n as usize,
@@ -84,7 +97,7 @@ pub async fn find(
         .get("skip")
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(0);
-    let q = QueryParams {
+    Ok(QueryParams {
         where_: parse_json_param(params.get("where"))?,
         keys: params.get("keys").map(|k| {
             k.split(',')
@@ -100,11 +113,8 @@ pub async fn find(
             .unwrap_or_default(),
         count: truthy(params.get("count")),
         with_acl: truthy(params.get("returnACL")),
-        max_scan: state.max_scan,
-    };
-    let mut found = objects::find(&state.db, access, class.clone(), q).await?;
-    strip_private_value(&class, &mut found);
-    Ok(Json(found))
+        max_scan,
+    })
 }
 
 pub async fn get(

@@ -420,54 +420,64 @@ pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> Sto
                 q.max_scan
             )));
         }
-        let mut hits: Vec<(Row, Map<String, Value>)> = Vec::new();
-        for raw in raws {
-            let row = decode_row(raw)?;
-            if !row.allows(caller, "read") {
-                continue;
-            }
-            let view = row.match_view();
-            if let Some(w) = &q.where_ {
-                if !query::matches(&view, w)? {
-                    continue;
-                }
-            }
-            hits.push((row, view));
-        }
-        let count = hits.len();
-        if !q.order.is_empty() {
-            hits.sort_by(|(_, a), (_, b)| {
-                for (field, desc) in &q.order {
-                    let o = query::sort_cmp(query::lookup(a, field), query::lookup(b, field));
-                    let o = if *desc { o.reverse() } else { o };
-                    if o != std::cmp::Ordering::Equal {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
-        }
-        let results: Vec<Value> = hits
-            .into_iter()
-            .skip(q.skip)
-            .take(q.limit)
-            .map(|(row, _)| {
-                let mut out = row.render(q.with_acl);
-                if let Some(keys) = &q.keys {
-                    out.retain(|k, _| {
-                        RESERVED.contains(&k.as_str()) || (k == "ACL" && q.with_acl) || keys.iter().any(|want| want.split('.').next() == Some(k.as_str()))
-                    });
-                }
-                Value::Object(out)
-            })
-            .collect();
-        let mut body = json!({"results": results});
-        if q.count {
-            body["count"] = json!(count);
-        }
-        Ok(body)
+        let rows = raws.into_iter().map(decode_row).collect::<StoreResult<Vec<Row>>>()?;
+        select(rows, caller, &q)
     })
     .await
+}
+
+/// What a query answers over the rows SQL selected: the caller's read ACL, the full `where` matcher, `order`,
+/// `skip`/`limit`, `keys` and `count`. Pure (the fuzz target `server_body` calls it).
+pub fn select(rows: Vec<Row>, caller: Caller, q: &QueryParams) -> StoreResult<Value> {
+    let mut hits: Vec<(Row, Map<String, Value>)> = Vec::new();
+    for row in rows {
+        if !row.allows(caller, "read") {
+            continue;
+        }
+        let view = row.match_view();
+        if let Some(w) = &q.where_ {
+            if !query::matches(&view, w)? {
+                continue;
+            }
+        }
+        hits.push((row, view));
+    }
+    let count = hits.len();
+    if !q.order.is_empty() {
+        hits.sort_by(|(_, a), (_, b)| {
+            for (field, desc) in &q.order {
+                let o = query::sort_cmp(query::lookup(a, field), query::lookup(b, field));
+                let o = if *desc { o.reverse() } else { o };
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+    let results: Vec<Value> = hits
+        .into_iter()
+        .skip(q.skip)
+        .take(q.limit)
+        .map(|(row, _)| {
+            let mut out = row.render(q.with_acl);
+            if let Some(keys) = &q.keys {
+                out.retain(|k, _| {
+                    RESERVED.contains(&k.as_str())
+                        || (k == "ACL" && q.with_acl)
+                        || keys
+                            .iter()
+                            .any(|want| want.split('.').next() == Some(k.as_str()))
+                });
+            }
+            Value::Object(out)
+        })
+        .collect();
+    let mut body = json!({"results": results});
+    if q.count {
+        body["count"] = json!(count);
+    }
+    Ok(body)
 }
 
 /// The conversation fields the messaging API needs, read inside the writer's transaction.
