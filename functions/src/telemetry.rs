@@ -116,7 +116,10 @@ mod tests {
             (Some("trace"), None),
             (Some("TRACE"), None),
             (None, Some("trace")),
-            (None, Some("lambda_runtime=trace,lambda_runtime::layers=trace,trace")),
+            (
+                None,
+                Some("lambda_runtime=trace,lambda_runtime::layers=trace,trace"),
+            ),
         ] {
             let filter = filter(lambda, rust_log);
             let case = format!("{lambda:?} {rust_log:?}: {filter}");
@@ -127,11 +130,20 @@ mod tests {
                 "aws_smithy_runtime::client::orchestrator",
                 "aws_sigv4::http_request::sign",
             ] {
-                assert!(!filter.would_enable(target, &Level::TRACE), "{case}: {target}");
+                assert!(
+                    !filter.would_enable(target, &Level::TRACE),
+                    "{case}: {target}"
+                );
             }
             // Our own code still traces.
-            assert!(filter.would_enable("im_functions::delivery", &Level::TRACE), "{case}");
-            assert!(filter.would_enable("leancloud_im::client", &Level::TRACE), "{case}");
+            assert!(
+                filter.would_enable("im_functions::delivery", &Level::TRACE),
+                "{case}"
+            );
+            assert!(
+                filter.would_enable("leancloud_im::client", &Level::TRACE),
+                "{case}"
+            );
         }
     }
 
@@ -146,7 +158,11 @@ mod tests {
         assert!(!f.would_enable("leancloud_im", &Level::INFO));
         assert!(f.would_enable("leancloud_im", &Level::WARN));
 
-        for (lambda, rust_log) in [(None, None), (Some(""), Some("")), (Some("not a level=loud"), None)] {
+        for (lambda, rust_log) in [
+            (None, None),
+            (Some(""), Some("")),
+            (Some("not a level=loud"), None),
+        ] {
             let f = filter(lambda, rust_log);
             assert!(f.would_enable("im_functions", &Level::INFO), "{lambda:?}");
             assert!(!f.would_enable("im_functions", &Level::DEBUG), "{lambda:?}");
