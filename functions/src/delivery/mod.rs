@@ -56,7 +56,7 @@ use tracing::{info, warn};
 
 use crate::error::{ErrorCode, FunctionError};
 use budget::{Bucket, Budget, BudgetConfig, BudgetError};
-use dynamo::now_ms;
+use dynamo::{millis, now_ms};
 use ledger::{Claim, Lease, Ledger, StoredChunk, StoredFailure, FAILURE_RETENTION};
 use queue::BulkQueue;
 
@@ -532,8 +532,7 @@ impl<'a, 'b> Run<'a, 'b> {
                         code: api.code,
                         error: api.error.clone(),
                         fingerprint,
-                        until_ms: now_ms()
-                            + i64::try_from(FAILURE_RETENTION.as_millis()).unwrap_or(i64::MAX),
+                        until_ms: now_ms() + millis(FAILURE_RETENTION),
                     };
                     if let Err(err) = ledger.fail(key, index, lease, &failure).await {
                         warn!(key, chunk = index, error = %err, "could not record a refusal; a retry will call LeanCloud again");

@@ -74,6 +74,12 @@ pub async fn handle<Op: Operation>(
         };
         let kind = trigger.kind();
         tracing::Span::current().record("trigger", kind.as_str());
+        // Only an HTTP request names a caller; queue records and schedules come from this stack.
+        let caller = match &trigger {
+            Trigger::Http(request) => http::caller(request, &app.jwt),
+            _ => Caller::Trusted,
+        };
+        tracing::Span::current().record("caller", caller.describe());
         if !Op::TRIGGERS.contains(&kind) {
             let err = FunctionError::UnsupportedTrigger {
                 function: Op::NAME,
@@ -86,10 +92,9 @@ pub async fn handle<Op: Operation>(
             Trigger::Http(request) => {
                 // U3: the work stops before API Gateway answers 503 on its own, so a caller that gets a 503
                 // and retries never doubles a send that was still going out.
-                let gateway =
-                    http::caller_gives_up_at_ms(&request, epoch_ms()).and_then(deadline_at);
+                let gateway = http::caller_gives_up_at_ms(&request, epoch_ms()).map(deadline_at);
                 let inv = Invocation {
-                    caller: http::caller(&request, &app.jwt),
+                    caller,
                     deadline: earliest(inv.deadline, gateway),
                     ..inv
                 };
@@ -164,7 +169,6 @@ pub async fn run_one<Op: Operation>(
     via: TriggerKind,
     message_id: Option<&str>,
 ) -> Result<Op::Output, FunctionError> {
-    tracing::Span::current().record("caller", inv.caller.describe());
     let mut conversation: Option<String> = None;
     let work = async {
         let (payload, matched) = payload?;
@@ -279,9 +283,8 @@ fn epoch_ms() -> u64 {
 }
 
 /// An epoch-ms instant as a tokio instant (now, if it has passed).
-fn deadline_at(at_ms: u64) -> Option<Instant> {
-    let left = at_ms.saturating_sub(epoch_ms());
-    Some(Instant::now() + Duration::from_millis(left))
+fn deadline_at(at_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(at_ms.saturating_sub(epoch_ms()))
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -368,14 +368,16 @@ async fn ledger_on_dynamodb_claims_completes_expires_and_replays() {
     }
 }
 
-#[tokio::test]
-async fn an_http_send_to_more_than_twenty_is_queued_with_202_and_sent_once_from_the_queue() {
-    let moto = moto_or_skip!();
-    let aws = moto.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+/// A moto queue named `name`, a fresh server with its system conversation, and services that put HTTP bulk
+/// sends on that queue.
+async fn queued_app(
+    moto: &support::Moto,
+    name: &str,
+) -> (App, Services, (aws_sdk_sqs::Client, String)) {
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
     let queue_url = sqs
         .create_queue()
-        .queue_name("bulk")
+        .queue_name(name)
         .send()
         .await
         .expect("queue")
@@ -387,6 +389,27 @@ async fn an_http_send_to_more_than_twenty_is_queued_with_202_and_sent_once_from_
         queue: Some(BulkQueue::new(sqs.clone(), queue_url.clone())),
         ..Services::in_memory(BudgetConfig::unlimited())
     };
+    (app, services, (sqs, queue_url))
+}
+
+/// The one record on the queue, as JSON.
+async fn only_record((sqs, queue_url): &(aws_sdk_sqs::Client, String)) -> Value {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let messages = received.messages();
+    assert_eq!(1, messages.len());
+    serde_json::from_str(messages[0].body().expect("body")).expect("record is JSON")
+}
+
+#[tokio::test]
+async fn an_http_send_to_more_than_twenty_is_queued_with_202_and_sent_once_from_the_queue() {
+    let moto = moto_or_skip!();
+    let (app, services, queue) = queued_app(&moto, "bulk").await;
     let mut ids = client_ids(0..45);
     ids.push("user-00003".into());
     let path = format!("/conversations/{}/messages", app.system.as_ref());
@@ -415,17 +438,7 @@ async fn an_http_send_to_more_than_twenty_is_queued_with_202_and_sent_once_from_
     );
     assert_eq!(0, app.calls(MESSAGES), "nothing is sent on the HTTP path");
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("receive");
-    let messages = received.messages();
-    assert_eq!(1, messages.len());
-    let record: Value =
-        serde_json::from_str(messages[0].body().expect("body")).expect("record is JSON");
+    let record = only_record(&queue).await;
     assert_eq!(45, record["to_clients"].as_array().map_or(0, Vec::len));
     assert_eq!("notice-7", record["idempotency_key"]);
     // The consumer: delivered twice (different SQS message ids, same key) it sends once.
@@ -883,22 +896,7 @@ async fn l8_a_permanent_failure_is_answered_from_the_ledger_without_calls_or_bud
 #[tokio::test]
 async fn u2_a_queued_send_without_a_key_survives_a_redrive_with_a_new_message_id() {
     let moto = moto_or_skip!();
-    let aws = moto.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("bulk-u2")
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("url")
-        .to_owned();
-    let app = App::spawn(Duration::from_secs(5)).await;
-    let services = Services {
-        queue: Some(BulkQueue::new(sqs.clone(), queue_url.clone())),
-        ..Services::in_memory(BudgetConfig::unlimited())
-    };
+    let (app, services, queue) = queued_app(&moto, "bulk-u2").await;
     let path = format!("/conversations/{}/messages", app.system.as_ref());
     let body =
         json!({"from_client": "notifier", "message": "hello", "to_clients": client_ids(0..45)});
@@ -912,14 +910,7 @@ async fn u2_a_queued_send_without_a_key_survives_a_redrive_with_a_new_message_id
     assert_eq!(202, response["statusCode"], "{response}");
     let answer: Value =
         serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .send()
-        .await
-        .expect("receive");
-    let record: Value =
-        serde_json::from_str(received.messages()[0].body().expect("body")).expect("record is JSON");
+    let record = only_record(&queue).await;
     let key = record["idempotency_key"]
         .as_str()
         .expect("the record carries a key");
