@@ -486,10 +486,8 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<(Lane, Job)>) {
                 Err(mpsc::error::TryRecvError::Disconnected) => open = false,
             }
         }
+        // Only a closed channel leaves both empty here: every other pass received a job.
         if batch.is_empty() && shared.is_empty() {
-            if open {
-                continue;
-            }
             return;
         }
         run_lanes(&conn, &mut batch, &mut shared, &mut last_message);
