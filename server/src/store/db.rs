@@ -639,53 +639,58 @@ mod tests {
     /// the storage write that was already running.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn h2_a_send_waits_for_at_most_the_storage_write_in_progress() {
+        /// Poll a write once: that submits its job to the writer (the rest is waiting for the commit).
+        async fn submit<F: std::future::Future + Unpin>(write: &mut F) {
+            std::future::poll_fn(|cx| {
+                let _ = std::pin::Pin::new(&mut *write).poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await
+        }
         let dir = tempfile::tempdir().expect("dir");
         let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
         let order = Arc::new(Mutex::new(Vec::<String>::new()));
         let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (running_tx, running) = std::sync::mpsc::channel::<()>();
         let gate = Mutex::new(gate);
         // The storage write in progress: it holds the writer until everything else is queued.
-        let first = {
-            let (db, order) = (db.clone(), order.clone());
-            tokio::spawn(async move {
-                db.write(move |_| {
-                    let _ = gate.lock().expect("gate").recv();
-                    order.lock().expect("order").push("shared-0".into());
-                    Ok(())
-                })
-                .await
+        let mut first = Box::pin({
+            let order = order.clone();
+            db.write(move |_| {
+                let _ = running_tx.send(());
+                let _ = gate.lock().expect("gate").recv();
+                order.lock().expect("order").push("shared-0".into());
+                Ok(())
             })
-        };
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        });
+        submit(&mut first).await;
+        running
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the first write runs");
         let mut waiting = Vec::new();
         for i in 1..=10 {
-            let (db, order) = (db.clone(), order.clone());
-            waiting.push(tokio::spawn(async move {
-                db.write(move |_| {
-                    order.lock().expect("order").push(format!("shared-{i}"));
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    Ok(())
-                })
-                .await
+            let order = order.clone();
+            let mut write = Box::pin(db.write(move |_| {
+                order.lock().expect("order").push(format!("shared-{i}"));
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok(())
             }));
+            submit(&mut write).await;
+            waiting.push(write);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let send = {
-            let (db, order) = (db.clone(), order.clone());
-            tokio::spawn(async move {
-                db.write_unguarded(move |_| {
-                    order.lock().expect("order").push("send".into());
-                    Ok(())
-                })
-                .await
+        let mut send = Box::pin({
+            let order = order.clone();
+            db.write_unguarded(move |_| {
+                order.lock().expect("order").push("send".into());
+                Ok(())
             })
-        };
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        });
+        submit(&mut send).await;
         release.send(()).expect("release");
-        first.await.expect("task").expect("written");
-        send.await.expect("task").expect("sent");
-        for task in waiting {
-            task.await.expect("task").expect("written");
+        first.await.expect("written");
+        send.await.expect("sent");
+        for write in waiting {
+            write.await.expect("written");
         }
         let order = order.lock().expect("order").clone();
         assert_eq!(11, order.len() - 1, "{order:?}");
@@ -709,14 +714,22 @@ mod tests {
         let limit = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // The app-key queries hold their thread until the gate opens, so what runs at once is deterministic.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let queries: Vec<_> = (0..8)
             .map(|_| {
-                let (db, running, peak) = (db.clone(), running.clone(), peak.clone());
+                let (db, running, peak, gate) =
+                    (db.clone(), running.clone(), peak.clone(), gate.clone());
                 tokio::spawn(async move {
                     db.read_in(Lane::Shared, move |_| {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        let (open, opened) = &*gate;
+                        let mut open = open.lock().expect("gate");
+                        while !*open {
+                            open = opened.wait(open).expect("gate");
+                        }
+                        drop(open);
                         running.fetch_sub(1, Ordering::SeqCst);
                         Ok(())
                     })
@@ -724,15 +737,26 @@ mod tests {
                 })
             })
             .collect();
-        // A master-key query is answered while the app-key ones queue.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let started = std::time::Instant::now();
+        while running.load(Ordering::SeqCst) < limit && started.elapsed().as_secs() < 10 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            limit,
+            running.load(Ordering::SeqCst),
+            "the query threads are busy"
+        );
+        // A master-key query is answered while every query thread is held.
         db.read_in(Lane::Priority, |_| Ok(()))
             .await
             .expect("priority read");
-        assert!(
-            running.load(Ordering::SeqCst) > 0,
-            "answered while app-key queries were still running"
+        assert_eq!(
+            limit,
+            running.load(Ordering::SeqCst),
+            "no more started meanwhile"
         );
+        *gate.0.lock().expect("gate") = true;
+        gate.1.notify_all();
         for query in queries {
             query.await.expect("task").expect("read");
         }
