@@ -716,6 +716,17 @@ mod tests {
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // The app-key queries hold their thread until the gate opens, so what runs at once is deterministic.
         let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        /// Opens the gate when dropped, on a failed assertion too, so a failure never leaves threads waiting.
+        struct Opens(Arc<(Mutex<bool>, std::sync::Condvar)>);
+        impl Drop for Opens {
+            fn drop(&mut self) {
+                if let Ok(mut open) = self.0 .0.lock() {
+                    *open = true;
+                }
+                self.0 .1.notify_all();
+            }
+        }
+        let opens = Opens(gate.clone());
         let queries: Vec<_> = (0..8)
             .map(|_| {
                 let (db, running, peak, gate) =
@@ -755,8 +766,7 @@ mod tests {
             running.load(Ordering::SeqCst),
             "no more started meanwhile"
         );
-        *gate.0.lock().expect("gate") = true;
-        gate.1.notify_all();
+        drop(opens);
         for query in queries {
             query.await.expect("task").expect("read");
         }
