@@ -60,15 +60,14 @@ impl App {
     /// parameter is named), then what `N` needs. Fails fast, so a misconfigured function never starts.
     pub async fn from_env<N: Needs>() -> Result<App, StartupError> {
         let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        let needs_aws = config::needs_parameter(&env)
-            || (N::DELIVERY && Delivery::needs_aws(&env))
-            || N::SCHEDULER;
+        // The master key's SSM call is signed by `config::load_with` itself: no SDK configuration for it.
+        let needs_aws = (N::DELIVERY && Delivery::needs_aws(&env)) || N::SCHEDULER;
         let aws = if needs_aws {
             Some(config::aws_config(&env).await.map_err(StartupError::Aws)?)
         } else {
             None
         };
-        let client = config::client(config::load_with_aws(&env, aws.as_ref()).await?)?;
+        let client = config::client(config::load_with(env).await?)?;
         let mut app = App::new(client);
         app.jwt = JwtPolicy::from_lookup(&env);
         if N::DELIVERY {

@@ -34,58 +34,27 @@ pub enum StartupError {
     Client(#[from] leancloud_im::Error),
 }
 
-/// The client configuration from an injectable environment lookup (for tests). The AWS settings
-/// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials) are read from the same lookup.
+/// The client configuration from an injectable environment lookup (for tests). The AWS settings of the SSM
+/// call (`AWS_REGION`, `AWS_ENDPOINT_URL_SSM`/`AWS_ENDPOINT_URL`, credentials) are read from the same lookup.
 pub async fn load_with(env: impl Fn(&str) -> Option<String>) -> Result<Config, StartupError> {
-    let aws = if needs_parameter(&env) {
-        match aws_config(&env).await {
-            Ok(aws) => Some(aws),
-            Err(reason) => {
-                return Err(StartupError::Parameter {
-                    name: env(MASTER_KEY_PARAMETER).unwrap_or_default(),
-                    reason,
-                })
+    if let Some(name) = env(MASTER_KEY_PARAMETER).filter(|_| env(MASTER_KEY).is_none()) {
+        let parameter_error = |reason: String| StartupError::Parameter {
+            name: name.clone(),
+            reason,
+        };
+        let access = crate::secrets::SsmAccess::from_lookup(&env).map_err(parameter_error)?;
+        let key = crate::secrets::fetch_parameter(&access, &name)
+            .await
+            .map_err(|err| parameter_error(err.reason))?;
+        tracing::info!(parameter = %name, "master key fetched from SSM");
+        let with_key = |var: &str| {
+            if var == MASTER_KEY {
+                Some(key.clone())
+            } else {
+                env(var)
             }
-        }
-    } else {
-        None
-    };
-    load_with_aws(&env, aws.as_ref()).await
-}
-
-pub(crate) fn needs_parameter(env: &impl Fn(&str) -> Option<String>) -> bool {
-    env(MASTER_KEY).is_none() && env(MASTER_KEY_PARAMETER).is_some()
-}
-
-pub(crate) async fn load_with_aws(
-    env: &impl Fn(&str) -> Option<String>,
-    aws: Option<&SdkConfig>,
-) -> Result<Config, StartupError> {
-    if env(MASTER_KEY).is_none() {
-        if let Some(name) = env(MASTER_KEY_PARAMETER) {
-            let Some(aws) = aws else {
-                return Err(StartupError::Parameter {
-                    name,
-                    reason: "no AWS configuration".to_owned(),
-                });
-            };
-            let ssm = aws_sdk_ssm::Client::new(aws);
-            let key = crate::secrets::fetch_parameter(&ssm, &name)
-                .await
-                .map_err(|err| StartupError::Parameter {
-                    name: name.clone(),
-                    reason: err.reason,
-                })?;
-            tracing::info!(parameter = %name, "master key fetched from SSM");
-            let with_key = |var: &str| {
-                if var == MASTER_KEY {
-                    Some(key.clone())
-                } else {
-                    env(var)
-                }
-            };
-            return Ok(Config::from_lookup(with_key)?);
-        }
+        };
+        return Ok(Config::from_lookup(with_key)?);
     }
     Ok(Config::from_lookup(env)?)
 }
@@ -95,7 +64,7 @@ pub fn client(config: Config) -> Result<leancloud_im::Client, StartupError> {
     Ok(leancloud_im::Client::new(config)?)
 }
 
-/// The AWS SDK configuration from an environment lookup: the region from `AWS_REGION` (or
+/// The AWS SDK configuration of the DynamoDB, SQS and Scheduler clients from an environment lookup: the region from `AWS_REGION` (or
 /// `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL` when set (moto locally), and the static credentials
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, which Lambda always sets.
 ///
@@ -112,7 +81,7 @@ pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConf
                 .to_owned(),
         );
     };
-    let credentials = aws_sdk_ssm::config::Credentials::new(
+    let credentials = aws_credential_types::Credentials::new(
         id,
         secret,
         env("AWS_SESSION_TOKEN"),
@@ -122,9 +91,10 @@ pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConf
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
-        .credentials_provider(aws_sdk_ssm::config::SharedCredentialsProvider::new(
-            credentials,
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .http_client(crate::aws_http::ReqwestHttpClient::shared())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))

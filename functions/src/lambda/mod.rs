@@ -176,7 +176,12 @@ pub async fn run_one<Op: Operation>(
         conversation = target.conversation().map(ToString::to_string);
         let input = Op::parse(target, body, via)?;
         authorize::<Op>(&inv.caller, &input)?;
-        Op::run(inv, input).await
+        // Boxed behind `dyn Future`: the operation's future (fan-out, ledger, the SDK's orchestrator) nested in
+        // every trigger's future and the binary's `main` is deeper than the compiler's default recursion limit
+        // lets it compute layouts for ("queries overflow the depth limit"). One allocation per record.
+        let run: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+            Box::pin(Op::run(inv, input));
+        run.await
     };
     // A panic is contained per SQS record so it fails only that record.
     let result = if via == TriggerKind::Sqs {
