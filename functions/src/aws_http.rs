@@ -41,7 +41,9 @@ impl HttpClient for ReqwestHttpClient {
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         let connect = settings.connect_timeout().unwrap_or(CONNECT_TIMEOUT);
-        let call = settings.read_timeout().map_or(CALL_TIMEOUT, |read| connect + read);
+        let call = settings
+            .read_timeout()
+            .map_or(CALL_TIMEOUT, |read| connect + read);
         let client = reqwest::Client::builder()
             .connect_timeout(connect)
             .timeout(call)

@@ -175,7 +175,8 @@ fn signed_headers(
         HeaderValue::from_static("AmazonSSM.GetParameter"),
     ));
     for (name, value) in instructions.headers() {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|err| format!("signing: {err}"))?;
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|err| format!("signing: {err}"))?;
         let mut value = HeaderValue::from_str(value).map_err(|err| format!("signing: {err}"))?;
         value.set_sensitive(true);
         headers.push((name, value));
@@ -239,9 +240,14 @@ mod tests {
         ];
         assert_eq!(
             "http://127.0.0.1:6000",
-            SsmAccess::from_lookup(&env(&SSM)).expect("access").endpoint()
+            SsmAccess::from_lookup(&env(&SSM))
+                .expect("access")
+                .endpoint()
         );
-        assert_eq!("https://ssm.cn-north-1.amazonaws.com.cn", regional_endpoint("cn-north-1"));
+        assert_eq!(
+            "https://ssm.cn-north-1.amazonaws.com.cn",
+            regional_endpoint("cn-north-1")
+        );
         static NO_KEYS: [(&str, &str); 1] = [("AWS_REGION", "eu-west-1")];
         let err = SsmAccess::from_lookup(&env(&NO_KEYS)).expect_err("no keys");
         assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
@@ -252,7 +258,10 @@ mod tests {
         static VARS: [(&str, &str); 4] = [
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            ),
             ("AWS_SESSION_TOKEN", "session-token"),
         ];
         let access = SsmAccess::from_lookup(&env(&VARS)).expect("access");
@@ -269,9 +278,15 @@ mod tests {
                 .find(|(k, _)| k.as_str() == name)
                 .map(|(_, v)| v.to_str().expect("ascii").to_owned())
         };
-        assert_eq!(Some("AmazonSSM.GetParameter".to_owned()), get("x-amz-target"));
+        assert_eq!(
+            Some("AmazonSSM.GetParameter".to_owned()),
+            get("x-amz-target")
+        );
         assert_eq!(Some("20231114T221320Z".to_owned()), get("x-amz-date"));
-        assert_eq!(Some("session-token".to_owned()), get("x-amz-security-token"));
+        assert_eq!(
+            Some("session-token".to_owned()),
+            get("x-amz-security-token")
+        );
         let auth = get("authorization").expect("authorization");
         assert!(
             auth.starts_with(
@@ -279,7 +294,10 @@ mod tests {
             ),
             "{auth}"
         );
-        assert!(auth.contains("x-amz-target"), "the target is signed: {auth}");
+        assert!(
+            auth.contains("x-amz-target"),
+            "the target is signed: {auth}"
+        );
         assert!(!format!("{access:?}").contains("wJalr"));
     }
 
