@@ -20,7 +20,6 @@ use aws_sdk_scheduler::types::{
     ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
 };
 use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -31,6 +30,9 @@ use super::{parse_payload, Invocation, Matched, Operation, Resource, Route, Targ
 use crate::app::Needs;
 use crate::error::{ErrorCode, FunctionError};
 use crate::scheduler::Scheduler;
+
+mod zone;
+pub use zone::Zone;
 
 /// Scheduler's limit on schedule names (`[0-9a-zA-Z-_.]+`, 1 to 64 characters).
 pub const MAX_NAME_LEN: usize = 64;
@@ -86,12 +88,12 @@ pub enum When {
     /// Once, at this instant (an `at(…)` expression in UTC).
     At(DateTime<Utc>),
     /// Scheduler's six cron fields, in `zone`.
-    Cron { fields: String, zone: Tz },
+    Cron { fields: String, zone: Zone },
     /// Every `every`, counted from the schedule's creation.
     Rate {
         value: u64,
         unit: &'static str,
-        zone: Tz,
+        zone: Zone,
     },
 }
 
@@ -112,10 +114,10 @@ impl When {
         }
     }
 
-    pub fn zone(&self) -> Tz {
+    pub fn zone(&self) -> Zone {
         match self {
-            When::At(_) => Tz::UTC,
-            When::Cron { zone, .. } | When::Rate { zone, .. } => *zone,
+            When::At(_) => Zone::utc(),
+            When::Cron { zone, .. } | When::Rate { zone, .. } => zone.clone(),
         }
     }
 
@@ -146,7 +148,7 @@ impl When {
     }
 
     /// Read back an expression this module wrote (for `GET`).
-    pub fn from_expression(expression: &str, zone: Tz) -> Option<When> {
+    pub fn from_expression(expression: &str, zone: Zone) -> Option<When> {
         let inner = |prefix: &str| {
             expression
                 .strip_prefix(prefix)
@@ -179,7 +181,7 @@ fn cron_schedule(fields: &str) -> Result<cron::Schedule, String> {
     cron::Schedule::from_str(&format!("0 {fields}")).map_err(|err| err.to_string())
 }
 
-fn parse_cron(text: &str, zone: Tz) -> Result<When, FunctionError> {
+fn parse_cron(text: &str, zone: Zone) -> Result<When, FunctionError> {
     let invalid = |why: String| {
         FunctionError::invalid_request(format!(
             "`cron` must be Scheduler's six fields (minutes hours day-of-month month day-of-week year), e.g. \
@@ -222,7 +224,7 @@ fn parse_cron(text: &str, zone: Tz) -> Result<When, FunctionError> {
     Ok(When::Cron { fields, zone })
 }
 
-fn parse_rate(text: &str, zone: Tz) -> Result<When, FunctionError> {
+fn parse_rate(text: &str, zone: Zone) -> Result<When, FunctionError> {
     let invalid = || {
         FunctionError::invalid_request(format!(
             "`rate` must be a positive whole number and minutes, hours or days, e.g. \"5 minutes\"; got {text:?}"
@@ -247,10 +249,10 @@ fn parse_rate(text: &str, zone: Tz) -> Result<When, FunctionError> {
     Ok(When::Rate { value, unit, zone })
 }
 
-fn parse_zone(zone: Option<&str>) -> Result<Tz, FunctionError> {
+fn parse_zone(zone: Option<&str>) -> Result<Zone, FunctionError> {
     match zone {
-        None => Ok(Tz::UTC),
-        Some(name) => name.parse::<Tz>().map_err(|_| {
+        None => Ok(Zone::utc()),
+        Some(name) => Zone::named(name).ok_or_else(|| {
             FunctionError::invalid_request(format!(
                 "`timezone` must be an IANA time zone such as \"Europe/Berlin\"; {name:?} is not one"
             ))
@@ -692,7 +694,7 @@ async fn list(scheduler: &Scheduler) -> Result<ScheduleList, FunctionError> {
         };
         let expression = got.schedule_expression().unwrap_or_default().to_owned();
         let zone_name = got.schedule_expression_timezone().unwrap_or("UTC");
-        let zone = zone_name.parse::<Tz>().unwrap_or(Tz::UTC);
+        let zone = Zone::named(zone_name).unwrap_or_else(Zone::utc);
         let created = got
             .creation_date()
             .and_then(smithy_to_chrono)
@@ -802,8 +804,11 @@ mod tests {
 
     #[test]
     fn a_daily_cron_keeps_its_local_time_across_daylight_saving_time() {
-        let when =
-            parse_cron("30 9 * * ? *", "America/New_York".parse().expect("zone")).expect("cron");
+        let when = parse_cron(
+            "30 9 * * ? *",
+            Zone::named("America/New_York").expect("zone"),
+        )
+        .expect("cron");
         let created = at("2027-03-01T00:00:00Z");
         // 14 March 2027: New York moves from UTC-5 to UTC-4.
         assert_eq!(
@@ -823,7 +828,7 @@ mod tests {
 
     #[test]
     fn a_rate_counts_from_its_creation() {
-        let when = parse_rate("15 minutes", Tz::UTC).expect("rate");
+        let when = parse_rate("15 minutes", Zone::utc()).expect("rate");
         assert_eq!("rate(15 minutes)", when.expression());
         let created = at("2026-12-01T09:00:00Z");
         assert_eq!(
@@ -836,7 +841,9 @@ mod tests {
         );
         assert_eq!(
             "rate(1 hour)",
-            parse_rate("1 hours", Tz::UTC).expect("rate").expression()
+            parse_rate("1 hours", Zone::utc())
+                .expect("rate")
+                .expression()
         );
     }
 
