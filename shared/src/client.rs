@@ -116,7 +116,9 @@ impl Client {
 
     /// A client with custom transport settings.
     pub fn with_options(config: Config, options: ClientOptions) -> Result<Client, Error> {
-        let http = reqwest::Client::builder()
+        let http = config
+            .tls_roots()
+            .apply(reqwest::Client::builder())
             .user_agent(USER_AGENT)
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)

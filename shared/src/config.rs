@@ -54,6 +54,7 @@ pub struct Config {
     hook_key: Option<SecretString>,
     api_server: Url,
     production: bool,
+    tls_roots: crate::TlsRoots,
 }
 
 impl fmt::Debug for Config {
@@ -72,6 +73,7 @@ impl fmt::Debug for Config {
             )
             .field("api_server", &self.api_server.as_str())
             .field("production", &self.production)
+            .field("tls_roots", &self.tls_roots)
             .finish()
     }
 }
@@ -223,6 +225,7 @@ impl Config {
         if let Some(allow) = get(ENV_ALLOW_INSECURE_API_SERVER) {
             builder = builder.allow_insecure_http(matches!(allow.trim(), "true" | "1" | "yes"));
         }
+        builder = builder.tls_roots(crate::TlsRoots::from_lookup(&lookup)?);
         let env = lookup(ENV_APP_ENV);
         let staging = lookup(ENV_HAVE_STAGING);
         builder = builder.production(production_from(env.as_deref(), staging.as_deref()));
@@ -250,6 +253,7 @@ impl Config {
             api_server: None,
             production: true,
             allow_insecure: false,
+            tls_roots: crate::TlsRoots::default(),
         }
     }
 
@@ -273,6 +277,11 @@ impl Config {
         self.app_key.is_some()
     }
 
+    /// Which certificate authorities the client trusts (`LEANCLOUD_TLS_ROOTS`).
+    pub fn tls_roots(&self) -> crate::TlsRoots {
+        self.tls_roots
+    }
+
     pub(crate) fn master_key(&self) -> &str {
         self.master_key.expose_secret()
     }
@@ -291,6 +300,7 @@ pub struct ConfigBuilder {
     api_server: Option<(&'static str, String)>,
     production: bool,
     allow_insecure: bool,
+    tls_roots: crate::TlsRoots,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -332,6 +342,12 @@ impl ConfigBuilder {
     /// cleartext: only for a private network). Default `false`; `LEANCLOUD_ALLOW_INSECURE_API_SERVER`.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure = allow;
+        self
+    }
+
+    /// Which certificate authorities to trust. Default [`crate::TlsRoots::Bundled`]; `LEANCLOUD_TLS_ROOTS`.
+    pub fn tls_roots(mut self, roots: crate::TlsRoots) -> Self {
+        self.tls_roots = roots;
         self
     }
 
@@ -381,6 +397,7 @@ impl ConfigBuilder {
             hook_key,
             api_server,
             production: self.production,
+            tls_roots: self.tls_roots,
         })
     }
 }

@@ -135,6 +135,7 @@ pub mod protocol;
 mod push;
 mod request;
 pub mod retry;
+pub mod tls;
 
 #[doc(hidden)]
 pub use client::decode_response;
@@ -160,3 +161,4 @@ pub use push::{Badge, PlatformPush, PushData};
 pub use request::{encode_query, quote_plus, Request};
 pub use retry::{Outcome as RetryOutcome, RetryClass, RetryPolicy};
 pub use secrecy;
+pub use tls::{TlsRoots, ENV_TLS_ROOTS};
