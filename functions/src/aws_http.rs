@@ -26,11 +26,14 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The SDK's HTTP client over reqwest. Builds one reqwest client per distinct timeout setting (the SDK
 /// asks once per service client and caches the connector).
 #[derive(Debug, Clone, Default)]
-pub struct ReqwestHttpClient;
+pub struct ReqwestHttpClient {
+    roots: leancloud_im::TlsRoots,
+}
 
 impl ReqwestHttpClient {
-    pub fn shared() -> SharedHttpClient {
-        SharedHttpClient::new(ReqwestHttpClient)
+    /// The SDK's client, trusting `roots` (`LEANCLOUD_TLS_ROOTS`, as the LeanCloud client does).
+    pub fn shared(roots: leancloud_im::TlsRoots) -> SharedHttpClient {
+        SharedHttpClient::new(ReqwestHttpClient { roots })
     }
 }
 
@@ -44,7 +47,9 @@ impl HttpClient for ReqwestHttpClient {
         let call = settings
             .read_timeout()
             .map_or(CALL_TIMEOUT, |read| connect + read);
-        let client = reqwest::Client::builder()
+        let client = self
+            .roots
+            .apply(reqwest::Client::builder())
             .connect_timeout(connect)
             .timeout(call)
             .tcp_keepalive(Duration::from_secs(60))

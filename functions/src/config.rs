@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
 use leancloud_im::{Config, ConfigError};
 
 pub const MASTER_KEY: &str = leancloud_im::ENV_MASTER_KEY;
@@ -81,6 +83,7 @@ pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConf
                 .to_owned(),
         );
     };
+    let roots = leancloud_im::TlsRoots::from_lookup(env).map_err(|err| err.to_string())?;
     let credentials = aws_credential_types::Credentials::new(
         id,
         secret,
@@ -90,13 +93,13 @@ pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConf
     );
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region))
+        .region(Region::new(region))
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
-        .http_client(crate::aws_http::ReqwestHttpClient::shared())
+        .http_client(crate::aws_http::ReqwestHttpClient::shared(roots))
         .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
+            aws_smithy_types::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .operation_attempt_timeout(Duration::from_secs(5))
                 .build(),

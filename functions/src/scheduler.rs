@@ -10,7 +10,7 @@
 //! | `BROADCAST_FUNCTION_ARN` | target of `broadcast` schedules |
 //! | `SCHEDULE_DLQ_ARN` | optional: where Scheduler puts fires it could not deliver |
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 
 pub const SCHEDULE_GROUP: &str = "SCHEDULE_GROUP";
 pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";

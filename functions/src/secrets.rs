@@ -31,6 +31,8 @@ pub struct SsmAccess {
     region: String,
     credentials: Credentials,
     endpoint: String,
+    /// `LEANCLOUD_TLS_ROOTS`, as for the LeanCloud client.
+    roots: leancloud_im::TlsRoots,
 }
 
 impl std::fmt::Debug for SsmAccess {
@@ -61,10 +63,12 @@ impl SsmAccess {
         let endpoint = env("AWS_ENDPOINT_URL_SSM")
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .unwrap_or_else(|| regional_endpoint(&region));
+        let roots = leancloud_im::TlsRoots::from_lookup(env).map_err(|err| err.to_string())?;
         Ok(SsmAccess {
             region,
             credentials,
             endpoint,
+            roots,
         })
     }
 
@@ -93,7 +97,9 @@ pub async fn fetch_parameter(access: &SsmAccess, name: &str) -> Result<String, S
         name: name.to_owned(),
         reason,
     };
-    let http = reqwest::Client::builder()
+    let http = access
+        .roots
+        .apply(reqwest::Client::builder())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())

@@ -42,7 +42,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use futures::StreamExt as _;
 use leancloud_im::protocol::MAX_RECIPIENTS;
 use leancloud_im::{

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use im_functions::config::aws_config;
 use im_functions::delivery::Delivery;
 use im_functions::{App as FunctionApp, FunctionError, Operation};

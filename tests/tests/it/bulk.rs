@@ -734,6 +734,9 @@ async fn the_master_key_is_fetched_from_ssm_when_only_its_parameter_is_set() {
         .name("/leancloud-im/master-key")
         .value(support::MASTER_KEY)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        // Idempotent: moto's first SSM call loads its default parameters and can outlast the 5 s attempt
+        // timeout, and the SDK's retry of a plain put then failed with ParameterAlreadyExists.
+        .overwrite(true)
         .send()
         .await
         .expect("parameter stored");
