@@ -5,6 +5,9 @@
 # Exits non-zero only if something failed to run; figures are reported against their targets, never asserted.
 #
 # Usage: bench/run.sh [--quick] [bench run options, see `target/release/bench run --help`]
+# With `--only PARTS` (e.g. `--only sizes,cold-start,fanout`) only those parts of `bench run` are measured, the
+# realtime, hardening and migration sections are skipped, and the table goes to bench/out/partial.md, so
+# RESULTS.md keeps the last complete run.
 # MIGRATE_BENCH_MESSAGES sets the size of the migration benchmark (default 200000, 20000 with --quick).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +16,10 @@ target=${CARGO_TARGET_DIR:-$root/target}
 export CARGO_TARGET_DIR=$target
 out=bench/out
 mkdir -p "$out"
+results=bench/RESULTS.md
+partial=false
+for a in "$@"; do case "$a" in --only | --only=*) partial=true ;; esac; done
+if $partial; then results=$out/partial.md; fi
 
 started=$(date +%s)
 echo "== build (release): leancloud-server, the functions, the harness" >&2
@@ -62,11 +69,15 @@ status=0
   --bin-dir "$target/release" \
   --python .venv-sdk/bin/python \
   --python-dir bench/python \
-  --out bench/RESULTS.md \
+  --out "$results" \
   --log-dir "$out" \
   --server-info "(RUST_LOG=${BENCH_SERVER_LOG:-warn}: no per-request log lines)" \
   "$@" || status=$?
 # the realtime gateway under WebSocket load (bench/src/realtime): its own server; 10,000 sockets on each side
+if $partial; then
+  echo "bench: total $(($(date +%s) - started)) s; results in $results, logs in $out/" >&2
+  exit "$status"
+fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 realtime_args=(); for a in "$@"; do [ "$a" = --quick ] && realtime_args+=(--quick); done
 "$target/release/bench" realtime --server-bin "$target/release/leancloud-server" --log-dir "$out" \

@@ -354,16 +354,23 @@ pub async fn fanout_worker(args: FanoutArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Run our fan-out in its own process (so its peak RSS is its own) and read its report.
+/// Run our fan-out (`args`, as `bench fanout-worker` takes them) in its own process, so its peak RSS is its own,
+/// and read its report.
 pub async fn fanout(
-    conv: &str,
-    recipients: usize,
-    chunk: usize,
-    concurrency: usize,
-    path: FanoutPath,
+    args: &FanoutArgs,
     env: &[(String, String)],
     log: Option<PathBuf>,
 ) -> Result<FanoutOutcome, String> {
+    let FanoutArgs {
+        conv,
+        recipients,
+        chunk,
+        concurrency,
+        prefix,
+        path,
+        ledger: _,
+    } = args;
+    let (recipients, chunk) = (*recipients, *chunk);
     let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args([
@@ -378,6 +385,8 @@ pub async fn fanout(
         &concurrency.to_string(),
         "--path",
         path.as_arg(),
+        "--prefix",
+        prefix.as_str(),
     ])
     .env_clear()
     .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
