@@ -329,6 +329,10 @@ async fn serve_connection(
     }
 }
 
+/// How long shutdown waits for WebSocket connections to take their `goaway` and close (a client that does not
+/// read gets at most a second more to take the close frame, then its socket is dropped).
+const DRAIN_WAIT: Duration = Duration::from_secs(3);
+
 /// A server started by [`spawn`].
 #[derive(Debug)]
 pub struct RunningServer {
@@ -364,9 +368,16 @@ impl RunningServer {
         self.state.limits.set(limits);
     }
 
-    /// Stops accepting, lets open requests finish (up to 10 s), then closes the database.
+    /// Stops accepting, tells every WebSocket client `goaway` and closes it (1001) once what is queued for it
+    /// is written, lets open requests finish (up to 10 s), then closes the database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        let hub = &self.state.realtime.hub;
+        hub.drain();
+        let until = tokio::time::Instant::now() + DRAIN_WAIT;
+        while hub.open_connections() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let _ = self.task.await;
         let db = self.state.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;

@@ -151,10 +151,20 @@ pub(super) async fn run(
     let idle = realtime.config.idle_timeout;
     let mut deadline = tokio::time::Instant::now() + idle;
     let overflow = conn.overflow.clone();
+    let mut drain = realtime.hub.connection_opened();
     let closing = loop {
         tokio::select! {
             biased;
             _ = overflow.notified() => break Some(Closing { code: 1008, reason: "slow consumer: too many undelivered frames" }),
+            // The server is shutting down: what is queued is written, then `goaway` (the SDK reconnects through
+            // the router, to another instance behind the same address) and a 1001 close.
+            () = drained(&mut drain) => {
+                while let Ok(item) = rx.try_recv() {
+                    conn.outbound(item);
+                }
+                conn.out.push(GenericCommand::new(CommandType::Goaway, None));
+                break Some(Closing { code: 1001, reason: "server going away" });
+            }
             item = rx.recv() => {
                 let Some(item) = item else { break None };
                 conn.outbound(item);
@@ -202,6 +212,14 @@ pub(super) async fn run(
         .await;
     }
     conn.close_all().await;
+    realtime.hub.connection_closed();
+}
+
+/// Resolves once the hub drains (never, if its signal is gone).
+async fn drained(drain: &mut tokio::sync::watch::Receiver<bool>) {
+    if drain.wait_for(|draining| *draining).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 fn reply_to(req: &GenericCommand, cmd: CommandType, op: Option<OpType>) -> GenericCommand {

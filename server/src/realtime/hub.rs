@@ -64,6 +64,10 @@ pub struct Hub {
     clients: RwLock<HashMap<Arc<str>, Vec<SessionRef>>>,
     next_conn: AtomicU64,
     delivered: AtomicU64,
+    /// Open WebSocket connections.
+    open: AtomicU64,
+    /// `true` once the server drains: every connection says `goaway` and closes.
+    drain: tokio::sync::watch::Sender<bool>,
 }
 
 /// Counts of one delivery, for logs and tests.
@@ -76,6 +80,26 @@ pub struct Delivery {
 impl Hub {
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A connection starts: counted until [`Hub::connection_closed`]; it watches the returned drain signal.
+    pub fn connection_opened(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        self.drain.subscribe()
+    }
+
+    pub fn connection_closed(&self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// WebSocket connections open now.
+    pub fn open_connections(&self) -> u64 {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Tell every connection, open or opening, to send `goaway` and close (the server is shutting down).
+    pub fn drain(&self) {
+        self.drain.send_replace(true);
     }
 
     /// Registers a session; sessions of the same client with the same non-empty tag on other

@@ -745,3 +745,48 @@ async fn a_reconnect_with_the_session_token_needs_no_signature_and_a_bad_token_i
     let refused = third.request(reopen("forged")).await;
     assert_eq!(4112, refused.error_message.expect("error").code);
 }
+
+/// Issue 16 (drain): on shutdown a client is not just cut off. What was queued for it arrives, then a `goaway`
+/// push (no `i`: the SDK refreshes its router endpoints and reconnects, to another instance behind the same
+/// address), then a 1001 close. Before, the socket was dropped when the process exited.
+#[tokio::test]
+async fn on_shutdown_every_websocket_client_gets_goaway_then_a_1001_close() {
+    let app = spawn_app().await;
+    let mut clients = Vec::new();
+    for (peer, protocol) in [("Tom", "lc.protobuf2.3"), ("Jerry", "lc.proto2base64.3")] {
+        let mut ws = connect(&app, protocol).await;
+        ws.login(peer).await;
+        clients.push(ws);
+    }
+    let TestApp {
+        server,
+        dir,
+        client,
+    } = app;
+    let health = format!("{}/__admin/health", server.base_url());
+    let shutdown = tokio::spawn(server.shutdown());
+    for ws in &mut clients {
+        let goaway = ws.next(WAIT).await.expect("a goaway before the close");
+        assert_eq!(Some(CommandType::Goaway), goaway.command(), "{goaway:?}");
+        assert_eq!(None, goaway.i, "a push carries no serial");
+        let close = tokio::time::timeout(WAIT, ws.stream.next())
+            .await
+            .expect("the close frame arrives")
+            .expect("a frame")
+            .expect("readable");
+        let Message::Close(Some(frame)) = close else {
+            panic!("expected a close frame, got {close:?}");
+        };
+        assert_eq!(1001, u16::from(frame.code));
+        assert_eq!("server going away", frame.reason.as_str());
+    }
+    tokio::time::timeout(WAIT, shutdown)
+        .await
+        .expect("shutdown finishes once the clients are gone")
+        .expect("shutdown task");
+    assert!(
+        client.get(&health).send().await.is_err(),
+        "a stopped server accepts no connection"
+    );
+    drop(dir);
+}
