@@ -101,12 +101,6 @@ impl std::fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
-impl From<rusqlite::Error> for AppError {
-    fn from(err: rusqlite::Error) -> Self {
-        AppError::internal(err)
-    }
-}
-
 impl From<crate::messaging::SendError> for AppError {
     fn from(err: crate::messaging::SendError) -> Self {
         match err {

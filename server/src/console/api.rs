@@ -13,7 +13,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{Months, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -29,6 +28,7 @@ use crate::state::ConnInfo;
 use crate::store::db::iso_millis;
 use crate::store::messages::{MessageKind, NewMessage, Stored};
 use crate::store::objects::{self, CONVERSATION};
+use crate::store::operator::{self, KindFilter};
 use crate::store::{Caller, StoreError};
 
 const DEFAULT_PAGE: usize = 20;
@@ -196,60 +196,24 @@ pub async fn conversations(
         .get("q")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let sys = "coalesce(json_extract(data, '$.sys'), 0) IN (1, 'true')";
-    let tr = "coalesce(json_extract(data, '$.tr'), 0) IN (1, 'true')";
     let kind = match params.get("kind").map(|s| s.trim()).unwrap_or("") {
-        "" | "all" => "1".to_string(),
-        "system" => sys.to_string(),
-        "transient" => format!("{tr} AND NOT ({sys})"),
-        "normal" => format!("NOT ({sys}) AND NOT ({tr})"),
+        "" | "all" => KindFilter::All,
+        "system" => KindFilter::System,
+        "transient" => KindFilter::Transient,
+        "normal" => KindFilter::Normal,
         other => {
             return Err(bad(format!(
                 "Unknown kind {other:?}: use normal, system or transient."
             )))
         }
     };
-    let filter = format!(
-        "class = '{CONVERSATION}' AND ({kind}) AND (?1 = '' OR instr(id, ?1) > 0
-           OR instr(lower(coalesce(json_extract(data, '$.name'), '')), lower(?1)) > 0
-           OR EXISTS (SELECT 1 FROM json_each(objects.data, '$.m') WHERE json_each.value = ?1))"
-    );
-    let body = console
-        .app
-        .db
-        .read(move |conn| {
-            let count: i64 = conn.query_row(
-                &format!("SELECT count(*) FROM objects WHERE {filter}"),
-                [&q],
-                |r| r.get(0),
-            )?;
-            let mut stmt = conn.prepare(&format!(
-                "SELECT id, data, created_at, updated_at FROM objects WHERE {filter}
-                 ORDER BY seq DESC LIMIT ?2 OFFSET ?3"
-            ))?;
-            let rows = stmt
-                .query_map(params![q, limit as i64, skip as i64], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let results: Vec<Value> = rows
-                .into_iter()
-                .map(|(id, data, created, updated)| {
-                    let data = match serde_json::from_str::<Value>(&data) {
-                        Ok(Value::Object(m)) => m,
-                        _ => Map::new(),
-                    };
-                    render_conversation(id, data, created, updated)
-                })
-                .collect();
-            Ok(json!({"results": results, "count": count, "skip": skip, "limit": limit}))
-        })
-        .await?;
+    let (count, rows) =
+        operator::search_conversations(&console.app.db, q, kind, skip as i64, limit as i64).await?;
+    let results: Vec<Value> = rows
+        .into_iter()
+        .map(|r| render_conversation(r.id, r.data, r.created_at, r.updated_at))
+        .collect();
+    let body = json!({"results": results, "count": count, "skip": skip, "limit": limit});
     Ok(Json(body))
 }
 
@@ -284,18 +248,7 @@ pub async fn conversation(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let object = load_conversation(&console, &id).await?;
-    let conv = id.clone();
-    let count: i64 = console
-        .app
-        .db
-        .read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT count(*) FROM messages WHERE conv_id = ?1",
-                [&conv],
-                |r| r.get(0),
-            )?)
-        })
-        .await?;
+    let count = operator::message_count(&console.app.db, id.clone()).await?;
     let mut view = console_view(object);
     view["messageCount"] = json!(count);
     Ok(Json(view))
@@ -541,63 +494,28 @@ pub async fn messages(
                 .map_err(|_| bad("before must be a message's seq number."))?,
         ),
     };
-    let body = console
-        .app
-        .db
-        .read(move |conn| {
-            let total: i64 = conn.query_row(
-                "SELECT count(*) FROM messages WHERE conv_id = ?1",
-                [&id],
-                |r| r.get(0),
-            )?;
-            // (timestamp, seq) of the cursor: timestamps never decrease in seq order, so the index on
-            // (conv_id, timestamp) serves the page.
-            let cursor: Option<(i64, i64)> = match before {
-                Some(seq) => conn
-                    .query_row(
-                        "SELECT timestamp, seq FROM messages WHERE seq = ?1",
-                        [seq],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?,
-                None => None,
-            };
-            let (ts, seq) = match (before, cursor) {
-                (_, Some(c)) => c,
-                (Some(seq), None) => (i64::MAX, seq),
-                (None, None) => (i64::MAX, i64::MAX),
-            };
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, bin
-                 FROM messages WHERE conv_id = ?1 AND timestamp <= ?2 AND (timestamp < ?2 OR seq < ?3)
-                 ORDER BY timestamp DESC, seq DESC LIMIT ?4",
-            )?;
-            let results = stmt
-                .query_map(params![id, ts, seq, limit as i64], |r| {
-                    let recipients: Option<String> = r.get(8)?;
-                    let recipients: Vec<String> = recipients
-                        .and_then(|s| serde_json::from_str(&s).ok())
-                        .unwrap_or_default();
-                    Ok(message_json(
-                        r.get(0)?,
-                        &r.get::<_, String>(1)?,
-                        &r.get::<_, String>(2)?,
-                        &r.get::<_, String>(3)?,
-                        &r.get::<_, String>(4)?,
-                        r.get(5)?,
-                        MessageKind::parse(&r.get::<_, String>(6)?),
-                        r.get(7)?,
-                        &recipients,
-                        r.get(9)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let next = (results.len() == limit)
-                .then(|| results.last().map(|m| m["seq"].clone()))
-                .flatten();
-            Ok(json!({"results": results, "total": total, "limit": limit, "next": next}))
+    let (total, rows) = operator::messages_page(&console.app.db, id, before, limit as i64).await?;
+    let results: Vec<Value> = rows
+        .into_iter()
+        .map(|m| {
+            message_json(
+                m.seq,
+                &m.msg_id,
+                &m.conv_id,
+                &m.from,
+                &m.data,
+                m.timestamp,
+                m.kind,
+                m.transient,
+                &m.recipients,
+                m.binary,
+            )
         })
-        .await?;
+        .collect();
+    let next = (results.len() == limit)
+        .then(|| results.last().map(|m| m["seq"].clone()))
+        .flatten();
+    let body = json!({"results": results, "total": total, "limit": limit, "next": next});
     Ok(Json(body))
 }
 
@@ -762,43 +680,7 @@ async fn per_minute(console: &Console) -> Result<Vec<Value>, AppError> {
     let now_minute = Utc::now().timestamp_millis().div_euclid(60_000);
     let first = now_minute - 59;
     let since = first * 60_000;
-    let counts = console
-        .app
-        .db
-        .read(move |conn| {
-            // Timestamps never decrease in seq order: find the first message of the hour by bisecting on seq
-            // (primary-key lookups), then count per minute over that tail only.
-            let (lo, hi): (Option<i64>, Option<i64>) =
-                conn.query_row("SELECT min(seq), max(seq) FROM messages", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-            let (Some(mut lo), Some(hi)) = (lo, hi) else {
-                return Ok(Vec::new());
-            };
-            let mut hi = hi + 1;
-            let mut stmt = conn.prepare_cached(
-                "SELECT timestamp FROM messages WHERE seq >= ?1 ORDER BY seq LIMIT 1",
-            )?;
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let ts: Option<i64> = stmt.query_row([mid], |r| r.get(0)).optional()?;
-                match ts {
-                    Some(ts) if ts < since => lo = mid + 1,
-                    _ => hi = mid,
-                }
-            }
-            let mut stmt = conn.prepare_cached(
-                "SELECT timestamp / 60000 AS minute, count(*) FROM messages
-                 WHERE seq >= ?1 AND timestamp >= ?2 GROUP BY minute ORDER BY minute",
-            )?;
-            let rows = stmt
-                .query_map(params![lo, since], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await?;
+    let counts = operator::per_minute(&console.app.db, since).await?;
     Ok((first..=now_minute)
         .map(|minute| {
             let count = counts

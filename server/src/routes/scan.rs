@@ -7,14 +7,13 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use rusqlite::params;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Access;
 use crate::error::{codes, AppError};
 use crate::routes::{query_params, truthy};
 use crate::state::AppState;
-use crate::store::objects::{validate_class_name, Row};
+use crate::store::objects::{self, validate_class_name};
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
@@ -87,63 +86,22 @@ pub async fn scan(
             .ok_or_else(|| AppError::bad_request(codes::INTERNAL, "Invalid cursor."))?,
     };
     let with_acl = truthy(params.get("returnACL"));
-    let body = state
-        .db
-        .read(move |conn| {
-            let exists = conn
-                .prepare_cached("SELECT 1 FROM classes WHERE name = ?1")?
-                .exists([&class])?;
-            if !exists {
-                return Err(crate::store::StoreError::ClassNotFound(class));
-            }
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, id, data, acl, created_at, updated_at FROM objects
-                 WHERE class = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = stmt
-                .query_map(params![class, after, limit], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut last = None;
-            let mut results = Vec::with_capacity(rows.len());
-            for (seq, id, data, acl, created_at, updated_at) in rows {
-                last = Some(seq);
-                let data = match serde_json::from_str::<Value>(&data)
-                    .map_err(crate::store::StoreError::internal)?
-                {
-                    Value::Object(map) => map,
-                    _ => Map::new(),
-                };
-                let acl = acl
-                    .map(|a| serde_json::from_str::<Value>(&a))
-                    .transpose()
-                    .map_err(crate::store::StoreError::internal)?;
-                let row = Row {
-                    id,
-                    data,
-                    acl,
-                    created_at,
-                    updated_at,
-                };
-                let mut out = row.render(with_acl);
-                strip_private(&class, &mut out);
-                results.push(Value::Object(out));
-            }
-            let cursor = match last {
-                Some(seq) if results.len() as i64 == limit => json!(encode_cursor(seq)),
-                _ => Value::Null,
-            };
-            Ok(json!({"results": results, "cursor": cursor}))
+    let rows = objects::scan(&state.db, class.clone(), after, limit).await?;
+    let last = rows.last().map(|(seq, _)| *seq);
+    let full = rows.len() as i64 == limit;
+    let results: Vec<Value> = rows
+        .into_iter()
+        .map(|(_, row)| {
+            let mut out = row.render(with_acl);
+            strip_private(&class, &mut out);
+            Value::Object(out)
         })
-        .await?;
+        .collect();
+    let cursor = match last {
+        Some(seq) if full => json!(encode_cursor(seq)),
+        _ => Value::Null,
+    };
+    let body = json!({"results": results, "cursor": cursor});
     Ok(Json(body))
 }
 

@@ -1,11 +1,14 @@
-//! Persistence: the SQLite handle, storage objects, messages. Knows nothing of HTTP or WebSocket: callers
-//! say who they are with [`Caller`] and get a [`StoreError`] back, so the REST routes and the realtime
-//! gateway call the same functions.
+//! Persistence: the SQLite handle, storage objects, messages, history, the operator console's queries. Knows
+//! nothing of HTTP or WebSocket: callers say who they are with [`Caller`] and get a [`StoreError`] back, so the
+//! REST routes, the console and the realtime gateway call the same functions. No SQL lives outside this module
+//! (except the bulk loader, `import.rs`), which is where a second storage backend plugs in.
 
 pub mod db;
 mod error;
+pub mod history;
 pub mod messages;
 pub mod objects;
+pub mod operator;
 pub mod ops;
 pub mod query;
 pub mod realtime;

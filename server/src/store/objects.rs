@@ -327,6 +327,56 @@ pub async fn get(
     .await
 }
 
+/// The Scan API's page: up to `limit` objects of `class` stored after position `after` (0: from the start),
+/// in storage order, each with its position (the next page's `after`). Master key only, checked by the caller.
+pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult<Vec<(i64, Row)>> {
+    db.read(move |conn| {
+        if !class_exists(conn, &class)? {
+            return Err(StoreError::ClassNotFound(class));
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, id, data, acl, created_at, updated_at FROM objects
+             WHERE class = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![class, after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(seq, id, data, acl, created_at, updated_at)| {
+                let data =
+                    match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
+                        Value::Object(map) => map,
+                        _ => Map::new(),
+                    };
+                let acl = acl
+                    .map(|a| serde_json::from_str::<Value>(&a))
+                    .transpose()
+                    .map_err(StoreError::internal)?;
+                Ok((
+                    seq,
+                    Row {
+                        id,
+                        data,
+                        acl,
+                        created_at,
+                        updated_at,
+                    },
+                ))
+            })
+            .collect()
+    })
+    .await
+}
+
 /// Synchronous read for the inspector: the full object with its ACL.
 pub fn get_blocking(db: &Db, class: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
     db.read_blocking(|conn| Ok(load(conn, class, id)?.map(|r| r.render(true))))
