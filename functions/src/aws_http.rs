@@ -19,8 +19,10 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
-/// Defaults when the SDK names no timeout (it always does here: `config::aws_config` sets both).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::aws_env::CONNECT_TIMEOUT;
+
+/// The whole-call limit when the SDK names no read timeout (`config::aws_config` sets the connect and attempt
+/// timeouts, not a read timeout).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The SDK's HTTP client over reqwest. Builds one reqwest client per distinct timeout setting (the SDK
@@ -110,18 +112,19 @@ fn to_reqwest(
 async fn from_reqwest(response: reqwest::Response) -> Result<HttpResponse, ConnectorError> {
     let status = StatusCode::try_from(response.status().as_u16())
         .map_err(|err| ConnectorError::other(err.into(), None))?;
-    let headers: Vec<(String, Vec<u8>)> = response
+    // Header values the SDK cannot represent (not UTF-8) are dropped; AWS services send ASCII.
+    let headers: Vec<(String, String)> = response
         .headers()
         .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .filter_map(|(name, value)| {
+            let value = std::str::from_utf8(value.as_bytes()).ok()?;
+            Some((name.as_str().to_owned(), value.to_owned()))
+        })
         .collect();
     let body = response.bytes().await.map_err(connector_error)?;
     let mut out = HttpResponse::new(status, SdkBody::from(body));
     for (name, value) in headers {
-        // Header values the SDK cannot represent (not UTF-8) are dropped; AWS services send ASCII.
-        if let Ok(value) = String::from_utf8(value) {
-            out.headers_mut().append(name, value);
-        }
+        out.headers_mut().append(name, value);
     }
     Ok(out)
 }

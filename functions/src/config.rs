@@ -6,12 +6,12 @@
 //! variables as `Config::from_env`). [`crate::app::App::from_env`] puts it together with the services the
 //! function needs.
 
-use std::time::Duration;
-
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 use leancloud_im::{Config, ConfigError};
+
+use crate::aws_env::{AwsEnv, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT};
 
 pub const MASTER_KEY: &str = leancloud_im::ENV_MASTER_KEY;
 pub const MASTER_KEY_PARAMETER: &str = "LEANCLOUD_APP_MASTER_KEY_PARAMETER";
@@ -74,23 +74,11 @@ pub fn client(config: Config) -> Result<leancloud_im::Client, StartupError> {
 /// credential chain (STS, SSO, IMDS, profile files) into every binary, about a megabyte each, for a case the
 /// functions never meet. Without a region or credentials it fails at once with the variable to set.
 pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConfig, String> {
-    let region = env("AWS_REGION")
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .ok_or_else(|| "AWS_REGION is not set".to_owned())?;
-    let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
-        return Err(
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; locally, export them)"
-                .to_owned(),
-        );
-    };
-    let roots = leancloud_im::TlsRoots::from_lookup(env).map_err(|err| err.to_string())?;
-    let credentials = aws_credential_types::Credentials::new(
-        id,
-        secret,
-        env("AWS_SESSION_TOKEN"),
-        None,
-        "environment",
-    );
+    let AwsEnv {
+        region,
+        credentials,
+        roots,
+    } = AwsEnv::from_lookup(env)?;
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
@@ -100,8 +88,8 @@ pub async fn aws_config(env: &impl Fn(&str) -> Option<String>) -> Result<SdkConf
         .http_client(crate::aws_http::ReqwestHttpClient::shared(roots))
         .timeout_config(
             aws_smithy_types::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(5))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         );
     if let Some(endpoint) = env("AWS_ENDPOINT_URL") {

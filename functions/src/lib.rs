@@ -24,6 +24,7 @@
 //! ```
 
 pub mod app;
+pub mod aws_env;
 pub mod aws_http;
 pub mod config;
 pub mod delivery;

@@ -7,13 +7,14 @@
 //! SSM client (and with it the SDK's own HTTP/TLS client in the functions that need no other AWS service) is no
 //! longer in the binaries.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::aws_env::{AwsEnv, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT};
 
 /// Why the parameter could not be read. Carries the parameter name and the reason, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -23,53 +24,23 @@ pub struct SecretError {
     pub reason: String,
 }
 
-/// Where and as whom SSM is called: `AWS_REGION` (or `AWS_DEFAULT_REGION`), the static credentials Lambda
-/// sets (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and the endpoint: the SDK's
-/// overrides `AWS_ENDPOINT_URL_SSM`, then `AWS_ENDPOINT_URL` (moto in the tests), else the regional endpoint.
-#[derive(Clone)]
+/// Where and as whom SSM is called: Lambda's region, credentials and TLS roots ([`AwsEnv`]) and the endpoint:
+/// the SDK's overrides `AWS_ENDPOINT_URL_SSM`, then `AWS_ENDPOINT_URL` (moto in the tests), else the regional
+/// endpoint.
+#[derive(Clone, Debug)]
 pub struct SsmAccess {
-    region: String,
-    credentials: Credentials,
+    aws: AwsEnv,
     endpoint: String,
-    /// `LEANCLOUD_TLS_ROOTS`, as for the LeanCloud client.
-    roots: leancloud_im::TlsRoots,
-}
-
-impl std::fmt::Debug for SsmAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Credentials' Debug redacts the secret; the endpoint and region are not secret.
-        f.debug_struct("SsmAccess")
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SsmAccess {
     /// From an environment lookup; the error names the variable to set.
     pub fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> Result<SsmAccess, String> {
-        let region = env("AWS_REGION")
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .ok_or_else(|| "AWS_REGION is not set".to_owned())?;
-        let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
-        else {
-            return Err(
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; locally, export them)"
-                    .to_owned(),
-            );
-        };
-        let credentials =
-            Credentials::new(id, secret, env("AWS_SESSION_TOKEN"), None, "environment");
+        let aws = AwsEnv::from_lookup(env)?;
         let endpoint = env("AWS_ENDPOINT_URL_SSM")
             .or_else(|| env("AWS_ENDPOINT_URL"))
-            .unwrap_or_else(|| regional_endpoint(&region));
-        let roots = leancloud_im::TlsRoots::from_lookup(env).map_err(|err| err.to_string())?;
-        Ok(SsmAccess {
-            region,
-            credentials,
-            endpoint,
-            roots,
-        })
+            .unwrap_or_else(|| regional_endpoint(&aws.region));
+        Ok(SsmAccess { aws, endpoint })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -87,10 +58,6 @@ fn regional_endpoint(region: &str) -> String {
     format!("https://ssm.{region}.{suffix}")
 }
 
-/// Connect and whole-call limits of the one SSM call (the SDK client had 3 s and 5 s).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Fetch `name` with decryption. A plain `String` parameter is accepted too (its value is used as is).
 pub async fn fetch_parameter(access: &SsmAccess, name: &str) -> Result<String, SecretError> {
     let error = |reason: String| SecretError {
@@ -98,10 +65,11 @@ pub async fn fetch_parameter(access: &SsmAccess, name: &str) -> Result<String, S
         reason,
     };
     let http = access
+        .aws
         .roots
         .apply(reqwest::Client::builder())
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(CALL_TIMEOUT)
+        .timeout(ATTEMPT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|err| error(format!("HTTP client: {err}")))?;
@@ -152,10 +120,10 @@ fn signed_headers(
         ("content-type", "application/x-amz-json-1.1"),
         ("x-amz-target", "AmazonSSM.GetParameter"),
     ];
-    let identity: Identity = access.credentials.clone().into();
+    let identity: Identity = access.aws.credentials.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(&access.region)
+        .region(&access.aws.region)
         .name("ssm")
         .time(now)
         .settings(SigningSettings::default())
@@ -172,14 +140,15 @@ fn signed_headers(
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|err| format!("signing: {err}"))?
         .into_parts();
-    let mut headers = vec![(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    )];
-    headers.push((
-        HeaderName::from_static("x-amz-target"),
-        HeaderValue::from_static("AmazonSSM.GetParameter"),
-    ));
+    let mut headers: Vec<(HeaderName, HeaderValue)> = unsigned
+        .iter()
+        .map(|(name, value)| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        })
+        .collect();
     for (name, value) in instructions.headers() {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|err| format!("signing: {err}"))?;
@@ -210,6 +179,8 @@ fn service_error(status: reqwest::StatusCode, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
