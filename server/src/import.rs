@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::Durability;
 use crate::store::db::{iso_millis, parse_iso_millis, Db};
-use crate::store::messages::user_conversation_key;
+use crate::store::messages::{recipients_column, recipients_from_column, user_conversation_key};
 use crate::store::objects::{validate_class_name, CONVERSATION};
 
 /// The prefix of the first line of every export file.
@@ -413,7 +413,7 @@ fn import_messages(
         } else {
             "to_clients"
         };
-        let recipients_text = (!recipients.is_empty()).then(|| json!(recipients).to_string());
+        let recipients_text = recipients_column(&recipients);
         let changed = insert
             .execute(params![
                 record.msg_id,
@@ -494,9 +494,7 @@ fn merge_recipients(
     if kind != "to_clients" {
         return Ok(());
     }
-    let mut list: Vec<String> = current
-        .and_then(|c| serde_json::from_str(&c).ok())
-        .unwrap_or_default();
+    let mut list = recipients_from_column(current);
     let before = list.len();
     for r in recipients {
         if !list.contains(r) {
@@ -505,7 +503,7 @@ fn merge_recipients(
     }
     if list.len() != before {
         tx.prepare_cached("UPDATE messages SET recipients = ?2 WHERE seq = ?1")?
-            .execute(params![seq, json!(list).to_string()])?;
+            .execute(params![seq, recipients_column(&list)])?;
     }
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",

@@ -212,7 +212,8 @@ pub(super) async fn run(
         .await;
     }
     conn.close_all().await;
-    realtime.hub.connection_closed();
+    // The connection counts as open until here, where its drain signal is dropped.
+    drop(drain);
 }
 
 /// Resolves once the hub drains (never, if its signal is gone).

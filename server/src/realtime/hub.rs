@@ -64,9 +64,8 @@ pub struct Hub {
     clients: RwLock<HashMap<Arc<str>, Vec<SessionRef>>>,
     next_conn: AtomicU64,
     delivered: AtomicU64,
-    /// Open WebSocket connections.
-    open: AtomicU64,
-    /// `true` once the server drains: every connection says `goaway` and closes.
+    /// `true` once the server drains: every connection says `goaway` and closes. Each open connection holds
+    /// one receiver, so their count is the number of open connections.
     drain: tokio::sync::watch::Sender<bool>,
 }
 
@@ -82,19 +81,14 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// A connection starts: counted until [`Hub::connection_closed`]; it watches the returned drain signal.
+    /// A connection starts: it holds the returned drain signal, and is counted open, until it ends.
     pub fn connection_opened(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.open.fetch_add(1, Ordering::SeqCst);
         self.drain.subscribe()
     }
 
-    pub fn connection_closed(&self) {
-        self.open.fetch_sub(1, Ordering::SeqCst);
-    }
-
     /// WebSocket connections open now.
-    pub fn open_connections(&self) -> u64 {
-        self.open.load(Ordering::SeqCst)
+    pub fn open_connections(&self) -> usize {
+        self.drain.receiver_count()
     }
 
     /// Tell every connection, open or opening, to send `goaway` and close (the server is shutting down).

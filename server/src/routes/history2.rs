@@ -64,8 +64,8 @@ fn record_json(r: HistoryRecord) -> Value {
     }
     // Not a LeanCloud field: who a message to chosen clients of a service conversation went to, so that an
     // export from this server keeps it.
-    if let Some(recipients) = r.recipients {
-        record["recipients"] = json!(recipients);
+    if !r.recipients.is_empty() {
+        record["recipients"] = json!(r.recipients);
     }
     record
 }

@@ -120,6 +120,14 @@ struct DbInner {
 
 type QueryJob = Box<dyn FnOnce() + Send>;
 
+/// The sender in `slot` (the writer's or the query threads' channel), unless the database was closed.
+fn open_sender<S: Clone>(slot: &Mutex<Option<S>>, poisoned: &'static str) -> StoreResult<S> {
+    slot.lock()
+        .map_err(|_| StoreError::internal(poisoned))?
+        .clone()
+        .ok_or_else(|| StoreError::internal("database is closed"))
+}
+
 /// How many threads run app-key queries.
 fn shared_query_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
@@ -320,13 +328,7 @@ impl Db {
             });
             Applied { reply, poisoned }
         });
-        let sender = self
-            .inner
-            .jobs
-            .lock()
-            .map_err(|_| StoreError::internal("writer lock poisoned"))?
-            .clone()
-            .ok_or_else(|| StoreError::internal("database is closed"))?;
+        let sender = open_sender(&self.inner.jobs, "writer lock poisoned")?;
         sender
             .send((lane, job))
             .map_err(|_| StoreError::internal("writer thread has stopped"))?;
@@ -362,13 +364,7 @@ impl Db {
         let job: QueryJob = Box::new(move || {
             let _ = tx.send(guarded(|| db.read_blocking(f)));
         });
-        let sender = self
-            .inner
-            .shared_queries
-            .lock()
-            .map_err(|_| StoreError::internal("query lock poisoned"))?
-            .clone()
-            .ok_or_else(|| StoreError::internal("database is closed"))?;
+        let sender = open_sender(&self.inner.shared_queries, "query lock poisoned")?;
         sender
             .send(job)
             .map_err(|_| StoreError::internal("query threads have stopped"))?;
@@ -711,7 +707,7 @@ mod tests {
     async fn m6_app_key_queries_take_at_most_half_the_cores() {
         let dir = tempfile::tempdir().expect("dir");
         let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
-        let limit = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        let limit = shared_query_threads();
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // The app-key queries hold their thread until the gate opens, so what runs at once is deterministic.

@@ -6,7 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, OptionalExtension};
 
 use super::db::Db;
-use super::messages::user_conversation_key;
+use super::messages::{recipients_from_column, user_conversation_key};
 use super::objects::conversation_kind;
 use super::{StoreError, StoreResult};
 
@@ -54,8 +54,8 @@ pub struct HistoryRecord {
     pub from_ip: Option<String>,
     pub binary: bool,
     pub ack_at: Option<i64>,
-    /// For a message to chosen clients of a service conversation: who it went to.
-    pub recipients: Option<Vec<String>>,
+    /// For a message to chosen clients of a service conversation: who it went to (empty for any other).
+    pub recipients: Vec<String>,
 }
 
 /// A subscriber of a service conversation and when it subscribed (ms).
@@ -179,9 +179,7 @@ pub async fn history(db: &Db, query: HistoryQuery) -> StoreResult<Vec<HistoryRec
                     from_ip: r.get(6)?,
                     binary: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
                     ack_at: r.get(8)?,
-                    recipients: r
-                        .get::<_, Option<String>>(9)?
-                        .and_then(|list| serde_json::from_str(&list).ok()),
+                    recipients: recipients_from_column(r.get(9)?),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -158,7 +158,7 @@ pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored
         }
         let msg_id = new_message_id();
         let ts = clock.next_timestamp();
-        let recipients = (!msg.recipients.is_empty()).then(|| json!(msg.recipients).to_string());
+        let recipients = recipients_column(&msg.recipients);
         conn.prepare_cached(
             "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip, bin, mentions)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -219,6 +219,18 @@ pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored
     .await
 }
 
+/// The `recipients` column: the JSON list of a message's chosen recipients, NULL when it has none.
+pub(crate) fn recipients_column(recipients: &[String]) -> Option<String> {
+    (!recipients.is_empty()).then(|| json!(recipients).to_string())
+}
+
+/// The chosen recipients back from the `recipients` column (none for NULL).
+pub(crate) fn recipients_from_column(column: Option<String>) -> Vec<String> {
+    column
+        .and_then(|list| serde_json::from_str(&list).ok())
+        .unwrap_or_default()
+}
+
 /// The `mentions` column: `{"pids":[…],"all":bool}`, or NULL when nobody is mentioned.
 fn mentions(pids: &[String], all: bool) -> Option<String> {
     (!pids.is_empty() || all).then(|| json!({"pids": pids, "all": all}).to_string())
@@ -238,9 +250,7 @@ fn stored_from_row(r: &SqlRow<'_>) -> rusqlite::Result<StoredMessage> {
         timestamp: r.get(4)?,
         kind: MessageKind::parse(&r.get::<_, String>(5)?),
         transient: r.get(6)?,
-        recipients: recipients
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default(),
+        recipients: recipients_from_column(recipients),
         push: push.and_then(|s| serde_json::from_str(&s).ok()),
         push_field: r.get(9)?,
         valid_till: r.get(10)?,

@@ -340,38 +340,12 @@ pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult
         )?;
         let rows = stmt
             .query_map(params![class, after, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
+                let raw: RawRow = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+                Ok((r.get::<_, i64>(0)?, raw))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(seq, id, data, acl, created_at, updated_at)| {
-                let data =
-                    match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
-                        Value::Object(map) => map,
-                        _ => Map::new(),
-                    };
-                let acl = acl
-                    .map(|a| serde_json::from_str::<Value>(&a))
-                    .transpose()
-                    .map_err(StoreError::internal)?;
-                Ok((
-                    seq,
-                    Row {
-                        id,
-                        data,
-                        acl,
-                        created_at,
-                        updated_at,
-                    },
-                ))
-            })
+            .map(|(seq, raw)| Ok((seq, decode_row(raw)?)))
             .collect()
     })
     .await

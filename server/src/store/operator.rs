@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::db::Db;
-use super::messages::MessageKind;
+use super::messages::{recipients_from_column, MessageKind};
 use super::objects::CONVERSATION;
 use super::StoreResult;
 
@@ -151,7 +151,6 @@ pub async fn messages_page(
         )?;
         let rows = stmt
             .query_map(params![conv, ts, seq, limit], |r| {
-                let recipients: Option<String> = r.get(8)?;
                 Ok(MessageRow {
                     seq: r.get(0)?,
                     msg_id: r.get(1)?,
@@ -161,9 +160,7 @@ pub async fn messages_page(
                     timestamp: r.get(5)?,
                     kind: MessageKind::parse(&r.get::<_, String>(6)?),
                     transient: r.get(7)?,
-                    recipients: recipients
-                        .and_then(|s| serde_json::from_str(&s).ok())
-                        .unwrap_or_default(),
+                    recipients: recipients_from_column(r.get(8)?),
                     binary: r.get(9)?,
                 })
             })?
