@@ -5,6 +5,7 @@ pub use crate::realtime::RealtimeConfig;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,10 @@ pub const DEV_MASTER_KEY: &str = "dev-master-key";
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// The SQLite file, when `postgres` is `None`.
     pub db_path: PathBuf,
+    /// A PostgreSQL database instead of the SQLite file (several instances may share it).
+    pub postgres: Option<PostgresConfig>,
     pub credentials: Credentials,
     pub rate_limits: RateLimits,
     pub faults: FaultConfig,
@@ -58,6 +62,7 @@ impl ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: db_path.into(),
+            postgres: None,
             credentials: Credentials::development(),
             rate_limits: RateLimits::off(),
             faults: FaultConfig::off(),
@@ -69,6 +74,28 @@ impl ServerConfig {
             sign_max_age: None,
             max_scanned_rows: crate::store::objects::MAX_SCANNED_ROWS,
         }
+    }
+}
+
+/// Where the PostgreSQL database is. `Debug` never shows the URL (it may hold a password).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/db?sslmode=…`.
+    pub url: String,
+    /// PEM file of the certificate authority of the database's TLS certificate, when it is not a public one
+    /// (Amazon RDS, Cloud SQL).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = tokio_postgres::Config::from_str(&self.url)
+            .map(|c| crate::store::postgres::describe(&c))
+            .unwrap_or_else(|_| "<invalid URL>".into());
+        f.debug_struct("PostgresConfig")
+            .field("database", &at)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 

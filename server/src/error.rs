@@ -122,7 +122,9 @@ impl From<StoreError> for AppError {
             StoreError::NotFound { class, id } => AppError::not_found(&class, &id),
             StoreError::ClassNotFound(class) => AppError::class_not_found(&class),
             StoreError::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, code, err.to_string()),
-            StoreError::Sqlite(_) | StoreError::Internal(_) => AppError::internal(err),
+            StoreError::Sqlite(_) | StoreError::Postgres(_) | StoreError::Internal(_) => {
+                AppError::internal(err)
+            }
             StoreError::InvalidClassName(_)
             | StoreError::InvalidKey(_)
             | StoreError::InvalidType(_)

@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use crate::config::Durability;
-use crate::store::db::{iso_millis, parse_iso_millis, Db};
+use crate::store::db::{iso_millis, parse_iso_millis, SqliteDb};
 use crate::store::messages::{recipients_column, recipients_from_column, user_conversation_key};
 use crate::store::objects::{validate_class_name, CONVERSATION};
 
@@ -205,7 +205,7 @@ impl Importer {
             reason,
         };
         // The server's own start-up creates and migrates the schema.
-        Db::open(path, Durability::Normal)
+        SqliteDb::open(path, Durability::Normal)
             .map_err(|e| open_error(e.to_string()))?
             .close();
         let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;

@@ -1,4 +1,5 @@
-//! LeanCloud's RTM rate-limit buckets (`leancloud-rest.md` §6), in memory.
+//! LeanCloud's RTM rate-limit buckets (`leancloud-rest.md` §6): in memory on SQLite (one instance), in the
+//! database on PostgreSQL, where every instance takes from the same windows so a limit holds for the app.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -7,6 +8,8 @@ use chrono::{Datelike, TimeZone, Utc};
 
 use crate::config::RateLimits;
 use crate::error::{codes, AppError};
+use crate::store::db::Db;
+use crate::store::postgres::{self, Pg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
@@ -52,6 +55,32 @@ struct State {
 pub struct RateLimiter {
     limits: Mutex<RateLimits>,
     state: Mutex<State>,
+    /// The shared windows, on PostgreSQL.
+    shared: Option<Pg>,
+}
+
+/// What a granted request took, to give back with [`RateLimiter::refund`] if it then fails.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    bucket: Option<Bucket>,
+    /// Shared windows taken from: (name, window start, limit).
+    shared: Vec<(&'static str, i64, i64)>,
+}
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 86_400_000;
+
+fn window_name(bucket: Bucket) -> &'static str {
+    match bucket {
+        Bucket::Messages => "messages/minute",
+        Bucket::Broadcasts => "broadcasts/minute",
+    }
+}
+const DAY_WINDOW: &str = "broadcasts/day";
+
+/// Whole seconds until `ms` from now (at least 1).
+fn secs_until(ms: i64, now: i64) -> u64 {
+    ((ms - now).max(1) as u64).div_ceil(1000)
 }
 
 fn seconds_to_utc_midnight() -> u64 {
@@ -65,10 +94,95 @@ fn seconds_to_utc_midnight() -> u64 {
 }
 
 impl RateLimiter {
+    /// Limits counted in memory (one instance).
     pub fn new(limits: RateLimits) -> Self {
         RateLimiter {
             limits: Mutex::new(limits),
             state: Mutex::new(State::default()),
+            shared: None,
+        }
+    }
+
+    /// Limits counted in windows of `db` when it is shared (PostgreSQL), in memory otherwise.
+    pub fn for_db(limits: RateLimits, db: &Db) -> Self {
+        RateLimiter {
+            shared: match db {
+                Db::Postgres(pg) => Some(pg.clone()),
+                Db::Sqlite(_) => None,
+            },
+            ..RateLimiter::new(limits)
+        }
+    }
+
+    fn limits(&self) -> RateLimits {
+        self.limits.lock().map(|l| *l).unwrap_or_default()
+    }
+
+    /// Takes a unit of `bucket`, or answers 429 with when to retry.
+    pub async fn take(&self, bucket: Bucket) -> Result<Grant, AppError> {
+        let Some(pg) = &self.shared else {
+            self.check(bucket)?;
+            return Ok(Grant {
+                bucket: Some(bucket),
+                shared: Vec::new(),
+            });
+        };
+        let limits = self.limits();
+        let now = Utc::now().timestamp_millis();
+        let mut grant = Grant {
+            bucket: Some(bucket),
+            shared: Vec::new(),
+        };
+        let too_many =
+            |secs| AppError::rate_limited(codes::TOO_MANY_REQUESTS, "Too many requests.", secs);
+        if bucket == Bucket::Broadcasts {
+            if let Some(limit) = limits.broadcasts_per_day {
+                let today = now.div_euclid(DAY_MS) * DAY_MS;
+                let taken =
+                    postgres::limits::take(pg, DAY_WINDOW, today, DAY_MS, limit.into()).await?;
+                if !taken.granted {
+                    return Err(AppError::rate_limited(
+                        codes::INTERNAL,
+                        "The daily quota of system messages is exceeded.",
+                        seconds_to_utc_midnight(),
+                    ));
+                }
+                grant
+                    .shared
+                    .push((DAY_WINDOW, taken.window_start, limit.into()));
+            }
+        }
+        let minute = match bucket {
+            Bucket::Messages => limits.messages_per_minute,
+            Bucket::Broadcasts => limits.broadcasts_per_minute,
+        };
+        if let Some(limit) = minute {
+            let name = window_name(bucket);
+            let taken = postgres::limits::take(pg, name, now, MINUTE_MS, limit.into()).await?;
+            if !taken.granted {
+                self.refund(grant).await;
+                return Err(too_many(secs_until(taken.window_start + MINUTE_MS, now)));
+            }
+            grant.shared.push((name, taken.window_start, limit.into()));
+        }
+        Ok(grant)
+    }
+
+    /// Gives back what `grant` took (the request failed after it was counted).
+    pub async fn refund(&self, grant: Grant) {
+        match &self.shared {
+            Some(pg) => {
+                for (name, start, limit) in grant.shared {
+                    if let Err(e) = postgres::limits::refund(pg, name, start, limit).await {
+                        tracing::warn!(error = %e, bucket = name, "rate limit: refund lost");
+                    }
+                }
+            }
+            None => {
+                if let Some(bucket) = grant.bucket {
+                    self.refund_local(bucket);
+                }
+            }
         }
     }
 
@@ -83,7 +197,7 @@ impl RateLimiter {
 
     /// Gives back the unit `check` took, for a call that then failed (a broadcast to an unknown
     /// conversation must not use the daily quota).
-    pub fn refund(&self, bucket: Bucket) {
+    fn refund_local(&self, bucket: Bucket) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -97,7 +211,7 @@ impl RateLimiter {
     }
 
     /// Counts one call against `bucket`, or answers LeanCloud's 429.
-    pub fn check(&self, bucket: Bucket) -> Result<(), AppError> {
+    fn check(&self, bucket: Bucket) -> Result<(), AppError> {
         let limits = self.limits.lock().map(|l| *l).unwrap_or_default();
         if limits.is_off() {
             return Ok(());
@@ -138,8 +252,11 @@ impl RateLimiter {
     }
 
     /// What each bucket has used in its current window, for operators (the console). Read-only.
-    pub fn usage(&self) -> Usage {
-        let limits = self.limits.lock().map(|l| *l).unwrap_or_default();
+    pub async fn usage(&self) -> Usage {
+        if let Some(pg) = &self.shared {
+            return self.shared_usage(pg).await;
+        }
+        let limits = self.limits();
         let now = Instant::now();
         let today = i64::from(Utc::now().num_days_from_ce());
         let Ok(state) = self.state.lock() else {
@@ -166,6 +283,54 @@ impl RateLimiter {
             },
         }
     }
+}
+
+impl RateLimiter {
+    async fn shared_usage(&self, pg: &Pg) -> Usage {
+        let limits = self.limits();
+        let now = Utc::now().timestamp_millis();
+        let read = |name| async move { postgres::limits::read(pg, name).await.ok().flatten() };
+        let minute = |window: Option<(i64, i64)>, limit: Option<u32>| {
+            let open = window.filter(|(start, _)| start + MINUTE_MS > now);
+            BucketUsage {
+                limit,
+                used: open.map_or(0, |(_, n)| count_of(n, limit)),
+                resets_in_secs: open.map_or(0, |(start, _)| secs_until(start + MINUTE_MS, now)),
+            }
+        };
+        let today = now.div_euclid(DAY_MS) * DAY_MS;
+        let day = read(DAY_WINDOW).await.filter(|(start, _)| *start == today);
+        Usage {
+            messages_per_minute: minute(read("messages/minute").await, limits.messages_per_minute),
+            broadcasts_per_minute: minute(
+                read("broadcasts/minute").await,
+                limits.broadcasts_per_minute,
+            ),
+            broadcasts_per_day: BucketUsage {
+                limit: limits.broadcasts_per_day,
+                used: day.map_or(0, |(_, n)| count_of(n, limits.broadcasts_per_day)),
+                resets_in_secs: seconds_to_utc_midnight(),
+            },
+        }
+    }
+
+    /// Starts every window again: in memory, and the shared ones.
+    pub async fn reset(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = State::default();
+        }
+        if let Some(pg) = &self.shared {
+            if let Err(e) = postgres::limits::reset(pg).await {
+                tracing::warn!(error = %e, "rate limit: shared windows not reset");
+            }
+        }
+    }
+}
+
+/// Units granted in a shared window (its count may be one over the limit, for the refused ones).
+fn count_of(count: i64, limit: Option<u32>) -> u32 {
+    let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
+    limit.map_or(count, |l| count.min(l))
 }
 
 /// One bucket's use in its current window; `limit` is `None` when the bucket is not limited (nothing is

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use leancloud_server::{
-    ConnectionLimits, Credentials, Durability, HooksConfig, RateLimits, RealtimeConfig,
-    ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+    ConnectionLimits, Credentials, Durability, HooksConfig, PostgresConfig, RateLimits,
+    RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -27,9 +27,15 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// SQLite database file, created with its schema on first start.
+    /// SQLite database file, created with its schema on first start; or a PostgreSQL database
+    /// (`postgres://user@host:5432/db?sslmode=require`) that several instances share. A URL with a password
+    /// belongs in `LEANCLOUD_DATABASE_URL` (which wins over this flag), not on the command line.
     #[arg(long, default_value = ".data/leancloud.sqlite3")]
-    db: PathBuf,
+    db: String,
+    /// PEM file of the CA that signed the PostgreSQL server's certificate (Amazon RDS, Cloud SQL), when it is
+    /// not one of the public CAs.
+    #[arg(long)]
+    postgres_ca_file: Option<PathBuf>,
     /// `full` also survives power loss (one fsync per group commit); `normal` survives a killed process.
     #[arg(long, value_enum, default_value = "normal")]
     durability: Durability,
@@ -147,9 +153,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .broadcasts_per_minute
         .or(rate_limits.broadcasts_per_minute);
     rate_limits.broadcasts_per_day = args.broadcasts_per_day.or(rate_limits.broadcasts_per_day);
+    let db = std::env::var("LEANCLOUD_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or(args.db);
+    let postgres = leancloud_server::store::postgres::is_url(&db).then(|| PostgresConfig {
+        url: db.clone(),
+        ca_file: args.postgres_ca_file.clone(),
+    });
     let config = ServerConfig {
         listen: args.listen,
-        db_path: args.db,
+        db_path: if postgres.is_some() {
+            PathBuf::new()
+        } else {
+            PathBuf::from(&db)
+        },
+        postgres,
         credentials: credentials(),
         rate_limits,
         durability: args.durability,
@@ -187,9 +206,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         std::process::exit(2);
     }
-    let db_path = config.db_path.clone();
+    let database = match &config.postgres {
+        Some(pg) => format!("{pg:?}"),
+        None => config.db_path.display().to_string(),
+    };
     let server = leancloud_server::spawn(config).await?;
-    tracing::info!(url = %server.base_url(), db = %db_path.display(), ?rate_limits, "leancloud-server listening");
+    tracing::info!(url = %server.base_url(), db = %database, ?rate_limits, "leancloud-server listening");
     println!("leancloud-server listening on {}", server.base_url());
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::hooks::Refusal;
 use crate::state::AppState;
 use crate::store::messages::{self, MessageKind, NewMessage, Stored};
-use crate::store::objects::conversation_kind;
+use crate::store::objects;
 use crate::store::StoreError;
 
 /// Who sent: the REST API (the app's backend, trusted) or a realtime client on a connection.
@@ -87,15 +87,10 @@ pub async fn send(
     let from_client = origin == Origin::Client;
     let mut only: Option<Vec<String>> = None;
     if from_client && state.hooks.defines("_messageReceived") {
-        let conv_id = msg.conv_id.clone();
-        let members = state
-            .db
-            .read(move |conn| {
-                Ok(conversation_kind(conn, &conv_id)?
-                    .map(|k| k.members)
-                    .unwrap_or_default())
-            })
-            .await?;
+        let members = objects::conversation(&state.db, msg.conv_id.clone())
+            .await?
+            .map(|k| k.members)
+            .unwrap_or_default();
         let to_peers: Vec<&String> = members.iter().filter(|m| **m != msg.from).collect();
         let verdict = state
             .hooks
@@ -137,7 +132,7 @@ pub async fn send(
     let (online, offline): (Vec<String>, Vec<String>) = recipients
         .into_iter()
         .partition(|p| realtime.hub.is_online(p));
-    realtime.hub.deliver(stored.clone());
+    realtime.deliver(stored.clone());
     // No subscriber is not an error.
     let _ = state.feed.send(std::sync::Arc::new(stored.clone()));
     after_send(state, &stored, online, offline, source_ip);

@@ -24,7 +24,7 @@ use crate::error::{codes, AppError};
 use crate::realtime;
 use crate::routes::{admin, classes, history2, rtm, scan};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
-use crate::store::db::Db;
+use crate::store::db::{Db, SqliteDb};
 use crate::store::messages::{self, StoredMessage};
 use crate::store::objects;
 
@@ -36,6 +36,8 @@ pub enum ServerError {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("cannot open the PostgreSQL database: {0}")]
+    Postgres(crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -201,15 +203,7 @@ fn unreachable_response() -> Response {
 
 /// Starts the server: opens (and migrates) the database, binds, and serves in the background.
 pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    let path = config.db_path.clone();
-    let durability = config.durability;
-    let db = tokio::task::spawn_blocking(move || Db::open(&path, durability))
-        .await
-        .map_err(|e| ServerError::Startup(e.to_string()))?
-        .map_err(|source| ServerError::Database {
-            path: config.db_path.display().to_string(),
-            source,
-        })?;
+    let db = open_database(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -222,6 +216,11 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let limits = config.limits;
     let state = AppState::new(db, config);
+    // An instance on a shared database is ready once it hears the others (health says 503 until then).
+    let ready_by = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !state.realtime.bus.connected() && tokio::time::Instant::now() < ready_by {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let router = app(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(serve(listener, router, stop_rx, limits));
@@ -231,6 +230,26 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         stop: stop_tx,
         task,
     })
+}
+
+/// The database `config` names: PostgreSQL when given, else the SQLite file.
+async fn open_database(config: &ServerConfig) -> Result<Db, ServerError> {
+    if let Some(pg) = &config.postgres {
+        let pg = crate::store::postgres::Pg::connect(&pg.url, pg.ca_file.as_deref())
+            .await
+            .map_err(ServerError::Postgres)?;
+        return Ok(Db::Postgres(pg));
+    }
+    let path = config.db_path.clone();
+    let durability = config.durability;
+    let db = tokio::task::spawn_blocking(move || SqliteDb::open(&path, durability))
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))?
+        .map_err(|source| ServerError::Database {
+            path: config.db_path.display().to_string(),
+            source,
+        })?;
+    Ok(Db::Sqlite(db))
 }
 
 async fn serve(
@@ -363,9 +382,10 @@ impl RunningServer {
         self.state.faults.set(faults);
     }
 
-    /// Replaces the rate limits and resets their counters.
-    pub fn set_rate_limits(&self, limits: RateLimits) {
+    /// Replaces the rate limits and resets their counters (the shared ones too, on PostgreSQL).
+    pub async fn set_rate_limits(&self, limits: RateLimits) {
         self.state.limits.set(limits);
+        self.state.limits.reset().await;
     }
 
     /// Stops accepting, tells every WebSocket client `goaway` and closes it (1001) once what is queued for it
@@ -379,6 +399,7 @@ impl RunningServer {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let _ = self.task.await;
+        self.state.realtime.bus.stop();
         let db = self.state.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
     }

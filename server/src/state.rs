@@ -113,15 +113,17 @@ impl AppState {
     pub fn new(db: Db, config: ServerConfig) -> Self {
         let credentials = config.credentials;
         let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
+        let realtime = Arc::new(Realtime::new(config.realtime, &db, &credentials.master_key));
+        let limits = Arc::new(RateLimiter::for_db(config.rate_limits, &db));
         AppState {
             db,
             credentials: Arc::new(credentials),
-            limits: Arc::new(RateLimiter::new(config.rate_limits)),
+            limits,
             faults: Arc::new(Faults::new(config.faults)),
             requests: Arc::new(RequestLog::new(config.request_log)),
             sign_max_age: config.sign_max_age,
             max_scan: config.max_scanned_rows,
-            realtime: Arc::new(Realtime::new(config.realtime)),
+            realtime,
             hooks,
             pushes: Arc::new(PushLog::default()),
             feed: tokio::sync::broadcast::channel(1024).0,

@@ -587,7 +587,7 @@ pub async fn send(
         Some(_) => return Err(bad("Parameter transient must be a boolean.")),
     };
     check_size(&data)?;
-    console.app.limits.check(Bucket::Messages)?;
+    console.app.limits.take(Bucket::Messages).await?;
     let mut msg = NewMessage::to_conversation(conv_id, from, data);
     msg.transient = transient;
     if !recipients.is_empty() {
@@ -644,7 +644,7 @@ pub async fn broadcast(
         }
         Some(_) => {}
     }
-    console.app.limits.check(Bucket::Broadcasts)?;
+    console.app.limits.take(Bucket::Broadcasts).await?;
     let mut msg = NewMessage::to_conversation(conv_id, from, data);
     msg.kind = MessageKind::Broadcast;
     msg.valid_till = Some(valid_till);
@@ -672,7 +672,7 @@ fn usage_json(u: Usage) -> Value {
 
 /// `GET /console/api/quota`: the rate-limit buckets' use (the broadcast page shows the daily quota left).
 pub async fn quota(State(console): State<Console>, _signed: Signed) -> Json<Value> {
-    Json(usage_json(console.app.limits.usage()))
+    Json(usage_json(console.app.limits.usage().await))
 }
 
 /// Messages stored per minute over the last hour, oldest minute first (60 entries, the current minute last).
@@ -727,7 +727,7 @@ pub async fn operations(
         "liveViewers": console.app.feed.receiver_count(),
         "messagesLastHour": last_hour,
         "messagesPerMinute": per_minute,
-        "rateLimits": usage_json(console.app.limits.usage()),
+        "rateLimits": usage_json(console.app.limits.usage().await),
     })))
 }
 

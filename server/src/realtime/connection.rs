@@ -625,6 +625,9 @@ impl Conn {
             .tag
             .clone()
             .filter(|t| !t.is_empty() && sm.r != Some(true));
+        if let Some(tag) = &tag {
+            self.realtime().took_over(&peer, tag);
+        }
         let kicked = self.realtime().hub.register(SessionRef {
             conn: self.id,
             peer: peer.clone(),
@@ -894,7 +897,7 @@ impl Conn {
                     let others: Vec<String> =
                         members.into_iter().filter(|m| **m != *peer).collect();
                     let (cid, by) = (created.id, peer.to_string());
-                    self.realtime().hub.notify(&others, |p| {
+                    self.realtime().notify(&others, |p| {
                         conv_push(
                             p,
                             OpType::Joined,
@@ -1064,8 +1067,8 @@ impl Conn {
         } else {
             (OpType::Left, OpType::MembersLeft)
         };
-        let hub = &self.realtime().hub;
-        hub.notify(&targets, |p| {
+        let realtime = self.realtime();
+        realtime.notify(&targets, |p| {
             conv_push(
                 p,
                 own_op,
@@ -1076,7 +1079,7 @@ impl Conn {
                 },
             )
         });
-        hub.notify(&others, |p| {
+        realtime.notify(&others, |p| {
             conv_push(
                 p,
                 others_op,
@@ -1222,7 +1225,7 @@ impl Conn {
                 });
                 let others: Vec<String> = members.into_iter().filter(|m| **m != *peer).collect();
                 let by = peer.to_string();
-                self.realtime().hub.notify(&others, |p| {
+                self.realtime().notify(&others, |p| {
                     conv_push(
                         p,
                         OpType::Updated,

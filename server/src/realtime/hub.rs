@@ -120,6 +120,30 @@ impl Hub {
         kicked
     }
 
+    /// Closes the sessions of `peer` with `tag` (another instance took them over) with a session conflict.
+    pub fn kick_tagged(&self, peer: &str, tag: &str) {
+        let Ok(mut clients) = self.clients.write() else {
+            return;
+        };
+        let Some(list) = clients.get_mut(peer) else {
+            return;
+        };
+        list.retain(|s| {
+            if s.tag.as_deref() != Some(tag) {
+                return true;
+            }
+            let _ = s.tx.try_send(Outbound::Kick {
+                peer: s.peer.clone(),
+                code: crate::codes::SESSION_CONFLICT as i32,
+                reason: "SESSION_CONFLICT",
+            });
+            false
+        });
+        if list.is_empty() {
+            clients.remove(peer);
+        }
+    }
+
     pub fn unregister(&self, conn: u64, peer: &str) {
         if let Ok(mut clients) = self.clients.write() {
             if let Some(list) = clients.get_mut(peer) {

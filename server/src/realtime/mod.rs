@@ -4,17 +4,18 @@
 //!
 //! - `frame`: subprotocols and the binary/base64 framing; `proto`: the schema;
 //! - `connection`: one socket's loop (limits, idle timeout, its sessions) and the client commands;
-//! - `hub`: who is online, and delivery; `signature`: login and conversation signatures.
+//! - `hub`: who is online, and delivery; `bus`: delivery between instances on one PostgreSQL database;
+//! - `signature`: login and conversation signatures.
 
+pub mod bus;
 mod connection;
 pub mod frame;
 pub mod hub;
 pub mod proto;
 pub mod signature;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, RawQuery, Request, State};
@@ -22,14 +23,17 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rand::distr::{Alphanumeric, SampleString};
 use serde_json::json;
 
 use crate::codes;
 use crate::error::AppError;
 use crate::state::{AppState, ConnInfo};
+use bus::{Bus, Event};
 use frame::Subprotocol;
 use hub::Hub;
+
+use crate::store::db::Db;
+use crate::store::messages::Stored;
 
 /// The realtime gateway's settings.
 #[derive(Debug, Clone)]
@@ -66,48 +70,95 @@ impl Default for RealtimeConfig {
     }
 }
 
-/// The gateway's shared state: settings, the hub, session tokens.
+/// The gateway's shared state: settings, the hub, the bus to other instances, the session-token key.
 #[derive(Debug)]
 pub struct Realtime {
     pub config: RealtimeConfig,
-    pub hub: Hub,
-    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    pub hub: Arc<Hub>,
+    pub bus: Bus,
+    /// Session tokens are signed, not stored: any instance (or this one after a restart) checks them.
+    token_key: Vec<u8>,
 }
 
+type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+
 impl Realtime {
-    pub fn new(config: RealtimeConfig) -> Realtime {
+    /// The gateway of a server on `db`, its session tokens signed with `master_key`. On PostgreSQL it starts
+    /// the bus (needs a runtime).
+    pub fn new(config: RealtimeConfig, db: &Db, master_key: &str) -> Realtime {
+        let hub = Arc::new(Hub::default());
+        let bus = match db {
+            Db::Postgres(pg) => Bus::postgres(pg.clone(), hub.clone()),
+            Db::Sqlite(_) => Bus::local(),
+        };
         Realtime {
             config,
-            hub: Hub::default(),
-            tokens: Mutex::new(HashMap::new()),
+            hub,
+            bus,
+            token_key: [
+                b"leancloud-server session token:".as_slice(),
+                master_key.as_bytes(),
+            ]
+            .concat(),
         }
     }
 
-    /// A new session token for `client`.
+    fn token_mac(&self, client: &str, until: i64) -> String {
+        use hmac::Mac;
+        let mut mac = HmacSha1::new_from_slice(&self.token_key).expect("HMAC takes any key");
+        mac.update(format!("{until}:{client}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A new session token for `client`: its expiry (ms) and a MAC of both.
     fn issue_token(&self, client: &str) -> String {
-        let token = Alphanumeric.sample_string(&mut rand::rng(), 32);
-        if let Ok(mut tokens) = self.tokens.lock() {
-            let now = Instant::now();
-            if tokens.len() > 100_000 {
-                tokens.retain(|_, (_, until)| *until > now);
-            }
-            tokens.insert(
-                token.clone(),
-                (client.to_string(), now + self.config.session_ttl),
-            );
-        }
-        token
+        let ttl = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+        let until = chrono::Utc::now().timestamp_millis().saturating_add(ttl);
+        format!("{until}.{}", self.token_mac(client, until))
     }
 
     /// Whether `token` is a live session token of `client`.
     fn token_valid(&self, token: &str, client: &str) -> bool {
-        self.tokens
-            .lock()
-            .map(|t| {
-                t.get(token)
-                    .is_some_and(|(c, until)| c == client && *until > Instant::now())
-            })
-            .unwrap_or(false)
+        use subtle::ConstantTimeEq;
+        let Some((until, mac)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(until) = until.parse::<i64>() else {
+            return false;
+        };
+        let expected = self.token_mac(client, until);
+        bool::from(expected.as_bytes().ct_eq(mac.as_bytes()))
+            && until > chrono::Utc::now().timestamp_millis()
+    }
+
+    /// Hands a committed message to its audience's sessions here and, through the bus, on other instances.
+    pub fn deliver(&self, msg: Stored) {
+        if self.bus.is_shared() {
+            self.bus.publish(Event::Deliver {
+                msg: Box::new(msg.clone()),
+            });
+        }
+        self.hub.deliver(msg);
+    }
+
+    /// Sends each of `peers` the command built for it, on every instance.
+    pub fn notify(&self, peers: &[String], command: impl Fn(&str) -> proto::GenericCommand) {
+        if self.bus.is_shared() && !peers.is_empty() {
+            let items = peers
+                .iter()
+                .map(|p| (p.clone(), bus::encode_command(&command(p))))
+                .collect();
+            self.bus.publish(Event::Notify { items });
+        }
+        self.hub.notify(peers, command);
+    }
+
+    /// `peer` logged in with `tag` here: sessions with that tag on other instances close.
+    pub fn took_over(&self, peer: &str, tag: &str) {
+        self.bus.publish(Event::Kick {
+            peer: peer.to_string(),
+            tag: tag.to_string(),
+        });
     }
 }
 

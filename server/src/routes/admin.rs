@@ -9,7 +9,7 @@ use crate::auth::Access;
 use crate::config::{FaultConfig, RateLimits};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::db::iso_millis;
+use crate::store::db::{iso_millis, Db};
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     serde_json::from_slice(body)
@@ -57,23 +57,31 @@ pub async fn put_rate_limits(
     access.require_master()?;
     let limits: RateLimits = parse(&body)?;
     state.limits.set(limits);
+    state.limits.reset().await;
     to_json(&limits)
 }
 
-/// `GET /__admin/health`: `200 {"status":"ok","writer":"running"}`, or `503` when the database writer has
-/// stopped (every write would fail), so a load balancer takes the instance out.
+/// `GET /__admin/health`, for a load balancer: `200 {"status":"ok","database":"postgres","db":"reachable",
+/// "bus":"connected"}` (`writer: running` on SQLite), or `503` with `status: unavailable` when the database
+/// takes no writes or the realtime bus between instances is down, so the balancer takes the instance out.
 pub async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
-    if state.db.writer_running() {
-        (
-            axum::http::StatusCode::OK,
-            Json(json!({"status": "ok", "writer": "running"})),
-        )
-    } else {
-        (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "writer": "stopped"})),
-        )
+    let db_ok = state.db.reachable().await;
+    let bus_ok = state.realtime.bus.connected();
+    let mut body = json!({
+        "status": if db_ok && bus_ok { "ok" } else { "unavailable" },
+        "database": state.db.backend(),
+        "db": if db_ok { "reachable" } else { "unreachable" },
+        "bus": state.realtime.bus.describe(),
+    });
+    if let Db::Sqlite(_) = state.db {
+        body["writer"] = json!(if db_ok { "running" } else { "stopped" });
     }
+    let status = if db_ok && bus_ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 /// `GET /1.1/date`: the server time, as LeanCloud answers it.

@@ -167,12 +167,12 @@ async fn send_counted(
     msg: NewMessage,
     bucket: Bucket,
 ) -> Result<Json<Value>, AppError> {
-    state.limits.check(bucket)?;
+    let grant = state.limits.take(bucket).await?;
     let ip = msg.from_ip.clone();
     match messaging::send(state, msg, Origin::Rest, ip).await {
         Ok(stored) => Ok(sent(stored.msg_id, stored.timestamp)),
         Err(e) => {
-            state.limits.refund(bucket);
+            state.limits.refund(grant).await;
             Err(e.into())
         }
     }

@@ -1,4 +1,4 @@
-//! SQLite access: one writer thread doing group commit, and a small pool of read connections.
+//! The database handle ([`Db`]: SQLite or PostgreSQL, chosen at start), and SQLite access: one writer thread doing group commit, and a small pool of read connections.
 //!
 //! Every write is a job sent to the writer thread. The thread takes all jobs that are waiting, runs them
 //! inside one transaction, commits, and only then answers each job. So a response is sent only for
@@ -100,9 +100,44 @@ fn flush_last_messages(
     Ok(())
 }
 
-/// Shared handle to the database. Cheap to clone.
+/// The server's database, chosen at start: the embedded SQLite file (the default), or a PostgreSQL database
+/// that several instances share. Every function of the store takes it and runs the same operation on
+/// either backend ([`crate::store::postgres`] holds the PostgreSQL side). Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqliteDb),
+    Postgres(crate::store::postgres::Pg),
+}
+
+impl Db {
+    /// Which backend, for logs and health: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the database takes writes now: SQLite's writer thread runs, or PostgreSQL answers a query.
+    pub async fn reachable(&self) -> bool {
+        match self {
+            Db::Sqlite(db) => db.writer_running(),
+            Db::Postgres(pg) => pg.ping().await,
+        }
+    }
+
+    /// Finishes the queued writes and closes the database (blocks: call it off the runtime's threads).
+    pub fn close(&self) {
+        match self {
+            Db::Sqlite(db) => db.close(),
+            Db::Postgres(pg) => pg.close(),
+        }
+    }
+}
+
+/// Shared handle to a SQLite database. Cheap to clone.
 #[derive(Clone)]
-pub struct Db {
+pub struct SqliteDb {
     inner: Arc<DbInner>,
 }
 
@@ -163,9 +198,9 @@ fn start_query_threads() -> std::io::Result<std::sync::mpsc::Sender<QueryJob>> {
     Ok(tx)
 }
 
-impl std::fmt::Debug for Db {
+impl std::fmt::Debug for SqliteDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
+        f.debug_struct("SqliteDb")
             .field("path", &self.inner.path)
             .finish()
     }
@@ -209,9 +244,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Db {
+impl SqliteDb {
     /// Opens (creating folders, file and schema as needed) and starts the writer thread.
-    pub fn open(path: &Path, durability: Durability) -> Result<Db, rusqlite::Error> {
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteDb, rusqlite::Error> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -239,7 +274,7 @@ impl Db {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let db = Db {
+        let db = SqliteDb {
             inner: Arc::new(DbInner {
                 path: path.to_path_buf(),
                 jobs: Mutex::new(Some(tx)),
@@ -284,7 +319,7 @@ impl Db {
         self.submit(Lane::Shared, true, f).await
     }
 
-    /// [`Db::write`] in `lane`.
+    /// [`SqliteDb::write`] in `lane`.
     pub async fn write_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -293,7 +328,7 @@ impl Db {
         self.submit(lane, true, f).await
     }
 
-    /// Like [`Db::write`] without the savepoint, which saves copying the touched pages for every job on the
+    /// Like [`SqliteDb::write`] without the savepoint, which saves copying the touched pages for every job on the
     /// hot path (sends). `f` should fail only before its first change: a failure after a change rolls back
     /// the whole batch, and every job in it is answered with an error.
     pub async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
@@ -348,7 +383,7 @@ impl Db {
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
-    /// [`Db::read`] for a query of `lane`: shared-lane queries (app-key clients) wait for one of the few
+    /// [`SqliteDb::read`] for a query of `lane`: shared-lane queries (app-key clients) wait for one of the few
     /// low-priority query threads; priority queries (the master key) run on the blocking pool at once.
     pub async fn read_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
     where
@@ -644,7 +679,7 @@ mod tests {
             .await
         }
         let dir = tempfile::tempdir().expect("dir");
-        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let db = SqliteDb::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
         let order = Arc::new(Mutex::new(Vec::<String>::new()));
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let (running_tx, running) = std::sync::mpsc::channel::<()>();
@@ -706,7 +741,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn m6_app_key_queries_take_at_most_half_the_cores() {
         let dir = tempfile::tempdir().expect("dir");
-        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let db = SqliteDb::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
         let limit = shared_query_threads();
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -773,7 +808,7 @@ mod tests {
     #[tokio::test]
     async fn m1_a_panicking_job_fails_alone_and_the_writer_survives() {
         let dir = tempfile::tempdir().expect("dir");
-        let db = Db::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
+        let db = SqliteDb::open(&dir.path().join("t.sqlite3"), Durability::Normal).expect("open");
         let panicked = db
             .write(|tx| -> StoreResult<()> {
                 tx.conn()

@@ -38,6 +38,8 @@ pub enum StoreError {
     SystemConversationRequired,
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// Something that should not happen (a stored row that does not decode, the writer gone).
     #[error("{0}")]
     Internal(String),
@@ -64,13 +66,18 @@ impl StoreError {
             StoreError::ConversationNotFound => codes::CONVERSATION_NOT_FOUND,
             StoreError::InvalidMessagingTarget => codes::INVALID_MESSAGING_TARGET,
             StoreError::SystemConversationRequired => codes::SYSTEM_CONVERSATION_REQUIRED,
-            StoreError::Sqlite(_) | StoreError::Internal(_) => codes::INTERNAL,
+            StoreError::Sqlite(_) | StoreError::Postgres(_) | StoreError::Internal(_) => {
+                codes::INTERNAL
+            }
         }
     }
 
     /// Whether the client caused it (as opposed to the server failing).
     pub fn is_internal(&self) -> bool {
-        matches!(self, StoreError::Sqlite(_) | StoreError::Internal(_))
+        matches!(
+            self,
+            StoreError::Sqlite(_) | StoreError::Postgres(_) | StoreError::Internal(_)
+        )
     }
 }
 

@@ -7,8 +7,8 @@ use rusqlite::{params_from_iter, OptionalExtension};
 
 use super::db::Db;
 use super::messages::{recipients_from_column, user_conversation_key};
-use super::objects::conversation_kind;
-use super::{StoreError, StoreResult};
+use super::objects::{conversation_kind, ConversationKind};
+use super::{postgres, StoreError, StoreResult};
 
 /// Which messages a history query covers.
 #[derive(Debug, Clone)]
@@ -67,15 +67,32 @@ pub struct Subscriber {
 
 /// `(timestamp, seq)` of a resolved end; `seq` only when it names a message.
 #[derive(Debug, Clone, Copy)]
-struct Bound {
+pub(crate) struct Bound {
     ts: i64,
     seq: Option<i64>,
     inclusive: bool,
 }
 
+/// Placeholders of one query's parameters, in order: SQLite's `?` or PostgreSQL's `$n`.
+pub(crate) trait Args {
+    fn text(&mut self, v: String) -> String;
+    fn int(&mut self, v: i64) -> String;
+}
+
+impl Args for Vec<SqlValue> {
+    fn text(&mut self, v: String) -> String {
+        self.push(SqlValue::Text(v));
+        "?".into()
+    }
+    fn int(&mut self, v: i64) -> String {
+        self.push(SqlValue::Integer(v));
+        "?".into()
+    }
+}
+
 impl Bound {
     /// SQL condition keeping the rows below (`below`) or above this bound.
-    fn condition(&self, below: bool, args: &mut Vec<SqlValue>) -> String {
+    fn condition(&self, below: bool, args: &mut impl Args) -> String {
         let (strict, eq) = match (below, self.inclusive) {
             (true, true) => ("<", "<="),
             (true, false) => ("<", "<"),
@@ -84,29 +101,19 @@ impl Bound {
         };
         match self.seq {
             Some(seq) => {
-                args.push(SqlValue::Integer(self.ts));
-                args.push(SqlValue::Integer(self.ts));
-                args.push(SqlValue::Integer(seq));
-                format!("(m.timestamp {strict} ? OR (m.timestamp = ? AND m.seq {eq} ?))")
+                let (t1, t2, s) = (args.int(self.ts), args.int(self.ts), args.int(seq));
+                format!("(m.timestamp {strict} {t1} OR (m.timestamp = {t2} AND m.seq {eq} {s}))")
             }
-            None => {
-                args.push(SqlValue::Integer(self.ts));
-                format!("m.timestamp {eq} ?")
-            }
+            None => format!("m.timestamp {eq} {}", args.int(self.ts)),
         }
     }
 }
 
-fn resolve(conn: &rusqlite::Connection, end: &End) -> StoreResult<Option<Bound>> {
-    let at = match &end.msg_id {
-        Some(id) => conn
-            .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
-            .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            .optional()?
-            .filter(|(t, _)| end.timestamp.is_none_or(|ts| ts == *t)),
-        None => None,
-    };
-    Ok(match (at, end.timestamp) {
+/// The bound an end names: its message (`at`: that message's timestamp and seq, when it is stored and
+/// agrees with the end's timestamp), else its timestamp alone.
+pub(crate) fn resolve(end: &End, at: Option<(i64, i64)>) -> Option<Bound> {
+    let at = at.filter(|(t, _)| end.timestamp.is_none_or(|ts| ts == *t));
+    match (at, end.timestamp) {
         (Some((t, seq)), _) => Some(Bound {
             ts: t,
             seq: Some(seq),
@@ -118,54 +125,76 @@ fn resolve(conn: &rusqlite::Connection, end: &End) -> StoreResult<Option<Bound>>
             inclusive: end.inclusive,
         }),
         (None, None) => None,
-    })
+    }
+}
+
+/// The history query on either backend: the same SQL, with the backend's placeholders.
+pub(crate) fn history_sql(
+    query: &HistoryQuery,
+    start: Option<Bound>,
+    stop: Option<Bound>,
+    args: &mut impl Args,
+) -> String {
+    let mut conds = vec![
+        "m.kind != 'broadcast'".to_string(),
+        "m.transient = FALSE".to_string(),
+    ];
+    match &query.scope {
+        Scope::Conversation(conv) => {
+            let (c, k) = (args.text(conv.clone()), args.text(conv.clone()));
+            conds.push(format!(
+                "(m.conv_id = {c} OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = {k}))"
+            ));
+        }
+        Scope::Subscriber { conv, client } => {
+            let (c, k) = (
+                args.text(conv.clone()),
+                args.text(user_conversation_key(conv, client)),
+            );
+            conds.push(format!(
+                "((m.conv_id = {c} AND m.kind = 'normal') OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = {k}))"
+            ));
+        }
+        Scope::From(from) => conds.push(format!("m.from_peer = {}", args.text(from.clone()))),
+        Scope::All => {}
+    }
+    if let Some(b) = start {
+        conds.push(b.condition(!query.reversed, args));
+    }
+    if let Some(b) = stop {
+        conds.push(b.condition(query.reversed, args));
+    }
+    let order = if query.reversed { "ASC" } else { "DESC" };
+    let limit = args.int(query.limit);
+    format!(
+        "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, (m.bin OR COALESCE(mm.bin, FALSE)), mm.ack_at, m.recipients
+         FROM messages m LEFT JOIN message_meta mm ON mm.msg_id = m.msg_id
+         WHERE {} ORDER BY m.timestamp {order}, m.seq {order} LIMIT {limit}",
+        conds.join(" AND ")
+    )
+}
+
+fn message_at(conn: &rusqlite::Connection, end: &End) -> StoreResult<Option<(i64, i64)>> {
+    let Some(id) = &end.msg_id else {
+        return Ok(None);
+    };
+    Ok(conn
+        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
+        .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?)
 }
 
 /// The records `query` selects.
 pub async fn history(db: &Db, query: HistoryQuery) -> StoreResult<Vec<HistoryRecord>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::history::history(pg, query).await,
+    };
     db.read(move |conn| {
-        let start = resolve(conn, &query.start)?;
-        let stop = resolve(conn, &query.stop)?;
+        let start = resolve(&query.start, message_at(conn, &query.start)?);
+        let stop = resolve(&query.stop, message_at(conn, &query.stop)?);
         let mut args: Vec<SqlValue> = Vec::new();
-        let mut conds = vec!["m.kind != 'broadcast'".to_string(), "m.transient = 0".to_string()];
-        match &query.scope {
-            Scope::Conversation(conv) => {
-                args.push(SqlValue::Text(conv.clone()));
-                args.push(SqlValue::Text(conv.clone()));
-                conds.push(
-                    "(m.conv_id = ? OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?))"
-                        .into(),
-                );
-            }
-            Scope::Subscriber { conv, client } => {
-                args.push(SqlValue::Text(conv.clone()));
-                args.push(SqlValue::Text(user_conversation_key(conv, client)));
-                conds.push(
-                    "((m.conv_id = ? AND m.kind = 'normal') OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?))"
-                        .into(),
-                );
-            }
-            Scope::From(from) => {
-                args.push(SqlValue::Text(from.clone()));
-                conds.push("m.from_peer = ?".into());
-            }
-            Scope::All => {}
-        }
-        // Newest first: below the start, above the stop; reversed the other way round.
-        if let Some(b) = start {
-            conds.push(b.condition(!query.reversed, &mut args));
-        }
-        if let Some(b) = stop {
-            conds.push(b.condition(query.reversed, &mut args));
-        }
-        let order = if query.reversed { "ASC" } else { "DESC" };
-        args.push(SqlValue::Integer(query.limit));
-        let sql = format!(
-            "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, (m.bin OR COALESCE(mm.bin, 0)), mm.ack_at, m.recipients
-             FROM messages m LEFT JOIN message_meta mm ON mm.msg_id = m.msg_id
-             WHERE {} ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?",
-            conds.join(" AND ")
-        );
+        let sql = history_sql(&query, start, stop, &mut args);
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt
             .query_map(params_from_iter(args), |r| {
@@ -195,6 +224,10 @@ pub async fn subscribers(
     after: String,
     limit: i64,
 ) -> StoreResult<Vec<Subscriber>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::history::subscribers(pg, conv, after, limit).await,
+    };
     db.read(move |conn| {
         let mut stmt = conn.prepare_cached(
             "SELECT client_id, timestamp FROM service_subscribers
@@ -215,13 +248,13 @@ pub async fn subscribers(
 
 /// Subscribe `client` to the service conversation `conv` at `now` (ms); subscribing twice keeps the first time.
 pub async fn subscribe(db: &Db, conv: String, client: String, now: i64) -> StoreResult<()> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::history::subscribe(pg, conv, client, now).await,
+    };
     db.write(move |tx| {
         let conn = tx.conn();
-        match conversation_kind(conn, &conv)? {
-            Some(kind) if kind.system => {}
-            Some(_) => return Err(StoreError::SystemConversationRequired),
-            None => return Err(StoreError::ConversationNotFound),
-        }
+        subscribable(conversation_kind(conn, &conv)?)?;
         conn.prepare_cached(
             "INSERT OR IGNORE INTO service_subscribers (conv_id, client_id, timestamp) VALUES (?1, ?2, ?3)",
         )?
@@ -229,4 +262,13 @@ pub async fn subscribe(db: &Db, conv: String, client: String, now: i64) -> Store
         Ok(())
     })
     .await
+}
+
+/// Only a system (service) conversation has subscribers.
+pub(crate) fn subscribable(kind: Option<ConversationKind>) -> StoreResult<()> {
+    match kind {
+        Some(kind) if kind.system => Ok(()),
+        Some(_) => Err(StoreError::SystemConversationRequired),
+        None => Err(StoreError::ConversationNotFound),
+    }
 }

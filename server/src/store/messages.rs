@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::store::db::Db;
-use crate::store::objects::conversation_kind;
+use crate::store::objects::{conversation_kind, ConversationKind};
+use crate::store::postgres;
 use crate::store::{StoreError, StoreResult};
 
 /// How a message was addressed.
@@ -98,8 +99,9 @@ impl NewMessage {
     }
 }
 
-/// A message once committed, with who it is for: what delivery needs.
-#[derive(Debug, Clone)]
+/// A message once committed, with who it is for: what delivery needs (on this instance, or on another
+/// through the realtime bus).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stored {
     pub seq: i64,
     pub msg_id: String,
@@ -140,22 +142,15 @@ pub fn user_conversation_key(conv_id: &str, client_id: &str) -> String {
 /// client's send) the sender must be in the conversation's `m`, and system conversations only receive; the
 /// REST API's master-key sends are bound by neither.
 pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::messages::store(pg, msg, member).await,
+    };
     let clock = db.clone();
     // Every error below comes before the first change, so no savepoint is needed.
     db.write_unguarded(move |tx| {
         let conn = tx.conn();
-        let kind = conversation_kind(conn, &msg.conv_id)?;
-        let conv = match (kind, msg.kind) {
-            (None, MessageKind::Broadcast) => return Err(StoreError::ConversationNotFound),
-            (None, _) => return Err(StoreError::InvalidMessagingTarget),
-            (Some(c), MessageKind::Broadcast | MessageKind::ToClients) if !c.system => {
-                return Err(StoreError::SystemConversationRequired);
-            }
-            (Some(c), _) => c,
-        };
-        if member && (conv.system || !conv.members.contains(&msg.from)) {
-            return Err(StoreError::InvalidMessagingTarget);
-        }
+        let conv = check_target(conversation_kind(conn, &msg.conv_id)?, &msg, member)?;
         let msg_id = new_message_id();
         let ts = clock.next_timestamp();
         let recipients = recipients_column(&msg.recipients);
@@ -178,7 +173,7 @@ pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored
             msg.valid_till,
             msg.from_ip,
             msg.binary,
-            mentions(&msg.mention_pids, msg.mention_all),
+            mentions(&msg.mention_pids, msg.mention_all).map(|m| m.to_string()),
         ])?;
         let seq = conn.last_insert_rowid();
         if msg.kind == MessageKind::ToClients {
@@ -192,31 +187,64 @@ pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored
         if msg.kind != MessageKind::Broadcast {
             tx.touch_last_message(&msg.conv_id, ts);
         }
-        let audience = match msg.kind {
-            MessageKind::Normal => conv.members,
-            MessageKind::ToClients => msg.recipients,
-            MessageKind::Broadcast => Vec::new(),
-        };
-        Ok(Stored {
-            seq,
-            msg_id,
-            timestamp: ts,
-            conv_id: msg.conv_id,
-            from: msg.from,
-            data: msg.data,
-            binary: msg.binary,
-            kind: msg.kind,
-            transient: msg.transient,
-            room: conv.transient,
-            system: conv.system,
-            audience,
-            valid_till: msg.valid_till,
-            mention_pids: msg.mention_pids,
-            mention_all: msg.mention_all,
-            push: msg.push,
-        })
+        Ok(stored_message(msg, conv, seq, msg_id, ts))
     })
     .await
+}
+
+/// The conversation a message may be stored in, or why not: broadcasts and messages to chosen clients need a
+/// system conversation; with `member` (a realtime client's send) the sender must be in `m`, and system
+/// conversations only receive.
+pub(crate) fn check_target(
+    kind: Option<ConversationKind>,
+    msg: &NewMessage,
+    member: bool,
+) -> StoreResult<ConversationKind> {
+    let conv = match (kind, msg.kind) {
+        (None, MessageKind::Broadcast) => return Err(StoreError::ConversationNotFound),
+        (None, _) => return Err(StoreError::InvalidMessagingTarget),
+        (Some(c), MessageKind::Broadcast | MessageKind::ToClients) if !c.system => {
+            return Err(StoreError::SystemConversationRequired);
+        }
+        (Some(c), _) => c,
+    };
+    if member && (conv.system || !conv.members.contains(&msg.from)) {
+        return Err(StoreError::InvalidMessagingTarget);
+    }
+    Ok(conv)
+}
+
+/// What delivery needs of a message committed as `seq` at `ts`.
+pub(crate) fn stored_message(
+    msg: NewMessage,
+    conv: ConversationKind,
+    seq: i64,
+    msg_id: String,
+    ts: i64,
+) -> Stored {
+    let audience = match msg.kind {
+        MessageKind::Normal => conv.members,
+        MessageKind::ToClients => msg.recipients,
+        MessageKind::Broadcast => Vec::new(),
+    };
+    Stored {
+        seq,
+        msg_id,
+        timestamp: ts,
+        conv_id: msg.conv_id,
+        from: msg.from,
+        data: msg.data,
+        binary: msg.binary,
+        kind: msg.kind,
+        transient: msg.transient,
+        room: conv.transient,
+        system: conv.system,
+        audience,
+        valid_till: msg.valid_till,
+        mention_pids: msg.mention_pids,
+        mention_all: msg.mention_all,
+        push: msg.push,
+    }
 }
 
 /// The `recipients` column: the JSON list of a message's chosen recipients, NULL when it has none.
@@ -232,8 +260,8 @@ pub(crate) fn recipients_from_column(column: Option<String>) -> Vec<String> {
 }
 
 /// The `mentions` column: `{"pids":[…],"all":bool}`, or NULL when nobody is mentioned.
-fn mentions(pids: &[String], all: bool) -> Option<String> {
-    (!pids.is_empty() || all).then(|| json!({"pids": pids, "all": all}).to_string())
+pub(crate) fn mentions(pids: &[String], all: bool) -> Option<Value> {
+    (!pids.is_empty() || all).then(|| json!({"pids": pids, "all": all}))
 }
 
 const STORED_COLUMNS: &str =
@@ -259,6 +287,10 @@ fn stored_from_row(r: &SqlRow<'_>) -> rusqlite::Result<StoredMessage> {
 
 /// All stored messages, oldest first; with `conv_id`, only that conversation's (broadcasts included).
 pub fn stored(db: &Db, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::messages::stored(pg, conv_id),
+    };
     db.read_blocking(|conn| {
         let rows = match conv_id {
             Some(conv) => {
@@ -322,19 +354,16 @@ fn seq_of(conn: &Connection, msg_id: &str) -> StoreResult<Option<(i64, i64)>> {
         .optional()?)
 }
 
-/// A bound `(timestamp, seq)` on the scan: the record at the bound itself is included when `inclusive`.
-fn bound(
-    conn: &Connection,
+/// A bound `(timestamp, seq)` on the scan, from the bound's message (`at`: its timestamp and seq, when it
+/// names a stored one) or its timestamp alone: the record at the bound itself is included when `inclusive`.
+pub(crate) fn bound(
+    at: Option<(i64, i64)>,
     ts: Option<i64>,
-    msgid: Option<&str>,
     inclusive: bool,
     upper: bool,
-) -> StoreResult<Option<(i64, i64)>> {
-    let at = match msgid {
-        Some(id) => seq_of(conn, id)?.filter(|(t, _)| ts.is_none_or(|ts| ts == *t)),
-        None => None,
-    };
-    Ok(match (at, ts) {
+) -> Option<(i64, i64)> {
+    let at = at.filter(|(t, _)| ts.is_none_or(|ts| ts == *t));
+    match (at, ts) {
         (Some((t, seq)), _) => Some((
             t,
             if inclusive {
@@ -353,14 +382,51 @@ fn bound(
             (false, false) => (t, i64::MAX),
         }),
         (None, None) => None,
-    })
+    }
+}
+
+/// A history record as the 1.1 API answers it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn history_record(
+    timestamp: i64,
+    conv_id: String,
+    data: String,
+    from: String,
+    msg_id: String,
+    is_room: bool,
+    from_ip: Option<String>,
+    bin: bool,
+    mentions: Option<Value>,
+) -> Value {
+    let mut record = json!({
+        "timestamp": timestamp,
+        "conv-id": conv_id,
+        "data": data,
+        "from": from,
+        "msg-id": msg_id,
+        "is-conv": true,
+        "is-room": is_room,
+        "to": conv_id,
+        "bin": bin,
+        "from-ip": from_ip.unwrap_or_default(),
+    });
+    if let Some(m) = mentions {
+        record["mention-pids"] = m["pids"].clone();
+        record["mention-all"] = m["all"].clone();
+    }
+    record
 }
 
 pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<Value>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::messages::history(pg, q).await,
+    };
     db.read(move |conn| {
         // Newest-first scans start below the start point and stop above the stop point; reversed the other way.
-        let start = bound(conn, q.start_ts, q.start_msgid.as_deref(), q.include_start, !q.reversed)?;
-        let stop = bound(conn, q.stop_ts, q.stop_msgid.as_deref(), q.include_stop, q.reversed)?;
+        let at = |id: Option<&str>| id.map(|id| seq_of(conn, id)).transpose().map(Option::flatten);
+        let start = bound(at(q.start_msgid.as_deref())?, q.start_ts, q.include_start, !q.reversed);
+        let stop = bound(at(q.stop_msgid.as_deref())?, q.stop_ts, q.include_stop, q.reversed);
         let (upper, lower) = if q.reversed { (stop, start) } else { (start, stop) };
         let (upper_ts, upper_seq) = upper.unwrap_or((i64::MAX, i64::MAX));
         let (lower_ts, lower_seq) = lower.unwrap_or((i64::MIN, i64::MIN));
@@ -400,28 +466,18 @@ pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<Value>> {
         let mut stmt = conn.prepare(&sql)?;
         let records = stmt
             .query_map(params![key, upper_ts, upper_seq, lower_ts, lower_seq, q.limit as i64, user_conv], |r| {
-                let conv_id: String = r.get(1)?;
-                let is_room: bool = r.get(5)?;
-                let from_ip: Option<String> = r.get(6)?;
-                let bin: bool = r.get(7)?;
                 let mentions: Option<String> = r.get(8)?;
-                let mut record = json!({
-                    "timestamp": r.get::<_, i64>(0)?,
-                    "conv-id": conv_id,
-                    "data": r.get::<_, String>(2)?,
-                    "from": r.get::<_, String>(3)?,
-                    "msg-id": r.get::<_, String>(4)?,
-                    "is-conv": true,
-                    "is-room": is_room,
-                    "to": conv_id,
-                    "bin": bin,
-                    "from-ip": from_ip.unwrap_or_default(),
-                });
-                if let Some(m) = mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
-                    record["mention-pids"] = m["pids"].clone();
-                    record["mention-all"] = m["all"].clone();
-                }
-                Ok(record)
+                Ok(history_record(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()),
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(records)

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod objects;
 pub mod operator;
 pub mod ops;
+pub mod postgres;
 pub mod query;
 pub mod realtime;
 

@@ -1,5 +1,5 @@
-//! Storage-API objects: ACL checks and create/update/delete/get/query against SQLite (the `__op`
-//! interpreter is in [`super::ops`]).
+//! Storage-API objects: ACL checks and create/update/delete/get/query, on SQLite here and on PostgreSQL in
+//! [`postgres::objects`] (the `__op` interpreter is in [`super::ops`]).
 
 use std::collections::BTreeSet;
 
@@ -8,13 +8,14 @@ use serde_json::{json, Map, Value};
 
 use crate::store::db::{iso_millis, Db};
 use crate::store::ops::{apply_body, RESERVED};
+use crate::store::postgres;
 use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";
 /// Largest stored object (its fields as JSON), as LeanCloud's 128 KB limit.
 pub const MAX_OBJECT_BYTES: usize = 128 * 1024;
 
-fn encode_data(data: &Map<String, Value>) -> StoreResult<String> {
+pub(crate) fn encode_data(data: &Map<String, Value>) -> StoreResult<String> {
     let text = serde_json::to_string(data).map_err(StoreError::internal)?;
     if text.len() > MAX_OBJECT_BYTES {
         return Err(StoreError::TooLarge(format!(
@@ -57,7 +58,7 @@ impl Row {
     }
 
     /// The form `where` is evaluated on: dates as Date objects.
-    fn match_view(&self) -> Map<String, Value> {
+    pub(crate) fn match_view(&self) -> Map<String, Value> {
         let mut out = self.data.clone();
         out.insert("objectId".into(), json!(self.id));
         out.insert(
@@ -112,7 +113,7 @@ pub fn check_class_access(class: &str, caller: Caller) -> StoreResult<()> {
 }
 
 /// The member-set key of a `unique: true` conversation.
-fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
+pub(crate) fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
     if class != CONVERSATION || data.get("unique") != Some(&Value::Bool(true)) {
         return None;
     }
@@ -150,9 +151,9 @@ fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
     raw.map(decode_row).transpose()
 }
 
-type RawRow = (String, String, Option<String>, i64, i64);
+pub(crate) type RawRow = (String, String, Option<String>, i64, i64);
 
-fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
+pub(crate) fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
     let data = match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -184,18 +185,99 @@ pub struct Created {
     pub id: String,
 }
 
+/// What a create stores: the fields, the ACL and the unique-member key.
+pub(crate) type Prepared = (Map<String, Value>, Option<Value>, Option<String>);
+
+/// The fields, ACL and unique-member key a create of `body` in `class` stores.
+pub(crate) fn prepare_create(class: &str, body: Map<String, Value>) -> StoreResult<Prepared> {
+    let mut data = Map::new();
+    let mut acl = None;
+    apply_body(&mut data, &mut acl, body)?;
+    let key = unique_key(class, &data);
+    Ok((data, acl, key))
+}
+
+/// A create's answer: the whole object with `fetchWhenSave`, else its id and creation time.
+pub(crate) fn created_body(row: &Row, fetch_when_save: bool) -> Map<String, Value> {
+    if fetch_when_save {
+        row.render(false)
+    } else {
+        let mut m = Map::new();
+        m.insert("objectId".into(), json!(row.id));
+        m.insert("createdAt".into(), json!(iso_millis(row.created_at)));
+        m
+    }
+}
+
+/// Checks an update of `row` by `caller` under the condition `where_`, applies `body` to it and moves its
+/// `updatedAt`. Returns whether the caller may read the row (what the answer may show).
+pub(crate) fn apply_update(
+    row: &mut Row,
+    caller: Caller,
+    body: Map<String, Value>,
+    where_: Option<&Value>,
+) -> StoreResult<bool> {
+    if !row.allows(caller, "write") {
+        return Err(StoreError::Forbidden("write"));
+    }
+    // A condition on fields, or the fields in the answer, would show what the read ACL hides.
+    let readable = row.allows(caller, "read");
+    if let Some(w) = where_ {
+        if !readable {
+            return Err(StoreError::Forbidden("read"));
+        }
+        if !query::matches(&row.match_view(), w)? {
+            return Err(StoreError::NoEffect);
+        }
+    }
+    apply_body(&mut row.data, &mut row.acl, body)?;
+    row.updated_at = chrono::Utc::now().timestamp_millis().max(row.updated_at);
+    Ok(readable)
+}
+
+/// An update's answer: the whole object with `fetchWhenSave` (when readable), else its id and update time.
+pub(crate) fn updated_body(row: &Row, fetch_when_save: bool, readable: bool) -> Map<String, Value> {
+    if fetch_when_save && readable {
+        row.render(false)
+    } else {
+        let mut m = Map::new();
+        m.insert("objectId".into(), json!(row.id));
+        m.insert("updatedAt".into(), json!(iso_millis(row.updated_at)));
+        m
+    }
+}
+
+/// Whether `caller` may delete `row` under the condition `where_`.
+pub(crate) fn check_delete(row: &Row, caller: Caller, where_: Option<&Value>) -> StoreResult<()> {
+    if !row.allows(caller, "write") {
+        return Err(StoreError::Forbidden("delete"));
+    }
+    if let Some(w) = where_ {
+        if !row.allows(caller, "read") {
+            return Err(StoreError::Forbidden("read"));
+        }
+        if !query::matches(&row.match_view(), w)? {
+            return Err(StoreError::NoEffect);
+        }
+    }
+    Ok(())
+}
+
 pub async fn create(
     db: &Db,
     class: String,
     body: Map<String, Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Created> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => {
+            return postgres::objects::create(pg, class, body, fetch_when_save).await
+        }
+    };
     db.write(move |tx| {
         let conn = tx.conn();
-        let mut data = Map::new();
-        let mut acl = None;
-        apply_body(&mut data, &mut acl, body)?;
-        let key = unique_key(&class, &data);
+        let (data, acl, key) = prepare_create(&class, body)?;
         if let Some(key) = &key {
             let existing: Option<String> = conn
                 .prepare_cached("SELECT id FROM objects WHERE class = ?1 AND unique_key = ?2 ORDER BY seq LIMIT 1")?
@@ -216,15 +298,7 @@ pub async fn create(
         )?
         .execute(params![class, id, data_text, acl_text, now, key])?;
         let row = Row { id: id.clone(), data, acl, created_at: now, updated_at: now };
-        let body = if fetch_when_save {
-            row.render(false)
-        } else {
-            let mut m = Map::new();
-            m.insert("objectId".into(), json!(id));
-            m.insert("createdAt".into(), json!(iso_millis(now)));
-            m
-        };
-        Ok(Created { existed: false, body, id })
+        Ok(Created { existed: false, body: created_body(&row, fetch_when_save), id })
     })
     .await
 }
@@ -238,41 +312,26 @@ pub async fn update(
     where_: Option<Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Map<String, Value>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => {
+            return postgres::objects::update(pg, caller, class, id, body, where_, fetch_when_save)
+                .await
+        }
+    };
     db.write_in(caller.lane(), move |tx| {
         let conn = tx.conn();
         let Some(mut row) = load(conn, &class, &id)? else {
             return Err(StoreError::NotFound { class, id });
         };
-        if !row.allows(caller, "write") {
-            return Err(StoreError::Forbidden("write"));
-        }
-        // A condition on fields, or the fields in the answer, would show what the read ACL hides.
-        let readable = row.allows(caller, "read");
-        if let Some(w) = &where_ {
-            if !readable {
-                return Err(StoreError::Forbidden("read"));
-            }
-            if !query::matches(&row.match_view(), w)? {
-                return Err(StoreError::NoEffect);
-            }
-        }
-        apply_body(&mut row.data, &mut row.acl, body)?;
-        let now = chrono::Utc::now().timestamp_millis().max(row.updated_at);
-        row.updated_at = now;
+        let readable = apply_update(&mut row, caller, body, where_.as_ref())?;
         let data_text = encode_data(&row.data)?;
         let acl_text = row.acl.as_ref().map(Value::to_string);
         conn.prepare_cached(
             "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
         )?
-        .execute(params![class, id, data_text, acl_text, now, unique_key(&class, &row.data)])?;
-        if fetch_when_save && readable {
-            Ok(row.render(false))
-        } else {
-            let mut m = Map::new();
-            m.insert("objectId".into(), json!(id));
-            m.insert("updatedAt".into(), json!(iso_millis(now)));
-            Ok(m)
-        }
+        .execute(params![class, id, data_text, acl_text, row.updated_at, unique_key(&class, &row.data)])?;
+        Ok(updated_body(&row, fetch_when_save, readable))
     })
     .await
 }
@@ -285,22 +344,16 @@ pub async fn delete(
     id: String,
     where_: Option<Value>,
 ) -> StoreResult<()> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::objects::delete(pg, caller, class, id, where_).await,
+    };
     db.write_in(caller.lane(), move |tx| {
         let conn = tx.conn();
         let Some(row) = load(conn, &class, &id)? else {
             return Ok(());
         };
-        if !row.allows(caller, "write") {
-            return Err(StoreError::Forbidden("delete"));
-        }
-        if where_.is_some() && !row.allows(caller, "read") {
-            return Err(StoreError::Forbidden("read"));
-        }
-        if let Some(w) = &where_ {
-            if !query::matches(&row.match_view(), w)? {
-                return Err(StoreError::NoEffect);
-            }
-        }
+        check_delete(&row, caller, where_.as_ref())?;
         conn.prepare_cached("DELETE FROM objects WHERE class = ?1 AND id = ?2")?
             .execute(params![class, id])?;
         Ok(())
@@ -316,6 +369,10 @@ pub async fn get(
     id: String,
     with_acl: bool,
 ) -> StoreResult<Option<Map<String, Value>>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::objects::get(pg, caller, class, id, with_acl).await,
+    };
     db.read(move |conn| {
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
@@ -330,6 +387,10 @@ pub async fn get(
 /// The Scan API's page: up to `limit` objects of `class` stored after position `after` (0: from the start),
 /// in storage order, each with its position (the next page's `after`). Master key only, checked by the caller.
 pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult<Vec<(i64, Row)>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::objects::scan(pg, class, after, limit).await,
+    };
     db.read(move |conn| {
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
@@ -353,6 +414,10 @@ pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult
 
 /// Synchronous read for the inspector: the full object with its ACL.
 pub fn get_blocking(db: &Db, class: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::objects::get_blocking(pg, class, id),
+    };
     db.read_blocking(|conn| Ok(load(conn, class, id)?.map(|r| r.render(true))))
 }
 
@@ -423,6 +488,10 @@ fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
 }
 
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::objects::find(pg, caller, class, q).await,
+    };
     db.read_in(caller.lane(), move |conn| {
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
@@ -511,6 +580,31 @@ pub struct ConversationKind {
     pub transient: bool,
     /// `m`, the member ids (for delivery).
     pub members: Vec<String>,
+}
+
+impl ConversationKind {
+    /// From a conversation's fields: `sys` and `tr` count only when `true` (a stored `"true"` or `1` is not).
+    pub(crate) fn from_data(data: &Map<String, Value>) -> ConversationKind {
+        ConversationKind {
+            system: data.get("sys") == Some(&Value::Bool(true)),
+            transient: data.get("tr") == Some(&Value::Bool(true)),
+            members: match data.get("m") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+/// The conversation `id`'s kind and members, or `None` when there is no such conversation.
+pub async fn conversation(db: &Db, id: String) -> StoreResult<Option<ConversationKind>> {
+    match db {
+        Db::Sqlite(db) => db.read(move |conn| conversation_kind(conn, &id)).await,
+        Db::Postgres(pg) => postgres::objects::conversation(pg, &id).await,
+    }
 }
 
 pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {

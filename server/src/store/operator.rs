@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::db::Db;
 use super::messages::{recipients_from_column, MessageKind};
 use super::objects::CONVERSATION;
-use super::StoreResult;
+use super::{postgres, StoreResult};
 
 /// Which conversations a search lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,12 @@ pub async fn search_conversations(
     skip: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<ConversationRow>)> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => {
+            return postgres::operator::search_conversations(pg, q, kind, skip, limit).await
+        }
+    };
     let sys = "coalesce(json_extract(data, '$.sys'), 0) IN (1, 'true')";
     let tr = "coalesce(json_extract(data, '$.tr'), 0) IN (1, 'true')";
     let kind = match kind {
@@ -103,6 +109,10 @@ pub async fn search_conversations(
 
 /// How many messages `conv` has stored.
 pub async fn message_count(db: &Db, conv: String) -> StoreResult<i64> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::operator::message_count(pg, conv).await,
+    };
     db.read(move |conn| {
         Ok(conn.query_row(
             "SELECT count(*) FROM messages WHERE conv_id = ?1",
@@ -121,6 +131,12 @@ pub async fn messages_page(
     before: Option<i64>,
     limit: i64,
 ) -> StoreResult<(i64, Vec<MessageRow>)> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => {
+            return postgres::operator::messages_page(pg, conv, before, limit).await
+        }
+    };
     db.read(move |conn| {
         let total: i64 = conn.query_row(
             "SELECT count(*) FROM messages WHERE conv_id = ?1",
@@ -173,6 +189,10 @@ pub async fn messages_page(
 /// Messages stored per minute (`timestamp / 60000`) since `since` (ms), oldest minute first; minutes with none
 /// are left out.
 pub async fn per_minute(db: &Db, since: i64) -> StoreResult<Vec<(i64, i64)>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::operator::per_minute(pg, since).await,
+    };
     db.read(move |conn| {
         // Timestamps never decrease in seq order: find the first message since `since` by bisecting on seq
         // (primary-key lookups), then count per minute over that tail only.

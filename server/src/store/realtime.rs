@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow};
 
 use crate::store::db::Db;
 use crate::store::messages::user_conversation_key;
-use crate::store::StoreResult;
+use crate::store::{postgres, StoreResult};
 
 /// The last message of a conversation as the `unread` notification carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,10 @@ fn position(conn: &Connection, client: &str, conv: &str) -> StoreResult<(i64, i6
 /// Per conversation of `client`: how many kept messages from others arrived after its last `read`, and
 /// the conversation's last message. Conversations with nothing unread are left out.
 pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::realtime::unread(pg, client).await,
+    };
     db.read(move |conn| {
         let mut out = Vec::new();
         let mut count_normal = conn.prepare_cached(
@@ -121,6 +125,10 @@ pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
 /// Kept messages from others that were not delivered to `client` (after its `ack` position), oldest
 /// first, at most `limit` per conversation.
 pub async fn undelivered(db: &Db, client: String, limit: usize) -> StoreResult<Vec<Pending>> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::realtime::undelivered(pg, client, limit).await,
+    };
     db.read(move |conn| {
         let mut out = Vec::new();
         let mut stmt = conn.prepare_cached(
@@ -162,6 +170,10 @@ pub async fn pending_broadcasts(
     client: String,
     now: i64,
 ) -> StoreResult<(Vec<Pending>, i64)> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::realtime::pending_broadcasts(pg, client, now).await,
+    };
     db.read(move |conn| {
         let cursor: i64 = conn
             .prepare_cached("SELECT seq FROM client_broadcasts WHERE client_id = ?1")?
@@ -185,6 +197,10 @@ pub async fn pending_broadcasts(
 
 /// Remembers that `client` has had every broadcast up to `seq`.
 pub async fn set_broadcast_cursor(db: &Db, client: String, seq: i64) -> StoreResult<()> {
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::realtime::set_broadcast_cursor(pg, client, seq).await,
+    };
     db.write(move |tx| {
         tx.conn()
             .prepare_cached(
@@ -216,6 +232,10 @@ pub async fn advance(
     if marks.is_empty() {
         return Ok(());
     }
+    let db = match db {
+        Db::Sqlite(db) => db,
+        Db::Postgres(pg) => return postgres::realtime::advance(pg, client, which, marks).await,
+    };
     db.write(move |tx| {
         let sql = match which {
             Position::Read => {

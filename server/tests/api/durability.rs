@@ -19,13 +19,15 @@ async fn restarting_on_the_same_file_keeps_every_object_and_message() {
         .send(json!({"from_peer": "a", "conv_id": conv, "transient": false, "message": "m1"}))
         .await;
     let before = app.server.inspect().conversation(&conv).expect("stored");
-    let path = app.dir.path().join("test.sqlite3");
-    let crate::helpers::TestApp { server, dir, .. } = app;
+    let crate::helpers::TestApp {
+        server,
+        dir,
+        config,
+        ..
+    } = app;
     server.shutdown().await;
 
-    let again = spawn(ServerConfig::for_tests(&path))
-        .await
-        .expect("restarts");
+    let again = spawn(config).await.expect("restarts");
     assert_eq!(Some(before), again.inspect().conversation(&conv));
     let messages = again.inspect().messages(&conv);
     assert_eq!(
@@ -68,7 +70,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn start_binary(db: &std::path::Path) -> (KillOnDrop, String) {
+fn start_binary(db: &str) -> (KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -106,7 +108,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("kill.sqlite3");
+    let db = crate::helpers::database_arg(dir.path(), "kill.sqlite3").await;
     let (mut child, base) = start_binary(&db);
     let client = reqwest::Client::new();
     wait_ready(&client, &base).await;
@@ -166,7 +168,14 @@ async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
     }
     let acked: Vec<String> = acked.lock().expect("lock").clone();
 
-    let restarted = spawn(ServerConfig::for_tests(&db))
+    let mut config = ServerConfig::for_tests(&db);
+    if crate::helpers::on_postgres() {
+        config.postgres = Some(leancloud_server::PostgresConfig {
+            url: db.clone(),
+            ca_file: None,
+        });
+    }
+    let restarted = spawn(config)
         .await
         .expect("restarts on the killed database");
     let stored: HashSet<String> = restarted

@@ -1,4 +1,8 @@
 //! Test harness: a fresh server per test and a small HTTP client that signs like the SDK.
+//!
+//! `scripts/test.sh` runs the suite twice: every server on its own SQLite file, then with
+//! `LEANCLOUD_TEST_BACKEND=postgres` every server on its own PostgreSQL database, created on the cluster at
+//! `LEANCLOUD_TEST_POSTGRES` (which the script starts).
 
 use leancloud_server::{
     spawn, RunningServer, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
@@ -18,6 +22,55 @@ pub struct TestApp {
     pub server: RunningServer,
     pub dir: TempDir,
     pub client: reqwest::Client,
+    /// What the server was started with: the same database again for a restart.
+    pub config: ServerConfig,
+}
+
+/// Whether this run of the suite is the PostgreSQL one.
+pub fn on_postgres() -> bool {
+    std::env::var("LEANCLOUD_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// A database for one server: a SQLite file in `dir`, or a new PostgreSQL database.
+pub async fn database(dir: &std::path::Path, config: &mut ServerConfig) {
+    config.db_path = dir.join("test.sqlite3");
+    if on_postgres() {
+        config.postgres = Some(leancloud_server::PostgresConfig {
+            url: fresh_postgres().await,
+            ca_file: None,
+        });
+    }
+}
+
+/// `--db` for a server binary on a fresh database: the SQLite file `name` in `dir`, or a new PostgreSQL
+/// database's URL.
+pub async fn database_arg(dir: &std::path::Path, name: &str) -> String {
+    if on_postgres() {
+        fresh_postgres().await
+    } else {
+        dir.join(name).display().to_string()
+    }
+}
+
+/// Creates an empty database on the test cluster and returns its URL.
+pub async fn fresh_postgres() -> String {
+    let admin = std::env::var("LEANCLOUD_TEST_POSTGRES").expect(
+        "LEANCLOUD_TEST_POSTGRES names the PostgreSQL cluster of the suite's PostgreSQL run: run \
+         scripts/test.sh, which starts one",
+    );
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("test cluster reachable");
+    let driver = tokio::spawn(connection);
+    let name = format!("t_{}", hex::encode(rand::random::<[u8; 8]>()));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("database created");
+    drop(client);
+    let _ = driver.await;
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+    format!("{base}/{name}")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -27,13 +80,15 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = ServerConfig::for_tests(dir.path().join("test.sqlite3"));
+    database(dir.path(), &mut config).await;
     configure(&mut config);
-    let server = spawn(config).await.expect("server starts");
+    let server = spawn(config.clone()).await.expect("server starts");
     let client = reqwest::Client::builder().build().expect("client");
     TestApp {
         server,
         dir,
         client,
+        config,
     }
 }
 

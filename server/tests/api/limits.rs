@@ -76,10 +76,12 @@ async fn broadcasts_have_a_minute_bucket_and_a_daily_quota() {
         app.post("/1.1/rtm/broadcast", body.clone()).await
     );
 
-    app.server.set_rate_limits(RateLimits {
-        broadcasts_per_day: Some(1),
-        ..RateLimits::off()
-    });
+    app.server
+        .set_rate_limits(RateLimits {
+            broadcasts_per_day: Some(1),
+            ..RateLimits::off()
+        })
+        .await;
     assert_eq!(
         StatusCode::OK,
         app.post("/1.1/rtm/broadcast", body.clone()).await.0

@@ -762,6 +762,7 @@ async fn on_shutdown_every_websocket_client_gets_goaway_then_a_1001_close() {
         server,
         dir,
         client,
+        ..
     } = app;
     let health = format!("{}/__admin/health", server.base_url());
     let shutdown = tokio::spawn(server.shutdown());

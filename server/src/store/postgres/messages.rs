@@ -1,0 +1,243 @@
+//! Stored messages on PostgreSQL: sends (one transaction each, acknowledged after its commit), the
+//! inspector's reads and the 1.1 history API.
+
+use deadpool_postgres::GenericClient;
+use serde_json::Value;
+
+use super::objects::conversation_in;
+use super::{date_value, Params, Pg};
+use crate::store::db::iso_millis;
+use crate::store::messages::{
+    bound, check_target, history_record, mentions, new_message_id, stored_message,
+    user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
+    StoredMessage,
+};
+use crate::store::StoreResult;
+
+/// Held by every broadcast until its commit: broadcasts commit in `seq` order, so a client's broadcast
+/// cursor never passes one that commits later.
+const BROADCAST_LOCK: i64 = 0x6c63_6263_6173;
+
+pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let conv = check_target(
+        conversation_in(&tx, &msg.conv_id, false).await?,
+        &msg,
+        member,
+    )?;
+    if msg.kind == MessageKind::Broadcast {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BROADCAST_LOCK])
+            .await?;
+    }
+    // The conversation's clock row stays locked until the commit: the next send to it, from any instance,
+    // gets a later (or equal) timestamp and a higher seq.
+    let now = chrono::Utc::now().timestamp_millis();
+    let clock = tx
+        .prepare_cached(
+            "INSERT INTO conversation_clocks (conv_id, last_ts) VALUES ($1, $2)
+             ON CONFLICT (conv_id) DO UPDATE SET last_ts = GREATEST(conversation_clocks.last_ts, EXCLUDED.last_ts)
+             RETURNING last_ts",
+        )
+        .await?;
+    let ts: i64 = tx.query_one(&clock, &[&msg.conv_id, &now]).await?.get(0);
+    let msg_id = new_message_id();
+    let recipients = (!msg.recipients.is_empty()).then(|| Value::from(msg.recipients.clone()));
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room,
+                 recipients, push, push_field, valid_till, from_ip, bin, mentions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq",
+        )
+        .await?;
+    let seq: i64 = tx
+        .query_one(
+            &insert,
+            &[
+                &msg_id,
+                &msg.conv_id,
+                &msg.from,
+                &msg.data,
+                &ts,
+                &msg.kind.as_str(),
+                &msg.transient,
+                &conv.transient,
+                &recipients,
+                &msg.push,
+                &msg.push_field,
+                &msg.valid_till,
+                &msg.from_ip,
+                &msg.binary,
+                &mentions(&msg.mention_pids, msg.mention_all),
+            ],
+        )
+        .await?
+        .get(0);
+    if msg.kind == MessageKind::ToClients {
+        let keys: Vec<String> = msg
+            .recipients
+            .iter()
+            .map(|c| user_conversation_key(&msg.conv_id, c))
+            .collect();
+        tx.execute(
+            "INSERT INTO message_recipients (user_conv, msg_seq, client_id)
+             SELECT k, $2, c FROM unnest($1::text[], $3::text[]) AS r(k, c) ON CONFLICT DO NOTHING",
+            &[&keys, &seq, &msg.recipients],
+        )
+        .await?;
+    }
+    if msg.kind != MessageKind::Broadcast {
+        let touch = tx
+            .prepare_cached(
+                "UPDATE objects SET data = jsonb_set(data, '{lm}', $2)
+                 WHERE class = '_Conversation' AND id = $1
+                   AND (data #>> '{lm,iso}' IS NULL OR data #>> '{lm,iso}' < $3 COLLATE \"C\")",
+            )
+            .await?;
+        tx.execute(&touch, &[&msg.conv_id, &date_value(ts), &iso_millis(ts)])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored_message(msg, conv, seq, msg_id, ts))
+}
+
+const STORED_COLUMNS: &str =
+    "msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, push, push_field, valid_till";
+
+fn stored_of(r: &tokio_postgres::Row) -> StoredMessage {
+    StoredMessage {
+        msg_id: r.get(0),
+        conv_id: r.get(1),
+        from: r.get(2),
+        data: r.get(3),
+        timestamp: r.get(4),
+        kind: MessageKind::parse(r.get(5)),
+        transient: r.get(6),
+        recipients: strings(r.get(7)),
+        push: r.get(8),
+        push_field: r.get(9),
+        valid_till: r.get(10),
+    }
+}
+
+/// A JSON array of strings (a `recipients` column) as a list; NULL is none.
+pub(crate) fn strings(v: Option<Value>) -> Vec<String> {
+    v.and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+pub fn stored(pg: &Pg, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>> {
+    let conv_id = conv_id.map(str::to_owned);
+    pg.blocking(move |c| {
+        Box::pin(async move {
+            let rows = match conv_id {
+                Some(conv) => {
+                    c.query(
+                        &format!(
+                            "SELECT {STORED_COLUMNS} FROM messages WHERE conv_id = $1 ORDER BY seq"
+                        ),
+                        &[&conv],
+                    )
+                    .await?
+                }
+                None => {
+                    c.query(
+                        &format!("SELECT {STORED_COLUMNS} FROM messages ORDER BY seq"),
+                        &[],
+                    )
+                    .await?
+                }
+            };
+            Ok(rows.iter().map(stored_of).collect())
+        })
+    })
+}
+
+/// `(timestamp, seq)` of the stored message `msg_id`.
+pub(crate) async fn seq_of(
+    c: &impl GenericClient,
+    msg_id: Option<&str>,
+) -> StoreResult<Option<(i64, i64)>> {
+    let Some(id) = msg_id else { return Ok(None) };
+    let stmt = c
+        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = $1")
+        .await?;
+    Ok(c.query_opt(&stmt, &[&id])
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<Value>> {
+    let client = pg.client().await?;
+    let c = &client;
+    // Newest-first scans start below the start point and stop above the stop point; reversed the other way.
+    let start = bound(
+        seq_of(c, q.start_msgid.as_deref()).await?,
+        q.start_ts,
+        q.include_start,
+        !q.reversed,
+    );
+    let stop = bound(
+        seq_of(c, q.stop_msgid.as_deref()).await?,
+        q.stop_ts,
+        q.include_stop,
+        q.reversed,
+    );
+    let (upper, lower) = if q.reversed {
+        (stop, start)
+    } else {
+        (start, stop)
+    };
+    let (upper_ts, upper_seq) = upper.unwrap_or((i64::MAX, i64::MAX));
+    let (lower_ts, lower_seq) = lower.unwrap_or((i64::MIN, i64::MIN));
+    let order = if q.reversed { "ASC" } else { "DESC" };
+    let mut p = Params::default();
+    let (ut, us, lt, ls) = (
+        p.push(upper_ts),
+        p.push(upper_seq),
+        p.push(lower_ts),
+        p.push(lower_seq),
+    );
+    let range = format!(
+        "(m.timestamp < {ut} OR (m.timestamp = {ut} AND m.seq <= {us})) AND (m.timestamp > {lt} OR (m.timestamp = {lt} AND m.seq >= {ls}))"
+    );
+    let scope = match &q.scope {
+        HistoryScope::ConversationFor { conv, client } => {
+            let (c, k) = (
+                p.push(conv.clone()),
+                p.push(user_conversation_key(conv, client)),
+            );
+            format!(" AND (m.conv_id = {c} AND m.kind = 'normal' OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = {k}))")
+        }
+        HistoryScope::Conversation(conv) => {
+            let c = p.push(conv.clone());
+            format!(" AND (m.conv_id = {c} OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = {c}))")
+        }
+        HistoryScope::From(from) => format!(" AND m.from_peer = {}", p.push(from.clone())),
+        HistoryScope::All => String::new(),
+    };
+    let limit = p.push(q.limit as i64);
+    let sql = format!(
+        "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions
+         FROM messages m WHERE m.kind != 'broadcast' AND NOT m.transient AND {range}{scope}
+         ORDER BY m.timestamp {order}, m.seq {order} LIMIT {limit}"
+    );
+    let stmt = c.prepare_cached(&sql).await?;
+    let rows = c.query(&stmt, &p.refs()).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            history_record(
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,264 @@
+//! The PostgreSQL backend (`--db postgres://…`): the same operations as the SQLite side of each store module,
+//! for a database that several server instances share.
+//!
+//! Every operation is one transaction on a pooled connection (tokio-postgres with deadpool), and answers only
+//! after its commit, as on SQLite. What SQLite gets from its single writer, PostgreSQL gets from row locks:
+//! - sends to one conversation take that conversation's clock row (`conversation_clocks`) first, so their
+//!   timestamps and `seq` follow commit order whichever instance sent them;
+//! - broadcasts take one advisory lock, so the broadcast cursor (`seq > cursor`) never skips one committed late;
+//! - the creation of a `unique` conversation locks its member set, so two instances never create it twice.
+//!
+//! Objects' fields are `jsonb` (queries use its operators and GIN indexes); a message's `data` is the sender's
+//! text, kept byte for byte.
+
+pub mod history;
+pub mod limits;
+pub mod messages;
+pub mod objects;
+pub mod operator;
+pub mod realtime;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
+
+use crate::store::{StoreError, StoreResult};
+
+/// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
+const MIGRATIONS: [(i32, &str); 1] =
+    [(1, include_str!("../../../migrations/postgres/001_init.sql"))];
+
+/// Taken while migrating, so instances starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x6c63_6d69_6772;
+
+/// Connections per instance.
+const POOL_SIZE: usize = 16;
+
+/// Shared handle to a PostgreSQL database. Cheap to clone. `Debug` shows no credentials.
+#[derive(Clone)]
+pub struct Pg {
+    inner: Arc<PgInner>,
+}
+
+struct PgInner {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+impl fmt::Debug for Pg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pg")
+            .field("database", &describe(&self.inner.config))
+            .finish()
+    }
+}
+
+/// `host:port/dbname` of a connection string, without user or password: what logs may show.
+pub fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+/// Whether `--db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// TLS for `sslmode=prefer|require`: the Mozilla roots, plus the PEM certificates of `extra_ca` (a managed
+/// database's own CA, such as Amazon RDS's, is not among them).
+fn tls(
+    extra_ca: Option<&std::path::Path>,
+) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+    if let Some(path) = extra_ca {
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| StoreError::internal(format!("cannot read {}: {e}", path.display())))?;
+        for cert in certs {
+            let cert = cert
+                .map_err(|e| StoreError::internal(format!("bad PEM in {}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| StoreError::internal(format!("bad CA in {}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(StoreError::internal)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+impl Pg {
+    /// Connects (checking the database answers) and brings the schema to the newest version.
+    pub async fn connect(url: &str, extra_ca: Option<&std::path::Path>) -> StoreResult<Pg> {
+        // The parser's error never quotes the string, so the password stays out of it.
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::internal(format!("invalid PostgreSQL URL: {e}")))?;
+        let tls = tls(extra_ca)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(StoreError::internal)?;
+        let pg = Pg {
+            inner: Arc::new(PgInner { pool, config, tls }),
+        };
+        pg.migrate().await?;
+        Ok(pg)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await?;
+        let current: i32 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await?
+            .get(0);
+        for (version, sql) in MIGRATIONS {
+            if version > current {
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await?;
+                tracing::info!(version, "postgres: schema migrated");
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::internal(format!("no database connection: {e}")))
+    }
+
+    /// A connection of its own, outside the pool: for `LISTEN`, which holds it for as long as it listens.
+    pub async fn dedicated(
+        &self,
+    ) -> StoreResult<(
+        tokio_postgres::Client,
+        tokio_postgres::Connection<
+            tokio_postgres::Socket,
+            <tokio_postgres_rustls::MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+                tokio_postgres::Socket,
+            >>::Stream,
+        >,
+    )> {
+        Ok(self.inner.config.connect(self.inner.tls.clone()).await?)
+    }
+
+    /// Whether the database answers a query within 2 s.
+    pub async fn ping(&self) -> bool {
+        let check = async {
+            let client = self.client().await.ok()?;
+            client.simple_query("SELECT 1").await.ok()
+        };
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), check).await,
+            Ok(Some(_))
+        )
+    }
+
+    pub fn close(&self) {
+        self.inner.pool.close();
+    }
+
+    /// Runs `f` on a connection of its own in a runtime of its own, on another thread: for the synchronous
+    /// inspector, which may be called from inside a runtime (a test's).
+    pub fn blocking<T: Send + 'static>(
+        &self,
+        f: impl for<'c> FnOnce(
+                &'c deadpool_postgres::Client,
+            ) -> futures::future::BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    ) -> StoreResult<T> {
+        let (config, tls) = (self.inner.config.clone(), self.inner.tls.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(StoreError::internal)?;
+            runtime.block_on(async move {
+                let pool =
+                    Pool::builder(Manager::from_config(config, tls, ManagerConfig::default()))
+                        .max_size(1)
+                        .runtime(deadpool_postgres::Runtime::Tokio1)
+                        .build()
+                        .map_err(StoreError::internal)?;
+                let client = pool
+                    .get()
+                    .await
+                    .map_err(|e| StoreError::internal(format!("no database connection: {e}")))?;
+                f(&client).await
+            })
+        })
+        .join()
+        .map_err(|_| StoreError::internal("inspector thread panicked"))?
+    }
+}
+
+/// Query parameters built up with the SQL text (`$1`, `$2`, … in push order).
+#[derive(Default)]
+pub(crate) struct Params {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Params {
+    /// Adds a value and returns its placeholder.
+    pub(crate) fn push(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    pub(crate) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// Timestamps in ms as LeanCloud's ISO Date value.
+pub(crate) fn date_value(ms: i64) -> serde_json::Value {
+    serde_json::json!({"__type": "Date", "iso": crate::store::db::iso_millis(ms)})
+}
