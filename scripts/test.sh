@@ -10,7 +10,15 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 scripts/setup.sh aws  # moto for the DynamoDB/SQS/SSM/Scheduler tests (tests/tests/it/bulk.rs, schedules.rs)
+# PostgreSQL for the server's second backend: the two-instance tests, the black-box suite's second run, the
+# SDK conformance check on PostgreSQL, the realtime checks across instances.
+# shellcheck source=lib/postgres.sh
+source scripts/lib/postgres.sh
+pg_start
+trap pg_stop EXIT
 cargo test --workspace --locked 2>&1 | tee /tmp/cargo-test.log
+echo "== cargo test: the server's black-box suite on PostgreSQL"
+LEANCLOUD_TEST_BACKEND=postgres cargo test --locked -p leancloud-server --test api -- --skip instances:: 2>&1 | tee -a /tmp/cargo-test.log
 # One summary line for CI, counted over every test binary.
 awk '/^test result:/ {p+=$4; f+=$6; s+=$8} END {printf "cargo: %d passed, %d failed, %d skipped\n", p, f, s}' /tmp/cargo-test.log
 

@@ -61,7 +61,7 @@ async fn restarting_on_the_same_file_keeps_every_object_and_message() {
     drop(dir);
 }
 
-struct KillOnDrop(Child);
+pub struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -70,7 +70,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn start_binary(db: &str) -> (KillOnDrop, String) {
+pub fn start_binary(db: &str) -> (KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -90,7 +90,7 @@ fn start_binary(db: &str) -> (KillOnDrop, String) {
     (KillOnDrop(child), format!("http://127.0.0.1:{port}"))
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..500 {
         if client
             .get(format!("{base}/__admin/health"))

@@ -92,6 +92,31 @@ pub async fn spawn_with(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
     }
 }
 
+/// Two servers on one new PostgreSQL database, as two instances behind a load balancer would run (whatever
+/// backend the rest of the suite is on: only PostgreSQL can be shared).
+pub async fn spawn_instances(configure: impl Fn(&mut ServerConfig)) -> [TestApp; 2] {
+    let url = fresh_postgres().await;
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = ServerConfig::for_tests(dir.path().join("unused.sqlite3"));
+        config.postgres = Some(leancloud_server::PostgresConfig {
+            url: url.clone(),
+            ca_file: None,
+        });
+        configure(&mut config);
+        let server = spawn(config.clone()).await.expect("server starts");
+        apps.push(TestApp {
+            server,
+            dir,
+            client: reqwest::Client::new(),
+            config,
+        });
+    }
+    let [a, b]: [TestApp; 2] = apps.try_into().ok().expect("two");
+    [a, b]
+}
+
 /// `X-LC-Sign` as the SDK computes it.
 pub fn sign(ts: &str, key: &str, master: bool) -> String {
     let mut md5 = Md5::new();

@@ -9,6 +9,7 @@ mod hardening;
 mod helpers;
 mod history;
 mod hooks;
+mod instances;
 mod limits;
 mod migration;
 mod realtime;

@@ -37,7 +37,12 @@ pub struct Ws {
 }
 
 pub async fn connect(app: &TestApp, protocol: &str) -> Ws {
-    let url = format!("ws://{}/any/path?x=1", app.server.addr());
+    connect_to(&app.server.addr().to_string(), protocol).await
+}
+
+/// A WebSocket to the server at `addr` (`host:port`).
+pub async fn connect_to(addr: &str, protocol: &str) -> Ws {
+    let url = format!("ws://{addr}/any/path?x=1");
     let mut request = url.into_client_request().expect("request");
     request
         .headers_mut()

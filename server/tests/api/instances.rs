@@ -1,0 +1,328 @@
+//! Issue 16: several instances on one PostgreSQL database behave as one server. A client on one instance
+//! receives, in order, what reached another; a broadcast reaches every instance's clients; the rate limit holds
+//! for the app; a tagged login takes over the tag's session on any instance; a session token from one instance
+//! logs in on another; and an instance killed under load loses no acknowledged message while its clients carry
+//! on through the other. These run on PostgreSQL whichever backend the rest of the suite uses.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use leancloud_server::realtime::proto::{CommandType, GenericCommand, OpType, SessionCommand};
+use leancloud_server::realtime::signature::{sign, signed_string, Signed};
+use leancloud_server::{RateLimits, DEV_APP_ID, DEV_MASTER_KEY};
+use pretty_assertions::assert_eq;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::durability::{start_binary, wait_ready};
+use crate::helpers::{fresh_postgres, spawn_instances};
+use crate::realtime::{connect, connect_to, direct, Ws, QUIET, WAIT};
+
+/// The texts of the next `n` pushed messages (then nothing more within `QUIET`).
+async fn texts(ws: &mut Ws, n: usize) -> Vec<String> {
+    let mut frames = std::mem::take(&mut ws.pushes);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while frames.iter().filter(|f| f.direct_message.is_some()).count() < n
+        && tokio::time::Instant::now() < deadline
+    {
+        match ws.next(WAIT).await {
+            Some(frame) => frames.push(frame),
+            None => break,
+        }
+    }
+    while let Some(frame) = ws.next(QUIET).await {
+        frames.push(frame);
+    }
+    frames
+        .into_iter()
+        .filter_map(|f| f.direct_message.and_then(|d| d.msg))
+        .collect()
+}
+
+fn open_tagged(peer: &str, tag: &str) -> GenericCommand {
+    GenericCommand {
+        app_id: Some(DEV_APP_ID.into()),
+        peer_id: Some(peer.into()),
+        session_message: Some(SessionCommand {
+            tag: Some(tag.into()),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_on_one_instance_gets_in_order_what_reached_the_other_by_rest_and_by_a_client() {
+    let [a, b] = spawn_instances(|_| {}).await;
+    let conv = b.conversation(json!({"m": ["alice", "bob"]})).await;
+    let mut bob = connect(&a, "lc.protobuf2.3").await;
+    bob.login("bob").await;
+    let mut alice = connect(&b, "lc.protobuf2.3").await;
+    alice.login("alice").await;
+
+    let mut expected = Vec::new();
+    for i in 0..12 {
+        let text = if i % 2 == 0 {
+            let text = format!("rest-{i}");
+            let (status, _) = b
+                .send(json!({"from_peer": "alice", "conv_id": conv, "message": text, "transient": false}))
+                .await;
+            assert_eq!(StatusCode::OK, status);
+            text
+        } else {
+            let text = format!("client-{i}");
+            let ack = alice.request(direct(&conv, &text)).await;
+            assert_eq!(Some(CommandType::Ack), ack.command(), "{ack:?}");
+            text
+        };
+        expected.push(text);
+    }
+    assert_eq!(expected, texts(&mut bob, 12).await);
+    assert_eq!(
+        Vec::<String>::new(),
+        texts(&mut alice, 0).await,
+        "the sender gets none of its own"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_through_one_instance_reaches_the_clients_of_both() {
+    let [a, b] = spawn_instances(|_| {}).await;
+    let system = a.conversation(json!({"sys": true, "name": "news"})).await;
+    let mut on_a = connect(&a, "lc.protobuf2.3").await;
+    on_a.login("u1").await;
+    let mut on_b = connect(&b, "lc.protobuf2.3").await;
+    on_b.login("u2").await;
+    let (status, body) = a
+        .post(
+            "/1.1/rtm/broadcast",
+            json!({"from_peer": "sys", "conv_id": system, "message": "to all"}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status, "{body}");
+    assert_eq!(vec!["to all"], texts(&mut on_a, 1).await);
+    assert_eq!(vec!["to all"], texts(&mut on_b, 1).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_holds_for_the_app_across_instances() {
+    let [a, b] = spawn_instances(|c| {
+        c.rate_limits = RateLimits {
+            messages_per_minute: Some(3),
+            ..RateLimits::off()
+        }
+    })
+    .await;
+    let conv = a.conversation(json!({"m": ["x"]})).await;
+    let body = json!({"from_peer": "x", "conv_id": conv, "message": "m", "transient": false});
+    let mut statuses = Vec::new();
+    for app in [&a, &b, &a, &b, &a] {
+        statuses.push(app.send(body.clone()).await.0.as_u16());
+    }
+    assert_eq!(vec![200, 200, 200, 429, 429], statuses);
+    assert_eq!(3, a.server.inspect().messages(&conv).len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tagged_login_on_one_instance_takes_over_the_tags_session_on_the_other() {
+    let [a, b] = spawn_instances(|_| {}).await;
+    let mut first = connect(&a, "lc.protobuf2.3").await;
+    first.request(open_tagged("Tom", "Mobile")).await;
+    let mut untagged = connect(&a, "lc.protobuf2.3").await;
+    untagged.login("Tom").await;
+    let mut second = connect(&b, "lc.protobuf2.3").await;
+    assert_eq!(
+        Some(OpType::Opened),
+        second
+            .request(open_tagged("Tom", "Mobile"))
+            .await
+            .operation()
+    );
+    let kick = first.next(WAIT).await.expect("a kick");
+    assert_eq!(
+        (Some(CommandType::Session), Some(OpType::Closed), Some(4111)),
+        (
+            kick.command(),
+            kick.operation(),
+            kick.session_message.and_then(|m| m.code)
+        )
+    );
+    assert!(
+        untagged.next(QUIET).await.is_none(),
+        "a session without the tag stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_token_from_one_instance_logs_in_on_the_other_and_unread_counts_are_shared() {
+    let [a, b] = spawn_instances(|c| c.realtime.require_signatures = true).await;
+    let conv = a.conversation(json!({"m": ["Tom", "Ann"]})).await;
+    let t = 1_700_000_000;
+    let s = sign(
+        DEV_MASTER_KEY,
+        &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, t, "n0"),
+    );
+    let mut on_a = connect(&a, "lc.protobuf2.3").await;
+    let opened = on_a
+        .request(GenericCommand {
+            peer_id: Some("Tom".into()),
+            session_message: Some(SessionCommand {
+                t: Some(t),
+                n: Some("n0".into()),
+                s: Some(s),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+        })
+        .await;
+    let st = opened
+        .session_message
+        .and_then(|m| m.st)
+        .expect("a session token");
+    drop(on_a);
+    for text in ["u1", "u2"] {
+        a.send(json!({"from_peer": "Ann", "conv_id": conv, "message": text, "transient": false}))
+            .await;
+    }
+    let mut on_b = connect(&b, "lc.protobuf2.3").await;
+    let reopened = on_b
+        .request(GenericCommand {
+            peer_id: Some("Tom".into()),
+            session_message: Some(SessionCommand {
+                r: Some(true),
+                st: Some(st),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+        })
+        .await;
+    assert_eq!(Some(OpType::Opened), reopened.operation(), "{reopened:?}");
+    let unread = on_b.next(WAIT).await.expect("an unread push");
+    let tuple = &unread.unread_message.expect("unreadMessage").convs[0];
+    assert_eq!(
+        (conv.as_str(), 2, Some("u2")),
+        (tuple.cid.as_str(), tuple.unread, tuple.data.as_deref())
+    );
+}
+
+/// Two server processes on one database; the one 16 senders and a client use is killed with SIGKILL. Every
+/// send it acknowledged is stored, the other instance serves on, and the client logs in there with its session
+/// token and is told of every message it had not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_its_client_moves_over(
+) {
+    let url = fresh_postgres().await;
+    let (mut a, base_a) = start_binary(&url);
+    let (_b, base_b) = start_binary(&url);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base_a).await;
+    wait_ready(&client, &base_b).await;
+    let master = format!("{DEV_MASTER_KEY},master");
+    let created: Value = client
+        .post(format!("{base_a}/1.1/classes/_Conversation"))
+        .header("X-LC-Id", DEV_APP_ID)
+        .header("X-LC-Key", &master)
+        .body(json!({"name": "kill", "m": ["reader", "writer"]}).to_string())
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let conv = created["objectId"].as_str().expect("id").to_string();
+    let mut reader = connect_to(base_a.trim_start_matches("http://"), "lc.protobuf2.3").await;
+    let opened = reader.login("reader").await;
+    let st = opened
+        .session_message
+        .and_then(|m| m.st)
+        .expect("a session token");
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let (client, base, master, conv, acked) = (
+            client.clone(),
+            base_a.clone(),
+            master.clone(),
+            conv.clone(),
+            acked.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let body = json!({"from_peer": "writer", "conv_id": conv, "transient": false, "message": format!("w{w}-{i}")});
+                let Ok(response) = client
+                    .post(format!("{base}/1.1/rtm/messages"))
+                    .header("X-LC-Id", DEV_APP_ID)
+                    .header("X-LC-Key", &master)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if response.status() != StatusCode::OK {
+                    return;
+                }
+                let Ok(answer) = response.json::<Value>().await else { return };
+                if let Some(id) = answer["msg-id"].as_str() {
+                    acked.lock().expect("lock").push(id.to_string());
+                }
+            }
+        }));
+    }
+    while acked.lock().expect("lock").len() < 500 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    a.0.kill().expect("SIGKILL");
+    let _ = a.0.wait();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let acked: Vec<String> = acked.lock().expect("lock").clone();
+
+    let stored: Vec<Value> = client
+        .get(format!("{base_b}/__admin/messages?conv_id={conv}"))
+        .header("X-LC-Id", DEV_APP_ID)
+        .header("X-LC-Key", &master)
+        .send()
+        .await
+        .expect("the other instance answers")
+        .json()
+        .await
+        .expect("json");
+    let stored_ids: HashSet<&str> = stored.iter().filter_map(|m| m["msg_id"].as_str()).collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored_ids.contains(id.as_str()))
+        .collect();
+    assert!(acked.len() >= 500);
+    assert_eq!(
+        Vec::<&String>::new(),
+        lost,
+        "{} acknowledged, {} stored",
+        acked.len(),
+        stored.len()
+    );
+
+    // The reader's socket died with its instance; it logs in on the other with its token.
+    while reader.next(WAIT).await.is_some() {}
+    let mut moved = connect_to(base_b.trim_start_matches("http://"), "lc.protobuf2.3").await;
+    let reopened = moved
+        .request(GenericCommand {
+            peer_id: Some("reader".into()),
+            session_message: Some(SessionCommand {
+                r: Some(true),
+                st: Some(st),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+        })
+        .await;
+    assert_eq!(Some(OpType::Opened), reopened.operation(), "{reopened:?}");
+    let unread = moved.next(WAIT).await.expect("an unread push");
+    let tuple = &unread.unread_message.expect("unreadMessage").convs[0];
+    assert_eq!(
+        (conv.as_str(), stored.len() as i32),
+        (tuple.cid.as_str(), tuple.unread)
+    );
+}
