@@ -88,6 +88,19 @@ realtime_args=(); for a in "$@"; do [ "$a" = --quick ] && realtime_args+=(--quic
 "$target/release/bench" hardening --server-bin "$target/release/leancloud-server" --log-dir "$out" \
   --append-to bench/RESULTS.md ${realtime_args[@]+"${realtime_args[@]}"} || status=$?
 
+# Storage backends and instances (bench/src/instances.rs): SQLite, PostgreSQL with one and two instances, in one
+# run on a throwaway PostgreSQL cluster (scripts/lib/postgres.sh); appended to RESULTS.md as its own section.
+# shellcheck source=../scripts/lib/postgres.sh
+source scripts/lib/postgres.sh
+if pg_start; then
+  "$target/release/bench" instances --server-bin "$target/release/leancloud-server" --log-dir "$out" \
+    --append-to bench/RESULTS.md ${realtime_args[@]+"${realtime_args[@]}"} || status=$?
+  pg_stop
+else
+  echo "bench: PostgreSQL did not start; the instances section is missing" >&2
+  status=1
+fi
+
 # leancloud-migrate: export rows/s against an in-process server, import messages/s into a fresh database
 # (bench/src/bin/migrate-bench.rs); appended to RESULTS.md as its own section, so the table above is unchanged.
 migrate_messages=${MIGRATE_BENCH_MESSAGES:-200000}

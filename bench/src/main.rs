@@ -5,6 +5,7 @@
 mod coldstart;
 mod emulator;
 mod hardening;
+mod instances;
 mod loadgen;
 mod ours;
 mod python;
@@ -60,6 +61,9 @@ enum Cmd {
     /// Message senders alone, then while app-key clients send the H2/M6 payloads: starts its own server
     /// (bench/README.md).
     Hardening(Box<hardening::HardeningArgs>),
+    /// SQLite, PostgreSQL with one instance and with two: persisted sends/s and REST → client latency, in one
+    /// run (needs a PostgreSQL cluster; bench/README.md).
+    Instances(Box<instances::InstancesArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -153,6 +157,7 @@ fn main() -> std::process::ExitCode {
         Cmd::FanoutWorker(args) => rt.block_on(ours::fanout_worker(args)),
         Cmd::Realtime(args) => rt.block_on(realtime::realtime(*args)),
         Cmd::Hardening(args) => rt.block_on(hardening::hardening(*args)),
+        Cmd::Instances(args) => rt.block_on(instances::instances(*args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -179,9 +179,10 @@ const servers = new Set();
 
 /**
  * Start the release server on a free loopback port with a fresh database; resolves a Server once
- * `GET /__admin/health` answers. Options: requireSignatures, idleTimeoutSecs, args (extra flags).
+ * `GET /__admin/health` answers. Options: requireSignatures, idleTimeoutSecs, args (extra flags), db (a
+ * PostgreSQL URL, see freshPostgres, instead of a SQLite file of its own).
  */
-async function startServer({ requireSignatures = false, idleTimeoutSecs, args = [] } = {}) {
+async function startServer({ requireSignatures = false, idleTimeoutSecs, args = [], db } = {}) {
   const bin = serverBin();
   if (!fs.existsSync(bin)) {
     throw new Error(`server binary ${bin} not found: build it with \`cargo build --release -p leancloud-server\``);
@@ -206,6 +207,7 @@ async function startServer({ requireSignatures = false, idleTimeoutSecs, args = 
       LEANCLOUD_APP_KEY: APP_KEY,
       LEANCLOUD_APP_MASTER_KEY: MASTER_KEY,
       RUST_LOG: process.env.RUST_LOG || 'info',
+      ...(db ? { LEANCLOUD_DATABASE_URL: db } : {}),
     },
   });
   fs.closeSync(log);
@@ -239,6 +241,18 @@ async function startServer({ requireSignatures = false, idleTimeoutSecs, args = 
     }
     await sleep(100);
   }
+}
+
+/**
+ * A new, empty database on the PostgreSQL cluster at LEANCLOUD_TEST_POSTGRES (scripts/test.sh starts one);
+ * its URL, or null when no cluster is configured.
+ */
+function freePostgres() {
+  const admin = process.env.LEANCLOUD_TEST_POSTGRES;
+  if (!admin) return null;
+  const name = `rt_${crypto.randomBytes(6).toString('hex')}`;
+  require('node:child_process').execFileSync('psql', ['-q', admin, '-c', `CREATE DATABASE ${name}`]);
+  return `${admin.slice(0, admin.lastIndexOf('/'))}/${name}`;
 }
 
 /** A server started by someone else (the check script's Lambda setup): same REST helpers, no stop. */
@@ -443,6 +457,7 @@ module.exports = {
   serverBin,
   sleep,
   startServer,
+  freePostgres,
   uid,
   waitFor,
   waitMessages,

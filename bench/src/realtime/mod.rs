@@ -9,7 +9,7 @@
 //! 4. `POST /1.1/rtm/messages` at a steady rate to 2-member conversations of online clients: send → receive
 //!    latency (the send instant travels in the message text).
 
-mod client;
+pub mod client;
 pub(crate) mod rest;
 
 use std::collections::HashSet;

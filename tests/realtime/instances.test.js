@@ -1,0 +1,69 @@
+'use strict';
+// Issue 16: two server instances on one PostgreSQL database, as behind a load balancer. An SDK client on
+// instance A receives, in order, what reached instance B by REST and from an SDK client on B; a broadcast
+// through A reaches SDK clients on both. Needs LEANCLOUD_TEST_POSTGRES (scripts/test.sh starts a cluster).
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { TextMessage } = require('leancloud-realtime');
+const h = require('./helper');
+
+let a;
+let b;
+before(async () => {
+  const db = h.freePostgres();
+  assert.ok(db, 'LEANCLOUD_TEST_POSTGRES must name a PostgreSQL cluster (scripts/test.sh starts one)');
+  a = await h.startServer({ db });
+  b = await h.startServer({ db });
+});
+after(() => h.cleanup());
+
+test('a client on instance A receives, in order, what was sent to instance B by REST and by a client on B', async () => {
+  const bob = await h.login(a, h.uid('bob'));
+  const alice = await h.login(b, h.uid('alice'));
+  const conv = await h.call(alice.createConversation({ members: [bob.id], name: 'across' }), 'create on B');
+  // The SDK orders pushes of a conversation it has cached (see chat.test.js).
+  assert.ok(await h.call(bob.getConversation(conv.id), 'bob gets the conversation on A'));
+
+  const expected = [];
+  for (let i = 0; i < 10; i += 1) {
+    const text = i % 2 === 0 ? `rest-${i}` : `client-${i}`;
+    if (i % 2 === 0) {
+      // eslint-disable-next-line no-await-in-loop
+      await b.restOk('POST', '/1.1/rtm/messages', {
+        from_peer: alice.id,
+        conv_id: conv.id,
+        transient: false,
+        message: JSON.stringify({ _lctype: -1, _lctext: text }),
+      });
+    } else {
+      // eslint-disable-next-line no-await-in-loop
+      await h.call(conv.send(new TextMessage(text)), `alice sends ${text} on B`);
+    }
+    expected.push(text);
+  }
+  await h.waitMessages(bob, conv.id, expected.length);
+  await h.sleep(h.SETTLE_MS);
+  assert.deepEqual(bob.rec.in(conv.id).map(m => m.text), expected, 'bob on A got all ten, in the order sent on B');
+  assert.ok(bob.rec.in(conv.id).every(m => m.from === alice.id));
+  assert.deepEqual(alice.rec.in(conv.id), [], 'alice got none of her own, from either instance');
+});
+
+test('a broadcast through instance A reaches SDK clients on A and on B', async () => {
+  const onA = await h.login(a, h.uid('u'));
+  const onB = await h.login(b, h.uid('u'));
+  const sys = await b.restOk('POST', '/1.1/classes/_Conversation', { name: h.uid('service'), sys: true });
+  await a.restOk('POST', '/1.1/rtm/broadcast', {
+    from_peer: 'announcer',
+    conv_id: sys.objectId,
+    message: JSON.stringify({ _lctype: -1, _lctext: 'to everyone' }),
+  });
+  await h.waitMessages(onA, sys.objectId, 1);
+  await h.waitMessages(onB, sys.objectId, 1);
+  await h.sleep(h.SETTLE_MS);
+  for (const client of [onA, onB]) {
+    assert.deepEqual(
+      client.rec.messages.map(m => [m.cid, m.from, m.text]),
+      [[sys.objectId, 'announcer', 'to everyone']]
+    );
+  }
+});
