@@ -255,3 +255,57 @@ async fn the_admin_messages_endpoint_shows_what_the_inspector_shows() {
         .await;
     assert_eq!(StatusCode::FORBIDDEN, status);
 }
+
+/// `lm` follows the newest message, on both backends (SQLite batches it per commit, PostgreSQL sets it in the
+/// send's own statement); a broadcast leaves it alone, and a later explicit `lm` is kept.
+#[tokio::test]
+async fn a_send_moves_the_conversations_lm_to_its_timestamp_and_a_broadcast_does_not() {
+    let app = spawn_app().await;
+    let conv = app.conversation(json!({"m": ["a", "b"]})).await;
+    let lm = |app: &TestApp, id: &str| {
+        app.server.inspect().conversation(id).expect("stored")["lm"]["iso"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let mut last = None;
+    for text in ["1", "2", "3"] {
+        let (status, sent) = app
+            .send(json!({"from_peer": "a", "conv_id": conv, "message": text, "transient": false}))
+            .await;
+        assert_eq!(StatusCode::OK, status);
+        let ts = sent["timestamp"].as_i64().expect("timestamp");
+        let iso = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ts)
+            .expect("time")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        assert_eq!(Some(iso.clone()), lm(&app, &conv));
+        last = Some(iso);
+    }
+    let system = app.conversation(json!({"sys": true})).await;
+    app.send(json!({"from_peer": "s", "conv_id": system, "message": "to one", "to_peers": ["u"], "transient": false}))
+        .await;
+    let before = lm(&app, &system);
+    assert!(before.is_some(), "a message to chosen clients sets lm");
+    let (status, _) = app
+        .post(
+            "/1.1/rtm/broadcast",
+            json!({"from_peer": "s", "conv_id": system, "message": "all"}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status);
+    assert_eq!(before, lm(&app, &system), "a broadcast leaves lm");
+    let future = "2099-01-01T00:00:00.000Z";
+    app.put(
+        &format!("/1.1/classes/_Conversation/{conv}"),
+        json!({"lm": {"__type": "Date", "iso": future}}),
+    )
+    .await;
+    app.send(json!({"from_peer": "a", "conv_id": conv, "message": "4", "transient": false}))
+        .await;
+    assert_eq!(
+        Some(future.to_string()),
+        lm(&app, &conv),
+        "a later lm is kept"
+    );
+    assert!(last.is_some());
+}

@@ -5,8 +5,7 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 
 use super::objects::conversation_in;
-use super::{date_value, Params, Pg};
-use crate::store::db::iso_millis;
+use super::{Params, Pg};
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, stored_message,
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
@@ -18,8 +17,45 @@ use crate::store::StoreResult;
 /// cursor never passes one that commits later.
 const BROADCAST_LOCK: i64 = 0x6c63_6263_6173;
 
+/// One statement stores a message: it takes the conversation's clock row (the message's timestamp: now, or
+/// later than the conversation's last one), inserts the message and moves the conversation's `lm` forward. The
+/// clock row stays locked until the commit, so the next send to the conversation, from any instance, gets a
+/// later (or equal) timestamp and a higher seq.
+const INSERT: &str = "WITH clock AS (
+        INSERT INTO conversation_clocks (conv_id, last_ts) VALUES ($2, $5)
+        ON CONFLICT (conv_id) DO UPDATE SET last_ts = GREATEST(conversation_clocks.last_ts, EXCLUDED.last_ts)
+        RETURNING last_ts
+    ), msg AS (
+        INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room,
+            recipients, push, push_field, valid_till, from_ip, bin, mentions)
+        SELECT $1, $2, $3, $4, clock.last_ts, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM clock
+        RETURNING seq, timestamp
+    ), iso AS (
+        SELECT to_char(timestamp 'epoch' + (timestamp / 1000) * interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS')
+            || '.' || lpad((timestamp % 1000)::text, 3, '0') || 'Z' AS iso
+        FROM msg
+    ), touched AS (
+        UPDATE objects SET data = jsonb_set(data, '{lm}', jsonb_build_object('__type', 'Date', 'iso', iso.iso))
+        FROM iso
+        WHERE $16 AND class = '_Conversation' AND id = $2
+          AND (data #>> '{lm,iso}' IS NULL OR data #>> '{lm,iso}' < iso.iso COLLATE \"C\")
+        RETURNING 1
+    )
+    SELECT seq, timestamp FROM msg";
+
+/// Stores a message. A message to the members is one statement (atomic on its own); one to chosen clients
+/// also writes its per-client history keys, and a broadcast takes the broadcast lock, each in a transaction.
 pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored> {
     let mut client = pg.client().await?;
+    if msg.kind == MessageKind::Normal {
+        let conv = check_target(
+            conversation_in(&client, &msg.conv_id, false).await?,
+            &msg,
+            member,
+        )?;
+        let (msg_id, seq, ts) = insert(&client, &msg, conv.transient).await?;
+        return Ok(stored_message(msg, conv, seq, msg_id, ts));
+    }
     let tx = client.transaction().await?;
     let conv = check_target(
         conversation_in(&tx, &msg.conv_id, false).await?,
@@ -30,49 +66,7 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BROADCAST_LOCK])
             .await?;
     }
-    // The conversation's clock row stays locked until the commit: the next send to it, from any instance,
-    // gets a later (or equal) timestamp and a higher seq.
-    let now = chrono::Utc::now().timestamp_millis();
-    let clock = tx
-        .prepare_cached(
-            "INSERT INTO conversation_clocks (conv_id, last_ts) VALUES ($1, $2)
-             ON CONFLICT (conv_id) DO UPDATE SET last_ts = GREATEST(conversation_clocks.last_ts, EXCLUDED.last_ts)
-             RETURNING last_ts",
-        )
-        .await?;
-    let ts: i64 = tx.query_one(&clock, &[&msg.conv_id, &now]).await?.get(0);
-    let msg_id = new_message_id();
-    let recipients = (!msg.recipients.is_empty()).then(|| Value::from(msg.recipients.clone()));
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room,
-                 recipients, push, push_field, valid_till, from_ip, bin, mentions)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq",
-        )
-        .await?;
-    let seq: i64 = tx
-        .query_one(
-            &insert,
-            &[
-                &msg_id,
-                &msg.conv_id,
-                &msg.from,
-                &msg.data,
-                &ts,
-                &msg.kind.as_str(),
-                &msg.transient,
-                &conv.transient,
-                &recipients,
-                &msg.push,
-                &msg.push_field,
-                &msg.valid_till,
-                &msg.from_ip,
-                &msg.binary,
-                &mentions(&msg.mention_pids, msg.mention_all),
-            ],
-        )
-        .await?
-        .get(0);
+    let (msg_id, seq, ts) = insert(&tx, &msg, conv.transient).await?;
     if msg.kind == MessageKind::ToClients {
         let keys: Vec<String> = msg
             .recipients
@@ -86,21 +80,45 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
         )
         .await?;
     }
-    if msg.kind != MessageKind::Broadcast {
-        let touch = tx
-            .prepare_cached(
-                "UPDATE objects SET data = jsonb_set(data, '{lm}', $2)
-                 WHERE class = '_Conversation' AND id = $1
-                   AND (data #>> '{lm,iso}' IS NULL OR data #>> '{lm,iso}' < $3 COLLATE \"C\")",
-            )
-            .await?;
-        tx.execute(&touch, &[&msg.conv_id, &date_value(ts), &iso_millis(ts)])
-            .await?;
-    }
     tx.commit().await?;
     Ok(stored_message(msg, conv, seq, msg_id, ts))
 }
 
+/// Runs [`INSERT`] for `msg` (in a conversation that is a chat room when `room`): its id, seq and timestamp.
+async fn insert(
+    c: &impl GenericClient,
+    msg: &NewMessage,
+    room: bool,
+) -> StoreResult<(String, i64, i64)> {
+    let msg_id = new_message_id();
+    let now = chrono::Utc::now().timestamp_millis();
+    let recipients = (!msg.recipients.is_empty()).then(|| Value::from(msg.recipients.clone()));
+    let stmt = c.prepare_cached(INSERT).await?;
+    let row = c
+        .query_one(
+            &stmt,
+            &[
+                &msg_id,
+                &msg.conv_id,
+                &msg.from,
+                &msg.data,
+                &now,
+                &msg.kind.as_str(),
+                &msg.transient,
+                &room,
+                &recipients,
+                &msg.push,
+                &msg.push_field,
+                &msg.valid_till,
+                &msg.from_ip,
+                &msg.binary,
+                &mentions(&msg.mention_pids, msg.mention_all),
+                &(msg.kind != MessageKind::Broadcast),
+            ],
+        )
+        .await?;
+    Ok((msg_id, row.get(0), row.get(1)))
+}
 const STORED_COLUMNS: &str =
     "msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, push, push_field, valid_till";
 

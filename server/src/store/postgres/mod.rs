@@ -257,8 +257,3 @@ impl Params {
             .collect()
     }
 }
-
-/// Timestamps in ms as LeanCloud's ISO Date value.
-pub(crate) fn date_value(ms: i64) -> serde_json::Value {
-    serde_json::json!({"__type": "Date", "iso": crate::store::db::iso_millis(ms)})
-}
