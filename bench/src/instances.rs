@@ -125,13 +125,7 @@ pub async fn instances(mut args: InstancesArgs) -> Result<(), String> {
     let md = table(&args, &rows);
     println!("\n{md}");
     if let Some(path) = &args.append_to {
-        use std::io::Write as _;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(format!("\n{md}").as_bytes()))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::report::append_markdown(path, &md)?;
     }
     Ok(())
 }

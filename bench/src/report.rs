@@ -51,6 +51,17 @@ impl Unit {
 }
 
 /// `12345` → `12,345`.
+/// Appends a Markdown section to `path` (creating it), after a blank line.
+pub fn append_markdown(path: &std::path::Path, md: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("\n{md}").as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn group_thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();

@@ -105,6 +105,75 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     panic!("server at {base} never became ready");
 }
 
+/// Concurrent senders to one conversation through a server's REST API, each sending as soon as its previous
+/// send is answered, until a send fails (the server was killed); they keep the ids of the acknowledged sends.
+pub struct Senders {
+    acked: Arc<Mutex<Vec<String>>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Senders {
+    pub fn start(
+        client: &reqwest::Client,
+        base: &str,
+        conv: &str,
+        from: &str,
+        n: usize,
+    ) -> Senders {
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let master = format!("{DEV_MASTER_KEY},master");
+        let workers = (0..n)
+            .map(|w| {
+                let (client, base, master, conv, from, acked) = (
+                    client.clone(),
+                    base.to_string(),
+                    master.clone(),
+                    conv.to_string(),
+                    from.to_string(),
+                    acked.clone(),
+                );
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let body = json!({"from_peer": from, "conv_id": conv, "transient": false, "message": format!("w{w}-{i}")});
+                        let sent = client
+                            .post(format!("{base}/1.1/rtm/messages"))
+                            .header("X-LC-Id", DEV_APP_ID)
+                            .header("X-LC-Key", &master)
+                            .body(body.to_string())
+                            .send()
+                            .await;
+                        let Ok(response) = sent else { return };
+                        if response.status() != StatusCode::OK {
+                            return;
+                        }
+                        let Ok(answer) = response.json::<Value>().await else { return };
+                        if let Some(id) = answer["msg-id"].as_str() {
+                            acked.lock().expect("lock").push(id.to_string());
+                        }
+                    }
+                })
+            })
+            .collect();
+        Senders { acked, workers }
+    }
+
+    /// Returns once `n` sends are acknowledged.
+    pub async fn wait_for(&self, n: usize) {
+        while self.acked.lock().expect("lock").len() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for every sender to stop (their server is gone) and returns the acknowledged ids.
+    pub async fn finish(self) -> Vec<String> {
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        let acked = self.acked.lock().expect("lock").clone();
+        acked
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -126,47 +195,12 @@ async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
         .expect("json");
     let conv = created["objectId"].as_str().expect("id").to_string();
 
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let mut workers = Vec::new();
-    for w in 0..16 {
-        let (client, base, master, conv, acked) = (
-            client.clone(),
-            base.clone(),
-            master.clone(),
-            conv.clone(),
-            acked.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            for i in 0.. {
-                let body = json!({"from_peer": "a", "conv_id": conv, "transient": false, "message": format!("w{w}-{i}")});
-                let sent = client
-                    .post(format!("{base}/1.1/rtm/messages"))
-                    .header("X-LC-Id", DEV_APP_ID)
-                    .header("X-LC-Key", &master)
-                    .body(body.to_string())
-                    .send()
-                    .await;
-                let Ok(response) = sent else { return };
-                if response.status() != StatusCode::OK {
-                    return;
-                }
-                let Ok(answer) = response.json::<Value>().await else { return };
-                if let Some(id) = answer["msg-id"].as_str() {
-                    acked.lock().expect("lock").push(id.to_string());
-                }
-            }
-        }));
-    }
     // Kill once enough sends are acknowledged, with the other workers' requests still in flight.
-    while acked.lock().expect("lock").len() < 2000 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let senders = Senders::start(&client, &base, &conv, "a", 16);
+    senders.wait_for(2000).await;
     child.0.kill().expect("SIGKILL");
     let _ = child.0.wait();
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let acked: Vec<String> = acked.lock().expect("lock").clone();
+    let acked = senders.finish().await;
 
     let mut config = ServerConfig::for_tests(&db);
     if crate::helpers::on_postgres() {

@@ -5,18 +5,18 @@
 //! on through the other. These run on PostgreSQL whichever backend the rest of the suite uses.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 
 use leancloud_server::realtime::proto::{CommandType, GenericCommand, OpType, SessionCommand};
-use leancloud_server::realtime::signature::{sign, signed_string, Signed};
 use leancloud_server::{RateLimits, DEV_APP_ID, DEV_MASTER_KEY};
 use pretty_assertions::assert_eq;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::durability::{start_binary, wait_ready};
+use crate::durability::{start_binary, wait_ready, Senders};
 use crate::helpers::{fresh_postgres, spawn_instances};
-use crate::realtime::{connect, connect_to, direct, Ws, QUIET, WAIT};
+use crate::realtime::{
+    connect, connect_to, direct, reopen, session_token, signed_open, Ws, QUIET, WAIT,
+};
 
 /// The texts of the next `n` pushed messages (then nothing more within `QUIET`).
 async fn texts(ws: &mut Ws, n: usize) -> Vec<String> {
@@ -157,45 +157,15 @@ async fn a_tagged_login_on_one_instance_takes_over_the_tags_session_on_the_other
 async fn a_session_token_from_one_instance_logs_in_on_the_other_and_unread_counts_are_shared() {
     let [a, b] = spawn_instances(|c| c.realtime.require_signatures = true).await;
     let conv = a.conversation(json!({"m": ["Tom", "Ann"]})).await;
-    let t = 1_700_000_000;
-    let s = sign(
-        DEV_MASTER_KEY,
-        &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, t, "n0"),
-    );
     let mut on_a = connect(&a, "lc.protobuf2.3").await;
-    let opened = on_a
-        .request(GenericCommand {
-            peer_id: Some("Tom".into()),
-            session_message: Some(SessionCommand {
-                t: Some(t),
-                n: Some("n0".into()),
-                s: Some(s),
-                ..Default::default()
-            }),
-            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
-        })
-        .await;
-    let st = opened
-        .session_message
-        .and_then(|m| m.st)
-        .expect("a session token");
+    let st = session_token(&on_a.request(signed_open("Tom")).await);
     drop(on_a);
     for text in ["u1", "u2"] {
         a.send(json!({"from_peer": "Ann", "conv_id": conv, "message": text, "transient": false}))
             .await;
     }
     let mut on_b = connect(&b, "lc.protobuf2.3").await;
-    let reopened = on_b
-        .request(GenericCommand {
-            peer_id: Some("Tom".into()),
-            session_message: Some(SessionCommand {
-                r: Some(true),
-                st: Some(st),
-                ..Default::default()
-            }),
-            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
-        })
-        .await;
+    let reopened = on_b.request(reopen("Tom", &st)).await;
     assert_eq!(Some(OpType::Opened), reopened.operation(), "{reopened:?}");
     let unread = on_b.next(WAIT).await.expect("an unread push");
     let tuple = &unread.unread_message.expect("unreadMessage").convs[0];
@@ -231,54 +201,13 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
         .expect("json");
     let conv = created["objectId"].as_str().expect("id").to_string();
     let mut reader = connect_to(base_a.trim_start_matches("http://"), "lc.protobuf2.3").await;
-    let opened = reader.login("reader").await;
-    let st = opened
-        .session_message
-        .and_then(|m| m.st)
-        .expect("a session token");
+    let st = session_token(&reader.login("reader").await);
 
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let mut workers = Vec::new();
-    for w in 0..16 {
-        let (client, base, master, conv, acked) = (
-            client.clone(),
-            base_a.clone(),
-            master.clone(),
-            conv.clone(),
-            acked.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            for i in 0.. {
-                let body = json!({"from_peer": "writer", "conv_id": conv, "transient": false, "message": format!("w{w}-{i}")});
-                let Ok(response) = client
-                    .post(format!("{base}/1.1/rtm/messages"))
-                    .header("X-LC-Id", DEV_APP_ID)
-                    .header("X-LC-Key", &master)
-                    .body(body.to_string())
-                    .send()
-                    .await
-                else {
-                    return;
-                };
-                if response.status() != StatusCode::OK {
-                    return;
-                }
-                let Ok(answer) = response.json::<Value>().await else { return };
-                if let Some(id) = answer["msg-id"].as_str() {
-                    acked.lock().expect("lock").push(id.to_string());
-                }
-            }
-        }));
-    }
-    while acked.lock().expect("lock").len() < 500 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let senders = Senders::start(&client, &base_a, &conv, "writer", 16);
+    senders.wait_for(500).await;
     a.0.kill().expect("SIGKILL");
     let _ = a.0.wait();
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let acked: Vec<String> = acked.lock().expect("lock").clone();
+    let acked = senders.finish().await;
 
     let stored: Vec<Value> = client
         .get(format!("{base_b}/__admin/messages?conv_id={conv}"))
@@ -307,17 +236,7 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
     // The reader's socket died with its instance; it logs in on the other with its token.
     while reader.next(WAIT).await.is_some() {}
     let mut moved = connect_to(base_b.trim_start_matches("http://"), "lc.protobuf2.3").await;
-    let reopened = moved
-        .request(GenericCommand {
-            peer_id: Some("reader".into()),
-            session_message: Some(SessionCommand {
-                r: Some(true),
-                st: Some(st),
-                ..Default::default()
-            }),
-            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
-        })
-        .await;
+    let reopened = moved.request(reopen("reader", &st)).await;
     assert_eq!(Some(OpType::Opened), reopened.operation(), "{reopened:?}");
     let unread = moved.next(WAIT).await.expect("an unread push");
     let tuple = &unread.unread_message.expect("unreadMessage").convs[0];

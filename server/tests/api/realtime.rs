@@ -146,6 +146,47 @@ impl Ws {
     }
 }
 
+/// `session/open` for `peer` with LeanCloud's login signature (computed with the master key).
+pub fn signed_open(peer: &str) -> GenericCommand {
+    let t = 1_700_000_000;
+    let s = sign(
+        DEV_MASTER_KEY,
+        &signed_string(DEV_APP_ID, Signed::Login { client: peer }, t, "n0"),
+    );
+    GenericCommand {
+        peer_id: Some(peer.into()),
+        session_message: Some(SessionCommand {
+            t: Some(t),
+            n: Some("n0".into()),
+            s: Some(s),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    }
+}
+
+/// A reconnect of `peer` with a session token (`r: true`, `st`), as the SDK sends it.
+pub fn reopen(peer: &str, token: &str) -> GenericCommand {
+    GenericCommand {
+        peer_id: Some(peer.into()),
+        session_message: Some(SessionCommand {
+            r: Some(true),
+            st: Some(token.into()),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    }
+}
+
+/// The session token of a `session/opened` answer.
+pub fn session_token(opened: &GenericCommand) -> String {
+    opened
+        .session_message
+        .as_ref()
+        .and_then(|m| m.st.clone())
+        .expect("a session token")
+}
+
 pub fn direct(cid: &str, text: &str) -> GenericCommand {
     GenericCommand {
         direct_message: Some(DirectCommand {
@@ -710,44 +751,15 @@ async fn the_rtm_router_answers_the_public_address_and_refuses_other_apps() {
 #[tokio::test]
 async fn a_reconnect_with_the_session_token_needs_no_signature_and_a_bad_token_is_refused() {
     let app = spawn_with(|c| c.realtime.require_signatures = true).await;
-    let t = 1_700_000_000;
-    let s = sign(
-        DEV_MASTER_KEY,
-        &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, t, "n0"),
-    );
     let mut first = connect(&app, "lc.protobuf2.3").await;
-    let opened = first
-        .request(GenericCommand {
-            peer_id: Some("Tom".into()),
-            session_message: Some(SessionCommand {
-                t: Some(t),
-                n: Some("n0".into()),
-                s: Some(s),
-                ..Default::default()
-            }),
-            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
-        })
-        .await;
-    let st = opened
-        .session_message
-        .and_then(|m| m.st)
-        .expect("a session token");
-    let reopen = |token: &str| GenericCommand {
-        peer_id: Some("Tom".into()),
-        session_message: Some(SessionCommand {
-            r: Some(true),
-            st: Some(token.into()),
-            ..Default::default()
-        }),
-        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
-    };
+    let st = session_token(&first.request(signed_open("Tom")).await);
     let mut second = connect(&app, "lc.protobuf2.3").await;
     assert_eq!(
         Some(OpType::Opened),
-        second.request(reopen(&st)).await.operation()
+        second.request(reopen("Tom", &st)).await.operation()
     );
     let mut third = connect(&app, "lc.protobuf2.3").await;
-    let refused = third.request(reopen("forged")).await;
+    let refused = third.request(reopen("Tom", "forged")).await;
     assert_eq!(4112, refused.error_message.expect("error").code);
 }
 
