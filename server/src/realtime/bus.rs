@@ -167,9 +167,25 @@ async fn publish_loop(pg: Pg, mut rx: mpsc::UnboundedReceiver<Envelope>) {
     }
 }
 
+/// Sends one batch: a single statement when every event fits a notification (the usual case); otherwise a
+/// transaction that first stores the large ones in `bus_payloads` (and drops rows older than 5 minutes).
 async fn publish(pg: &Pg, texts: &[String]) -> crate::store::StoreResult<()> {
+    // One statement, one notification per row in order; all are delivered at its commit.
+    const NOTIFY: &str =
+        "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n";
     let mut client = pg.client().await?;
+    if texts.iter().all(|t| t.len() <= MAX_INLINE) {
+        let stmt = client.prepare_cached(NOTIFY).await?;
+        client.execute(&stmt, &[&CHANNEL, &texts]).await?;
+        return Ok(());
+    }
     let tx = client.transaction().await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    tx.execute(
+        "DELETE FROM bus_payloads WHERE created_at < $1",
+        &[&(now - 300_000)],
+    )
+    .await?;
     let mut inline = Vec::with_capacity(texts.len());
     for text in texts {
         if text.len() <= MAX_INLINE {
@@ -178,24 +194,14 @@ async fn publish(pg: &Pg, texts: &[String]) -> crate::store::StoreResult<()> {
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO bus_payloads (payload, created_at) VALUES ($1, $2) RETURNING id",
-                    &[text, &chrono::Utc::now().timestamp_millis()],
+                    &[text, &now],
                 )
                 .await?
                 .get(0);
             inline.push(serde_json::json!({"payload_id": id}).to_string());
         }
     }
-    // One statement, one notification per row in order; all are delivered at the commit.
-    tx.execute(
-        "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
-        &[&CHANNEL, &inline],
-    )
-    .await?;
-    tx.execute(
-        "DELETE FROM bus_payloads WHERE created_at < $1",
-        &[&(chrono::Utc::now().timestamp_millis() - 300_000)],
-    )
-    .await?;
+    tx.execute(NOTIFY, &[&CHANNEL, &inline]).await?;
     tx.commit().await?;
     Ok(())
 }

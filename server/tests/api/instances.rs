@@ -245,3 +245,21 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
         (tuple.cid.as_str(), tuple.unread)
     );
 }
+
+/// An event over PostgreSQL's 8,000-byte notification limit (a 5 KB message of quotes to a conversation of 600
+/// members) goes through `bus_payloads` and still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_large_for_one_notification_still_reaches_the_other_instance() {
+    let [a, b] = spawn_instances(|_| {}).await;
+    let mut members: Vec<String> = (0..600).map(|i| format!("member-{i:05}")).collect();
+    members.push("bob".into());
+    let conv = b.conversation(json!({"m": members})).await;
+    let mut bob = connect(&a, "lc.protobuf2.3").await;
+    bob.login("bob").await;
+    let text = "\"".repeat(5000);
+    let (status, body) = b
+        .send(json!({"from_peer": "member-00001", "conv_id": conv, "message": text, "transient": false}))
+        .await;
+    assert_eq!(StatusCode::OK, status, "{body}");
+    assert_eq!(vec![text], texts(&mut bob, 1).await);
+}
