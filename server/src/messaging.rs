@@ -129,9 +129,8 @@ pub async fn send(
         .filter(|p| **p != stored.from)
         .cloned()
         .collect();
-    let (online, offline): (Vec<String>, Vec<String>) = recipients
-        .into_iter()
-        .partition(|p| realtime.hub.is_online(p));
+    let (online, offline): (Vec<String>, Vec<String>) =
+        recipients.into_iter().partition(|p| realtime.is_online(p));
     realtime.deliver(stored.clone());
     // No subscriber is not an error.
     let _ = state.feed.send(std::sync::Arc::new(stored.clone()));

@@ -1,9 +1,11 @@
 //! Realtime delivery between server instances that share one PostgreSQL database, over its `LISTEN/NOTIFY`.
 //!
 //! Every instance delivers what it sends to its own sessions at once ([`super::hub::Hub`]) and publishes it on
-//! the bus; every other instance hands it to its sessions. Three things travel: a stored message (after its
-//! commit), a conversation notification for named clients, and a session kick (a login with a tag takes over
-//! that tag's session on any instance). One publisher task per instance sends them in the order they were
+//! the bus; every other instance hands it to its sessions. What travels: a stored message (after its commit), a
+//! conversation notification for named clients, a session kick (a login with a tag takes over that tag's
+//! session on any instance), and presence (a client's first and last session on an instance, a heartbeat, and on
+//! joining a snapshot of who is online where), so the offline-push decision and the hooks' `onlinePeers` count a
+//! client online on any live instance. One publisher task per instance sends them in the order they were
 //! published, several per statement under load; PostgreSQL delivers notifications in commit order, so a client
 //! sees messages sent through one instance in the order they were sent. A payload over PostgreSQL's 8,000-byte
 //! limit goes through the `bus_payloads` table and the notification names its row.
@@ -44,6 +46,31 @@ pub enum Event {
     Notify { items: Vec<(String, String)> },
     /// `peer` logged in with `tag` elsewhere: close its sessions with that tag here.
     Kick { peer: String, tag: String },
+    /// `peer` got its first session on the publisher (`online`), or lost its last one there.
+    Presence { peer: String, online: bool },
+    /// The publisher is alive (every [`ALIVE_EVERY`]); an instance not heard for [`ALIVE_FOR`] counts as gone.
+    Alive,
+    /// The publisher (re)joined: every instance answers with a [`Event::Snapshot`] of its online clients.
+    Hello,
+    /// The client ids online on the publisher, for instance `to`.
+    Snapshot { to: u64, peers: Vec<String> },
+}
+
+/// How often an instance says it is alive, and how long the others believe it.
+const ALIVE_EVERY: Duration = Duration::from_secs(5);
+const ALIVE_FOR: Duration = Duration::from_secs(15);
+
+/// The clients online on the other instances, as their events tell: what the offline-push decision and the
+/// hooks' `onlinePeers` need.
+#[derive(Debug, Default)]
+struct Elsewhere {
+    instances: std::collections::HashMap<u64, Remote>,
+}
+
+#[derive(Debug)]
+struct Remote {
+    heard: std::time::Instant,
+    peers: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,6 +96,7 @@ pub struct Bus {
     publisher: Option<mpsc::UnboundedSender<Envelope>>,
     listening: Arc<AtomicBool>,
     tasks: Vec<tokio::task::AbortHandle>,
+    elsewhere: Arc<std::sync::Mutex<Elsewhere>>,
 }
 
 impl Bus {
@@ -79,6 +107,7 @@ impl Bus {
             publisher: None,
             listening: Arc::new(AtomicBool::new(true)),
             tasks: Vec::new(),
+            elsewhere: Arc::default(),
         }
     }
 
@@ -87,15 +116,38 @@ impl Bus {
         let instance = rand::random();
         let listening = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
+        let elsewhere: Arc<std::sync::Mutex<Elsewhere>> = Arc::default();
+        let listener = Listener {
+            hub,
+            instance,
+            publisher: tx.clone(),
+            elsewhere: elsewhere.clone(),
+        };
+        let alive = tx.clone();
         let tasks = vec![
             tokio::spawn(publish_loop(pg.clone(), rx)).abort_handle(),
-            tokio::spawn(listen_loop(pg, hub, instance, listening.clone())).abort_handle(),
+            tokio::spawn(listen_loop(pg, listener, listening.clone())).abort_handle(),
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(ALIVE_EVERY);
+                loop {
+                    every.tick().await;
+                    let sent = alive.send(Envelope {
+                        from: instance,
+                        event: Event::Alive,
+                    });
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            })
+            .abort_handle(),
         ];
         Bus {
             instance,
             publisher: Some(tx),
             listening,
             tasks,
+            elsewhere,
         }
     }
 
@@ -129,6 +181,17 @@ impl Bus {
                 event,
             });
         }
+    }
+
+    /// Whether `peer` has a session on another live instance.
+    pub fn online_elsewhere(&self, peer: &str) -> bool {
+        let Ok(elsewhere) = self.elsewhere.lock() else {
+            return false;
+        };
+        elsewhere
+            .instances
+            .values()
+            .any(|r| r.heard.elapsed() < ALIVE_FOR && r.peers.contains(peer))
     }
 
     /// Whether events travel to other instances at all.
@@ -206,10 +269,27 @@ async fn publish(pg: &Pg, texts: &[String]) -> crate::store::StoreResult<()> {
     Ok(())
 }
 
-async fn listen_loop(pg: Pg, hub: Arc<Hub>, instance: u64, listening: Arc<AtomicBool>) {
+/// What the listener needs to act on the others' events.
+struct Listener {
+    hub: Arc<Hub>,
+    instance: u64,
+    publisher: mpsc::UnboundedSender<Envelope>,
+    elsewhere: Arc<std::sync::Mutex<Elsewhere>>,
+}
+
+impl Listener {
+    fn publish(&self, event: Event) {
+        let _ = self.publisher.send(Envelope {
+            from: self.instance,
+            event,
+        });
+    }
+}
+
+async fn listen_loop(pg: Pg, listener: Listener, listening: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen(&pg, &hub, instance, &listening).await {
+        match listen(&pg, &listener, &listening).await {
             Ok(()) => return, // the database was closed
             Err(e) => {
                 listening.store(false, Ordering::Release);
@@ -223,8 +303,7 @@ async fn listen_loop(pg: Pg, hub: Arc<Hub>, instance: u64, listening: Arc<Atomic
 
 async fn listen(
     pg: &Pg,
-    hub: &Hub,
-    instance: u64,
+    listener: &Listener,
     listening: &AtomicBool,
 ) -> crate::store::StoreResult<()> {
     let (client, mut connection) = pg.dedicated().await?;
@@ -246,6 +325,8 @@ async fn listen(
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     listening.store(true, Ordering::Release);
+    // What happened while this instance was not listening is unknown: ask the others who is online.
+    listener.publish(Event::Hello);
     while let Some(text) = rx.recv().await {
         let wire = match serde_json::from_str::<Wire>(&text) {
             Ok(wire) => wire,
@@ -269,8 +350,8 @@ async fn listen(
                 }
             }
         };
-        if envelope.from != instance {
-            apply(hub, envelope.event);
+        if envelope.from != listener.instance {
+            apply(listener, envelope.from, envelope.event);
         }
     }
     listening.store(false, Ordering::Release);
@@ -283,8 +364,36 @@ async fn listen(
     }
 }
 
-/// Hands another instance's event to this instance's sessions.
-fn apply(hub: &Hub, event: Event) {
+/// Acts on another instance's event: its deliveries and kicks reach this instance's sessions, its presence
+/// goes into [`Elsewhere`].
+fn apply(listener: &Listener, from: u64, event: Event) {
+    let hub = &listener.hub;
+    if let Ok(mut elsewhere) = listener.elsewhere.lock() {
+        let now = std::time::Instant::now();
+        elsewhere
+            .instances
+            .retain(|_, r| now.duration_since(r.heard) < ALIVE_FOR * 4);
+        let remote = elsewhere.instances.entry(from).or_insert_with(|| Remote {
+            heard: now,
+            peers: Default::default(),
+        });
+        remote.heard = now;
+        match &event {
+            Event::Presence { peer, online: true } => {
+                remote.peers.insert(peer.clone());
+            }
+            Event::Presence {
+                peer,
+                online: false,
+            } => {
+                remote.peers.remove(peer);
+            }
+            Event::Snapshot { to, peers } if *to == listener.instance => {
+                remote.peers = peers.iter().cloned().collect();
+            }
+            _ => {}
+        }
+    }
     match event {
         Event::Deliver { msg } => {
             hub.deliver(*msg);
@@ -300,6 +409,18 @@ fn apply(hub: &Hub, event: Event) {
                 }
             }
         }
-        Event::Kick { peer, tag } => hub.kick_tagged(&peer, &tag),
+        Event::Kick { peer, tag } => {
+            if hub.kick_tagged(&peer, &tag) {
+                listener.publish(Event::Presence {
+                    peer,
+                    online: false,
+                });
+            }
+        }
+        Event::Hello => listener.publish(Event::Snapshot {
+            to: from,
+            peers: hub.online_peers(),
+        }),
+        Event::Presence { .. } | Event::Alive | Event::Snapshot { .. } => {}
     }
 }

@@ -628,7 +628,7 @@ impl Conn {
         if let Some(tag) = &tag {
             self.realtime().took_over(&peer, tag);
         }
-        let kicked = self.realtime().hub.register(SessionRef {
+        let kicked = self.realtime().register(SessionRef {
             conn: self.id,
             peer: peer.clone(),
             tag,
@@ -743,7 +743,7 @@ impl Conn {
     async fn end_session(&mut self, peer: &Arc<str>, code: i64, msg: &str) {
         if let Some(session) = self.sessions.remove(peer) {
             self.offline_hook(peer, &session.tag, code, msg);
-            self.realtime().hub.unregister(self.id, peer);
+            self.realtime().unregister(self.id, peer);
             if session.broadcast_cursor > 0 {
                 let _ = positions::set_broadcast_cursor(
                     &self.state.db,

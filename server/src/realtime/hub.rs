@@ -97,11 +97,13 @@ impl Hub {
     }
 
     /// Registers a session; sessions of the same client with the same non-empty tag on other
-    /// connections are returned, already removed, to be kicked.
-    pub fn register(&self, session: SessionRef) -> Vec<SessionRef> {
+    /// connections are returned, already removed, to be kicked. `true` with them when the client had no
+    /// session here before.
+    pub fn register(&self, session: SessionRef) -> (Vec<SessionRef>, bool) {
         let Ok(mut clients) = self.clients.write() else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
+        let first = !clients.contains_key(&session.peer);
         let entry = clients.entry(session.peer.clone()).or_default();
         let mut kicked = Vec::new();
         entry.retain(|s| {
@@ -117,16 +119,17 @@ impl Hub {
             }
         });
         entry.push(session);
-        kicked
+        (kicked, first)
     }
 
     /// Closes the sessions of `peer` with `tag` (another instance took them over) with a session conflict.
-    pub fn kick_tagged(&self, peer: &str, tag: &str) {
+    /// `true` when the client has no session here any more.
+    pub fn kick_tagged(&self, peer: &str, tag: &str) -> bool {
         let Ok(mut clients) = self.clients.write() else {
-            return;
+            return false;
         };
         let Some(list) = clients.get_mut(peer) else {
-            return;
+            return false;
         };
         list.retain(|s| {
             if s.tag.as_deref() != Some(tag) {
@@ -139,20 +142,35 @@ impl Hub {
             });
             false
         });
-        if list.is_empty() {
+        let gone = list.is_empty();
+        if gone {
             clients.remove(peer);
         }
+        gone
     }
 
-    pub fn unregister(&self, conn: u64, peer: &str) {
-        if let Ok(mut clients) = self.clients.write() {
-            if let Some(list) = clients.get_mut(peer) {
-                list.retain(|s| s.conn != conn);
-                if list.is_empty() {
-                    clients.remove(peer);
-                }
-            }
+    /// Removes a session; `true` when it was the client's last one here.
+    pub fn unregister(&self, conn: u64, peer: &str) -> bool {
+        let Ok(mut clients) = self.clients.write() else {
+            return false;
+        };
+        let Some(list) = clients.get_mut(peer) else {
+            return false;
+        };
+        list.retain(|s| s.conn != conn);
+        let gone = list.is_empty();
+        if gone {
+            clients.remove(peer);
         }
+        gone
+    }
+
+    /// Every client id with a session here.
+    pub fn online_peers(&self) -> Vec<String> {
+        self.clients
+            .read()
+            .map(|c| c.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default()
     }
 
     pub fn is_online(&self, peer: &str) -> bool {

@@ -153,6 +153,31 @@ impl Realtime {
         self.hub.notify(peers, command);
     }
 
+    /// Registers a session here (see [`Hub::register`]); the other instances learn when the client comes online.
+    pub fn register(&self, session: hub::SessionRef) -> Vec<hub::SessionRef> {
+        let peer = session.peer.to_string();
+        let (kicked, first) = self.hub.register(session);
+        if first {
+            self.bus.publish(Event::Presence { peer, online: true });
+        }
+        kicked
+    }
+
+    /// Removes a session here; the other instances learn when the client's last one here is gone.
+    pub fn unregister(&self, conn: u64, peer: &str) {
+        if self.hub.unregister(conn, peer) {
+            self.bus.publish(Event::Presence {
+                peer: peer.to_string(),
+                online: false,
+            });
+        }
+    }
+
+    /// Whether `peer` has a session on this instance or, as far as the bus tells, on another.
+    pub fn is_online(&self, peer: &str) -> bool {
+        self.hub.is_online(peer) || self.bus.online_elsewhere(peer)
+    }
+
     /// `peer` logged in with `tag` here: sessions with that tag on other instances close.
     pub fn took_over(&self, peer: &str, tag: &str) {
         self.bus.publish(Event::Kick {

@@ -263,3 +263,57 @@ async fn a_message_too_large_for_one_notification_still_reaches_the_other_instan
     assert_eq!(StatusCode::OK, status, "{body}");
     assert_eq!(vec![text], texts(&mut bob, 1).await);
 }
+
+/// The offline push goes only to members online on no instance: bob, online on A, is not pushed for a send
+/// through B; carol, online nowhere, is. After bob logs out on A he is pushed too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_online_on_another_instance_gets_no_offline_push() {
+    let [a, b] = spawn_instances(|_| {}).await;
+    let conv = b
+        .conversation(json!({"m": ["alice", "bob", "carol"]}))
+        .await;
+    let mut bob = connect(&a, "lc.protobuf2.3").await;
+    bob.login("bob").await;
+    let send = |text: &str| json!({"from_peer": "alice", "conv_id": conv, "message": text, "transient": false});
+    // Presence travels on the bus: wait until B has heard of bob.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, _) = b.send(send("probe")).await;
+        assert_eq!(StatusCode::OK, status);
+        let last = b
+            .server
+            .inspect()
+            .offline_pushes()
+            .last()
+            .cloned()
+            .expect("a push");
+        if last.peers == vec!["carol".to_string()] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never learnt that bob is online on A: {last:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(bob);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        b.send(send("after")).await;
+        let last = b
+            .server
+            .inspect()
+            .offline_pushes()
+            .last()
+            .cloned()
+            .expect("a push");
+        if last.peers == vec!["bob".to_string(), "carol".to_string()] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never learnt that bob went offline: {last:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
