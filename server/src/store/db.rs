@@ -102,7 +102,8 @@ fn flush_last_messages(
 
 /// The server's database, chosen at start: the embedded SQLite file (the default), or a PostgreSQL database
 /// that several instances share. Every function of the store takes it and runs the same operation on
-/// either backend ([`crate::store::postgres`] holds the PostgreSQL side). Cheap to clone.
+/// either backend: each store module runs its SQLite side itself and its PostgreSQL side in its `postgres`
+/// child, on the pool of [`crate::store::postgres`]. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqliteDb),

@@ -2,13 +2,15 @@
 //! conversations: the queries, with no knowledge of HTTP. Records come back newest first (oldest first with
 //! `reversed`), ordered by (`timestamp`, arrival); broadcasts and transient messages are not in history.
 
+pub(crate) mod postgres;
+
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, OptionalExtension};
 
 use super::db::Db;
 use super::messages::{recipients_from_column, user_conversation_key};
 use super::objects::{conversation_kind, ConversationKind};
-use super::{postgres, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
 
 /// Which messages a history query covers.
 #[derive(Debug, Clone)]
@@ -188,7 +190,7 @@ fn message_at(conn: &rusqlite::Connection, end: &End) -> StoreResult<Option<(i64
 pub async fn history(db: &Db, query: HistoryQuery) -> StoreResult<Vec<HistoryRecord>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::history::history(pg, query).await,
+        Db::Postgres(pg) => return postgres::history(pg, query).await,
     };
     db.read(move |conn| {
         let start = resolve(&query.start, message_at(conn, &query.start)?);
@@ -226,7 +228,7 @@ pub async fn subscribers(
 ) -> StoreResult<Vec<Subscriber>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::history::subscribers(pg, conv, after, limit).await,
+        Db::Postgres(pg) => return postgres::subscribers(pg, conv, after, limit).await,
     };
     db.read(move |conn| {
         let mut stmt = conn.prepare_cached(
@@ -250,7 +252,7 @@ pub async fn subscribers(
 pub async fn subscribe(db: &Db, conv: String, client: String, now: i64) -> StoreResult<()> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::history::subscribe(pg, conv, client, now).await,
+        Db::Postgres(pg) => return postgres::subscribe(pg, conv, client, now).await,
     };
     db.write(move |tx| {
         let conn = tx.conn();

@@ -1,5 +1,7 @@
 //! Stored messages: sends, system messages to chosen clients, broadcasts, and the history API's reads.
 
+pub(crate) mod postgres;
+
 use md5::{Digest, Md5};
 use rand::distr::{Alphanumeric, SampleString};
 use rusqlite::{params, Connection, Row as SqlRow};
@@ -8,7 +10,6 @@ use serde_json::{json, Value};
 
 use crate::store::db::Db;
 use crate::store::objects::{conversation_kind, ConversationKind};
-use crate::store::postgres;
 use crate::store::{StoreError, StoreResult};
 
 /// How a message was addressed.
@@ -144,7 +145,7 @@ pub fn user_conversation_key(conv_id: &str, client_id: &str) -> String {
 pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::messages::store(pg, msg, member).await,
+        Db::Postgres(pg) => return postgres::store(pg, msg, member).await,
     };
     let clock = db.clone();
     // Every error below comes before the first change, so no savepoint is needed.
@@ -289,7 +290,7 @@ fn stored_from_row(r: &SqlRow<'_>) -> rusqlite::Result<StoredMessage> {
 pub fn stored(db: &Db, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::messages::stored(pg, conv_id),
+        Db::Postgres(pg) => return postgres::stored(pg, conv_id),
     };
     db.read_blocking(|conn| {
         let rows = match conv_id {
@@ -420,7 +421,7 @@ pub(crate) fn history_record(
 pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<Value>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::messages::history(pg, q).await,
+        Db::Postgres(pg) => return postgres::history(pg, q).await,
     };
     db.read(move |conn| {
         // Newest-first scans start below the start point and stop above the stop point; reversed the other way.

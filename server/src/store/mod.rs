@@ -1,7 +1,9 @@
-//! Persistence: the SQLite handle, storage objects, messages, history, the operator console's queries. Knows
-//! nothing of HTTP or WebSocket: callers say who they are with [`Caller`] and get a [`StoreError`] back, so the
-//! REST routes, the console and the realtime gateway call the same functions. No SQL lives outside this module
-//! (except the bulk loader, `import.rs`), which is where a second storage backend plugs in.
+//! Persistence on SQLite or PostgreSQL ([`db::Db`], chosen at start): storage objects, messages, history, the
+//! realtime positions, the operator console's queries. Knows nothing of HTTP or WebSocket: callers say who they
+//! are with [`Caller`] and get a [`StoreError`] back, so the REST routes, the console and the realtime gateway
+//! call the same functions on either backend. Each module holds its operations' rules and SQLite queries, and
+//! their PostgreSQL queries in its `postgres` child; [`postgres`] is the pool and the migrations they share. No SQL
+//! lives outside this module (except the bulk loader, `import.rs`, SQLite only).
 
 pub mod db;
 mod error;

@@ -1,5 +1,7 @@
 //! Storage-API objects: ACL checks and create/update/delete/get/query, on SQLite here and on PostgreSQL in
-//! [`postgres::objects`] (the `__op` interpreter is in [`super::ops`]).
+//! its child [`postgres`] (the `__op` interpreter is in [`super::ops`]).
+
+pub(crate) mod postgres;
 
 use std::collections::BTreeSet;
 
@@ -8,7 +10,6 @@ use serde_json::{json, Map, Value};
 
 use crate::store::db::{iso_millis, Db};
 use crate::store::ops::{apply_body, RESERVED};
-use crate::store::postgres;
 use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";
@@ -271,9 +272,7 @@ pub async fn create(
 ) -> StoreResult<Created> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => {
-            return postgres::objects::create(pg, class, body, fetch_when_save).await
-        }
+        Db::Postgres(pg) => return postgres::create(pg, class, body, fetch_when_save).await,
     };
     db.write(move |tx| {
         let conn = tx.conn();
@@ -315,8 +314,7 @@ pub async fn update(
     let db = match db {
         Db::Sqlite(db) => db,
         Db::Postgres(pg) => {
-            return postgres::objects::update(pg, caller, class, id, body, where_, fetch_when_save)
-                .await
+            return postgres::update(pg, caller, class, id, body, where_, fetch_when_save).await
         }
     };
     db.write_in(caller.lane(), move |tx| {
@@ -346,7 +344,7 @@ pub async fn delete(
 ) -> StoreResult<()> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::objects::delete(pg, caller, class, id, where_).await,
+        Db::Postgres(pg) => return postgres::delete(pg, caller, class, id, where_).await,
     };
     db.write_in(caller.lane(), move |tx| {
         let conn = tx.conn();
@@ -371,7 +369,7 @@ pub async fn get(
 ) -> StoreResult<Option<Map<String, Value>>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::objects::get(pg, caller, class, id, with_acl).await,
+        Db::Postgres(pg) => return postgres::get(pg, caller, class, id, with_acl).await,
     };
     db.read(move |conn| {
         if !class_exists(conn, &class)? {
@@ -389,7 +387,7 @@ pub async fn get(
 pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult<Vec<(i64, Row)>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::objects::scan(pg, class, after, limit).await,
+        Db::Postgres(pg) => return postgres::scan(pg, class, after, limit).await,
     };
     db.read(move |conn| {
         if !class_exists(conn, &class)? {
@@ -416,7 +414,7 @@ pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult
 pub fn get_blocking(db: &Db, class: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::objects::get_blocking(pg, class, id),
+        Db::Postgres(pg) => return postgres::get_blocking(pg, class, id),
     };
     db.read_blocking(|conn| Ok(load(conn, class, id)?.map(|r| r.render(true))))
 }
@@ -490,7 +488,7 @@ fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::objects::find(pg, caller, class, q).await,
+        Db::Postgres(pg) => return postgres::find(pg, caller, class, q).await,
     };
     db.read_in(caller.lane(), move |conn| {
         if !class_exists(conn, &class)? {
@@ -603,7 +601,7 @@ impl ConversationKind {
 pub async fn conversation(db: &Db, id: String) -> StoreResult<Option<ConversationKind>> {
     match db {
         Db::Sqlite(db) => db.read(move |conn| conversation_kind(conn, &id)).await,
-        Db::Postgres(pg) => postgres::objects::conversation(pg, &id).await,
+        Db::Postgres(pg) => postgres::conversation(pg, &id).await,
     }
 }
 

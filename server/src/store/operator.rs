@@ -1,13 +1,15 @@
 //! The operator console's queries (`console/api.rs` serves them): conversation search, a conversation's
 //! stored messages, message counts. Knows nothing of HTTP.
 
+pub(crate) mod postgres;
+
 use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::db::Db;
 use super::messages::{recipients_from_column, MessageKind};
 use super::objects::CONVERSATION;
-use super::{postgres, StoreResult};
+use super::StoreResult;
 
 /// Which conversations a search lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +55,7 @@ pub async fn search_conversations(
 ) -> StoreResult<(i64, Vec<ConversationRow>)> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => {
-            return postgres::operator::search_conversations(pg, q, kind, skip, limit).await
-        }
+        Db::Postgres(pg) => return postgres::search_conversations(pg, q, kind, skip, limit).await,
     };
     let sys = "coalesce(json_extract(data, '$.sys'), 0) IN (1, 'true')";
     let tr = "coalesce(json_extract(data, '$.tr'), 0) IN (1, 'true')";
@@ -111,7 +111,7 @@ pub async fn search_conversations(
 pub async fn message_count(db: &Db, conv: String) -> StoreResult<i64> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::operator::message_count(pg, conv).await,
+        Db::Postgres(pg) => return postgres::message_count(pg, conv).await,
     };
     db.read(move |conn| {
         Ok(conn.query_row(
@@ -133,9 +133,7 @@ pub async fn messages_page(
 ) -> StoreResult<(i64, Vec<MessageRow>)> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => {
-            return postgres::operator::messages_page(pg, conv, before, limit).await
-        }
+        Db::Postgres(pg) => return postgres::messages_page(pg, conv, before, limit).await,
     };
     db.read(move |conn| {
         let total: i64 = conn.query_row(
@@ -191,7 +189,7 @@ pub async fn messages_page(
 pub async fn per_minute(db: &Db, since: i64) -> StoreResult<Vec<(i64, i64)>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::operator::per_minute(pg, since).await,
+        Db::Postgres(pg) => return postgres::per_minute(pg, since).await,
     };
     db.read(move |conn| {
         // Timestamps never decrease in seq order: find the first message since `since` by bisecting on seq

@@ -2,11 +2,13 @@
 //! counts, offline delivery) and the broadcast cursor. Messages and conversations themselves are the
 //! same rows the REST API reads and writes ([`super::messages`], [`super::objects`]).
 
+pub(crate) mod postgres;
+
 use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow};
 
 use crate::store::db::Db;
 use crate::store::messages::user_conversation_key;
-use crate::store::{postgres, StoreResult};
+use crate::store::StoreResult;
 
 /// The last message of a conversation as the `unread` notification carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +79,7 @@ fn position(conn: &Connection, client: &str, conv: &str) -> StoreResult<(i64, i6
 pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::realtime::unread(pg, client).await,
+        Db::Postgres(pg) => return postgres::unread(pg, client).await,
     };
     db.read(move |conn| {
         let mut out = Vec::new();
@@ -127,7 +129,7 @@ pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
 pub async fn undelivered(db: &Db, client: String, limit: usize) -> StoreResult<Vec<Pending>> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::realtime::undelivered(pg, client, limit).await,
+        Db::Postgres(pg) => return postgres::undelivered(pg, client, limit).await,
     };
     db.read(move |conn| {
         let mut out = Vec::new();
@@ -172,7 +174,7 @@ pub async fn pending_broadcasts(
 ) -> StoreResult<(Vec<Pending>, i64)> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::realtime::pending_broadcasts(pg, client, now).await,
+        Db::Postgres(pg) => return postgres::pending_broadcasts(pg, client, now).await,
     };
     db.read(move |conn| {
         let cursor: i64 = conn
@@ -199,7 +201,7 @@ pub async fn pending_broadcasts(
 pub async fn set_broadcast_cursor(db: &Db, client: String, seq: i64) -> StoreResult<()> {
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::realtime::set_broadcast_cursor(pg, client, seq).await,
+        Db::Postgres(pg) => return postgres::set_broadcast_cursor(pg, client, seq).await,
     };
     db.write(move |tx| {
         tx.conn()
@@ -234,7 +236,7 @@ pub async fn advance(
     }
     let db = match db {
         Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::realtime::advance(pg, client, which, marks).await,
+        Db::Postgres(pg) => return postgres::advance(pg, client, which, marks).await,
     };
     db.write(move |tx| {
         let sql = match which {

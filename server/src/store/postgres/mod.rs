@@ -1,5 +1,7 @@
-//! The PostgreSQL backend (`--db postgres://…`): the same operations as the SQLite side of each store module,
-//! for a database that several server instances share.
+//! The PostgreSQL backend (`--db postgres://…`): the pool, the schema migrations and what every operation's
+//! PostgreSQL side shares. The operations themselves sit beside their SQLite side, in each store module's
+//! `postgres` child (`store/objects/postgres.rs`, `store/messages/postgres.rs`, …), for a database that several
+//! server instances share.
 //!
 //! Every operation is one transaction on a pooled connection (tokio-postgres with deadpool), and answers only
 //! after its commit, as on SQLite. What SQLite gets from its single writer, PostgreSQL gets from row locks:
@@ -11,12 +13,7 @@
 //! Objects' fields are `jsonb` (queries use its operators and GIN indexes); a message's `data` is the sender's
 //! text, kept byte for byte.
 
-pub mod history;
 pub mod limits;
-pub mod messages;
-pub mod objects;
-pub mod operator;
-pub mod realtime;
 
 use std::fmt;
 use std::str::FromStr;
@@ -256,4 +253,10 @@ impl Params {
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
+}
+
+/// A JSON array of strings (a `recipients` column) as a list; NULL is none.
+pub(crate) fn strings(v: Option<serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }

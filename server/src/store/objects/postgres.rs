@@ -4,11 +4,11 @@
 use deadpool_postgres::GenericClient;
 use serde_json::{Map, Value};
 
-use super::{Params, Pg};
 use crate::store::objects::{
     apply_update, check_delete, created_body, encode_data, new_object_id, prepare_create, select,
     unique_key, ConversationKind, Created, QueryParams, Row, CONVERSATION,
 };
+use crate::store::postgres::{Params, Pg};
 use crate::store::{Caller, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, data, acl, created_at, updated_at";

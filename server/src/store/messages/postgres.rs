@@ -4,13 +4,13 @@
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
 
-use super::objects::conversation_in;
-use super::{Params, Pg};
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, stored_message,
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
     StoredMessage,
 };
+use crate::store::objects::postgres::conversation_in;
+use crate::store::postgres::{strings, Params, Pg};
 use crate::store::StoreResult;
 
 /// Held by every broadcast until its commit: broadcasts commit in `seq` order, so a client's broadcast
@@ -136,12 +136,6 @@ fn stored_of(r: &tokio_postgres::Row) -> StoredMessage {
         push_field: r.get(9),
         valid_till: r.get(10),
     }
-}
-
-/// A JSON array of strings (a `recipients` column) as a list; NULL is none.
-pub(crate) fn strings(v: Option<Value>) -> Vec<String> {
-    v.and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
 }
 
 pub fn stored(pg: &Pg, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>> {

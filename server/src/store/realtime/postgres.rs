@@ -4,8 +4,8 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::Pg;
 use crate::store::messages::user_conversation_key;
+use crate::store::postgres::Pg;
 use crate::store::realtime::{LastMessage, Pending, Position, Unread};
 use crate::store::StoreResult;
 

@@ -1,12 +1,13 @@
 //! The 1.2 history API and service-conversation subscribers on PostgreSQL: the SQL of
 //! [`crate::store::history`], with PostgreSQL's placeholders.
 
-use super::messages::{seq_of, strings};
-use super::objects::conversation_in;
-use super::{Params, Pg};
 use crate::store::history::{
     history_sql, resolve, subscribable, Args, HistoryQuery, HistoryRecord, Subscriber,
 };
+use crate::store::messages::postgres::seq_of;
+use crate::store::objects::postgres::conversation_in;
+use crate::store::postgres::strings;
+use crate::store::postgres::{Params, Pg};
 use crate::store::StoreResult;
 
 impl Args for Params {

@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value};
 
-use super::messages::strings;
-use super::Pg;
 use crate::store::messages::MessageKind;
 use crate::store::operator::{ConversationRow, KindFilter, MessageRow};
+use crate::store::postgres::strings;
+use crate::store::postgres::Pg;
 use crate::store::StoreResult;
 
 pub async fn search_conversations(
