@@ -124,7 +124,7 @@ pub async fn update(
     where_: Option<Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Map<String, Value>> {
-    let mut client = pg.client().await?;
+    let mut client = pg.client_in(caller.lane()).await?;
     let tx = client.transaction().await?;
     let Some(mut row) = load(&tx, &class, &id, true).await? else {
         return Err(StoreError::NotFound { class, id });
@@ -159,7 +159,7 @@ pub async fn delete(
     id: String,
     where_: Option<Value>,
 ) -> StoreResult<()> {
-    let mut client = pg.client().await?;
+    let mut client = pg.client_in(caller.lane()).await?;
     let tx = client.transaction().await?;
     let Some(row) = load(&tx, &class, &id, true).await? else {
         return Ok(());
@@ -256,8 +256,8 @@ fn prefilter(where_: Option<&Value>, params: &mut Params) -> String {
 }
 
 pub async fn find(pg: &Pg, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
-    let client = pg.client().await?;
-    if !class_exists(&client, &class).await? {
+    let client = pg.client_in(caller.lane()).await?;
+    if !class_exists(&*client, &class).await? {
         return Err(StoreError::ClassNotFound(class));
     }
     let mut params = Params::default();

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 
+use crate::store::db::Lane;
 use crate::store::{StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
@@ -33,6 +34,10 @@ const MIGRATION_LOCK: i64 = 0x6c63_6d69_6772;
 
 /// Connections per instance.
 const POOL_SIZE: usize = 16;
+/// Connections app-key requests (the public key: finds, updates, deletes) may hold at once, so a flood of them
+/// never takes the connections sends and master-key requests need (review findings H2/M6, as the SQLite side's
+/// lanes).
+const SHARED_LANE_CONNECTIONS: usize = POOL_SIZE / 4;
 
 /// Shared handle to a PostgreSQL database. Cheap to clone. `Debug` shows no credentials.
 #[derive(Clone)]
@@ -42,6 +47,7 @@ pub struct Pg {
 
 struct PgInner {
     pool: Pool,
+    shared_lane: Arc<tokio::sync::Semaphore>,
     config: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
 }
@@ -123,7 +129,12 @@ impl Pg {
             .build()
             .map_err(StoreError::internal)?;
         let pg = Pg {
-            inner: Arc::new(PgInner { pool, config, tls }),
+            inner: Arc::new(PgInner {
+                pool,
+                shared_lane: Arc::new(tokio::sync::Semaphore::new(SHARED_LANE_CONNECTIONS)),
+                config,
+                tls,
+            }),
         };
         pg.migrate().await?;
         Ok(pg)
@@ -168,6 +179,26 @@ impl Pg {
             .map_err(|e| StoreError::internal(format!("no database connection: {e}")))
     }
 
+    /// A pooled connection for a request of `lane`: app-key requests ([`Lane::Shared`]) first wait for one of
+    /// the few connections they may hold.
+    pub async fn client_in(&self, lane: Lane) -> StoreResult<Pooled> {
+        let permit = match lane {
+            Lane::Priority => None,
+            Lane::Shared => Some(
+                self.inner
+                    .shared_lane
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StoreError::internal("database is closed"))?,
+            ),
+        };
+        Ok(Pooled {
+            client: self.client().await?,
+            _permit: permit,
+        })
+    }
+
     /// A connection of its own, outside the pool: for `LISTEN`, which holds it for as long as it listens.
     pub async fn dedicated(
         &self,
@@ -196,6 +227,7 @@ impl Pg {
     }
 
     pub fn close(&self) {
+        self.inner.shared_lane.close();
         self.inner.pool.close();
     }
 
@@ -234,6 +266,33 @@ impl Pg {
     }
 }
 
+/// A pooled connection, and for an app-key request its place among the connections those may hold.
+pub struct Pooled {
+    client: deadpool_postgres::Object,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("shared_lane", &self._permit.is_some())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = deadpool_postgres::Object;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client
+    }
+}
+
 /// Query parameters built up with the SQL text (`$1`, `$2`, … in push order).
 #[derive(Default)]
 pub(crate) struct Params {
@@ -259,4 +318,49 @@ impl Params {
 pub(crate) fn strings(v: Option<serde_json::Value>) -> Vec<String> {
     v.and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// H2/M6 on PostgreSQL: app-key requests hold at most a quarter of the pool, and a master-key request is
+    /// served while they do. Needs the cluster at `LEANCLOUD_TEST_POSTGRES` (`scripts/test.sh` starts one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn app_key_requests_hold_at_most_a_quarter_of_the_connections() {
+        let url = std::env::var("LEANCLOUD_TEST_POSTGRES").expect(
+            "LEANCLOUD_TEST_POSTGRES names a PostgreSQL cluster (scripts/test.sh starts one)",
+        );
+        let pg = Pg::connect(&url, None).await.expect("connects");
+        let mut held = Vec::new();
+        for _ in 0..SHARED_LANE_CONNECTIONS {
+            held.push(
+                pg.client_in(Lane::Shared)
+                    .await
+                    .expect("a shared connection"),
+            );
+        }
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            pg.client_in(Lane::Shared),
+        )
+        .await;
+        assert!(waiting.is_err(), "a fifth app-key request waits");
+        let master = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            pg.client_in(Lane::Priority),
+        )
+        .await
+        .expect("a master-key request is not held up")
+        .expect("a connection");
+        master.simple_query("SELECT 1").await.expect("served");
+        held.pop();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            pg.client_in(Lane::Shared),
+        )
+        .await
+        .expect("a freed place is taken")
+        .expect("a connection");
+    }
 }
