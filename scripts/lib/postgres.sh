@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # A throwaway PostgreSQL cluster on loopback for the tests: Debian's `postgresql` (installed when missing), a
 # fresh data directory owned by the `postgres` user (PostgreSQL refuses to run as root), trust authentication on
-# 127.0.0.1 only, a free port. Source it, call `pg_start`; it exports LEANCLOUD_TEST_POSTGRES (the URL of the
-# maintenance database, where the tests create one database each) and stops the cluster on `pg_stop`.
+# 127.0.0.1 only, a free port, and TLS with a certificate from a CA made for the run (openssl). Source it, call
+# `pg_start`; it exports LEANCLOUD_TEST_POSTGRES (the URL of the maintenance database, where the tests create one
+# database each) and LEANCLOUD_TEST_POSTGRES_CA (that CA's PEM file), and stops the cluster on `pg_stop`.
 
 pg_bin_dir() {
   local dir
@@ -39,18 +40,30 @@ pg_start() {
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DATA"; fi
   pg_as_owner "$bin/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$PG_DATA.initdb.log" 2>&1 \
     || { cat "$PG_DATA.initdb.log" >&2; return 1; }
+  # TLS: a CA of this run signs the server's certificate for 127.0.0.1 and localhost.
+  PG_TLS=$(mktemp -d "${TMPDIR:-/tmp}/lc-pg-tls.XXXXXX")
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=leancloud test CA" \
+    -keyout "$PG_TLS/ca.key" -out "$PG_TLS/ca.pem" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$PG_DATA/server.key" -out "$PG_TLS/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PG_TLS/san.ext"
+  openssl x509 -req -in "$PG_TLS/server.csr" -CA "$PG_TLS/ca.pem" -CAkey "$PG_TLS/ca.key" -CAcreateserial \
+    -days 2 -extfile "$PG_TLS/san.ext" -out "$PG_DATA/server.crt" >/dev/null 2>&1
+  chmod 600 "$PG_DATA/server.key"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DATA/server.key" "$PG_DATA/server.crt"; fi
   # Many test databases at once, each with a small pool per server; fsync stays on (the durability tests).
   pg_as_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DATA -c max_connections=1000 -c shared_buffers=64MB" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DATA -c max_connections=1000 -c shared_buffers=64MB -c ssl=on" \
     start >/dev/null
   PG_BIN=$bin
   export LEANCLOUD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+  export LEANCLOUD_TEST_POSTGRES_CA="$PG_TLS/ca.pem"
   echo "postgres: $("$bin/postgres" --version | head -n 1) on 127.0.0.1:$port" >&2
 }
 
 pg_stop() {
   if [ -n "${PG_DATA:-}" ] && [ -d "$PG_DATA" ]; then
     pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PG_DATA" "$PG_DATA.initdb.log"
+    rm -rf "$PG_DATA" "$PG_DATA.initdb.log" "${PG_TLS:-}"
   fi
 }

@@ -12,5 +12,6 @@ mod hooks;
 mod instances;
 mod limits;
 mod migration;
+mod postgres_tls;
 mod realtime;
 mod rtm;

@@ -74,6 +74,22 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
 }
 
+/// An error with its causes, `outer: inner: …` (the pool's and the driver's errors keep the reason, such as a
+/// certificate that does not verify, in their sources). None of them quotes the connection string.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Whether `--db` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
@@ -176,7 +192,7 @@ impl Pg {
             .pool
             .get()
             .await
-            .map_err(|e| StoreError::internal(format!("no database connection: {e}")))
+            .map_err(|e| StoreError::internal(format!("no database connection: {}", causes(&e))))
     }
 
     /// A pooled connection for a request of `lane`: app-key requests ([`Lane::Shared`]) first wait for one of
@@ -211,7 +227,11 @@ impl Pg {
             >>::Stream,
         >,
     )> {
-        Ok(self.inner.config.connect(self.inner.tls.clone()).await?)
+        self.inner
+            .config
+            .connect(self.inner.tls.clone())
+            .await
+            .map_err(|e| StoreError::internal(format!("no database connection: {}", causes(&e))))
     }
 
     /// Whether the database answers a query within 2 s.
