@@ -73,10 +73,15 @@ fn fresh_database(admin: &str, name: &str) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let (base, _) = admin
+    let (url, query) = admin.split_once('?').unwrap_or((admin, ""));
+    let (base, _) = url
         .rsplit_once('/')
         .ok_or("LEANCLOUD_TEST_POSTGRES has no database")?;
-    Ok(format!("{base}/{name}"))
+    Ok(if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    })
 }
 
 pub async fn instances(mut args: InstancesArgs) -> Result<(), String> {

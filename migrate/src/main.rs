@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! leancloud-migrate export --out DIR [--class C]… [--max-requests-per-second N]
-//! leancloud-migrate import --db PATH SOURCE… [--dry-run]
+//! leancloud-migrate import --db PATH|postgres://… SOURCE… [--dry-run]
+//! leancloud-migrate copy --from PATH [--to postgres://…]
 //! leancloud-migrate verify --from SOURCE --to URL
 //! ```
 
@@ -92,9 +93,13 @@ enum Cmd {
     /// Import export directories, console tarballs (.tar.gz) or .jsonl files into a leancloud-server
     /// database (stop the server first). Importing again changes nothing.
     Import {
-        /// The server's SQLite file (created if missing).
+        /// The server's SQLite file (created if missing), or a PostgreSQL database (`postgres://…`; or set
+        /// LEANCLOUD_DATABASE_URL and pass `--db postgres`): imported into a temporary SQLite file, then copied.
         #[arg(long)]
-        db: PathBuf,
+        db: String,
+        /// PEM file of the PostgreSQL server's CA, when it is not a public one (Amazon RDS, Cloud SQL).
+        #[arg(long)]
+        postgres_ca_file: Option<PathBuf>,
         /// Export directories, console .tar.gz files or .jsonl files.
         #[arg(required = true)]
         sources: Vec<PathBuf>,
@@ -103,6 +108,20 @@ enum Cmd {
         dry_run: bool,
         #[arg(long)]
         quiet: bool,
+    },
+    /// Copy a leancloud-server SQLite database into a PostgreSQL one (servers stopped), to move a server to
+    /// PostgreSQL. Rows already there are kept, so copying again changes nothing.
+    Copy {
+        /// The server's SQLite file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (`postgres://…`); default: LEANCLOUD_DATABASE_URL, which keeps a password
+        /// out of the process list.
+        #[arg(long)]
+        to: Option<String>,
+        /// PEM file of the PostgreSQL server's CA, when it is not a public one.
+        #[arg(long)]
+        postgres_ca_file: Option<PathBuf>,
     },
     /// Compare a source (an export directory, or the URL of a live API) with a server, class by class and
     /// conversation by conversation. Exits 1 when something differs.
@@ -172,19 +191,52 @@ async fn run(cli: Cli) -> Result<bool, Error> {
         }
         Cmd::Import {
             db,
+            postgres_ca_file,
             sources,
             dry_run,
             quiet,
         } => {
-            let result =
-                tokio::task::spawn_blocking(move || import::import(&db, &sources, dry_run, !quiet))
-                    .await
-                    .map_err(|e| Error::Other(format!("import task failed: {e}")))?;
+            let postgres = database_url(Some(db.clone()));
+            // Into PostgreSQL through a SQLite file of this run: the import's checks and its one transaction per
+            // file stay the same, and the copy skips what is already there.
+            let file = match &postgres {
+                Some(_) => std::env::temp_dir()
+                    .join(format!("leancloud-migrate-{}.sqlite3", std::process::id())),
+                None => PathBuf::from(&db),
+            };
+            let path = file.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                import::import(&path, &sources, dry_run, !quiet)
+            })
+            .await
+            .map_err(|e| Error::Other(format!("import task failed: {e}")))?;
             let (summary, result) = result;
             if result.is_ok() || !summary.files.is_empty() {
                 summary.print();
             }
-            result.map(|()| true)
+            let copied = match (&postgres, &result) {
+                (Some(url), Ok(())) if !dry_run => copy(&file, url, postgres_ca_file.as_deref())
+                    .await
+                    .map(|_| ()),
+                _ => Ok(()),
+            };
+            if postgres.is_some() {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+            result.and(copied).map(|()| true)
+        }
+        Cmd::Copy {
+            from,
+            to,
+            postgres_ca_file,
+        } => {
+            let url = database_url(to).ok_or_else(|| {
+                Error::Other("give --to postgres://… or set LEANCLOUD_DATABASE_URL".into())
+            })?;
+            copy(&from, &url, postgres_ca_file.as_deref()).await?;
+            Ok(true)
         }
         Cmd::Verify {
             from,
@@ -212,6 +264,49 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             Ok(verify::print(&verify::compare(&source, &target), all))
         }
     }
+}
+
+/// The PostgreSQL URL `arg` names: itself, or LEANCLOUD_DATABASE_URL when `arg` is absent or just `postgres`.
+fn database_url(arg: Option<String>) -> Option<String> {
+    let env = || {
+        std::env::var("LEANCLOUD_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    };
+    match arg {
+        Some(a) if leancloud_server::store::postgres::is_url(&a) => Some(a),
+        Some(a) if a == "postgres" => env(),
+        Some(_) => None,
+        None => env(),
+    }
+}
+
+/// Copies a SQLite database of the server into PostgreSQL and prints the counts.
+async fn copy(
+    from: &std::path::Path,
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<leancloud_server::store::postgres::copy::CopyCounts, Error> {
+    use leancloud_server::store::postgres::{copy, Pg};
+    let pg = Pg::connect(url, ca)
+        .await
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let counts = copy::from_sqlite(from, &pg)
+        .await
+        .map_err(|e| Error::Other(format!("copy into PostgreSQL: {e}")))?;
+    pg.close();
+    println!(
+        "copied {} into PostgreSQL in {:.1} s: {} objects, {} messages, {} per-client history keys, {} subscribers, {} read positions",
+        from.display(),
+        started.elapsed().as_secs_f64(),
+        counts.objects,
+        counts.messages,
+        counts.recipients,
+        counts.subscribers,
+        counts.positions
+    );
+    Ok(counts)
 }
 
 #[tokio::main]

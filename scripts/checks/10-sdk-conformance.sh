@@ -56,7 +56,9 @@ run_on "$work/conformance.sqlite3" sqlite || status=$?
 if [ -n "${LEANCLOUD_TEST_POSTGRES:-}" ]; then
   name="conformance_$$"
   psql -q "$LEANCLOUD_TEST_POSTGRES" -c "CREATE DATABASE $name" >/dev/null
-  run_on "${LEANCLOUD_TEST_POSTGRES%/*}/$name" postgres || status=$?
+  # shellcheck source=../lib/postgres.sh
+  source scripts/lib/postgres.sh
+  run_on "$(pg_database_url "$name")" postgres || status=$?
 else
   echo "sdk-conformance: LEANCLOUD_TEST_POSTGRES is not set; PostgreSQL not checked" >&2
   [ -z "${CI:-}" ] || status=1

@@ -56,9 +56,18 @@ pg_start() {
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DATA -c max_connections=1000 -c shared_buffers=64MB -c ssl=on" \
     start >/dev/null
   PG_BIN=$bin
-  export LEANCLOUD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+  # Plain connections for the tests (the server verifies a TLS certificate, and this one is of a CA the tests
+  # name only where they test TLS: server/tests/api/postgres_tls.rs).
+  export LEANCLOUD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
   export LEANCLOUD_TEST_POSTGRES_CA="$PG_TLS/ca.pem"
   echo "postgres: $("$bin/postgres" --version | head -n 1) on 127.0.0.1:$port" >&2
+}
+
+# The URL of database $1 on the cluster of LEANCLOUD_TEST_POSTGRES (same host, user and options).
+pg_database_url() {
+  local url=${LEANCLOUD_TEST_POSTGRES%%\?*}
+  local query=${LEANCLOUD_TEST_POSTGRES#"$url"}
+  echo "${url%/*}/$1$query"
 }
 
 pg_stop() {

@@ -252,7 +252,9 @@ function freePostgres() {
   if (!admin) return null;
   const name = `rt_${crypto.randomBytes(6).toString('hex')}`;
   require('node:child_process').execFileSync('psql', ['-q', admin, '-c', `CREATE DATABASE ${name}`]);
-  return `${admin.slice(0, admin.lastIndexOf('/'))}/${name}`;
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 /** A server started by someone else (the check script's Lambda setup): same REST helpers, no stop. */

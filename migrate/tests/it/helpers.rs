@@ -36,6 +36,22 @@ impl Server {
         }
     }
 
+    /// A server on a PostgreSQL database (`url`).
+    pub async fn on_postgres(url: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = ServerConfig::for_tests(dir.path().join("unused.sqlite3"));
+        config.postgres = Some(leancloud_server::PostgresConfig {
+            url: url.to_string(),
+            ca_file: None,
+        });
+        let server = spawn(config).await.expect("server starts on PostgreSQL");
+        Server {
+            server,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
     pub fn url(&self) -> String {
         self.server.base_url()
     }
@@ -222,6 +238,31 @@ pub async fn seed(server: &Server, extra_conversations: usize, messages: usize) 
         system,
         messages,
     }
+}
+
+/// A new, empty database on the PostgreSQL cluster at `LEANCLOUD_TEST_POSTGRES` (scripts/test.sh starts one).
+pub fn fresh_postgres() -> String {
+    let admin = std::env::var("LEANCLOUD_TEST_POSTGRES")
+        .expect("LEANCLOUD_TEST_POSTGRES names a PostgreSQL cluster (scripts/test.sh starts one)");
+    let name = format!("mig_{}", std::process::id() as u64 * 1000 + rand_suffix());
+    let status = Command::new("psql")
+        .args(["-q", &admin, "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "database created");
+    let (url, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (base, _) = url.rsplit_once('/').expect("URL with a database");
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Runs the binary to completion with the development credentials pointed at `api`.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::helpers::{data_lines, md5_of, migrate, s, seed, Server};
+use crate::helpers::{data_lines, fresh_postgres, md5_of, migrate, s, seed, Seeded, Server};
 
 const CLASSES: [&str; 3] = ["_Conversation", "_SysMessage", "Post"];
 
@@ -89,6 +89,27 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
         "subscribers' histories are exported with --subscriber-history"
     );
 
+    assert_same_app(&first, &second, &seeded).await;
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "verify reports a match: {report}"
+    );
+    assert!(report.contains("everything matches"), "{report}");
+    assert!(
+        second
+            .server
+            .inspect()
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET"),
+        "verify only reads"
+    );
+}
+
+/// The second server answers as the first: every object of `CLASSES` as stored, each conversation's history,
+/// the messages to chosen clients with their recipients, a recipient's own history, `lm`, the subscribers.
+async fn assert_same_app(first: &Server, second: &Server, seeded: &Seeded) {
     for class in CLASSES {
         let before = first.scan(class).await;
         let after = second.scan(class).await;
@@ -137,14 +158,14 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
             .map(|m| (format!("{}:{:?}", m.msg_id, m.kind), m.recipients))
             .collect()
     };
-    let before = addressed(&first);
+    let before = addressed(first);
     assert!(
         before.iter().any(|(_, r)| !r.is_empty()),
         "some system messages went to chosen clients"
     );
     assert_eq!(
         before,
-        addressed(&second),
+        addressed(second),
         "messages to chosen clients keep their kind and recipients"
     );
     let zoe_key = format!("{:x}", md5_of(&format!("{}:zoë", seeded.system)));
@@ -190,21 +211,6 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
             .await,
         "service-conversation subscribers are kept"
     );
-    let report = String::from_utf8_lossy(&verified.stdout);
-    assert!(
-        verified.status.success(),
-        "verify reports a match: {report}"
-    );
-    assert!(report.contains("everything matches"), "{report}");
-    assert!(
-        second
-            .server
-            .inspect()
-            .requests()
-            .iter()
-            .all(|r| r.method == "GET"),
-        "verify only reads"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,5 +250,69 @@ async fn verify_fails_with_a_table_when_the_target_differs() {
     assert!(
         report.contains("class _Conversation") && report.contains("MISMATCH"),
         "{report}"
+    );
+}
+
+/// Issue 16: `import --db postgres://…` imports into a SQLite file of its own, then copies it into PostgreSQL;
+/// the server on PostgreSQL answers as the original, and importing again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_into_postgres_gives_a_server_with_identical_objects_and_history() {
+    // Arrange
+    let first = Server::fresh().await;
+    let seeded = seed(&first, 4, 1_200).await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let export_dir = out.path().join("export");
+    let url = first.url();
+    let exported = {
+        let dir = export_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            migrate(
+                &url,
+                &[
+                    "export",
+                    "--out",
+                    s(&dir),
+                    "--class",
+                    "Post",
+                    "--subscriber-history",
+                    "--max-requests-per-second",
+                    "0",
+                    "--quiet",
+                ],
+            )
+        })
+        .await
+        .expect("export task")
+    };
+    assert!(exported.status.success(), "export failed");
+    let database = fresh_postgres();
+
+    // Act
+    let import = |database: String, dir: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            migrate(
+                "http://unused",
+                &["import", "--db", &database, s(&dir), "--quiet"],
+            )
+        })
+    };
+    let imported = import(database.clone(), export_dir.clone())
+        .await
+        .expect("import");
+    let again = import(database.clone(), export_dir.clone())
+        .await
+        .expect("import");
+    let second = Server::on_postgres(&database).await;
+
+    // Assert
+    assert!(imported.status.success(), "import into PostgreSQL failed");
+    assert!(again.status.success(), "second import failed");
+    let report = String::from_utf8_lossy(&imported.stdout);
+    assert!(report.contains("into PostgreSQL"), "{report}");
+    assert_same_app(&first, &second, &seeded).await;
+    assert_eq!(
+        seeded.messages,
+        second.server.inspect().all_messages().len(),
+        "the second import added nothing"
     );
 }

@@ -69,8 +69,18 @@ pub async fn fresh_postgres() -> String {
         .expect("database created");
     drop(client);
     let _ = driver.await;
-    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-    format!("{base}/{name}")
+    database_url(&admin, &name)
+}
+
+/// The URL of database `name` on the cluster of `admin` (the same host, user and options).
+pub fn database_url(admin: &str, name: &str) -> String {
+    let (url, query) = admin.split_once('?').unwrap_or((admin, ""));
+    let (base, _) = url.rsplit_once('/').expect("URL with a database");
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    }
 }
 
 pub async fn spawn_app() -> TestApp {

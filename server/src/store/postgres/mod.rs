@@ -13,6 +13,7 @@
 //! Objects' fields are `jsonb` (queries use its operators and GIN indexes); a message's `data` is the sender's
 //! text, kept byte for byte.
 
+pub mod copy;
 pub mod limits;
 
 use std::fmt;
