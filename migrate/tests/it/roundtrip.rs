@@ -19,28 +19,7 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
     let new_db = out.path().join("new.sqlite3");
 
     // Act
-    let url = first.url();
-    let exported = {
-        let dir = export_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            migrate(
-                &url,
-                &[
-                    "export",
-                    "--out",
-                    s(&dir),
-                    "--class",
-                    "Post",
-                    "--subscriber-history",
-                    "--max-requests-per-second",
-                    "0",
-                    "--quiet",
-                ],
-            )
-        })
-        .await
-        .expect("export task")
-    };
+    let exported = export(&first, &export_dir).await;
     let imported = migrate(
         "http://unused",
         &["import", "--db", s(&new_db), s(&export_dir), "--quiet"],
@@ -105,6 +84,29 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
             .all(|r| r.method == "GET"),
         "verify only reads"
     );
+}
+
+/// Exports `server` with the tool into `dir` (`Post` and the subscribers' histories too, no rate limit).
+async fn export(server: &Server, dir: &std::path::Path) -> std::process::Output {
+    let (url, dir) = (server.url(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        migrate(
+            &url,
+            &[
+                "export",
+                "--out",
+                s(&dir),
+                "--class",
+                "Post",
+                "--subscriber-history",
+                "--max-requests-per-second",
+                "0",
+                "--quiet",
+            ],
+        )
+    })
+    .await
+    .expect("export task")
 }
 
 /// The second server answers as the first: every object of `CLASSES` as stored, each conversation's history,
@@ -262,28 +264,7 @@ async fn export_then_import_into_postgres_gives_a_server_with_identical_objects_
     let seeded = seed(&first, 4, 1_200).await;
     let out = tempfile::tempdir().expect("temp dir");
     let export_dir = out.path().join("export");
-    let url = first.url();
-    let exported = {
-        let dir = export_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            migrate(
-                &url,
-                &[
-                    "export",
-                    "--out",
-                    s(&dir),
-                    "--class",
-                    "Post",
-                    "--subscriber-history",
-                    "--max-requests-per-second",
-                    "0",
-                    "--quiet",
-                ],
-            )
-        })
-        .await
-        .expect("export task")
-    };
+    let exported = export(&first, &export_dir).await;
     assert!(exported.status.success(), "export failed");
     let database = fresh_postgres();
 
