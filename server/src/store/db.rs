@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Durability;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations, applied in order to a database whose `user_version` is below theirs. 3 holds the
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`).
@@ -37,18 +37,6 @@ struct Applied {
     poisoned: bool,
 }
 type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> Applied + Send>;
-
-/// Which queue of the writer a job waits in. Every batch runs all the priority jobs waiting, then shared jobs
-/// for at most [`SHARED_BUDGET`] of writer time (at least one), so a flood of expensive storage writes from
-/// app-key clients (the public key: 10,000-element arrays, 128 KB objects) delays a message send by at most
-/// about one such job instead of the whole queue of them (review finding H2, measured by `bench hardening`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    /// Message sends and master-key writes.
-    Priority,
-    /// Everything else (storage writes of app-key clients, conversation changes).
-    Shared,
-}
 
 /// Writer time per batch for [`Lane::Shared`] jobs once the priority jobs ran.
 const SHARED_BUDGET: std::time::Duration = std::time::Duration::from_millis(4);

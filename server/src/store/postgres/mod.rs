@@ -23,8 +23,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 
-use crate::store::db::Lane;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
 const MIGRATIONS: [(i32, &str); 1] =
