@@ -51,9 +51,10 @@ pg_start() {
     -days 2 -extfile "$PG_TLS/san.ext" -out "$PG_DATA/server.crt" >/dev/null 2>&1
   chmod 600 "$PG_DATA/server.key"
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DATA/server.key" "$PG_DATA/server.crt"; fi
-  # Many test databases at once, each with a small pool per server; fsync stays on (the durability tests).
+  # Many test databases at once, each with a small pool per server; fsync stays on (the durability tests). Each
+  # test database copies template1 (~8 MB) through the WAL, so the WAL is kept small.
   pg_as_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DATA -c max_connections=1000 -c shared_buffers=64MB -c ssl=on" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DATA -c max_connections=1000 -c shared_buffers=64MB -c max_wal_size=64MB -c min_wal_size=32MB -c ssl=on" \
     start >/dev/null
   PG_BIN=$bin
   # Plain connections for the tests (the server verifies a TLS certificate, and this one is of a CA the tests
@@ -68,6 +69,15 @@ pg_database_url() {
   local url=${LEANCLOUD_TEST_POSTGRES%%\?*}
   local query=${LEANCLOUD_TEST_POSTGRES#"$url"}
   echo "${url%/*}/$1$query"
+}
+
+# Drops the databases the tests created (names t_…, rt_…, mig_…, conformance_…, bench_…): ~8 MB each.
+pg_drop_test_databases() {
+  local name
+  for name in $(psql -Atq "$LEANCLOUD_TEST_POSTGRES" -c \
+    "SELECT datname FROM pg_database WHERE datname ~ '^(t|rt|mig|conformance|bench)_'"); do
+    psql -q "$LEANCLOUD_TEST_POSTGRES" -c "DROP DATABASE \"$name\" WITH (FORCE)" >/dev/null || true
+  done
 }
 
 pg_stop() {
