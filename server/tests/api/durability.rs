@@ -105,6 +105,22 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     panic!("server at {base} never became ready");
 }
 
+/// Creates a conversation with the master key on the server at `base` and returns its id.
+pub async fn create_conversation(client: &reqwest::Client, base: &str, body: Value) -> String {
+    let created: Value = client
+        .post(format!("{base}/1.1/classes/_Conversation"))
+        .header("X-LC-Id", DEV_APP_ID)
+        .header("X-LC-Key", format!("{DEV_MASTER_KEY},master"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    created["objectId"].as_str().expect("id").to_string()
+}
+
 /// Concurrent senders to one conversation through a server's REST API, each sending as soon as its previous
 /// send is answered, until a send fails (the server was killed); they keep the ids of the acknowledged sends.
 pub struct Senders {
@@ -181,19 +197,7 @@ async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
     let (mut child, base) = start_binary(&db);
     let client = reqwest::Client::new();
     wait_ready(&client, &base).await;
-    let master = format!("{DEV_MASTER_KEY},master");
-    let created: Value = client
-        .post(format!("{base}/1.1/classes/_Conversation"))
-        .header("X-LC-Id", DEV_APP_ID)
-        .header("X-LC-Key", &master)
-        .body(json!({"name": "kill"}).to_string())
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let conv = created["objectId"].as_str().expect("id").to_string();
+    let conv = create_conversation(&client, &base, json!({"name": "kill"})).await;
 
     // Kill once enough sends are acknowledged, with the other workers' requests still in flight.
     let senders = Senders::start(&client, &base, &conv, "a", 16);

@@ -12,32 +12,11 @@ use pretty_assertions::assert_eq;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::durability::{start_binary, wait_ready, Senders};
-use crate::helpers::{fresh_postgres, spawn_instances};
+use crate::durability::{create_conversation, start_binary, wait_ready, Senders};
+use crate::helpers::{fresh_postgres, spawn_instances, TestApp};
 use crate::realtime::{
-    connect, connect_to, direct, reopen, session_token, signed_open, Ws, QUIET, WAIT,
+    connect, connect_to, direct, reopen, session_token, signed_open, QUIET, WAIT,
 };
-
-/// The texts of the next `n` pushed messages (then nothing more within `QUIET`).
-async fn texts(ws: &mut Ws, n: usize) -> Vec<String> {
-    let mut frames = std::mem::take(&mut ws.pushes);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while frames.iter().filter(|f| f.direct_message.is_some()).count() < n
-        && tokio::time::Instant::now() < deadline
-    {
-        match ws.next(WAIT).await {
-            Some(frame) => frames.push(frame),
-            None => break,
-        }
-    }
-    while let Some(frame) = ws.next(QUIET).await {
-        frames.push(frame);
-    }
-    frames
-        .into_iter()
-        .filter_map(|f| f.direct_message.and_then(|d| d.msg))
-        .collect()
-}
 
 fn open_tagged(peer: &str, tag: &str) -> GenericCommand {
     GenericCommand {
@@ -77,10 +56,10 @@ async fn a_client_on_one_instance_gets_in_order_what_reached_the_other_by_rest_a
         };
         expected.push(text);
     }
-    assert_eq!(expected, texts(&mut bob, 12).await);
+    assert_eq!(expected, bob.texts(12).await);
     assert_eq!(
         Vec::<String>::new(),
-        texts(&mut alice, 0).await,
+        alice.drain_texts().await,
         "the sender gets none of its own"
     );
 }
@@ -100,8 +79,8 @@ async fn a_broadcast_through_one_instance_reaches_the_clients_of_both() {
         )
         .await;
     assert_eq!(StatusCode::OK, status, "{body}");
-    assert_eq!(vec!["to all"], texts(&mut on_a, 1).await);
-    assert_eq!(vec!["to all"], texts(&mut on_b, 1).await);
+    assert_eq!(vec!["to all"], on_a.texts(1).await);
+    assert_eq!(vec!["to all"], on_b.texts(1).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,19 +166,12 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
     let client = reqwest::Client::new();
     wait_ready(&client, &base_a).await;
     wait_ready(&client, &base_b).await;
-    let master = format!("{DEV_MASTER_KEY},master");
-    let created: Value = client
-        .post(format!("{base_a}/1.1/classes/_Conversation"))
-        .header("X-LC-Id", DEV_APP_ID)
-        .header("X-LC-Key", &master)
-        .body(json!({"name": "kill", "m": ["reader", "writer"]}).to_string())
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let conv = created["objectId"].as_str().expect("id").to_string();
+    let conv = create_conversation(
+        &client,
+        &base_a,
+        json!({"name": "kill", "m": ["reader", "writer"]}),
+    )
+    .await;
     let mut reader = connect_to(base_a.trim_start_matches("http://"), "lc.protobuf2.3").await;
     let st = session_token(&reader.login("reader").await);
 
@@ -212,7 +184,7 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
     let stored: Vec<Value> = client
         .get(format!("{base_b}/__admin/messages?conv_id={conv}"))
         .header("X-LC-Id", DEV_APP_ID)
-        .header("X-LC-Key", &master)
+        .header("X-LC-Key", format!("{DEV_MASTER_KEY},master"))
         .send()
         .await
         .expect("the other instance answers")
@@ -261,7 +233,7 @@ async fn a_message_too_large_for_one_notification_still_reaches_the_other_instan
         .send(json!({"from_peer": "member-00001", "conv_id": conv, "message": text, "transient": false}))
         .await;
     assert_eq!(StatusCode::OK, status, "{body}");
-    assert_eq!(vec![text], texts(&mut bob, 1).await);
+    assert_eq!(vec![text], bob.texts(1).await);
 }
 
 /// The offline push goes only to members online on no instance: bob, online on A, is not pushed for a send
@@ -274,46 +246,44 @@ async fn a_member_online_on_another_instance_gets_no_offline_push() {
         .await;
     let mut bob = connect(&a, "lc.protobuf2.3").await;
     bob.login("bob").await;
-    let send = |text: &str| json!({"from_peer": "alice", "conv_id": conv, "message": text, "transient": false});
-    // Presence travels on the bus: wait until B has heard of bob.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (status, _) = b.send(send("probe")).await;
-        assert_eq!(StatusCode::OK, status);
-        let last = b
-            .server
-            .inspect()
-            .offline_pushes()
-            .last()
-            .cloned()
-            .expect("a push");
-        if last.peers == vec!["carol".to_string()] {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B never learnt that bob is online on A: {last:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // Presence travels on the bus: B learns of bob's login, then of his logout, a moment later.
+    pushes_go_to(
+        &b,
+        &conv,
+        &["carol"],
+        "B never learnt that bob is online on A",
+    )
+    .await;
     drop(bob);
+    pushes_go_to(
+        &b,
+        &conv,
+        &["bob", "carol"],
+        "B never learnt that bob went offline",
+    )
+    .await;
+}
+
+/// Sends alice's messages to `conv` through `app` until the offline push of one goes to `peers` (fails with
+/// `what` after `WAIT`).
+async fn pushes_go_to(app: &TestApp, conv: &str, peers: &[&str], what: &str) {
+    let body =
+        json!({"from_peer": "alice", "conv_id": conv, "message": "probe", "transient": false});
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        b.send(send("after")).await;
-        let last = b
+        let (status, _) = app.send(body.clone()).await;
+        assert_eq!(StatusCode::OK, status);
+        let last = app
             .server
             .inspect()
             .offline_pushes()
             .last()
             .cloned()
             .expect("a push");
-        if last.peers == vec!["bob".to_string(), "carol".to_string()] {
-            break;
+        if last.peers == peers {
+            return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B never learnt that bob went offline: {last:?}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {last:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

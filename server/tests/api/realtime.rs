@@ -135,7 +135,22 @@ impl Ws {
 
     /// Every pushed message (text) received within `QUIET` of the last one, pushes seen earlier first.
     pub async fn drain_texts(&mut self) -> Vec<String> {
+        self.texts(0).await
+    }
+
+    /// Like [`Ws::drain_texts`], but first waits (up to `WAIT`) until at least `n` messages have arrived: for
+    /// deliveries that take a hop (the bus between instances) before the first one shows.
+    pub async fn texts(&mut self, n: usize) -> Vec<String> {
         let mut frames = std::mem::take(&mut self.pushes);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while frames.iter().filter(|f| f.direct_message.is_some()).count() < n
+            && tokio::time::Instant::now() < deadline
+        {
+            match self.next(WAIT).await {
+                Some(frame) => frames.push(frame),
+                None => break,
+            }
+        }
         while let Some(frame) = self.next(QUIET).await {
             frames.push(frame);
         }
