@@ -435,51 +435,77 @@ pub struct QueryParams {
 /// Most rows one query may read by default: the bound on the work of one request.
 pub const MAX_SCANNED_ROWS: usize = 100_000;
 
-/// SQL conditions implied by the top level of `where` that SQLite can check before any JSON is decoded
-/// in Rust: `objectId` equal to a string or `$in` a list of strings, and any plain field equal to a
-/// string (as a value or an array element) or to `true`/`false`. They only narrow the rows; the full
-/// matcher still runs on what is left, so the answer is the same.
-fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
-    let mut sql = String::new();
-    let mut args: Vec<String> = Vec::new();
+/// A condition at the top level of `where` that SQL can check before any JSON is decoded in Rust.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Narrowing<'a> {
+    /// `objectId` equal to a string.
+    IdIs(&'a str),
+    /// `objectId` `$in` a list of strings.
+    IdIn(Vec<&'a str>),
+    /// A plain field equal to a string or to `true`/`false`, as the value or as an array element.
+    Field(&'a str, &'a Value),
+}
+
+/// The conditions of `where` each backend narrows the rows with (SQLite below, PostgreSQL in its child
+/// module). They only narrow: the full matcher still runs on what is left, so the answer is the same.
+pub(crate) fn narrowings(where_: Option<&Value>) -> Vec<Narrowing<'_>> {
     let Some(Value::Object(conds)) = where_ else {
-        return (sql, args);
+        return Vec::new();
     };
     let plain = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut out = Vec::new();
     for (key, cond) in conds {
         if !plain(key) {
             continue;
         }
-        let n = args.len() + 2;
         match (key.as_str(), cond) {
-            ("objectId", Value::String(id)) => {
-                sql.push_str(&format!(" AND id = ?{n}"));
-                args.push(id.clone());
-            }
+            ("objectId", Value::String(id)) => out.push(Narrowing::IdIs(id)),
             ("objectId", Value::Object(op)) => {
                 if let Some(Value::Array(ids)) = op.get("$in") {
                     if op.len() == 1 && ids.iter().all(Value::is_string) {
-                        sql.push_str(&format!(" AND id IN (SELECT value FROM json_each(?{n}))"));
-                        args.push(Value::Array(ids.clone()).to_string());
+                        out.push(Narrowing::IdIn(
+                            ids.iter().filter_map(Value::as_str).collect(),
+                        ));
                     }
                 }
             }
             ("createdAt" | "updatedAt" | "ACL", _) => {}
-            (_, Value::String(v)) => {
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
-                    n + 1
-                ));
-                args.push(format!("$.{key}"));
-                args.push(v.clone());
+            (_, Value::String(_) | Value::Bool(_)) => out.push(Narrowing::Field(key, cond)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The SQLite side of [`narrowings`]: SQL appended to the `WHERE` and its arguments (from `?2`).
+fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut args: Vec<String> = Vec::new();
+    for narrowing in narrowings(where_) {
+        let n = args.len() + 2;
+        match narrowing {
+            Narrowing::IdIs(id) => {
+                sql.push_str(&format!(" AND id = ?{n}"));
+                args.push(id.to_string());
             }
-            (_, Value::Bool(b)) => {
+            Narrowing::IdIn(ids) => {
+                sql.push_str(&format!(" AND id IN (SELECT value FROM json_each(?{n}))"));
+                args.push(json!(ids).to_string());
+            }
+            Narrowing::Field(key, Value::Bool(b)) => {
                 // An array may hold the value as an element: leave those to the matcher.
                 let t = if *b { "true" } else { "false" };
                 sql.push_str(&format!(" AND json_type(data, ?{n}) IN ('{t}', 'array')"));
                 args.push(format!("$.{key}"));
             }
-            _ => {}
+            Narrowing::Field(key, v) => {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
+                    n + 1
+                ));
+                args.push(format!("$.{key}"));
+                args.push(v.as_str().unwrap_or_default().to_string());
+            }
         }
     }
     (sql, args)

@@ -5,8 +5,9 @@ use deadpool_postgres::GenericClient;
 use serde_json::{Map, Value};
 
 use crate::store::objects::{
-    apply_update, check_delete, created_body, encode_data, new_object_id, prepare_create, select,
-    unique_key, ConversationKind, Created, QueryParams, Row, CONVERSATION,
+    apply_update, check_delete, created_body, encode_data, narrowings, new_object_id,
+    prepare_create, select, unique_key, ConversationKind, Created, Narrowing, QueryParams, Row,
+    CONVERSATION,
 };
 use crate::store::postgres::{Params, Pg};
 use crate::store::{Caller, StoreError, StoreResult};
@@ -58,7 +59,8 @@ pub async fn create(
     fetch_when_save: bool,
 ) -> StoreResult<Created> {
     let (data, acl, key) = prepare_create(&class, body)?;
-    encode_data(&data)?;
+    // The JSON text the size check made is what is stored (cast to jsonb by the database).
+    let data_text = encode_data(&data)?;
     let mut client = pg.client().await?;
     let tx = client.transaction().await?;
     if let Some(key) = &key {
@@ -86,7 +88,6 @@ pub async fn create(
     }
     let now = chrono::Utc::now().timestamp_millis();
     let id = new_object_id();
-    let data_value = Value::Object(data.clone());
     tx.execute(
         "INSERT INTO classes (name) VALUES ($1) ON CONFLICT DO NOTHING",
         &[&class],
@@ -95,10 +96,10 @@ pub async fn create(
     let insert = tx
         .prepare_cached(
             "INSERT INTO objects (class, id, data, acl, created_at, updated_at, unique_key)
-             VALUES ($1, $2, $3, $4, $5, $5, $6)",
+             VALUES ($1, $2, $3::text::jsonb, $4, $5, $5, $6)",
         )
         .await?;
-    tx.execute(&insert, &[&class, &id, &data_value, &acl, &now, &key])
+    tx.execute(&insert, &[&class, &id, &data_text, &acl, &now, &key])
         .await?;
     tx.commit().await?;
     let row = Row {
@@ -130,18 +131,17 @@ pub async fn update(
         return Err(StoreError::NotFound { class, id });
     };
     let readable = apply_update(&mut row, caller, body, where_.as_ref())?;
-    encode_data(&row.data)?;
+    let data_text = encode_data(&row.data)?;
     let stmt = tx
         .prepare_cached(
-            "UPDATE objects SET data = $3, acl = $4, updated_at = $5, unique_key = $6
+            "UPDATE objects SET data = $3::text::jsonb, acl = $4, updated_at = $5, unique_key = $6
              WHERE class = $1 AND id = $2",
         )
         .await?;
-    let data = Value::Object(row.data.clone());
     let key = unique_key(&class, &row.data);
     tx.execute(
         &stmt,
-        &[&class, &id, &data, &row.acl, &row.updated_at, &key],
+        &[&class, &id, &data_text, &row.acl, &row.updated_at, &key],
     )
     .await?;
     tx.commit().await?;
@@ -212,44 +212,30 @@ pub fn get_blocking(pg: &Pg, class: &str, id: &str) -> StoreResult<Option<Map<St
     })
 }
 
-/// The SQL side of a `where`, as on SQLite: equalities at its top level that the GIN index answers. They
-/// only narrow the rows; the full matcher runs on what is left.
+/// The PostgreSQL side of [`narrowings`]: `data @> …` checks the GIN index answers.
 fn prefilter(where_: Option<&Value>, params: &mut Params) -> String {
     let mut sql = String::new();
-    let Some(Value::Object(conds)) = where_ else {
-        return sql;
-    };
-    let plain = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    for (key, cond) in conds {
-        if !plain(key) {
-            continue;
-        }
-        match (key.as_str(), cond) {
-            ("objectId", Value::String(id)) => {
-                sql.push_str(&format!(" AND id = {}", params.push(id.clone())));
+    for narrowing in narrowings(where_) {
+        match narrowing {
+            Narrowing::IdIs(id) => {
+                sql.push_str(&format!(" AND id = {}", params.push(id.to_string())));
             }
-            ("objectId", Value::Object(op)) => {
-                if let Some(Value::Array(ids)) = op.get("$in") {
-                    if op.len() == 1 && ids.iter().all(Value::is_string) {
-                        let ids: Vec<String> = ids
-                            .iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect();
-                        sql.push_str(&format!(" AND id = ANY({})", params.push(ids)));
-                    }
-                }
+            Narrowing::IdIn(ids) => {
+                let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+                sql.push_str(&format!(" AND id = ANY({})", params.push(ids)));
             }
-            ("createdAt" | "updatedAt" | "ACL", _) => {}
-            (_, Value::String(_) | Value::Bool(_)) => {
+            Narrowing::Field(key, value) => {
                 // The field equals the value, or is an array holding it (both as LeanCloud matches).
-                let one = params.push(Value::Object(Map::from_iter([(key.clone(), cond.clone())])));
+                let one = params.push(Value::Object(Map::from_iter([(
+                    key.to_string(),
+                    value.clone(),
+                )])));
                 let held = params.push(Value::Object(Map::from_iter([(
-                    key.clone(),
-                    Value::Array(vec![cond.clone()]),
+                    key.to_string(),
+                    Value::Array(vec![value.clone()]),
                 )])));
                 sql.push_str(&format!(" AND (data @> {one} OR data @> {held})"));
             }
-            _ => {}
         }
     }
     sql
