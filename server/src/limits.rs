@@ -186,12 +186,18 @@ impl RateLimiter {
         }
     }
 
-    pub fn set(&self, limits: RateLimits) {
+    /// Replaces the limits and starts every window again: in memory, and the shared ones on PostgreSQL.
+    pub async fn set(&self, limits: RateLimits) {
         if let Ok(mut l) = self.limits.lock() {
             *l = limits;
         }
         if let Ok(mut s) = self.state.lock() {
             *s = State::default();
+        }
+        if let Some(pg) = &self.shared {
+            if let Err(e) = postgres::limits::reset(pg).await {
+                tracing::warn!(error = %e, "rate limit: shared windows not reset");
+            }
         }
     }
 
@@ -311,18 +317,6 @@ impl RateLimiter {
                 used: day.map_or(0, |(_, n)| count_of(n, limits.broadcasts_per_day)),
                 resets_in_secs: seconds_to_utc_midnight(),
             },
-        }
-    }
-
-    /// Starts every window again: in memory, and the shared ones.
-    pub async fn reset(&self) {
-        if let Ok(mut s) = self.state.lock() {
-            *s = State::default();
-        }
-        if let Some(pg) = &self.shared {
-            if let Err(e) = postgres::limits::reset(pg).await {
-                tracing::warn!(error = %e, "rate limit: shared windows not reset");
-            }
         }
     }
 }

@@ -384,8 +384,7 @@ impl RunningServer {
 
     /// Replaces the rate limits and resets their counters (the shared ones too, on PostgreSQL).
     pub async fn set_rate_limits(&self, limits: RateLimits) {
-        self.state.limits.set(limits);
-        self.state.limits.reset().await;
+        self.state.limits.set(limits).await;
     }
 
     /// Stops accepting, tells every WebSocket client `goaway` and closes it (1001) once what is queued for it

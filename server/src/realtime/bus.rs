@@ -185,6 +185,10 @@ impl Bus {
 
     /// Whether `peer` has a session on another live instance.
     pub fn online_elsewhere(&self, peer: &str) -> bool {
+        // Without a bus (SQLite) there is no elsewhere: no lock on every recipient of every send.
+        if !self.is_shared() {
+            return false;
+        }
         let Ok(elsewhere) = self.elsewhere.lock() else {
             return false;
         };

@@ -56,8 +56,7 @@ pub async fn put_rate_limits(
 ) -> Result<Json<Value>, AppError> {
     access.require_master()?;
     let limits: RateLimits = parse(&body)?;
-    state.limits.set(limits);
-    state.limits.reset().await;
+    state.limits.set(limits).await;
     to_json(&limits)
 }
 

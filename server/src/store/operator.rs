@@ -123,6 +123,16 @@ pub async fn message_count(db: &Db, conv: String) -> StoreResult<i64> {
     .await
 }
 
+/// Where a page of [`messages_page`] starts: below the message `before` (its timestamp and seq, `cursor`, when it
+/// is stored), else below `before` as a bare seq, else at the newest message.
+pub(crate) fn page_start(before: Option<i64>, cursor: Option<(i64, i64)>) -> (i64, i64) {
+    match (before, cursor) {
+        (_, Some(c)) => c,
+        (Some(seq), None) => (i64::MAX, seq),
+        (None, None) => (i64::MAX, i64::MAX),
+    }
+}
+
 /// `conv`'s stored messages, newest first, before the message whose `seq` is `before` (`None`: the newest):
 /// how many it has in all, and up to `limit` of them.
 pub async fn messages_page(
@@ -153,11 +163,7 @@ pub async fn messages_page(
                 .optional()?,
             None => None,
         };
-        let (ts, seq) = match (before, cursor) {
-            (_, Some(c)) => c,
-            (Some(seq), None) => (i64::MAX, seq),
-            (None, None) => (i64::MAX, i64::MAX),
-        };
+        let (ts, seq) = page_start(before, cursor);
         let mut stmt = conn.prepare_cached(
             "SELECT seq, msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, bin
              FROM messages WHERE conv_id = ?1 AND timestamp <= ?2 AND (timestamp < ?2 OR seq < ?3)

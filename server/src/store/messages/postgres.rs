@@ -119,6 +119,7 @@ async fn insert(
         .await?;
     Ok((msg_id, row.get(0), row.get(1)))
 }
+
 const STORED_COLUMNS: &str =
     "msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, push, push_field, valid_till";
 

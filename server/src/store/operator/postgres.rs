@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::store::messages::MessageKind;
-use crate::store::operator::{ConversationRow, KindFilter, MessageRow};
+use crate::store::operator::{page_start, ConversationRow, KindFilter, MessageRow};
 use crate::store::postgres::strings;
 use crate::store::postgres::Pg;
 use crate::store::StoreResult;
@@ -90,11 +90,7 @@ pub async fn messages_page(
             .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))),
         None => None,
     };
-    let (ts, seq) = match (before, cursor) {
-        (_, Some(c)) => c,
-        (Some(seq), None) => (i64::MAX, seq),
-        (None, None) => (i64::MAX, i64::MAX),
-    };
+    let (ts, seq) = page_start(before, cursor);
     let rows = client
         .query(
             "SELECT seq, msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, bin
