@@ -7,7 +7,9 @@ use std::time::Duration;
 use leancloud_server::{FaultConfig, FaultKind};
 use pretty_assertions::assert_eq;
 
-use crate::helpers::{command, data_lines, migrate, s, seed, Seeded, Server};
+use crate::helpers::{
+    command, data_lines, migrate, migrate_in_background, s, seed, Seeded, Server,
+};
 
 /// Every exported row exactly once: messages by msg-id, objects by objectId, subscribers by client.
 fn assert_complete(dir: &Path, seeded: &Seeded, conversations: usize) {
@@ -109,26 +111,20 @@ async fn an_export_through_5xx_429_timeouts_and_drops_completes_with_equal_count
     let url = server.url();
 
     // Act
-    let exported = {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || {
-            migrate(
-                &url,
-                &[
-                    "export",
-                    "--out",
-                    s(&dir),
-                    "--quiet",
-                    "--max-requests-per-second",
-                    "0",
-                    "--request-timeout",
-                    "1",
-                ],
-            )
-        })
-        .await
-        .expect("task")
-    };
+    let exported = migrate_in_background(
+        &url,
+        &[
+            "export",
+            "--out",
+            s(&dir),
+            "--quiet",
+            "--max-requests-per-second",
+            "0",
+            "--request-timeout",
+            "1",
+        ],
+    )
+    .await;
 
     // Assert
     let faulted = server

@@ -277,6 +277,18 @@ pub fn migrate(api: &str, args: &[&str]) -> Output {
     output
 }
 
+/// [`migrate`] on a blocking thread, so the servers of the test (on this runtime) keep answering it.
+pub async fn migrate_in_background(api: &str, args: &[&str]) -> Output {
+    let api = api.to_string();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        migrate(&api, &args)
+    })
+    .await
+    .expect("leancloud-migrate task")
+}
+
 pub fn command(api: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leancloud-migrate"));
     cmd.args(args)

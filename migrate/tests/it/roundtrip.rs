@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
-use crate::helpers::{data_lines, fresh_postgres, md5_of, migrate, s, seed, Seeded, Server};
+use crate::helpers::{
+    data_lines, fresh_postgres, md5_of, migrate, migrate_in_background, s, seed, Seeded, Server,
+};
 
 const CLASSES: [&str; 3] = ["_Conversation", "_SysMessage", "Post"];
 
@@ -31,14 +33,8 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
     let second_dir = tempfile::tempdir().expect("temp dir");
     let second = Server::on(second_dir, new_db.clone()).await;
     let url2 = second.url();
-    let verified = {
-        let dir = export_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            migrate(&url2, &["verify", "--from", s(&dir), "--to", &url2])
-        })
-        .await
-        .expect("verify task")
-    };
+    let verified =
+        migrate_in_background(&url2, &["verify", "--from", s(&export_dir), "--to", &url2]).await;
 
     // Assert
     assert!(exported.status.success(), "export failed");
@@ -88,25 +84,21 @@ async fn export_then_import_gives_a_server_with_identical_objects_and_history() 
 
 /// Exports `server` with the tool into `dir` (`Post` and the subscribers' histories too, no rate limit).
 async fn export(server: &Server, dir: &std::path::Path) -> std::process::Output {
-    let (url, dir) = (server.url(), dir.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        migrate(
-            &url,
-            &[
-                "export",
-                "--out",
-                s(&dir),
-                "--class",
-                "Post",
-                "--subscriber-history",
-                "--max-requests-per-second",
-                "0",
-                "--quiet",
-            ],
-        )
-    })
+    migrate_in_background(
+        &server.url(),
+        &[
+            "export",
+            "--out",
+            s(dir),
+            "--class",
+            "Post",
+            "--subscriber-history",
+            "--max-requests-per-second",
+            "0",
+            "--quiet",
+        ],
+    )
     .await
-    .expect("export task")
 }
 
 /// The second server answers as the first: every object of `CLASSES` as stored, each conversation's history,
@@ -269,20 +261,9 @@ async fn export_then_import_into_postgres_gives_a_server_with_identical_objects_
     let database = fresh_postgres();
 
     // Act
-    let import = |database: String, dir: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            migrate(
-                "http://unused",
-                &["import", "--db", &database, s(&dir), "--quiet"],
-            )
-        })
-    };
-    let imported = import(database.clone(), export_dir.clone())
-        .await
-        .expect("import");
-    let again = import(database.clone(), export_dir.clone())
-        .await
-        .expect("import");
+    let import = ["import", "--db", &database, s(&export_dir), "--quiet"];
+    let imported = migrate_in_background("http://unused", &import).await;
+    let again = migrate_in_background("http://unused", &import).await;
     let second = Server::on_postgres(&database).await;
 
     // Assert
