@@ -87,6 +87,11 @@ fn column<T>(chunk: &[Vec<SqlValue>], i: usize, f: impl Fn(&SqlValue) -> T) -> V
     chunk.iter().map(|row| f(&row[i])).collect()
 }
 
+/// Column `i` of every row as text (a NULL as the empty string): the key and name columns.
+fn texts(chunk: &[Vec<SqlValue>], i: usize) -> Vec<String> {
+    column(chunk, i, |v| text(v).unwrap_or_default())
+}
+
 /// Runs `insert` with the columns of every chunk `sql` reads; the number of rows read.
 async fn copy_table(
     sqlite: &Path,
@@ -126,7 +131,7 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
     copy_table(sqlite, "SELECT name FROM classes", async |rows| {
         c.execute(
             "INSERT INTO classes (name) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
-            &[&column(rows, 0, |v| text(v).unwrap_or_default())],
+            &[&texts(rows, 0)],
         )
         .await?;
         Ok(())
@@ -143,8 +148,8 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                       WITH ORDINALITY AS r(cl, id, d, a, ca, ua, uk, n)
                  ORDER BY n ON CONFLICT (class, id) DO NOTHING",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
-                    &column(rows, 1, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
+                    &texts(rows, 1),
                     &column(rows, 2, |v| text(v).unwrap_or_else(|| "{}".into())),
                     &column(rows, 3, text),
                     &column(rows, 4, |v| int(v).unwrap_or(0)),
@@ -173,10 +178,10 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                       WITH ORDINALITY AS r(mid, cid, fp, d, ts, k, tr, room, rc, p, pf, vt, ip, b, mn, n)
                  ORDER BY n ON CONFLICT (msg_id) DO NOTHING",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
-                    &column(rows, 1, |v| text(v).unwrap_or_default()),
-                    &column(rows, 2, |v| text(v).unwrap_or_default()),
-                    &column(rows, 3, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
+                    &texts(rows, 1),
+                    &texts(rows, 2),
+                    &texts(rows, 3),
                     &column(rows, 4, |v| int(v).unwrap_or(0)),
                     &column(rows, 5, |v| text(v).unwrap_or_else(|| "normal".into())),
                     &column(rows, 6, truthy),
@@ -204,9 +209,9 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                  SELECT k, m.seq, cl FROM unnest($1::text[], $2::text[], $3::text[]) AS r(k, mid, cl)
                  JOIN messages m ON m.msg_id = r.mid ON CONFLICT DO NOTHING",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
-                    &column(rows, 1, |v| text(v).unwrap_or_default()),
-                    &column(rows, 2, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
+                    &texts(rows, 1),
+                    &texts(rows, 2),
                 ],
             )
             .await?;
@@ -222,8 +227,8 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                 "INSERT INTO service_subscribers (conv_id, client_id, timestamp)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
-                    &column(rows, 1, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
+                    &texts(rows, 1),
                     &column(rows, 2, |v| int(v).unwrap_or(0)),
                 ],
             )
@@ -240,7 +245,7 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                 "INSERT INTO message_meta (msg_id, bin, ack_at)
              SELECT * FROM unnest($1::text[], $2::bool[], $3::bigint[]) ON CONFLICT DO NOTHING",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
                     &column(rows, 1, |v| int(v).is_some_and(|i| i != 0)),
                     &column(rows, 2, int),
                 ],
@@ -261,8 +266,8 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                      read_ts = GREATEST(client_positions.read_ts, EXCLUDED.read_ts),
                      ack_ts = GREATEST(client_positions.ack_ts, EXCLUDED.ack_ts)",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
-                    &column(rows, 1, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
+                    &texts(rows, 1),
                     &column(rows, 2, |v| int(v).unwrap_or(0)),
                     &column(rows, 3, |v| int(v).unwrap_or(0)),
                 ],
@@ -282,8 +287,8 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
                  JOIN messages m ON m.msg_id = r.mid
                  ON CONFLICT (client_id) DO UPDATE SET seq = GREATEST(client_broadcasts.seq, EXCLUDED.seq)",
                 &[
-                    &column(rows, 0, |v| text(v).unwrap_or_default()),
-                    &column(rows, 1, |v| text(v).unwrap_or_default()),
+                    &texts(rows, 0),
+                    &texts(rows, 1),
                 ],
             )
             .await?;
