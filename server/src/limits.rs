@@ -307,9 +307,12 @@ impl RateLimiter {
         let today = now.div_euclid(DAY_MS) * DAY_MS;
         let day = read(DAY_WINDOW).await.filter(|(start, _)| *start == today);
         Usage {
-            messages_per_minute: minute(read("messages/minute").await, limits.messages_per_minute),
+            messages_per_minute: minute(
+                read(window_name(Bucket::Messages)).await,
+                limits.messages_per_minute,
+            ),
             broadcasts_per_minute: minute(
-                read("broadcasts/minute").await,
+                read(window_name(Bucket::Broadcasts)).await,
                 limits.broadcasts_per_minute,
             ),
             broadcasts_per_day: BucketUsage {
