@@ -17,8 +17,8 @@ source scripts/lib/postgres.sh
 pg_start
 trap pg_stop EXIT
 cargo test --workspace --locked 2>&1 | tee /tmp/cargo-test.log
-echo "== cargo test: the server's black-box suite on PostgreSQL"
-LEANCLOUD_TEST_BACKEND=postgres cargo test --locked -p leancloud-server --test api -- --skip instances:: --skip postgres_tls:: 2>&1 | tee -a /tmp/cargo-test.log
+echo "== cargo test: the server's black-box suite on PostgreSQL (the workspace build: its features, no rebuild)"
+LEANCLOUD_TEST_BACKEND=postgres cargo test --workspace --locked --test api -- --skip instances:: --skip postgres_tls:: 2>&1 | tee -a /tmp/cargo-test.log
 pg_drop_test_databases
 # One summary line for CI, counted over every test binary.
 awk '/^test result:/ {p+=$4; f+=$6; s+=$8} END {printf "cargo: %d passed, %d failed, %d skipped\n", p, f, s}' /tmp/cargo-test.log
