@@ -203,8 +203,39 @@ pub struct Stats {
 pub struct Api {
     client: Client,
     options: ApiOptions,
-    next_slot: Arc<Mutex<Instant>>,
+    pacer: Arc<Pacer>,
     pub stats: Arc<Stats>,
+}
+
+/// Spaces calls: at most `per_second` starts a second, in the order they asked (0: no limit).
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Option<Duration>,
+    next_slot: Mutex<Instant>,
+}
+
+impl Pacer {
+    pub fn new(per_second: f64) -> Pacer {
+        Pacer {
+            interval: (per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / per_second)),
+            next_slot: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this call's slot.
+    pub async fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let wait_until = {
+            let mut slot = self.next_slot.lock().await;
+            let now = Instant::now();
+            let at = (*slot).max(now);
+            *slot = at + interval;
+            at
+        };
+        tokio::time::sleep_until(wait_until).await;
+    }
 }
 
 /// Builds the client configuration: flags win over the environment (`LEANCLOUD_APP_ID`,
@@ -241,8 +272,8 @@ impl Api {
         };
         Ok(Api {
             client: Client::with_options(config, client_options)?,
+            pacer: Arc::new(Pacer::new(options.max_requests_per_second)),
             options,
-            next_slot: Arc::new(Mutex::new(Instant::now())),
             stats: Arc::new(Stats::default()),
         })
     }
@@ -251,27 +282,11 @@ impl Api {
         &self.client
     }
 
-    async fn pace(&self) {
-        let rps = self.options.max_requests_per_second;
-        if rps <= 0.0 {
-            return;
-        }
-        let interval = Duration::from_secs_f64(1.0 / rps);
-        let wait_until = {
-            let mut slot = self.next_slot.lock().await;
-            let now = Instant::now();
-            let at = (*slot).max(now);
-            *slot = at + interval;
-            at
-        };
-        tokio::time::sleep_until(wait_until).await;
-    }
-
     /// Executes `request`, retrying transient failures up to [`ApiOptions::max_attempts`] times.
     pub async fn call<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
         let mut attempt = 1u32;
         loop {
-            self.pace().await;
+            self.pacer.wait().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             match self.client.execute(request).await {
                 Ok(response) => return Ok(response),

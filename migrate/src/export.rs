@@ -2,6 +2,10 @@
 //! conversation (1.2 history API, oldest first, 1,000 per page, cursor `(timestamp, msg-id)`), and the
 //! subscribers of every service conversation, into one directory of JSONL files (format: `README.md`).
 //!
+//! Then the body of every `_File` object is downloaded into `files/` ([`crate::files`]): the one part of an
+//! app that nothing can fetch once LeanCloud's file domain stops answering. `--files-only` runs just that:
+//! `_File` and its bodies, continued later into a full export in the same directory.
+//!
 //! Resumable. After each page the rows are appended and fsynced, then `checkpoint.json` is replaced
 //! atomically (write, fsync, rename) with the new length of every data file and the cursor to continue
 //! from. A run killed at any point restarts from the last checkpoint: files are cut back to the recorded
@@ -10,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -22,6 +26,7 @@ use serde_json::{json, Map, Value};
 use crate::api::{
     Api, History, HistoryOf, Scan, Subscribers, HISTORY_LIMIT, SCAN_LIMIT, SUBSCRIBER_LIMIT,
 };
+use crate::files::{self, committed_rows, DownloadOptions, FileRow, FilesSummary, FILE_CLASS};
 use crate::{Error, FORMAT};
 
 pub const CHECKPOINT: &str = "checkpoint.json";
@@ -31,8 +36,9 @@ pub const SUBSCRIBERS: &str = "subscribers.jsonl";
 /// With `--subscriber-history`: what each subscriber of a service conversation received.
 pub const SUBSCRIBER_MESSAGES: &str = "subscriber-messages.jsonl";
 pub const CLASSES_DIR: &str = "classes";
-/// Exported unless told otherwise: conversations and upstream messages to system conversations.
-pub const DEFAULT_CLASSES: [&str; 2] = ["_Conversation", "_SysMessage"];
+/// Exported unless told otherwise: conversations, upstream messages to system conversations, and files (whose
+/// bodies follow).
+pub const DEFAULT_CLASSES: [&str; 3] = ["_Conversation", "_SysMessage", FILE_CLASS];
 
 /// The relative path of a class's file: `classes/<Class>.0.jsonl`, as the console names them.
 pub fn class_file(class: &str) -> String {
@@ -94,6 +100,10 @@ struct Checkpoint {
     /// Also walk every subscriber's history (`--subscriber-history`).
     #[serde(default)]
     subscriber_history: bool,
+    /// Only `_File` and the file bodies (`--files-only`); a later full run in the same directory goes on from
+    /// there.
+    #[serde(default)]
+    files_only: bool,
 }
 
 /// The outcome of an export.
@@ -113,6 +123,10 @@ pub struct ExportSummary {
     pub resumed: bool,
     /// Rows fetched by this run (all of them unless it resumed).
     pub rows_this_run: u64,
+    /// The file bodies.
+    pub files: FilesSummary,
+    /// Only `_File` and the bodies were exported.
+    pub files_only: bool,
 }
 
 impl ExportSummary {
@@ -126,9 +140,11 @@ impl ExportSummary {
         for (class, n) in &self.classes {
             println!("  {:<28} {n:>10} objects", format!("class {class}"));
         }
-        println!("  {:<28} {:>10}", "conversations", self.conversations);
-        println!("  {:<28} {:>10}", "messages", self.messages);
-        println!("  {:<28} {:>10}", "service subscribers", self.subscribers);
+        if !self.files_only {
+            println!("  {:<28} {:>10}", "conversations", self.conversations);
+            println!("  {:<28} {:>10}", "messages", self.messages);
+            println!("  {:<28} {:>10}", "service subscribers", self.subscribers);
+        }
         if self.subscriber_messages > 0 {
             println!(
                 "  {:<28} {:>10}",
@@ -150,6 +166,7 @@ impl ExportSummary {
             self.elapsed_secs,
             if self.resumed { ", resumed" } else { "" }
         );
+        self.files.print();
     }
 }
 
@@ -163,6 +180,10 @@ pub struct ExportOptions {
     /// Also export each service-conversation subscriber's history, where LeanCloud keeps the messages a
     /// service conversation sent to chosen clients (one or more requests per subscriber).
     pub subscriber_history: bool,
+    /// Only `_File` and the file bodies.
+    pub files_only: bool,
+    /// How file bodies are downloaded.
+    pub downloads: DownloadOptions,
 }
 
 /// A conversation as the export needs it.
@@ -243,74 +264,39 @@ impl Checkpoint {
 
 /// The conversations of the export, in file order (the committed part of the `_Conversation` file).
 fn conversations(dir: &Path, committed: u64) -> Result<Vec<Conv>, Error> {
-    let path = dir.join(class_file("_Conversation"));
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
     let truthy = |v: Option<&Value>| match v {
         Some(Value::Bool(b)) => *b,
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0) != 0,
         _ => false,
     };
-    let mut out = Vec::new();
-    let mut read = 0u64;
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(&path, e))?;
-        read += line.len() as u64 + 1;
-        if read > committed {
-            break;
-        }
-        if n == 0 || line.trim().is_empty() {
-            continue;
-        }
-        let obj: Map<String, Value> = serde_json::from_str(&line)
-            .map_err(|e| Error::Other(format!("{}: line {}: {e}", path.display(), n + 1)))?;
-        let Some(id) = obj.get("objectId").and_then(Value::as_str) else {
-            continue;
-        };
-        out.push(Conv {
-            id: id.to_string(),
-            chat_room: truthy(obj.get("tr")),
-            system: truthy(obj.get("sys")),
-        });
-    }
-    Ok(out)
+    let rows = committed_rows(&dir.join(class_file("_Conversation")), committed)?;
+    Ok(rows
+        .iter()
+        .filter_map(|obj| {
+            Some(Conv {
+                id: obj.get("objectId")?.as_str()?.to_string(),
+                chat_room: truthy(obj.get("tr")),
+                system: truthy(obj.get("sys")),
+            })
+        })
+        .collect())
 }
 
 /// `(conversation, client)` of every exported subscriber, in file order.
 fn subscriber_list(dir: &Path, committed: u64) -> Result<Vec<(String, String)>, Error> {
-    let path = dir.join(SUBSCRIBERS);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    let mut out = Vec::new();
-    let mut read = 0u64;
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(&path, e))?;
-        read += line.len() as u64 + 1;
-        if read > committed {
-            break;
-        }
-        if n == 0 || line.trim().is_empty() {
-            continue;
-        }
-        let s: Map<String, Value> = serde_json::from_str(&line)
-            .map_err(|e| Error::Other(format!("{}: line {}: {e}", path.display(), n + 1)))?;
-        if let (Some(conv), Some(client)) = (
-            s.get("conv_id").and_then(Value::as_str),
-            s.get("subscriber").and_then(Value::as_str),
-        ) {
-            out.push((conv.to_string(), client.to_string()));
-        }
-    }
-    Ok(out)
+    let rows = committed_rows(&dir.join(SUBSCRIBERS), committed)?;
+    Ok(rows
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.get("conv_id")?.as_str()?.to_string(),
+                s.get("subscriber")?.as_str()?.to_string(),
+            ))
+        })
+        .collect())
 }
 
-fn bar_style(template: &str) -> ProgressStyle {
+pub(crate) fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
@@ -322,8 +308,12 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
     let config = api.client().config();
     let app_id = config.app_id().to_string();
     let api_server = config.api_server().to_string();
-    let mut classes: Vec<String> = DEFAULT_CLASSES.iter().map(|c| c.to_string()).collect();
-    for c in &options.extra_classes {
+    let mut classes: Vec<String> = if options.files_only {
+        vec![FILE_CLASS.to_string()]
+    } else {
+        DEFAULT_CLASSES.iter().map(|c| c.to_string()).collect()
+    };
+    for c in options.extra_classes.iter().filter(|_| !options.files_only) {
         if !classes.contains(c) {
             classes.push(c.clone());
         }
@@ -343,10 +333,40 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
                     cp.api_server
                 )));
             }
+            let mut cp = cp;
+            if options.files_only && !cp.files_only {
+                return Err(Error::Other(format!(
+                    "{} holds a full export; run it without --files-only (it saves the file bodies too)",
+                    dir.display()
+                )));
+            }
+            if cp.files_only && !options.files_only {
+                // A files-only export grows into a full one: the other classes, then everything after them.
+                // Its history stages never ran, so starting them from the beginning repeats nothing.
+                let first_new = cp.classes.len();
+                for c in &classes {
+                    if !cp.classes.contains(c) {
+                        cp.classes.push(c.clone());
+                    }
+                }
+                if !matches!(cp.stage, Stage::Classes { .. }) {
+                    cp.stage = Stage::Classes {
+                        index: first_new,
+                        cursor: None,
+                    };
+                }
+                cp.files_only = false;
+                cp.save(&dir)?;
+            }
             for c in &classes {
                 if !cp.classes.contains(c) {
+                    let hint = if c == FILE_CLASS {
+                        " (an export begun before file bodies were exported: save them with `leancloud-migrate export --files-only --out OTHER_DIR`)"
+                    } else {
+                        ""
+                    };
                     return Err(Error::Other(format!(
-                        "class {c} was not part of the export being resumed in {}; export it into another directory",
+                        "class {c} was not part of the export being resumed in {}; export it into another directory{hint}",
                         dir.display()
                     )));
                 }
@@ -371,6 +391,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
                     cursor: None,
                 },
                 subscriber_history: options.subscriber_history,
+                files_only: options.files_only,
             };
             cp.save(&dir)?;
             (cp, false)
@@ -427,9 +448,13 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
     // 1. Classes.
     while let Stage::Classes { index, cursor } = cp.stage.clone() {
         let Some(class) = cp.classes.get(index).cloned() else {
-            cp.stage = Stage::Messages {
-                index: 0,
-                after: None,
+            cp.stage = if cp.files_only {
+                Stage::Done
+            } else {
+                Stage::Messages {
+                    index: 0,
+                    after: None,
+                }
             };
             cp.save(&dir)?;
             break;
@@ -526,6 +551,24 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         }
     }
 
+    // 2. File bodies, on every run once the classes are in: the directory itself records which are saved, so
+    // this retries what failed before and costs one stat per file otherwise.
+    let file_rows: Vec<FileRow> = match cp.files.get(&class_file(FILE_CLASS)) {
+        Some(&committed) => committed_rows(&dir.join(class_file(FILE_CLASS)), committed)?
+            .iter()
+            .filter_map(|obj| FileRow::from_object(obj, options.downloads.file_domain.as_deref()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let files_summary = files::download_all(&dir, &file_rows, &options.downloads, &multi).await?;
+    if lines {
+        eprintln!(
+            "file bodies: {} saved, {} failed",
+            files_summary.present + files_summary.downloaded,
+            files_summary.failed.len()
+        );
+    }
+
     let committed = cp
         .files
         .get(&class_file("_Conversation"))
@@ -537,7 +580,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         "{bar:30} {pos}/{len} conversations, {msg} ({elapsed})",
     ));
 
-    // 2. Message history, conversation by conversation.
+    // 3. Message history, conversation by conversation.
     while let Stage::Messages { index, after } = cp.stage.clone() {
         total.set_position(index as u64);
         total.set_message(format!("{} messages", cp.count("messages")));
@@ -639,7 +682,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
     total.set_message(format!("{} messages", cp.count("messages")));
     total.finish();
 
-    // 3. Subscribers of service conversations.
+    // 4. Subscribers of service conversations.
     while let Stage::Subscribers { index, after } = cp.stage.clone() {
         let Some(conv) = convs.get(index) else {
             cp.stage = if cp.subscriber_history {
@@ -718,7 +761,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
             after = last;
         }
     }
-    // 4. Optionally, every subscriber's own history.
+    // 5. Optionally, every subscriber's own history.
     let subscribers = if matches!(cp.stage, Stage::SubscriberMessages { .. }) {
         subscriber_list(&dir, cp.files.get(SUBSCRIBERS).copied().unwrap_or(0))?
     } else {
@@ -815,6 +858,8 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         elapsed_secs: started.elapsed().as_secs_f64(),
         resumed,
         rows_this_run: 0,
+        files: files_summary,
+        files_only: cp.files_only,
     };
     for class in &cp.classes {
         summary
@@ -832,6 +877,9 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         "messages": summary.messages,
         "subscribers": summary.subscribers,
         "subscriber_messages": summary.subscriber_messages,
+        "file_bodies": summary.files.present + summary.files.downloaded,
+        "file_bodies_failed": summary.files.failed.len(),
+        "files_only": cp.files_only,
         "files": cp.files,
     });
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;

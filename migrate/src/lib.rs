@@ -2,7 +2,8 @@
 //! ids kept.
 //!
 //! * [`export`] pulls an app's IM data through LeanCloud's REST API (Scan API for classes, the 1.2 history
-//!   and subscriber endpoints) into a directory of JSONL files, resumably;
+//!   and subscriber endpoints) into a directory of JSONL files, resumably, and [`files`] downloads the body
+//!   of every `_File` beside them;
 //! * [`import`] writes such a directory, or the console's data-export tarball, into a `leancloud-server`
 //!   database;
 //! * [`verify`] compares a source (export directory or live API) with a server, class by class and
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod export;
+pub mod files;
 pub mod import;
 pub mod verify;
 

@@ -3,7 +3,7 @@
 //! LeanCloud"; file format: migrate/README.md.
 //!
 //! ```text
-//! leancloud-migrate export --out DIR [--class C]… [--max-requests-per-second N]
+//! leancloud-migrate export --out DIR [--class C]… [--files-only] [--file-domain URL] [--max-requests-per-second N]
 //! leancloud-migrate import --db PATH|postgres://… SOURCE… [--dry-run]
 //! leancloud-migrate copy --from PATH [--to postgres://…]
 //! leancloud-migrate verify --from SOURCE --to URL
@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use leancloud_migrate::api::{config, Api, ApiOptions};
 use leancloud_migrate::export::{export, ExportOptions, DEFAULT_CLASSES};
+use leancloud_migrate::files::{DownloadOptions, FAILED};
 use leancloud_migrate::{import, verify, Error};
 
 #[derive(Debug, Parser)]
@@ -69,8 +70,9 @@ impl Pace {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Export _Conversation, _SysMessage and --class classes, every conversation's history and the
-    /// service-conversation subscribers into DIR (resumable: run it again to continue).
+    /// Export _Conversation, _SysMessage, _File and --class classes, the body of every file, every
+    /// conversation's history and the service-conversation subscribers into DIR (resumable: run it again to
+    /// continue; a re-run also retries the file bodies that failed).
     Export {
         /// The export directory (created if missing; an unfinished export in it is continued).
         #[arg(long)]
@@ -86,6 +88,20 @@ enum Cmd {
         /// messages sent to chosen clients only); one or more requests per subscriber.
         #[arg(long)]
         subscriber_history: bool,
+        /// Only _File and the file bodies: save the files today, before anything else is ready. A later
+        /// export without this flag into the same DIR goes on with everything else.
+        #[arg(long)]
+        files_only: bool,
+        /// The app's file domain (e.g. https://files.example.com), for _File rows without a url: their body
+        /// is fetched from this URL + "/" + key.
+        #[arg(long)]
+        file_domain: Option<String>,
+        /// At most this many file downloads started per second (0: no limit).
+        #[arg(long, default_value_t = 10.0)]
+        max_downloads_per_second: f64,
+        /// File downloads at once.
+        #[arg(long, default_value_t = 4)]
+        download_concurrency: usize,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -162,9 +178,21 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             credentials,
             pace,
             subscriber_history,
+            files_only,
+            file_domain,
+            max_downloads_per_second,
+            download_concurrency,
             quiet,
         } => {
             let api = api(&credentials, None, &pace)?;
+            let downloads = DownloadOptions {
+                file_domain,
+                max_downloads_per_second: max_downloads_per_second.max(0.0),
+                concurrency: download_concurrency.clamp(1, 64),
+                timeout: pace.options().request_timeout,
+                progress: !quiet,
+                ..DownloadOptions::default()
+            };
             eprintln!(
                 "exporting app {} from {} into {}",
                 api.client().config().app_id(),
@@ -174,10 +202,12 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             let summary = export(
                 &api,
                 &ExportOptions {
-                    out,
+                    out: out.clone(),
                     extra_classes: classes,
                     progress: !quiet,
                     subscriber_history,
+                    files_only,
+                    downloads,
                 },
             )
             .await
@@ -187,7 +217,14 @@ async fn run(cli: Cli) -> Result<bool, Error> {
                 ))
             })?;
             summary.print();
-            Ok(true)
+            let failed = summary.files.failed.len();
+            if failed > 0 {
+                eprintln!(
+                    "{failed} file bodies were not saved (listed above and in {}); run the same command again to retry them",
+                    out.join(FAILED).display()
+                );
+            }
+            Ok(failed == 0)
         }
         Cmd::Import {
             db,

@@ -2,5 +2,6 @@
 
 mod console;
 mod export;
+mod files;
 mod helpers;
 mod roundtrip;
