@@ -9,10 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::error::{ApiError, Error, ValidationError};
 use crate::ids::{ClientId, ConversationId};
 use crate::json::{to_python_json, to_python_string, PyStyle};
+use crate::protocol::MAX_MEMBERS;
 use crate::request::{impl_send, Request};
-
-/// Most members a normal conversation may have; LeanCloud ignores ids beyond it.
-pub const MAX_MEMBERS: usize = 500;
 
 const CLASS_PATH: &str = "/classes/_Conversation";
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::ConfigError;
-use crate::ids::ClientId;
+use crate::protocol::{codes, MISSING_CONVERSATION_CODES, WRONG_KIND_CODES};
 
 /// A `Result` whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -31,8 +31,23 @@ pub struct ApiError {
 impl ApiError {
     /// LeanCloud's "object not found" (`101`) or "conversation not found" (`4303`).
     pub fn is_not_found(&self) -> bool {
-        self.code == crate::protocol::codes::OBJECT_NOT_FOUND
-            || self.code == crate::protocol::codes::CONVERSATION_NOT_FOUND
+        self.code == codes::OBJECT_NOT_FOUND || self.code == codes::CONVERSATION_NOT_FOUND
+    }
+
+    /// Whether the conversation an operation named does not exist. Wider than [`ApiError::is_not_found`]:
+    /// a send to an unknown conversation answers 4401 ("invalid messaging target"), not 4303.
+    pub fn is_missing_conversation(&self) -> bool {
+        MISSING_CONVERSATION_CODES.contains(&self.code)
+    }
+
+    /// Whether the conversation is of the wrong kind (system / normal / transient required).
+    pub fn is_wrong_kind(&self) -> bool {
+        WRONG_KIND_CODES.contains(&self.code)
+    }
+
+    /// Whether LeanCloud refused for quota reasons, which callers treat like a rate limit.
+    pub fn is_quota_exceeded(&self) -> bool {
+        self.code == codes::QUOTA_EXCEEDED
     }
 
     /// Parse an error body the way the SDK does: any JSON object with an `error` key is an error;
@@ -107,9 +122,10 @@ pub enum ValidationError {
         /// The limit.
         max: usize,
     },
-    /// The same recipient appeared twice.
+    /// The same recipient appeared twice (its client id). A `String`, not a `ClientId`, so that this module
+    /// does not depend on `ids` (which depends on it).
     #[error("recipient {0} is listed more than once")]
-    DuplicateRecipient(ClientId),
+    DuplicateRecipient(String),
     /// A member update with no member ids.
     #[error("the member list is empty")]
     NoMembers,
@@ -323,6 +339,21 @@ mod tests {
             "invalid request: 21 recipients; at most 20 are allowed per request",
             Error::from(ValidationError::TooManyRecipients { count: 21, max: 20 }).to_string()
         );
+    }
+
+    #[test]
+    fn a_send_to_an_unknown_conversation_counts_as_missing_though_it_is_not_a_101() {
+        let api = |code| ApiError {
+            status: 400,
+            code,
+            error: String::new(),
+        };
+        assert!(api(4401).is_missing_conversation());
+        assert!(!api(4401).is_not_found());
+        assert!(api(4303).is_missing_conversation() && api(4303).is_not_found());
+        assert!(api(101).is_missing_conversation() && api(101).is_not_found());
+        assert!(!api(4313).is_missing_conversation() && api(4313).is_wrong_kind());
+        assert!(api(4318).is_quota_exceeded() && !api(4318).is_wrong_kind());
     }
 
     #[test]

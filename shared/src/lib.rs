@@ -147,7 +147,7 @@ pub use config::{
 };
 pub use conversations::{
     date_value, AddMembers, Conversation, CreateConversation, CreatedObject, DeleteConversation,
-    GetConversation, QueryConversations, QueryResult, RemoveMembers, UpdatedObject, MAX_MEMBERS,
+    GetConversation, QueryConversations, QueryResult, RemoveMembers, UpdatedObject,
 };
 pub use error::{ApiError, Error, Result, ValidationError, MAX_RETRY_AFTER, RATE_LIMIT_PENALTY};
 pub use ids::{
@@ -155,8 +155,8 @@ pub use ids::{
 };
 pub use messages::{
     Broadcast, HistoryRecord, MessageBody, MessageHistory, SendMessage, SentMessage, ValidTill,
-    MAX_HISTORY_LIMIT, MAX_MESSAGE_BYTES, MAX_RECIPIENTS,
 };
+pub use protocol::{MAX_HISTORY_LIMIT, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
 pub use push::{Badge, PlatformPush, PushData};
 pub use request::{encode_query, quote_plus, Request};
 pub use retry::{Outcome as RetryOutcome, RetryClass, RetryPolicy};

@@ -10,17 +10,9 @@ use crate::conversations::body_bytes;
 use crate::error::{Error, ValidationError};
 use crate::ids::{ClientId, ConversationId, MessageId};
 use crate::json::{to_python_string, PyStyle};
+use crate::protocol::{MAX_HISTORY_LIMIT, MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
 use crate::push::PushData;
 use crate::request::{impl_send, py_bool, Request};
-
-/// Most recipients of one [`SendMessage::to_clients`] call (`to_peers`).
-pub const MAX_RECIPIENTS: usize = 20;
-
-/// Largest message, push payload included, that LeanCloud accepts (5 KB).
-pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
-
-/// Most records one history request returns.
-pub const MAX_HISTORY_LIMIT: u32 = 1000;
 
 /// A message's content.
 ///
@@ -232,7 +224,7 @@ impl Request for SendMessage {
             }
             for (i, peer) in peers.iter().enumerate() {
                 if peers[..i].contains(peer) {
-                    return Err(ValidationError::DuplicateRecipient(peer.clone()));
+                    return Err(ValidationError::DuplicateRecipient(peer.to_string()));
                 }
             }
         }
@@ -683,7 +675,7 @@ mod tests {
         let dup =
             SendMessage::new(conv(), cid("sys"), "hi").to_clients([cid("a"), cid("b"), cid("a")]);
         assert_eq!(
-            Err(ValidationError::DuplicateRecipient(cid("a"))),
+            Err(ValidationError::DuplicateRecipient("a".into())),
             dup.validate()
         );
     }

@@ -1,11 +1,21 @@
 //! LeanCloud's protocol facts in one place: the error codes the crate and its users act on, and the limits
 //! a request must respect. The functions map these codes to their own HTTP answers, so a code is named here
 //! once instead of being repeated (and drifting) in every caller.
+//!
+//! This module is a leaf: it imports nothing from the crate, so the request modules, the error type and the
+//! crate's users can all read it without forming a module cycle.
 
-use crate::error::ApiError;
+/// Most members a normal conversation may have; LeanCloud ignores ids beyond it.
+pub const MAX_MEMBERS: usize = 500;
 
-pub use crate::conversations::MAX_MEMBERS;
-pub use crate::messages::{MAX_HISTORY_LIMIT, MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
+/// Most recipients of one [`SendMessage::to_clients`](crate::SendMessage::to_clients) call (`to_peers`).
+pub const MAX_RECIPIENTS: usize = 20;
+
+/// Largest message, push payload included, that LeanCloud accepts (5 KB).
+pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+
+/// Most records one history request returns.
+pub const MAX_HISTORY_LIMIT: u32 = 1000;
 
 /// LeanCloud error codes (the `code` of an `{"code": …, "error": "…"}` body).
 pub mod codes {
@@ -38,44 +48,3 @@ pub const WRONG_KIND_CODES: [i64; 3] = [
     codes::NORMAL_CONVERSATION_REQUIRED,
     codes::TRANSIENT_CONVERSATION_REQUIRED,
 ];
-
-impl ApiError {
-    /// Whether the conversation an operation named does not exist. Wider than [`ApiError::is_not_found`]:
-    /// a send to an unknown conversation answers 4401 ("invalid messaging target"), not 4303.
-    pub fn is_missing_conversation(&self) -> bool {
-        MISSING_CONVERSATION_CODES.contains(&self.code)
-    }
-
-    /// Whether the conversation is of the wrong kind (system / normal / transient required).
-    pub fn is_wrong_kind(&self) -> bool {
-        WRONG_KIND_CODES.contains(&self.code)
-    }
-
-    /// Whether LeanCloud refused for quota reasons, which callers treat like a rate limit.
-    pub fn is_quota_exceeded(&self) -> bool {
-        self.code == codes::QUOTA_EXCEEDED
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn api(code: i64) -> ApiError {
-        ApiError {
-            status: 400,
-            code,
-            error: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_send_to_an_unknown_conversation_counts_as_missing_though_it_is_not_a_101() {
-        assert!(api(4401).is_missing_conversation());
-        assert!(!api(4401).is_not_found());
-        assert!(api(4303).is_missing_conversation() && api(4303).is_not_found());
-        assert!(api(101).is_missing_conversation() && api(101).is_not_found());
-        assert!(!api(4313).is_missing_conversation() && api(4313).is_wrong_kind());
-        assert!(api(4318).is_quota_exceeded() && !api(4318).is_wrong_kind());
-    }
-}
