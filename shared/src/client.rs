@@ -101,6 +101,26 @@ impl fmt::Debug for Client {
     }
 }
 
+/// A request checked and encoded once, for every attempt.
+struct Prepared {
+    method: http::Method,
+    url: String,
+    body: Option<Vec<u8>>,
+    idempotent: bool,
+}
+
+impl Prepared {
+    fn new<R: Request + ?Sized>(client: &Client, request: &R) -> Result<Prepared, Error> {
+        request.validate()?;
+        Ok(Prepared {
+            body: request.body()?,
+            method: request.method(),
+            url: client.url_for(request),
+            idempotent: request.is_idempotent(),
+        })
+    }
+}
+
 /// What came back from one attempt, before interpretation.
 struct RawResponse {
     status: StatusCode,
@@ -174,16 +194,15 @@ impl Client {
     /// jittered exponential backoff while attempts remain and `deadline` allows. Requests that are
     /// not idempotent are retried only when the connection failed, so a message is never sent twice
     /// by this client. A 429 is returned at once as [`Error::RateLimited`].
+    ///
+    /// This is a loop over what [`Client::execute_once`] does, with [`ClientOptions::max_attempts`] and
+    /// [`ClientOptions::base_backoff`] as its [`RetryPolicy`].
     pub async fn execute_until<R: Request + ?Sized>(
         &self,
         request: &R,
         deadline: Instant,
     ) -> Result<R::Response, Error> {
-        request.validate()?;
-        let body = request.body()?;
-        let method = request.method();
-        let url = self.url_for(request);
-        let idempotent = request.is_idempotent();
+        let prepared = Prepared::new(self, request)?;
         let options = &self.inner.options;
         let policy = RetryPolicy {
             max_attempts: options.max_attempts.max(1),
@@ -193,43 +212,86 @@ impl Client {
 
         let mut attempt = 1;
         loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::Timeout);
-            }
-            let timeout = options.request_timeout.min(deadline - now);
-            let (error, class) = match self.attempt(&method, &url, body.as_deref(), timeout).await {
-                Ok(raw) => match interpret(&url, raw) {
-                    Ok((status, value)) => return request.decode(status, value),
-                    Err(error) => {
-                        let class = RetryClass::of_status(error.status());
-                        (error, class)
-                    }
-                },
-                Err(e) => {
-                    // A connect error means no byte of the request reached the server.
-                    let class = if e.is_connect() {
-                        RetryClass::Always
-                    } else {
-                        RetryClass::IfIdempotent
-                    };
-                    let error = if e.is_timeout() {
-                        Error::Timeout
-                    } else {
-                        Error::Transport(e)
-                    };
-                    (error, class)
-                }
+            let (error, class) = match self.once(request, &prepared, deadline).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => failure,
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            let backoff =
-                match policy.decide(class, attempt, idempotent, left, rand::rng().random()) {
-                    Outcome::Stop => return Err(error),
-                    Outcome::RetryAfter(backoff) => backoff,
-                };
-            tracing::warn!(%method, path = %request.path(), attempt, ?backoff, error = %error, "retrying LeanCloud request");
+            let backoff = match policy.decide(
+                class,
+                attempt,
+                prepared.idempotent,
+                left,
+                rand::rng().random(),
+            ) {
+                Outcome::Stop => return Err(error),
+                Outcome::RetryAfter(backoff) => backoff,
+            };
+            tracing::warn!(method = %prepared.method, path = %request.path(), attempt, ?backoff, error = %error, "retrying LeanCloud request");
             tokio::time::sleep(backoff).await;
             attempt += 1;
+        }
+    }
+
+    /// Execute `request` once: one HTTP request at most, never retried, whatever
+    /// [`ClientOptions::max_attempts`] says. For callers that run their own retry loop (and count each
+    /// request, e.g. against a rate budget), so that one call chain has one loop.
+    ///
+    /// A failure comes with its [`RetryClass`], which only the client can tell exactly: a connection
+    /// that could not be established (a connect timeout included) is [`RetryClass::Always`], though its
+    /// error may read [`Error::Timeout`]. Feed it to [`RetryPolicy::decide`] with
+    /// [`Request::is_idempotent`]. A request rejected before sending ([`Error::Invalid`]) and a
+    /// `deadline` already passed ([`Error::Timeout`], nothing sent) are [`RetryClass::Never`].
+    pub async fn execute_once<R: Request + ?Sized>(
+        &self,
+        request: &R,
+        deadline: Instant,
+    ) -> Result<R::Response, (Error, RetryClass)> {
+        let prepared = Prepared::new(self, request).map_err(|e| (e, RetryClass::Never))?;
+        self.once(request, &prepared, deadline).await
+    }
+
+    /// One attempt of a validated, encoded request.
+    async fn once<R: Request + ?Sized>(
+        &self,
+        request: &R,
+        prepared: &Prepared,
+        deadline: Instant,
+    ) -> Result<R::Response, (Error, RetryClass)> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err((Error::Timeout, RetryClass::Never));
+        }
+        let timeout = self.inner.options.request_timeout.min(deadline - now);
+        let url = &prepared.url;
+        match self
+            .attempt(&prepared.method, url, prepared.body.as_deref(), timeout)
+            .await
+        {
+            Ok(raw) => match interpret(url, raw) {
+                // A success whose body does not decode is not retried: the request was applied.
+                Ok((status, value)) => request
+                    .decode(status, value)
+                    .map_err(|error| (error, RetryClass::Never)),
+                Err(error) => {
+                    let class = RetryClass::of_status(error.status());
+                    Err((error, class))
+                }
+            },
+            Err(e) => {
+                // A connect error means no byte of the request reached the server.
+                let class = if e.is_connect() {
+                    RetryClass::Always
+                } else {
+                    RetryClass::IfIdempotent
+                };
+                let error = if e.is_timeout() {
+                    Error::Timeout
+                } else {
+                    Error::Transport(e)
+                };
+                Err((error, class))
+            }
         }
     }
 
@@ -422,6 +484,50 @@ mod tests {
             assert_eq!(MAX_RETRY_AFTER, retry_after(&headers), "for {value}");
         }
         assert_eq!(Duration::from_secs(3600), MAX_RETRY_AFTER);
+    }
+
+    /// `execute_once` is one HTTP request whatever `max_attempts` says, and hands back the class the
+    /// caller's loop decides with; `execute_until` around it still retries an idempotent request on a 503.
+    #[tokio::test]
+    async fn execute_once_sends_one_request_and_classes_the_failure() {
+        use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+            .mount(&server)
+            .await;
+        let config = Config::builder("once-app-id")
+            .master_key("k")
+            .api_server(server.uri())
+            .build()
+            .unwrap();
+        let options = ClientOptions {
+            base_backoff: Duration::from_millis(1),
+            ..ClientOptions::default()
+        };
+        let client = Client::with_options(config, options).unwrap();
+        let get = crate::GetConversation::new(crate::ConversationId::parse("abc").unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+
+        let (error, class) = client.execute_once(&get, deadline).await.unwrap_err();
+        assert_eq!(Some(503), error.status());
+        assert_eq!(RetryClass::IfIdempotent, class);
+        assert_eq!(1, server.received_requests().await.unwrap().len());
+
+        let error = client.execute_until(&get, deadline).await.unwrap_err();
+        assert_eq!(Some(503), error.status());
+        assert_eq!(1 + 3, server.received_requests().await.unwrap().len());
+
+        let past = Instant::now();
+        let (error, class) = client.execute_once(&get, past).await.unwrap_err();
+        assert!(matches!(error, Error::Timeout), "{error:?}");
+        assert_eq!(RetryClass::Never, class);
+        assert_eq!(
+            4,
+            server.received_requests().await.unwrap().len(),
+            "nothing sent"
+        );
     }
 
     #[test]

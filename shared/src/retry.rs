@@ -2,8 +2,9 @@
 //!
 //! It is a pure function of the failure's class, the attempt number, whether the request is idempotent and
 //! the time left, in the shape of async-stripe's `RequestStrategy::test`, so it is unit-tested without a
-//! socket and shared by [`crate::Client::execute_until`] and the functions' fan-out (which used to carry
-//! its own loop and backoff). The jitter is an argument for the same reason.
+//! socket and shared by [`crate::Client::execute_until`] and the callers that loop around
+//! [`crate::Client::execute_once`] themselves (the functions' fan-out, the migration tool), so that one call
+//! chain has one loop. The jitter is an argument for the same reason.
 
 use std::time::Duration;
 

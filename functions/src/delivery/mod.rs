@@ -248,13 +248,30 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// One call within the deadline (the client retries what is safe to retry).
+    /// One call within the deadline (the client retries what is safe to retry). For single calls
+    /// (create, add, remove); the fan-out uses [`Sender::attempt`] and retries itself.
     pub async fn send<R: Request + Sync>(&self, request: &R) -> Result<R::Response, FunctionError> {
         let result = match self.deadline {
             Some(deadline) => self.client.execute_until(request, deadline).await,
             None => self.client.execute(request).await,
         };
         Ok(result?)
+    }
+
+    /// One HTTP request within the deadline, never retried by the client: the fan-out's loop is the only
+    /// one around it, so each request takes its own budget unit and counts as a call. The failure comes
+    /// with the client's [`RetryClass`] (a refused or timed-out connect is `Always`).
+    pub async fn attempt<R: Request + Sync>(
+        &self,
+        request: &R,
+    ) -> Result<R::Response, (FunctionError, RetryClass)> {
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.client.options().default_deadline);
+        self.client
+            .execute_once(request, deadline)
+            .await
+            .map_err(|(error, class)| (error.into(), class))
     }
 }
 
@@ -564,10 +581,11 @@ impl<'a, 'b> Run<'a, 'b> {
             if let Err(err) = self.take_budget().await {
                 return self.budget_failure(index, err);
             }
+            // One unit and one call per HTTP request: `attempt` never retries, so this loop is the only one.
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let error = match self.sender.send(request).await {
+            let (error, class) = match self.sender.attempt(request).await {
                 Ok(sent) => return ChunkOutcome::Sent(sent),
-                Err(error) => error,
+                Err(failure) => failure,
             };
             if let FunctionError::LeanCloud(LcError::RateLimited { retry_after, .. }) = &error {
                 // LeanCloud's penalty: stop here; the record comes back after the queue's visibility timeout.
@@ -588,10 +606,6 @@ impl<'a, 'b> Run<'a, 'b> {
             // retried; one that may have been applied (timeout, 5xx, dropped connection) is retried only for an
             // idempotent request. A send or broadcast that may have gone out is never repeated inside this
             // invocation: the chunk fails and the record or schedule retry, through the ledger, decides.
-            let class = match &error {
-                FunctionError::LeanCloud(error) => RetryClass::of(error),
-                _ => RetryClass::IfIdempotent,
-            };
             let idempotent = request.is_idempotent();
             let backoff = match policy.decide(
                 class,
