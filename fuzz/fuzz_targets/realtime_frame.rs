@@ -3,7 +3,7 @@
 //! decode to the same command. The input as a `Sec-WebSocket-Protocol` header goes through negotiation.
 #![no_main]
 
-use leancloud_server::realtime::frame::{decode, encode, Encoded, Subprotocol};
+use leancloud_server::ws::frame::{decode, encode, Encoded, Subprotocol};
 use leancloud_server::realtime::proto::GenericCommand;
 use libfuzzer_sys::fuzz_target;
 

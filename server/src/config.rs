@@ -1,11 +1,10 @@
 //! Server configuration: listen address, database, credentials, rate limits, fault mode, durability.
 
-pub use crate::hooks::HooksConfig;
-pub use crate::realtime::RealtimeConfig;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +71,7 @@ impl ServerConfig {
             limits: ConnectionLimits::default(),
             request_log: 10_000,
             sign_max_age: None,
-            max_scanned_rows: crate::store::objects::MAX_SCANNED_ROWS,
+            max_scanned_rows: crate::protocol::limits::MAX_SCANNED_ROWS,
         }
     }
 }
@@ -90,7 +89,7 @@ pub struct PostgresConfig {
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = tokio_postgres::Config::from_str(&self.url)
-            .map(|c| crate::store::postgres::describe(&c))
+            .map(|c| describe_postgres(&c))
             .unwrap_or_else(|_| "<invalid URL>".into());
         f.debug_struct("PostgresConfig")
             .field("database", &at)
@@ -257,4 +256,99 @@ impl FaultConfig {
     pub fn is_off(&self) -> bool {
         self.rate <= 0.0 || self.kinds.is_empty() || self.max_faults == Some(0)
     }
+}
+
+/// The realtime gateway's settings.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// The address clients reach the WebSocket at (`wss://im.example.com/` behind a TLS proxy), as
+    /// `GET /v1/route` answers it; by default `ws://<Host header>/`.
+    pub public_url: Option<String>,
+    /// Refuse logins (and conversation creation, invites and kicks) without a valid signature.
+    pub require_signatures: bool,
+    /// A connection that sends nothing (not even `echo`) for this long is closed. The SDK echoes every
+    /// 180 s and gives up itself after 380 s.
+    pub idle_timeout: Duration,
+    /// Largest frame or message accepted.
+    pub max_frame_bytes: usize,
+    /// Commands per second one connection may send (a burst of twice that is allowed).
+    pub commands_per_second: u32,
+    /// Frames waiting for one connection; a client that lets more pile up is disconnected.
+    pub queue_len: usize,
+    /// Lifetime of the session token handed out at login (`stTtl`).
+    pub session_ttl: Duration,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        RealtimeConfig {
+            public_url: None,
+            require_signatures: false,
+            idle_timeout: Duration::from_secs(380),
+            max_frame_bytes: 64 * 1024,
+            commands_per_second: 100,
+            queue_len: 1024,
+            session_ttl: Duration::from_secs(17_280),
+        }
+    }
+}
+
+/// The hooks' settings.
+#[derive(Clone)]
+pub struct HooksConfig {
+    /// The re-hosted Cloud Engine app, e.g. `http://engine:3000`; `None` = no hooks.
+    pub url: Option<String>,
+    /// Sent as `X-LC-Hook-Key` (`LEANCLOUD_APP_HOOK_KEY`). Never logged.
+    pub hook_key: Option<String>,
+    /// Per call.
+    pub timeout: Duration,
+    /// A failed or timed-out blocking hook refuses the request instead of letting it through.
+    pub fail_closed: bool,
+    /// Blocking hook calls in flight at once; one that cannot start within the timeout has failed.
+    pub concurrency: usize,
+    /// After-hook calls waiting; more are dropped and counted.
+    pub queue_len: usize,
+    /// How often the list of defined hooks is fetched again.
+    pub refresh: Duration,
+}
+
+impl std::fmt::Debug for HooksConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HooksConfig")
+            .field("url", &self.url)
+            .field("hook_key", &self.hook_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("fail_closed", &self.fail_closed)
+            .field("concurrency", &self.concurrency)
+            .field("queue_len", &self.queue_len)
+            .finish()
+    }
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            url: None,
+            hook_key: None,
+            timeout: Duration::from_secs(3),
+            fail_closed: false,
+            concurrency: 64,
+            queue_len: 1024,
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `host:port/dbname` of a connection string, without user or password: what logs may show.
+pub fn describe_postgres(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
 }

@@ -4,8 +4,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::domain::conversations::ConvError;
+use crate::domain::limits::Limited;
+use crate::domain::messaging::{Invalid, SendError};
 /// LeanCloud error codes used by this server (`leancloud-rest.md` §6).
-pub use crate::codes;
+pub use crate::protocol::codes;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,13 +104,73 @@ impl std::fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
-impl From<crate::messaging::SendError> for AppError {
-    fn from(err: crate::messaging::SendError) -> Self {
+/// A refused rate-limit unit: 429 with `Retry-After`.
+impl From<Limited> for AppError {
+    fn from(err: Limited) -> Self {
         match err {
-            crate::messaging::SendError::Store(e) => e.into(),
-            crate::messaging::SendError::Rejected(r) => AppError::bad_request(
+            Limited::TooMany { retry_after_secs } => {
+                AppError::rate_limited(codes::TOO_MANY_REQUESTS, err.to_string(), retry_after_secs)
+            }
+            Limited::DailyQuota { retry_after_secs } => {
+                AppError::rate_limited(codes::INTERNAL, err.to_string(), retry_after_secs)
+            }
+            Limited::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A refused send, with the parameter names of the REST API (`to_peers`, `valid_till`); the console renders
+/// [`Invalid`] with its own.
+impl From<SendError> for AppError {
+    fn from(err: SendError) -> Self {
+        match err {
+            SendError::Store(e) => e.into(),
+            SendError::Limited(l) => l.into(),
+            SendError::Invalid(i) => invalid_send(&i, "to_peers", "valid_till"),
+            SendError::Rejected(r) => AppError::bad_request(
                 codes::MESSAGE_REJECTED_BY_APP,
                 r.detail.unwrap_or_else(|| "MESSAGE_REJECTED_BY_APP".into()),
+            ),
+        }
+    }
+}
+
+impl AppError {
+    /// A send's broken rule as the REST API words it.
+    pub fn from_invalid_send(err: Invalid) -> AppError {
+        invalid_send(&err, "to_peers", "valid_till")
+    }
+}
+
+/// A send that broke a rule, in the words of the REST API, naming the recipients and validity parameters as
+/// the caller calls them.
+pub fn invalid_send(err: &Invalid, recipients: &str, valid_till: &str) -> AppError {
+    match err {
+        Invalid::TooLarge { .. } => AppError::bad_request(codes::ENTITY_TOO_LARGE, err.to_string()),
+        Invalid::TooManyRecipients(n) => AppError::bad_request(
+            codes::INTERNAL,
+            format!(
+                "{recipients} has {n} client ids; at most {} are allowed.",
+                crate::protocol::limits::MAX_RECIPIENTS
+            ),
+        ),
+        Invalid::ValidTill => AppError::bad_request(
+            codes::INTERNAL,
+            format!("{valid_till} must be a time (ms) in the future and at most one month ahead."),
+        ),
+    }
+}
+
+/// A refused conversation change.
+impl From<ConvError> for AppError {
+    fn from(err: ConvError) -> Self {
+        match err {
+            ConvError::Store(e) => e.into(),
+            ConvError::Rejected(refusal) => AppError::bad_request(
+                codes::CONVERSATION_REJECTED_BY_APP,
+                refusal
+                    .detail
+                    .unwrap_or_else(|| "CONVERSATION_REJECTED_BY_APP".into()),
             ),
         }
     }

@@ -20,20 +20,20 @@
 //! commits many requests per transaction under load (group commit). See `server/README.md`.
 
 pub mod auth;
-pub mod codes;
 pub mod config;
 pub mod console;
+pub mod domain;
 pub mod error;
 mod faults;
 pub mod hooks;
 pub mod import;
-mod limits;
-pub mod messaging;
+pub mod protocol;
 pub mod realtime;
 pub mod routes;
 mod server;
 pub mod state;
 pub mod store;
+pub mod ws;
 
 pub use config::{
     ConnectionLimits, Credentials, Durability, FaultConfig, FaultKind, HooksConfig, PostgresConfig,

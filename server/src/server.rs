@@ -21,12 +21,12 @@ use tower::ServiceExt;
 
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::error::{codes, AppError};
-use crate::realtime;
 use crate::routes::{admin, classes, history2, rtm, scan};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::db::{Db, SqliteDb};
 use crate::store::messages::{self, StoredMessage};
 use crate::store::objects;
+use crate::ws;
 
 /// Everything that can stop [`spawn`].
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ pub fn app(state: AppState) -> Router {
         .route("/1.1/scan/classes/{class}", get(scan::scan))
         .merge(history2::routes())
         .route("/1.1/date", get(admin::date))
-        .route("/v1/route", get(realtime::route))
+        .route("/v1/route", get(ws::route))
         .route("/__admin/health", get(admin::health))
         .route(
             "/__admin/faults",
@@ -87,10 +87,7 @@ pub fn app(state: AppState) -> Router {
     // WebSocket upgrades (any path) go to the realtime gateway before routing, fault mode and the log.
     Router::new()
         .fallback_service(api.map_request(normalize_path))
-        .layer(middleware::from_fn_with_state(
-            state,
-            realtime::upgrade_or_next,
-        ))
+        .layer(middleware::from_fn_with_state(state, ws::upgrade_or_next))
 }
 
 async fn not_found() -> AppError {
@@ -218,7 +215,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let state = AppState::new(db, config);
     // An instance on a shared database is ready once it hears the others (health says 503 until then).
     let ready_by = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !state.realtime.bus.connected() && tokio::time::Instant::now() < ready_by {
+    while !state.svc.presence.bus.connected() && tokio::time::Instant::now() < ready_by {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let router = app(state.clone());
@@ -384,22 +381,22 @@ impl RunningServer {
 
     /// Replaces the rate limits and resets their counters (the shared ones too, on PostgreSQL).
     pub async fn set_rate_limits(&self, limits: RateLimits) {
-        self.state.limits.set(limits).await;
+        self.state.svc.limits.set(limits).await;
     }
 
     /// Stops accepting, tells every WebSocket client `goaway` and closes it (1001) once what is queued for it
     /// is written, lets open requests finish (up to 10 s), then closes the database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let hub = &self.state.realtime.hub;
+        let hub = &self.state.svc.presence.hub;
         hub.drain();
         let until = tokio::time::Instant::now() + DRAIN_WAIT;
         while hub.open_connections() > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let _ = self.task.await;
-        self.state.realtime.bus.stop();
-        let db = self.state.db.clone();
+        self.state.svc.presence.bus.stop();
+        let db = self.state.svc.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
     }
 }
@@ -413,12 +410,12 @@ pub struct Inspector {
 impl Inspector {
     /// Messages of one conversation, oldest first; broadcasts included.
     pub fn messages(&self, conv_id: &str) -> Vec<StoredMessage> {
-        messages::stored(&self.state.db, Some(conv_id)).unwrap_or_default()
+        messages::stored(&self.state.svc.db, Some(conv_id)).unwrap_or_default()
     }
 
     /// Every stored message, oldest first.
     pub fn all_messages(&self) -> Vec<StoredMessage> {
-        messages::stored(&self.state.db, None).unwrap_or_default()
+        messages::stored(&self.state.svc.db, None).unwrap_or_default()
     }
 
     /// A conversation as the storage API renders it, with its `ACL`.
@@ -428,7 +425,7 @@ impl Inspector {
 
     /// Any stored object, with its `ACL`.
     pub fn object(&self, class: &str, id: &str) -> Option<Value> {
-        objects::get_blocking(&self.state.db, class, id)
+        objects::get_blocking(&self.state.svc.db, class, id)
             .ok()
             .flatten()
             .map(|m: Map<String, Value>| Value::Object(m))
@@ -440,14 +437,14 @@ impl Inspector {
     }
 
     /// The offline pushes the server decided on (after `_receiversOffline`), oldest first.
-    pub fn offline_pushes(&self) -> Vec<crate::messaging::OfflinePush> {
-        self.state.pushes.all()
+    pub fn offline_pushes(&self) -> Vec<crate::domain::messaging::OfflinePush> {
+        self.state.svc.pushes.all()
     }
 
     /// Hook calls made, failed, and after-hook calls dropped because the queue was full.
     pub fn hook_counts(&self) -> (u64, u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        let s = &self.state.hooks.stats;
+        let s = &self.state.svc.hooks.stats;
         (
             s.calls.load(Relaxed),
             s.failures.load(Relaxed),
@@ -457,7 +454,7 @@ impl Inspector {
 
     /// Client ids with a realtime session open.
     pub fn online_clients(&self) -> usize {
-        self.state.realtime.hub.online_clients()
+        self.state.svc.presence.hub.online_clients()
     }
 
     /// The current fault configuration (with `max_faults` counted down).

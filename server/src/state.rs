@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::config::{Credentials, ServerConfig};
+use crate::domain::limits::RateLimiter;
+use crate::domain::messaging::PushLog;
+use crate::domain::Services;
 use crate::faults::Faults;
 use crate::hooks::Hooks;
-use crate::limits::RateLimiter;
-use crate::messaging::PushLog;
 use crate::realtime::Realtime;
 use crate::store::db::Db;
-use crate::store::messages::Stored;
 
 /// Longest path, and longest query, kept per request: the log must not become a memory sink for
 /// unauthenticated 64 KB URIs.
@@ -91,21 +91,16 @@ pub struct ConnInfo {
     pub slot: Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
+/// The composition root: the domain's [`Services`] and what only the HTTP side needs (credentials, the
+/// request log, fault injection, request limits).
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub db: Db,
+    pub svc: Services,
     pub credentials: Arc<Credentials>,
-    pub limits: Arc<RateLimiter>,
     pub faults: Arc<Faults>,
     pub requests: Arc<RequestLog>,
     pub sign_max_age: Option<std::time::Duration>,
     pub max_scan: usize,
-    pub realtime: Arc<Realtime>,
-    pub hooks: Arc<Hooks>,
-    pub pushes: Arc<PushLog>,
-    /// Every message as it is stored (REST and realtime sends alike), for live views such as the console.
-    /// Subscribers that fall behind miss messages (they are in the store) rather than slow anyone down.
-    pub feed: tokio::sync::broadcast::Sender<Arc<Stored>>,
 }
 
 impl AppState {
@@ -116,17 +111,19 @@ impl AppState {
         let realtime = Arc::new(Realtime::new(config.realtime, &db, &credentials.master_key));
         let limits = Arc::new(RateLimiter::for_db(config.rate_limits, &db));
         AppState {
-            db,
+            svc: Services {
+                db,
+                hooks,
+                presence: realtime,
+                limits,
+                feed: tokio::sync::broadcast::channel(1024).0,
+                pushes: Arc::new(PushLog::default()),
+            },
             credentials: Arc::new(credentials),
-            limits,
             faults: Arc::new(Faults::new(config.faults)),
             requests: Arc::new(RequestLog::new(config.request_log)),
             sign_max_age: config.sign_max_age,
             max_scan: config.max_scanned_rows,
-            realtime,
-            hooks,
-            pushes: Arc::new(PushLog::default()),
-            feed: tokio::sync::broadcast::channel(1024).0,
         }
     }
 }

@@ -136,6 +136,8 @@ async fn run(cli: &Cli, tmp: &Path) -> Result<Vec<String>, Box<dyn std::error::E
             extra_classes: Vec::new(),
             progress: false,
             subscriber_history: false,
+            files_only: false,
+            downloads: leancloud_migrate::files::DownloadOptions::default(),
         },
     )
     .await?;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use leancloud_server::realtime::frame::{self, Encoded};
 use leancloud_server::realtime::proto::{CommandType, GenericCommand, OpType, SessionCommand};
+use leancloud_server::ws::frame::{self, Encoded};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -12,44 +12,34 @@ use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{Months, Utc};
+use chrono::Utc;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{ct_eq, Console, Signed, SignedWrite, COOKIE, SESSION_TTL};
-use crate::codes;
+use crate::domain::conversations::{self, members_body, Update};
+use crate::domain::limits::{BucketUsage, Usage};
+use crate::domain::messaging::{self, broadcast_valid_till, Origin, SendError};
+use crate::error::invalid_send;
 use crate::error::AppError;
-use crate::hooks::Refusal;
-use crate::limits::{Bucket, BucketUsage, Usage};
-use crate::messaging::{self, Origin};
-use crate::routes::rtm::{MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
+use crate::protocol::codes;
+use crate::protocol::conversation::SERVER_FIELDS;
 use crate::routes::{json_object, query_params};
 use crate::state::ConnInfo;
 use crate::store::db::iso_millis;
 use crate::store::messages::{MessageKind, NewMessage, Stored};
 use crate::store::objects::{self, CONVERSATION};
 use crate::store::operator::{self, KindFilter};
-use crate::store::{Caller, StoreError};
+use crate::store::Caller;
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 const MAX_CLIENT_ID_CHARS: usize = 64;
-/// Fields of `_Conversation` that are not custom attributes.
-const RESERVED: &[&str] = &[
-    "objectId",
-    "createdAt",
-    "updatedAt",
-    "ACL",
-    "name",
-    "m",
-    "c",
-    "mu",
-    "sys",
-    "tr",
-    "unique",
-    "lm",
-    "uniqueId",
-];
+/// Whether `key` is a field of `_Conversation` that is not a custom attribute (the console sets `name` from
+/// its own field).
+fn reserved(key: &str) -> bool {
+    key == "name" || SERVER_FIELDS.contains(&key)
+}
 
 fn bad(message: impl Into<String>) -> AppError {
     AppError::bad_request(codes::INTERNAL, message)
@@ -170,7 +160,7 @@ fn render_conversation(
     let kind = kind_of(&data);
     let attributes: Map<String, Value> = data
         .iter()
-        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .filter(|(k, _)| !reserved(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (k, v) in data {
@@ -208,7 +198,8 @@ pub async fn conversations(
         }
     };
     let (count, rows) =
-        operator::search_conversations(&console.app.db, q, kind, skip as i64, limit as i64).await?;
+        operator::search_conversations(&console.app.svc.db, q, kind, skip as i64, limit as i64)
+            .await?;
     let results: Vec<Value> = rows
         .into_iter()
         .map(|r| render_conversation(r.id, r.data, r.created_at, r.updated_at))
@@ -219,7 +210,7 @@ pub async fn conversations(
 
 async fn load_conversation(console: &Console, id: &str) -> Result<Map<String, Value>, AppError> {
     objects::get(
-        &console.app.db,
+        &console.app.svc.db,
         Caller::Master,
         CONVERSATION.to_string(),
         id.to_string(),
@@ -233,7 +224,7 @@ fn console_view(mut object: Map<String, Value>) -> Value {
     let kind = kind_of(&object);
     let attributes: Map<String, Value> = object
         .iter()
-        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .filter(|(k, _)| !reserved(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     object.insert("kind".into(), json!(kind));
@@ -248,7 +239,7 @@ pub async fn conversation(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let object = load_conversation(&console, &id).await?;
-    let count = operator::message_count(&console.app.db, id.clone()).await?;
+    let count = operator::message_count(&console.app.svc.db, id.clone()).await?;
     let mut view = console_view(object);
     view["messageCount"] = json!(count);
     Ok(Json(view))
@@ -275,15 +266,6 @@ fn client_ids(value: Option<&Value>, what: &str) -> Result<Vec<String>, AppError
         }
     }
     Ok(ids)
-}
-
-fn rejected(refusal: Refusal) -> AppError {
-    AppError::bad_request(
-        codes::CONVERSATION_REJECTED_BY_APP,
-        refusal
-            .detail
-            .unwrap_or_else(|| "CONVERSATION_REJECTED_BY_APP".into()),
-    )
 }
 
 /// `POST /console/api/conversations` `{"name", "members", "kind", "creator", "unique", "attributes"}`.
@@ -331,7 +313,7 @@ pub async fn create_conversation(
         None | Some(Value::Null) => {}
         Some(Value::Object(attrs)) => {
             for (k, v) in attrs {
-                if RESERVED.contains(&k.as_str()) || k.starts_with("__") || k.contains('.') {
+                if reserved(k) || k.starts_with("__") || k.contains('.') {
                     return Err(bad(format!(
                         "Attribute {k:?} is reserved or not a valid field name."
                     )));
@@ -341,25 +323,8 @@ pub async fn create_conversation(
         }
         Some(_) => return Err(bad("attributes must be a JSON object.")),
     }
-    let attr: Map<String, Value> = data
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "m" | "c"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let creator = data.get("c").and_then(Value::as_str).map(str::to_owned);
-    console
-        .app
-        .hooks
-        .conversation_start(creator.as_deref(), &members, &attr)
-        .await
-        .map_err(rejected)?;
-    let created = objects::create(&console.app.db, CONVERSATION.to_string(), data, true).await?;
-    if !created.existed {
-        console
-            .app
-            .hooks
-            .conversation_changed("_conversationStarted", None, &created.id, &[]);
-    }
+    let created = conversations::start(&console.app.svc, creator.as_deref(), data, true).await?;
     let status = if created.existed {
         StatusCode::OK
     } else {
@@ -380,34 +345,8 @@ async fn change_members(
     }
     // A clear 404 before the hooks are asked about a conversation that does not exist.
     load_conversation(console, &id).await?;
-    console
-        .app
-        .hooks
-        .conversation_members(add, None, &id, &members)
-        .await
-        .map_err(rejected)?;
-    let op = if add { "AddUnique" } else { "Remove" };
-    let mut body = Map::new();
-    body.insert("m".into(), json!({"__op": op, "objects": members}));
-    objects::update(
-        &console.app.db,
-        Caller::Master,
-        CONVERSATION.to_string(),
-        id.clone(),
-        body,
-        None,
-        false,
-    )
-    .await?;
-    let hook = if add {
-        "_conversationAdded"
-    } else {
-        "_conversationRemoved"
-    };
-    console
-        .app
-        .hooks
-        .conversation_changed(hook, None, &id, &members);
+    let update = Update::master(members_body(add, &members));
+    conversations::update(&console.app.svc, None, &id, update).await?;
     Ok(Json(console_view(load_conversation(console, &id).await?)))
 }
 
@@ -494,7 +433,8 @@ pub async fn messages(
                 .map_err(|_| bad("before must be a message's seq number."))?,
         ),
     };
-    let (total, rows) = operator::messages_page(&console.app.db, id, before, limit as i64).await?;
+    let (total, rows) =
+        operator::messages_page(&console.app.svc.db, id, before, limit as i64).await?;
     let results: Vec<Value> = rows
         .into_iter()
         .map(|m| {
@@ -539,19 +479,6 @@ fn message_text(body: &Map<String, Value>) -> Result<String, AppError> {
     }
 }
 
-fn check_size(data: &str) -> Result<(), AppError> {
-    if data.len() > MAX_MESSAGE_BYTES {
-        return Err(AppError::bad_request(
-            codes::ENTITY_TOO_LARGE,
-            format!(
-                "Message is too large: {} bytes; the limit is {MAX_MESSAGE_BYTES}.",
-                data.len()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 fn peer_ip(ext: &Extensions) -> Option<String> {
     ext.get::<ConnInfo>().map(|c| c.peer.ip().to_string())
 }
@@ -575,19 +502,11 @@ pub async fn send(
     let from = required(&body, "from")?;
     let data = message_text(&body)?;
     let recipients = client_ids(body.get("toClients"), "toClients")?;
-    if recipients.len() > MAX_RECIPIENTS {
-        return Err(bad(format!(
-            "toClients has {} client ids; at most {MAX_RECIPIENTS} are allowed.",
-            recipients.len()
-        )));
-    }
     let transient = match body.get("transient") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad("Parameter transient must be a boolean.")),
     };
-    check_size(&data)?;
-    console.app.limits.take(Bucket::Messages).await?;
     let mut msg = NewMessage::to_conversation(conv_id, from, data);
     msg.transient = transient;
     if !recipients.is_empty() {
@@ -595,9 +514,17 @@ pub async fn send(
         msg.recipients = recipients;
     }
     msg.from_ip = peer_ip(&ext);
+    send_one(&console, msg).await
+}
+
+/// Sends through the domain's one send path; a broken rule is worded with the console's parameter names.
+async fn send_one(console: &Console, msg: NewMessage) -> Result<Json<Value>, AppError> {
     let ip = msg.from_ip.clone();
-    let stored = messaging::send(&console.app, msg, Origin::Rest, ip).await?;
-    Ok(sent(&stored))
+    match messaging::send(&console.app.svc, msg, Origin::Rest, ip).await {
+        Ok(stored) => Ok(sent(&stored)),
+        Err(SendError::Invalid(e)) => Err(invalid_send(&e, "toClients", "validTill")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /console/api/broadcasts` `{"convId", "from", "message", "validTill"?}` (epoch ms, at most a month
@@ -612,46 +539,18 @@ pub async fn broadcast(
     let conv_id = required(&body, "convId")?;
     let from = required(&body, "from")?;
     let data = message_text(&body)?;
-    check_size(&data)?;
-    let now = Utc::now();
-    let month_ahead = now
-        .checked_add_months(Months::new(1))
-        .unwrap_or(now)
-        .timestamp_millis();
-    let valid_till = match body.get("validTill") {
-        None | Some(Value::Null) => month_ahead,
-        Some(v) => match v.as_f64().map(|f| f as i64) {
-            Some(t) if t > now.timestamp_millis() && t <= month_ahead => t,
-            _ => {
-                return Err(bad(
-                    "validTill must be a time (ms) in the future and at most one month ahead.",
-                ))
-            }
-        },
+    let requested = match body.get("validTill") {
+        None | Some(Value::Null) => None,
+        // Not a number: refused as out of range.
+        Some(v) => Some(v.as_f64().map_or(0, |f| f as i64)),
     };
-    match objects::get(
-        &console.app.db,
-        Caller::Master,
-        CONVERSATION.to_string(),
-        conv_id.clone(),
-        false,
-    )
-    .await?
-    {
-        None => return Err(StoreError::ConversationNotFound.into()),
-        Some(c) if !truthy_field(&c, "sys") => {
-            return Err(StoreError::SystemConversationRequired.into())
-        }
-        Some(_) => {}
-    }
-    console.app.limits.take(Bucket::Broadcasts).await?;
+    let valid_till = broadcast_valid_till(requested, Utc::now().timestamp_millis())
+        .map_err(|e| invalid_send(&e, "toClients", "validTill"))?;
     let mut msg = NewMessage::to_conversation(conv_id, from, data);
     msg.kind = MessageKind::Broadcast;
     msg.valid_till = Some(valid_till);
     msg.from_ip = peer_ip(&ext);
-    let ip = msg.from_ip.clone();
-    let stored = messaging::send(&console.app, msg, Origin::Rest, ip).await?;
-    Ok(sent(&stored))
+    send_one(&console, msg).await
 }
 
 fn bucket_json(b: BucketUsage) -> Value {
@@ -672,7 +571,7 @@ fn usage_json(u: Usage) -> Value {
 
 /// `GET /console/api/quota`: the rate-limit buckets' use (the broadcast page shows the daily quota left).
 pub async fn quota(State(console): State<Console>, _signed: Signed) -> Json<Value> {
-    Json(usage_json(console.app.limits.usage().await))
+    Json(usage_json(console.app.svc.limits.usage().await))
 }
 
 /// Messages stored per minute over the last hour, oldest minute first (60 entries, the current minute last).
@@ -680,7 +579,7 @@ async fn per_minute(console: &Console) -> Result<Vec<Value>, AppError> {
     let now_minute = Utc::now().timestamp_millis().div_euclid(60_000);
     let first = now_minute - 59;
     let since = first * 60_000;
-    let counts = operator::per_minute(&console.app.db, since).await?;
+    let counts = operator::per_minute(&console.app.svc.db, since).await?;
     Ok((first..=now_minute)
         .map(|minute| {
             let count = counts
@@ -698,7 +597,7 @@ pub async fn operations(
     State(console): State<Console>,
     _signed: Signed,
 ) -> Result<Json<Value>, AppError> {
-    let hub = &console.app.realtime.hub;
+    let hub = &console.app.svc.presence.hub;
     let clients: Vec<Value> = hub
         .sessions()
         .into_iter()
@@ -724,10 +623,10 @@ pub async fn operations(
         "sessions": session_count,
         "clients": clients,
         "delivered": hub.delivered(),
-        "liveViewers": console.app.feed.receiver_count(),
+        "liveViewers": console.app.svc.feed.receiver_count(),
         "messagesLastHour": last_hour,
         "messagesPerMinute": per_minute,
-        "rateLimits": usage_json(console.app.limits.usage().await),
+        "rateLimits": usage_json(console.app.svc.limits.usage().await),
     })))
 }
 
@@ -741,7 +640,7 @@ pub async fn live(
 ) -> impl IntoResponse {
     let params = query_params(raw.as_deref());
     let conv = params.get("conv").filter(|c| !c.is_empty()).cloned();
-    let rx = console.app.feed.subscribe();
+    let rx = console.app.svc.feed.subscribe();
     struct Live {
         rx: tokio::sync::broadcast::Receiver<std::sync::Arc<Stored>>,
         console: Console,

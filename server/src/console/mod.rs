@@ -194,7 +194,7 @@ async fn favicon() -> Response {
 async fn api_not_found() -> AppError {
     AppError::new(
         StatusCode::NOT_FOUND,
-        crate::codes::OBJECT_NOT_FOUND,
+        crate::protocol::codes::OBJECT_NOT_FOUND,
         "Not found.",
     )
 }
@@ -219,7 +219,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 fn not_signed_in() -> AppError {
     AppError::new(
         StatusCode::UNAUTHORIZED,
-        crate::codes::UNAUTHORIZED,
+        crate::protocol::codes::UNAUTHORIZED,
         "Not signed in: sign in to the console with the master key.",
     )
 }
@@ -227,7 +227,7 @@ fn not_signed_in() -> AppError {
 fn csrf_refused() -> AppError {
     AppError::new(
         StatusCode::FORBIDDEN,
-        crate::codes::FORBIDDEN,
+        crate::protocol::codes::FORBIDDEN,
         "Missing or wrong X-CSRF-Token header.",
     )
 }

@@ -10,56 +10,12 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, Semaphore};
 
-/// The hooks' settings.
-#[derive(Clone)]
-pub struct HooksConfig {
-    /// The re-hosted Cloud Engine app, e.g. `http://engine:3000`; `None` = no hooks.
-    pub url: Option<String>,
-    /// Sent as `X-LC-Hook-Key` (`LEANCLOUD_APP_HOOK_KEY`). Never logged.
-    pub hook_key: Option<String>,
-    /// Per call.
-    pub timeout: Duration,
-    /// A failed or timed-out blocking hook refuses the request instead of letting it through.
-    pub fail_closed: bool,
-    /// Blocking hook calls in flight at once; one that cannot start within the timeout has failed.
-    pub concurrency: usize,
-    /// After-hook calls waiting; more are dropped and counted.
-    pub queue_len: usize,
-    /// How often the list of defined hooks is fetched again.
-    pub refresh: Duration,
-}
-
-impl std::fmt::Debug for HooksConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HooksConfig")
-            .field("url", &self.url)
-            .field("hook_key", &self.hook_key.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .field("fail_closed", &self.fail_closed)
-            .field("concurrency", &self.concurrency)
-            .field("queue_len", &self.queue_len)
-            .finish()
-    }
-}
-
-impl Default for HooksConfig {
-    fn default() -> Self {
-        HooksConfig {
-            url: None,
-            hook_key: None,
-            timeout: Duration::from_secs(3),
-            fail_closed: false,
-            concurrency: 64,
-            queue_len: 1024,
-            refresh: Duration::from_secs(60),
-        }
-    }
-}
+use crate::config::HooksConfig;
+use crate::protocol::Hook;
 
 /// What a blocking hook said.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +73,7 @@ impl Verdict {
 }
 
 struct Queued {
-    hook: &'static str,
+    hook: Hook,
     params: Value,
     /// Called with the hook's answer (for `_receiversOffline`, which decides the push).
     then: Option<Box<dyn FnOnce(Verdict) + Send>>,
@@ -190,12 +146,12 @@ impl Hooks {
     }
 
     /// Whether the app defines `hook` (so it will be called).
-    pub fn defines(&self, hook: &str) -> bool {
+    pub fn defines(&self, hook: Hook) -> bool {
         if self.config.url.is_none() {
             return false;
         }
         match self.defined.read().ok().as_deref() {
-            Some(Some(set)) => set.contains(hook),
+            Some(Some(set)) => set.contains(hook.name()),
             _ => true,
         }
     }
@@ -236,7 +192,7 @@ impl Hooks {
         Ok(count)
     }
 
-    async fn call(&self, hook: &str, params: &Value) -> Result<Map<String, Value>, String> {
+    async fn call(&self, hook: Hook, params: &Value) -> Result<Map<String, Value>, String> {
         let Some(url) = &self.config.url else {
             return Ok(Map::new());
         };
@@ -279,13 +235,13 @@ impl Hooks {
         .await;
         if let Err(why) = &result {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(hook, error = %why, "hook call failed");
+            tracing::warn!(hook = hook.name(), error = %why, "hook call failed");
         }
         result
     }
 
     /// Calls a blocking hook and waits (at most the timeout, queueing included) for its answer.
-    pub async fn before(&self, hook: &'static str, params: Value) -> Verdict {
+    pub async fn before(&self, hook: Hook, params: Value) -> Verdict {
         if !self.defines(hook) {
             return Verdict::Proceed;
         }
@@ -296,7 +252,7 @@ impl Hooks {
         .await
         .unwrap_or_else(|_| {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(hook, "hook call timed out");
+            tracing::warn!(hook = hook.name(), "hook call timed out");
             Err("timed out".into())
         });
         match outcome {
@@ -307,12 +263,7 @@ impl Hooks {
     }
 
     /// Queues an after-hook; `then` gets the answer (or `Proceed` when the call failed).
-    pub fn after(
-        &self,
-        hook: &'static str,
-        params: Value,
-        then: Option<Box<dyn FnOnce(Verdict) + Send>>,
-    ) {
+    pub fn after(&self, hook: Hook, params: Value, then: Option<Box<dyn FnOnce(Verdict) + Send>>) {
         if !self.defines(hook) {
             if let Some(then) = then {
                 then(Verdict::Proceed);
@@ -322,7 +273,7 @@ impl Hooks {
         let Some(queue) = &self.queue else { return };
         if let Err(e) = queue.try_send(Queued { hook, params, then }) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(hook, "after-hook queue full: call dropped");
+            tracing::warn!(hook = hook.name(), "after-hook queue full: call dropped");
             let (mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q)) = e;
             if let Some(then) = q.then {
                 then(Verdict::Proceed);
@@ -387,7 +338,7 @@ impl Hooks {
     ) -> Result<(), Refusal> {
         let verdict = self
             .before(
-                "_conversationStart",
+                Hook::ConversationStart,
                 serde_json::json!({"initBy": init_by, "members": members, "attr": attr}),
             )
             .await;
@@ -403,9 +354,9 @@ impl Hooks {
         members: &[String],
     ) -> Result<(), Refusal> {
         let hook = if add {
-            "_conversationAdd"
+            Hook::ConversationAdd
         } else {
-            "_conversationRemove"
+            Hook::ConversationRemove
         };
         let verdict = self
             .before(
@@ -425,7 +376,7 @@ impl Hooks {
     ) -> Result<Option<Map<String, Value>>, Refusal> {
         let verdict = self
             .before(
-                "_conversationUpdate",
+                Hook::ConversationUpdate,
                 serde_json::json!({"initBy": init_by, "convId": conv_id, "attr": attr}),
             )
             .await;
@@ -442,13 +393,13 @@ impl Hooks {
     /// `_conversationStarted`, `_conversationAdded`, `_conversationRemoved`: after the change.
     pub fn conversation_changed(
         &self,
-        hook: &'static str,
+        hook: Hook,
         init_by: Option<&str>,
         conv_id: &str,
         members: &[String],
     ) {
         let params = match hook {
-            "_conversationStarted" => serde_json::json!({"convId": conv_id}),
+            Hook::ConversationStarted => serde_json::json!({"convId": conv_id}),
             _ => serde_json::json!({"initBy": init_by, "convId": conv_id, "members": members}),
         };
         self.after(hook, params, None);

@@ -137,7 +137,7 @@ impl Hub {
             }
             let _ = s.tx.try_send(Outbound::Kick {
                 peer: s.peer.clone(),
-                code: crate::codes::SESSION_CONFLICT as i32,
+                code: crate::protocol::codes::SESSION_CONFLICT as i32,
                 reason: "SESSION_CONFLICT",
             });
             false

@@ -56,7 +56,7 @@ pub async fn put_rate_limits(
 ) -> Result<Json<Value>, AppError> {
     access.require_master()?;
     let limits: RateLimits = parse(&body)?;
-    state.limits.set(limits).await;
+    state.svc.limits.set(limits).await;
     to_json(&limits)
 }
 
@@ -64,15 +64,15 @@ pub async fn put_rate_limits(
 /// "bus":"connected"}` (`writer: running` on SQLite), or `503` with `status: unavailable` when the database
 /// takes no writes or the realtime bus between instances is down, so the balancer takes the instance out.
 pub async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
-    let db_ok = state.db.reachable().await;
-    let bus_ok = state.realtime.bus.connected();
+    let db_ok = state.svc.db.reachable().await;
+    let bus_ok = state.svc.presence.bus.connected();
     let mut body = json!({
         "status": if db_ok && bus_ok { "ok" } else { "unavailable" },
-        "database": state.db.backend(),
+        "database": state.svc.db.backend(),
         "db": if db_ok { "reachable" } else { "unreachable" },
-        "bus": state.realtime.bus.describe(),
+        "bus": state.svc.presence.bus.describe(),
     });
-    if let Db::Sqlite(_) = state.db {
+    if let Db::Sqlite(_) = state.svc.db {
         body["writer"] = json!(if db_ok { "running" } else { "stopped" });
     }
     let status = if db_ok && bus_ok {
@@ -98,7 +98,7 @@ pub async fn messages(
     access.require_master()?;
     let params = crate::routes::query_params(raw.as_deref());
     let conv = params.get("conv_id").filter(|s| !s.is_empty()).cloned();
-    let db = state.db.clone();
+    let db = state.svc.db.clone();
     let stored =
         tokio::task::spawn_blocking(move || crate::store::messages::stored(&db, conv.as_deref()))
             .await

@@ -99,7 +99,7 @@ async fn history(
         reversed: truthy(params.get("reversed")),
         limit,
     };
-    let records = history::history(&state.db, query).await?;
+    let records = history::history(&state.svc.db, query).await?;
     Ok(Json(Value::Array(
         records.into_iter().map(record_json).collect(),
     )))
@@ -159,7 +159,7 @@ pub async fn subscribers(
         Some(n) => n.min(MAX_SUBSCRIBER_LIMIT),
     };
     let after = params.get("client_id").cloned().unwrap_or_default();
-    let rows: Vec<Value> = history::subscribers(&state.db, conv.clone(), after, limit)
+    let rows: Vec<Value> = history::subscribers(&state.svc.db, conv.clone(), after, limit)
         .await?
         .into_iter()
         .map(|s| json!({"timestamp": s.timestamp, "subscriber": s.client_id, "conv_id": conv}))
@@ -182,7 +182,7 @@ pub async fn subscribe(
         _ => return Err(param_error("Missing required parameter client_id.")),
     };
     let now = chrono::Utc::now().timestamp_millis();
-    history::subscribe(&state.db, conv, client, now).await?;
+    history::subscribe(&state.svc.db, conv, client, now).await?;
     Ok(Json(json!({})))
 }
 

@@ -4,23 +4,16 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::Extensions;
 use axum::Json;
-use chrono::{Months, Utc};
+use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Access;
+use crate::domain::messaging::{self, broadcast_valid_till, Origin};
 use crate::error::{codes, AppError};
-use crate::limits::Bucket;
-use crate::messaging::{self, Origin};
+use crate::protocol::limits::{DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 use crate::routes::{json_object, query_params, truthy};
 use crate::state::{AppState, ConnInfo};
 use crate::store::messages::{self, HistoryQuery, HistoryScope, MessageKind, NewMessage};
-
-/// `to_peers` / `to_clients` limit.
-pub const MAX_RECIPIENTS: usize = 20;
-/// Message size limit, push data included.
-pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
-const DEFAULT_HISTORY_LIMIT: usize = 100;
-const MAX_HISTORY_LIMIT: usize = 1000;
 
 fn param_error(message: impl Into<String>) -> AppError {
     AppError::bad_request(codes::INTERNAL, message)
@@ -80,17 +73,6 @@ fn push_payload(
     Ok((None, None))
 }
 
-fn check_size(data: &str, push: Option<&Value>) -> Result<(), AppError> {
-    let size = data.len() + push.map_or(0, |p| p.to_string().len());
-    if size > MAX_MESSAGE_BYTES {
-        return Err(AppError::bad_request(
-            codes::ENTITY_TOO_LARGE,
-            format!("Message is too large: {size} bytes including push data; the limit is {MAX_MESSAGE_BYTES}."),
-        ));
-    }
-    Ok(())
-}
-
 fn from_ip(ext: &Extensions) -> Option<String> {
     ext.get::<ConnInfo>().map(|c| c.peer.ip().to_string())
 }
@@ -130,14 +112,7 @@ pub async fn send(
         }
         Some(_) => return Err(param_error("to_peers must be an array of client ids.")),
     }
-    if recipients.len() > MAX_RECIPIENTS {
-        return Err(param_error(format!(
-            "to_peers has {} client ids; at most {MAX_RECIPIENTS} are allowed.",
-            recipients.len()
-        )));
-    }
     let (push, push_field) = push_payload(&body)?;
-    check_size(&data, push.as_ref())?;
     let kind = if recipients.is_empty() {
         MessageKind::Normal
     } else {
@@ -158,44 +133,27 @@ pub async fn send(
         mention_pids: Vec::new(),
         mention_all: false,
     };
-    send_counted(&state, msg, Bucket::Messages).await
+    send_one(&state, msg).await
 }
 
-/// Takes a rate-limit unit only for a valid request, and gives it back if the send then fails.
-async fn send_counted(
-    state: &AppState,
-    msg: NewMessage,
-    bucket: Bucket,
-) -> Result<Json<Value>, AppError> {
-    let grant = state.limits.take(bucket).await?;
+async fn send_one(state: &AppState, msg: NewMessage) -> Result<Json<Value>, AppError> {
     let ip = msg.from_ip.clone();
-    match messaging::send(state, msg, Origin::Rest, ip).await {
-        Ok(stored) => Ok(sent(stored.msg_id, stored.timestamp)),
-        Err(e) => {
-            state.limits.refund(grant).await;
-            Err(e.into())
-        }
-    }
+    let stored = messaging::send(&state.svc, msg, Origin::Rest, ip).await?;
+    Ok(sent(stored.msg_id, stored.timestamp))
 }
 
+/// `valid_till` as the client gave it (a number, or a string of one), checked by the domain's rule.
 fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
-    let now_dt = chrono::DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_else(Utc::now);
-    let month_ahead = now_dt
-        .checked_add_months(Months::new(1))
-        .unwrap_or(now_dt)
-        .timestamp_millis();
     let requested = match body.get("valid_till") {
-        None | Some(Value::Null) => return Ok(month_ahead),
-        Some(Value::Number(n)) => n.as_f64().map(|f| f as i64),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-        Some(_) => None,
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_f64().map(|f| f as i64)),
+        Some(Value::String(s)) => Some(s.trim().parse::<i64>().ok()),
+        Some(_) => Some(None),
     };
     match requested {
-        Some(t) if t > now && t <= month_ahead => Ok(t),
-        Some(_) => Err(param_error(
-            "valid_till must be a time (ms) in the future and at most one month ahead.",
-        )),
-        None => Err(param_error("valid_till must be a number of milliseconds.")),
+        Some(None) => Err(param_error("valid_till must be a number of milliseconds.")),
+        Some(Some(t)) => broadcast_valid_till(Some(t), now).map_err(AppError::from_invalid_send),
+        None => broadcast_valid_till(None, now).map_err(AppError::from_invalid_send),
     }
 }
 
@@ -214,7 +172,6 @@ pub async fn broadcast(
     let transient = bool_param(&body, "transient", false)?;
     let valid_till = valid_till(&body, Utc::now().timestamp_millis())?;
     let (push, push_field) = push_payload(&body)?;
-    check_size(&data, push.as_ref())?;
     let msg = NewMessage {
         conv_id,
         from,
@@ -230,7 +187,7 @@ pub async fn broadcast(
         mention_pids: Vec::new(),
         mention_all: false,
     };
-    send_counted(&state, msg, Bucket::Broadcasts).await
+    send_one(&state, msg).await
 }
 
 fn int_param(
@@ -281,5 +238,7 @@ pub async fn history(
         stop_msgid: non_empty("till_msgid"),
         include_stop: truthy(params.get("include_stop")),
     };
-    Ok(Json(Value::Array(messages::history(&state.db, q).await?)))
+    Ok(Json(Value::Array(
+        messages::history(&state.svc.db, q).await?,
+    )))
 }

@@ -86,7 +86,7 @@ pub async fn scan(
             .ok_or_else(|| AppError::bad_request(codes::INTERNAL, "Invalid cursor."))?,
     };
     let with_acl = truthy(params.get("returnACL"));
-    let rows = objects::scan(&state.db, class.clone(), after, limit).await?;
+    let rows = objects::scan(&state.svc.db, class.clone(), after, limit).await?;
     let last = rows.last().map(|(seq, _)| *seq);
     let full = rows.len() as i64 == limit;
     let results: Vec<Value> = rows

@@ -1,7 +1,7 @@
 //! The storage layer's own error: what went wrong, with no HTTP or WebSocket in it. The REST layer maps it
 //! to LeanCloud's HTTP answers (`crate::error`), the realtime gateway to `error`/`ack` codes.
 
-use crate::codes;
+use crate::protocol::codes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -432,8 +432,7 @@ pub struct QueryParams {
     pub max_scan: usize,
 }
 
-/// Most rows one query may read by default: the bound on the work of one request.
-pub const MAX_SCANNED_ROWS: usize = 100_000;
+pub use crate::protocol::limits::MAX_SCANNED_ROWS;
 
 /// A condition at the top level of `where` that SQL can check before any JSON is decoded in Rust.
 #[derive(Debug, Clone, PartialEq)]

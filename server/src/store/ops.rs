@@ -336,7 +336,7 @@ mod tests {
         assert_eq!("Unsupported __op: Frobnicate.", err.to_string());
         let err = apply_value(Some(&json!("text")), json!({"__op": "Add", "objects": [1]}))
             .expect_err("refused");
-        assert_eq!(crate::codes::INVALID_TYPE, err.code());
+        assert_eq!(crate::protocol::codes::INVALID_TYPE, err.code());
     }
 }
 

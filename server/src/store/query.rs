@@ -297,6 +297,9 @@ mod tests {
     #[test]
     fn unknown_operators_are_rejected() {
         let err = matches(&doc(json!({})), &json!({"a": {"$near": 1}})).err();
-        assert_eq!(Some(crate::codes::INVALID_QUERY), err.map(|e| e.code()));
+        assert_eq!(
+            Some(crate::protocol::codes::INVALID_QUERY),
+            err.map(|e| e.code())
+        );
     }
 }

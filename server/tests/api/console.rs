@@ -14,7 +14,7 @@ use crate::realtime::{connect, direct};
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 /// A signed-in console: the session cookie and the CSRF token, as the page holds them.
-struct Console<'a> {
+pub(crate) struct Console<'a> {
     app: &'a TestApp,
     cookie: String,
     csrf: String,
@@ -63,7 +63,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<(String, String)> {
     Some((pair, set))
 }
 
-async fn sign_in(app: &TestApp) -> Console<'_> {
+pub(crate) async fn sign_in(app: &TestApp) -> Console<'_> {
     let response = raw(
         app,
         Method::POST,
@@ -96,7 +96,12 @@ impl Console<'_> {
         .await
     }
 
-    async fn write(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         json_of(
             raw(
                 self.app,
@@ -111,7 +116,7 @@ impl Console<'_> {
         .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.write(Method::POST, path, Some(body)).await
     }
 }

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::durability::{create_conversation, start_binary, wait_ready, Senders};
 use crate::helpers::{fresh_postgres, spawn_instances, TestApp};
+use crate::notify::{conv_pushes, online, seen};
 use crate::realtime::{
     connect, connect_to, direct, reopen, session_token, signed_open, QUIET, WAIT,
 };
@@ -286,4 +287,51 @@ async fn pushes_go_to(app: &TestApp, conv: &str, peers: &[&str], what: &str) {
         assert!(tokio::time::Instant::now() < deadline, "{what}: {last:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Issue 21: a member change made through REST on one instance reaches the clients on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_member_change_on_one_instance_is_told_to_clients_on_the_other() {
+    // Arrange: two instances on one PostgreSQL database; the clients are on B.
+    let [a, b] = spawn_instances(|_| {}).await;
+    let conv = a.conversation(json!({"m": ["alice"]})).await;
+    let mut alice = online(&b, "alice").await;
+    let mut carol = online(&b, "carol").await;
+
+    // Act: the change goes to A.
+    let path = format!("/1.1/classes/_Conversation/{conv}");
+    let (status, body) = a
+        .put(
+            &path,
+            json!({"m": {"__op": "AddUnique", "objects": ["carol"]}}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(StatusCode::OK, status, "{body}");
+    assert_eq!(
+        vec![seen(OpType::Joined, &conv, &[], None)],
+        conv_pushes(&mut carol, 1).await
+    );
+    assert_eq!(
+        vec![seen(OpType::MembersJoined, &conv, &["carol"], None)],
+        conv_pushes(&mut alice, 1).await
+    );
+
+    // Act + Assert: and a removal.
+    let (status, _) = a
+        .put(
+            &path,
+            json!({"m": {"__op": "Remove", "objects": ["carol"]}}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status);
+    assert_eq!(
+        vec![seen(OpType::Left, &conv, &[], None)],
+        conv_pushes(&mut carol, 1).await
+    );
+    assert_eq!(
+        vec![seen(OpType::MembersLeft, &conv, &["carol"], None)],
+        conv_pushes(&mut alice, 1).await
+    );
 }

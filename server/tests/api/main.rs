@@ -12,6 +12,7 @@ mod hooks;
 mod instances;
 mod limits;
 mod migration;
+mod notify;
 mod postgres_tls;
 mod realtime;
 mod rtm;

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use leancloud_server::realtime::frame::{decode, encode, Encoded};
 use leancloud_server::realtime::proto::{
     CommandType, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, LogsCommand,
     OpType, SessionCommand,
 };
 use leancloud_server::realtime::signature::{sign, signed_string, Signed};
+use leancloud_server::ws::frame::{decode, encode, Encoded};
 use leancloud_server::{Credentials, DEV_APP_ID, DEV_MASTER_KEY};
 use prost::Message as _;
 use serde_json::{json, Value};

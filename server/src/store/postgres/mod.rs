@@ -60,19 +60,7 @@ impl fmt::Debug for Pg {
     }
 }
 
-/// `host:port/dbname` of a connection string, without user or password: what logs may show.
-pub fn describe(config: &tokio_postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_default();
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
-}
+pub use crate::config::describe_postgres as describe;
 
 /// An error with its causes, `outer: inner: …` (the pool's and the driver's errors keep the reason, such as a
 /// certificate that does not verify, in their sources). None of them quotes the connection string.

@@ -7,9 +7,23 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, TimeZone, Utc};
 
 use crate::config::RateLimits;
-use crate::error::{codes, AppError};
 use crate::store::db::Db;
 use crate::store::postgres::{self, Pg};
+use crate::store::StoreError;
+
+/// A unit refused: LeanCloud's 429, with when to try again.
+#[derive(Debug, thiserror::Error)]
+pub enum Limited {
+    /// The bucket's minute is full.
+    #[error("Too many requests.")]
+    TooMany { retry_after_secs: u64 },
+    /// The day's broadcasts are used up (until midnight UTC).
+    #[error("The daily quota of system messages is exceeded.")]
+    DailyQuota { retry_after_secs: u64 },
+    /// The shared windows could not be read (PostgreSQL).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
@@ -119,7 +133,7 @@ impl RateLimiter {
     }
 
     /// Takes a unit of `bucket`, or answers 429 with when to retry.
-    pub async fn take(&self, bucket: Bucket) -> Result<Grant, AppError> {
+    pub async fn take(&self, bucket: Bucket) -> Result<Grant, Limited> {
         let Some(pg) = &self.shared else {
             self.check(bucket)?;
             return Ok(Grant {
@@ -133,19 +147,18 @@ impl RateLimiter {
             bucket: Some(bucket),
             shared: Vec::new(),
         };
-        let too_many =
-            |secs| AppError::rate_limited(codes::TOO_MANY_REQUESTS, "Too many requests.", secs);
+        let too_many = |secs| Limited::TooMany {
+            retry_after_secs: secs,
+        };
         if bucket == Bucket::Broadcasts {
             if let Some(limit) = limits.broadcasts_per_day {
                 let today = now.div_euclid(DAY_MS) * DAY_MS;
                 let taken =
                     postgres::limits::take(pg, DAY_WINDOW, today, DAY_MS, limit.into()).await?;
                 if !taken.granted {
-                    return Err(AppError::rate_limited(
-                        codes::INTERNAL,
-                        "The daily quota of system messages is exceeded.",
-                        seconds_to_utc_midnight(),
-                    ));
+                    return Err(Limited::DailyQuota {
+                        retry_after_secs: seconds_to_utc_midnight(),
+                    });
                 }
                 grant
                     .shared
@@ -217,7 +230,7 @@ impl RateLimiter {
     }
 
     /// Counts one call against `bucket`, or answers LeanCloud's 429.
-    fn check(&self, bucket: Bucket) -> Result<(), AppError> {
+    fn check(&self, bucket: Bucket) -> Result<(), Limited> {
         let limits = self.limits.lock().map(|l| *l).unwrap_or_default();
         if limits.is_off() {
             return Ok(());
@@ -226,8 +239,9 @@ impl RateLimiter {
             return Ok(());
         };
         let now = Instant::now();
-        let too_many =
-            |secs| AppError::rate_limited(codes::TOO_MANY_REQUESTS, "Too many requests.", secs);
+        let too_many = |secs| Limited::TooMany {
+            retry_after_secs: secs,
+        };
         match bucket {
             Bucket::Messages => {
                 if let Some(limit) = limits.messages_per_minute {
@@ -241,11 +255,9 @@ impl RateLimiter {
                 }
                 if let Some(limit) = limits.broadcasts_per_day {
                     if state.day.1 >= limit {
-                        return Err(AppError::rate_limited(
-                            codes::INTERNAL,
-                            "The daily quota of system messages is exceeded.",
-                            seconds_to_utc_midnight(),
-                        ));
+                        return Err(Limited::DailyQuota {
+                            retry_after_secs: seconds_to_utc_midnight(),
+                        });
                     }
                 }
                 if let Some(limit) = limits.broadcasts_per_minute {

@@ -1,0 +1,324 @@
+//! Conversation changes, one function per operation for every door (REST `_Conversation` writes, the
+//! console, the WebSocket `conv/*` commands): before-hook → store → after-hook → notification of the online
+//! members. The notification policy is stated once, in [`notify_members`] and [`notify_update`]:
+//!
+//! - clients added or removed hear `joined` / `left` (not the one who made the change, if it is a client);
+//! - the members who were there before, and stay, hear `members_joined` / `members_left` with the ids;
+//! - a change of attributes is `updated` to every member but its author;
+//! - a started conversation is `joined` to its members but its creator (chat rooms excepted).
+//!
+//! `by` is the client that made the change (`initBy`), or `None` for the app's backend (REST with the
+//! master key, the console). Who may make a change is the adapters' decision (signatures, membership);
+//! what happens once it is made is decided here.
+
+use serde_json::{json, Map, Value};
+
+use super::Services;
+use crate::hooks::Refusal;
+use crate::protocol::conversation::{CLASS, CREATOR, MEMBERS, TRANSIENT};
+use crate::protocol::Hook;
+use crate::realtime::ConvNotice;
+use crate::store::objects::{self, Created};
+use crate::store::{Caller, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConvError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A before-hook refused the change.
+    #[error("the change was rejected by the app")]
+    Rejected(Refusal),
+}
+
+/// A change of `m` in an update: members added or removed, or the whole list replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    /// `m` set to this list.
+    Set(Vec<String>),
+}
+
+impl MemberChange {
+    /// The change an update body makes to `m`, if any: `{"__op": "Add" | "AddUnique" | "Remove", "objects"}`
+    /// or a plain array.
+    pub fn of(body: &Map<String, Value>) -> Option<MemberChange> {
+        match body.get(MEMBERS)? {
+            Value::Array(_) => Some(MemberChange::Set(strings(body.get(MEMBERS)))),
+            Value::Object(op) => {
+                let ids = strings(op.get("objects"));
+                match op.get("__op").and_then(Value::as_str) {
+                    Some("Add" | "AddUnique") => Some(MemberChange::Add(ids)),
+                    Some("Remove") => Some(MemberChange::Remove(ids)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What an update asks of a conversation.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// Whose rights the store checks (the ACL of a REST caller; the gateway and console act as master).
+    pub caller: Caller,
+    /// The fields and operations, `m` included.
+    pub body: Map<String, Value>,
+    /// Apply only if the conversation matches (REST `where`).
+    pub where_: Option<Value>,
+    /// Answer with the whole object.
+    pub fetch: bool,
+}
+
+impl Update {
+    /// An update by the server itself (gateway, console): no ACL, no condition.
+    pub fn master(body: Map<String, Value>) -> Update {
+        Update {
+            caller: Caller::Master,
+            body,
+            where_: None,
+            fetch: false,
+        }
+    }
+}
+
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts a conversation from its whole body (`m`, `c`, attributes, `tr`, `unique`, …):
+/// `_conversationStart` → store → `_conversationStarted` → `joined` to the members but `by`.
+pub async fn start(
+    svc: &Services,
+    by: Option<&str>,
+    body: Map<String, Value>,
+    fetch: bool,
+) -> Result<Created, ConvError> {
+    let members = strings(body.get(MEMBERS));
+    let attr: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), MEMBERS | CREATOR | "ACL"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    svc.hooks
+        .conversation_start(by, &members, &attr)
+        .await
+        .map_err(ConvError::Rejected)?;
+    let chat_room = body.get(TRANSIENT) == Some(&Value::Bool(true));
+    let created = objects::create(&svc.db, CLASS.to_string(), body, fetch).await?;
+    if !created.existed {
+        svc.hooks
+            .conversation_changed(Hook::ConversationStarted, by, &created.id, &members);
+        if !chat_room {
+            let others: Vec<String> = members
+                .into_iter()
+                .filter(|m| Some(m.as_str()) != by)
+                .collect();
+            svc.presence
+                .notify_conversation(&others, &created.id, by, ConvNotice::Joined);
+        }
+    }
+    Ok(created)
+}
+
+/// Updates conversation `cid`: members (`m`) and attributes in one body. `_conversationAdd` /
+/// `_conversationRemove` for a member change (not for a client leaving by itself), `_conversationUpdate`
+/// for the attributes (its answer may rewrite them) → store → `_conversationAdded` / `_conversationRemoved`
+/// → the notifications. Answers what the store answers (`updatedAt`, or the whole object with `fetch`).
+pub async fn update(
+    svc: &Services,
+    by: Option<&str>,
+    cid: &str,
+    mut update: Update,
+) -> Result<Map<String, Value>, ConvError> {
+    let change = MemberChange::of(&update.body);
+    // The members before the change: who is told what. A conversation the caller may not see is not
+    // looked at: the store refuses the update below anyway.
+    let before = match objects::conversation(&svc.db, cid.to_string()).await? {
+        Some(kind) => kind.members,
+        None => Vec::new(),
+    };
+    if let Some(change) = &change {
+        let leaving = matches!(change, MemberChange::Remove(ids) if by.is_some() && ids.len() == 1 && Some(ids[0].as_str()) == by);
+        // LeanCloud asks `_conversationRemove` about kicks only, not about a client leaving.
+        match change {
+            MemberChange::Add(ids) => svc.hooks.conversation_members(true, by, cid, ids).await,
+            MemberChange::Remove(ids) if !leaving => {
+                svc.hooks.conversation_members(false, by, cid, ids).await
+            }
+            MemberChange::Remove(_) | MemberChange::Set(_) => Ok(()),
+        }
+        .map_err(ConvError::Rejected)?;
+    }
+    let attr: Map<String, Value> = update
+        .body
+        .iter()
+        .filter(|(k, _)| k.as_str() != MEMBERS)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut attr_json = None;
+    if !attr.is_empty() {
+        let attr = match svc
+            .hooks
+            .conversation_update(by, cid, &attr)
+            .await
+            .map_err(ConvError::Rejected)?
+        {
+            Some(rewritten) => {
+                update.body.retain(|k, _| k == MEMBERS);
+                update.body.extend(rewritten.clone());
+                rewritten
+            }
+            None => attr,
+        };
+        attr_json = Some(Value::Object(attr).to_string());
+    }
+    let out = objects::update(
+        &svc.db,
+        update.caller,
+        CLASS.to_string(),
+        cid.to_string(),
+        update.body,
+        update.where_,
+        update.fetch,
+    )
+    .await?;
+    if let Some(change) = change {
+        let (added, removed) = match change {
+            MemberChange::Add(ids) => (ids, Vec::new()),
+            MemberChange::Remove(ids) => (Vec::new(), ids),
+            MemberChange::Set(ids) => (
+                ids.iter()
+                    .filter(|m| !before.contains(m))
+                    .cloned()
+                    .collect(),
+                before
+                    .iter()
+                    .filter(|m| !ids.contains(m))
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        if !added.is_empty() {
+            svc.hooks
+                .conversation_changed(Hook::ConversationAdded, by, cid, &added);
+            notify_members(svc, cid, by, true, &added, &before);
+        }
+        if !removed.is_empty() {
+            svc.hooks
+                .conversation_changed(Hook::ConversationRemoved, by, cid, &removed);
+            notify_members(svc, cid, by, false, &removed, &before);
+        }
+    }
+    if let Some(attr) = attr_json {
+        let members = match objects::conversation(&svc.db, cid.to_string()).await {
+            Ok(Some(kind)) => kind.members,
+            _ => before,
+        };
+        notify_update(svc, cid, by, &members, &attr);
+    }
+    Ok(out)
+}
+
+/// The notifications of `changed` joining (`added`) or leaving a conversation whose members were
+/// `before`: `joined`/`left` to each of them but `by`, `members_joined`/`members_left` to the others.
+pub fn notify_members(
+    svc: &Services,
+    cid: &str,
+    by: Option<&str>,
+    added: bool,
+    changed: &[String],
+    before: &[String],
+) {
+    let targets: Vec<String> = changed
+        .iter()
+        .filter(|c| Some(c.as_str()) != by)
+        .cloned()
+        .collect();
+    let others: Vec<String> = before
+        .iter()
+        .filter(|m| !changed.contains(m))
+        .cloned()
+        .collect();
+    let (own, theirs) = if added {
+        (ConvNotice::Joined, ConvNotice::MembersJoined(changed))
+    } else {
+        (ConvNotice::Left, ConvNotice::MembersLeft(changed))
+    };
+    svc.presence.notify_conversation(&targets, cid, by, own);
+    svc.presence.notify_conversation(&others, cid, by, theirs);
+}
+
+/// `updated` with the attributes set (`attr`, a JSON object) to every member but `by`.
+pub fn notify_update(svc: &Services, cid: &str, by: Option<&str>, members: &[String], attr: &str) {
+    let others: Vec<String> = members
+        .iter()
+        .filter(|m| Some(m.as_str()) != by)
+        .cloned()
+        .collect();
+    svc.presence
+        .notify_conversation(&others, cid, by, ConvNotice::Updated(attr));
+}
+
+/// An update body that adds (`AddUnique`) or removes `ids` from `m`.
+pub fn members_body(add: bool, ids: &[String]) -> Map<String, Value> {
+    let op = if add { "AddUnique" } else { "Remove" };
+    let mut body = Map::new();
+    body.insert(MEMBERS.into(), json!({"__op": op, "objects": ids}));
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_member_change_of_an_update_body() {
+        assert_eq!(
+            Some(MemberChange::Add(vec!["a".into(), "b".into()])),
+            MemberChange::of(&body(
+                json!({"m": {"__op": "AddUnique", "objects": ["a", "b"]}})
+            ))
+        );
+        assert_eq!(
+            Some(MemberChange::Add(vec!["a".into()])),
+            MemberChange::of(&body(json!({"m": {"__op": "Add", "objects": ["a"]}})))
+        );
+        assert_eq!(
+            Some(MemberChange::Remove(vec!["a".into()])),
+            MemberChange::of(&body(json!({"m": {"__op": "Remove", "objects": ["a"]}})))
+        );
+        assert_eq!(
+            Some(MemberChange::Set(vec!["x".into()])),
+            MemberChange::of(&body(json!({"m": ["x"]})))
+        );
+        assert_eq!(None, MemberChange::of(&body(json!({"name": "n"}))));
+        assert_eq!(
+            None,
+            MemberChange::of(&body(json!({"m": {"__op": "Delete"}})))
+        );
+    }
+
+    #[test]
+    fn a_members_body_is_an_add_unique_or_remove_operation() {
+        assert_eq!(
+            body(json!({"m": {"__op": "AddUnique", "objects": ["a"]}})),
+            members_body(true, &["a".to_string()])
+        );
+        assert_eq!(
+            body(json!({"m": {"__op": "Remove", "objects": ["a"]}})),
+            members_body(false, &["a".to_string()])
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! The one send path, shared by the REST API (`/1.1/rtm/messages`, `/1.1/rtm/broadcast`), the console and the
+//! realtime gateway's `direct`: the rules every message obeys ([`validate`]: size, recipients), the rate
+//! limit (taken for the app's backend, given back when the send fails), the blocking `_messageReceived` hook
+//! (client sends only), the store, delivery to online sessions, then the after-hooks (`_receiversOffline`,
+//! which decides the offline push, and `_messageSent`). Which path triggers which hook, and why, is in
+//! `server/README.md` § Hooks.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::limits::{Bucket, Limited};
+use super::Services;
+use crate::hooks::Refusal;
+use crate::protocol::limits::{BROADCAST_VALID_MONTHS, MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
+use crate::protocol::Hook;
+use crate::store::messages::{self, MessageKind, NewMessage, Stored};
+use crate::store::objects;
+use crate::store::StoreError;
+
+/// Who sent: the REST API (the app's backend, trusted) or a realtime client on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Rest,
+    Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The message breaks a rule ([`validate`]); nothing was counted or stored.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The app's rate limit refused it.
+    #[error(transparent)]
+    Limited(#[from] Limited),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `_messageReceived` dropped the message (or failed, with fail-closed hooks).
+    #[error("the message was rejected by the app")]
+    Rejected(Refusal),
+}
+
+/// A rule a message breaks. The adapters name the parameters in their own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error(
+        "Message is too large: {size} bytes including push data; the limit is {MAX_MESSAGE_BYTES}."
+    )]
+    TooLarge { size: usize },
+    /// More chosen recipients than [`MAX_RECIPIENTS`].
+    #[error("{0} recipients; at most {MAX_RECIPIENTS} are allowed")]
+    TooManyRecipients(usize),
+    /// A broadcast's end of validity in the past, or more than a month ahead.
+    #[error("the end of validity must be in the future and at most one month ahead")]
+    ValidTill,
+}
+
+/// How big a message is: its text (a binary payload as its base64 text) and its push data as JSON text.
+/// The one measure [`MAX_MESSAGE_BYTES`] applies to, whatever door the message came in by.
+pub fn message_size(data: &str, push: Option<&Value>) -> usize {
+    data.len() + push.map_or(0, |p| p.to_string().len())
+}
+
+/// The rules every message obeys before anything is counted or stored: at most [`MAX_RECIPIENTS`] chosen
+/// recipients, at most [`MAX_MESSAGE_BYTES`] by [`message_size`].
+pub fn validate(msg: &NewMessage) -> Result<(), Invalid> {
+    if msg.recipients.len() > MAX_RECIPIENTS {
+        return Err(Invalid::TooManyRecipients(msg.recipients.len()));
+    }
+    let size = message_size(&msg.data, msg.push.as_ref());
+    if size > MAX_MESSAGE_BYTES {
+        return Err(Invalid::TooLarge { size });
+    }
+    Ok(())
+}
+
+/// A broadcast's end of validity (ms): `requested`, which must lie after `now` and at most a month ahead,
+/// or a month ahead when none is asked for.
+pub fn broadcast_valid_till(requested: Option<i64>, now: i64) -> Result<i64, Invalid> {
+    let now_dt = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
+        .unwrap_or_else(chrono::Utc::now);
+    let month_ahead = now_dt
+        .checked_add_months(chrono::Months::new(BROADCAST_VALID_MONTHS))
+        .unwrap_or(now_dt)
+        .timestamp_millis();
+    match requested {
+        None => Ok(month_ahead),
+        Some(t) if t > now && t <= month_ahead => Ok(t),
+        Some(_) => Err(Invalid::ValidTill),
+    }
+}
+
+/// The bucket a send counts against: the app's backend (REST, console) is rate-limited, realtime clients
+/// are limited per connection by the gateway instead.
+fn bucket(msg: &NewMessage, origin: Origin) -> Option<Bucket> {
+    match (origin, msg.kind) {
+        (Origin::Client, _) => None,
+        (Origin::Rest, MessageKind::Broadcast) => Some(Bucket::Broadcasts),
+        (Origin::Rest, MessageKind::Normal | MessageKind::ToClients) => Some(Bucket::Messages),
+    }
+}
+
+/// The offline push the server would hand to a push service for members that were not online, after
+/// `_receiversOffline` had its say. Kept (the latest 10,000) for tests and operators: the server sends no
+/// mobile pushes itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfflinePush {
+    pub msg_id: String,
+    pub conv_id: String,
+    pub peers: Vec<String>,
+    pub payload: Value,
+    /// Push even to members who muted the conversation.
+    pub force: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct PushLog {
+    entries: Mutex<VecDeque<OfflinePush>>,
+}
+
+impl PushLog {
+    const MAX: usize = 10_000;
+
+    fn push(&self, entry: OfflinePush) {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.len() >= Self::MAX {
+                e.pop_front();
+            }
+            e.push_back(entry);
+        }
+    }
+
+    pub fn all(&self) -> Vec<OfflinePush> {
+        self.entries
+            .lock()
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+/// Sends `msg`: rules, rate limit, hooks, store, delivery. The message is committed before anyone receives
+/// it; a send that fails after its rate-limit unit was taken gives the unit back.
+pub async fn send(
+    svc: &Services,
+    msg: NewMessage,
+    origin: Origin,
+    source_ip: Option<String>,
+) -> Result<Stored, SendError> {
+    validate(&msg)?;
+    let grant = match bucket(&msg, origin) {
+        Some(b) => Some(svc.limits.take(b).await?),
+        None => None,
+    };
+    let sent = store_and_deliver(svc, msg, origin, source_ip).await;
+    if let (Err(_), Some(grant)) = (&sent, grant) {
+        svc.limits.refund(grant).await;
+    }
+    sent
+}
+
+async fn store_and_deliver(
+    svc: &Services,
+    mut msg: NewMessage,
+    origin: Origin,
+    source_ip: Option<String>,
+) -> Result<Stored, SendError> {
+    let from_client = origin == Origin::Client;
+    let mut only: Option<Vec<String>> = None;
+    if from_client && svc.hooks.defines(Hook::MessageReceived) {
+        let members = objects::conversation(&svc.db, msg.conv_id.clone())
+            .await?
+            .map(|k| k.members)
+            .unwrap_or_default();
+        let to_peers: Vec<&String> = members.iter().filter(|m| **m != msg.from).collect();
+        let verdict = svc
+            .hooks
+            .before(
+                Hook::MessageReceived,
+                json!({
+                    "fromPeer": &msg.from, "convId": &msg.conv_id, "toPeers": to_peers,
+                    "transient": msg.transient, "bin": msg.binary, "content": &msg.data,
+                    "receipt": false, "timestamp": chrono::Utc::now().timestamp_millis(),
+                    "system": false, "sourceIP": source_ip,
+                }),
+            )
+            .await;
+        if let Some(refusal) = verdict.refusal("drop") {
+            return Err(SendError::Rejected(refusal));
+        }
+        if let Some(answer) = verdict.answer() {
+            if let Some(content) = answer.get("content").and_then(Value::as_str) {
+                msg.data = content.to_string();
+            }
+            if let Some(bin) = answer.get("bin").and_then(Value::as_bool) {
+                msg.binary = bin;
+            }
+            only = answer.get("toPeers").and_then(strings);
+        }
+    }
+    let mut stored = messages::store(&svc.db, msg, from_client).await?;
+    if let Some(only) = only {
+        // The hook may narrow the recipients, never add to them.
+        stored.audience.retain(|p| only.contains(p));
+    }
+    let realtime = &svc.presence;
+    let recipients: Vec<String> = stored
+        .audience
+        .iter()
+        .filter(|p| **p != stored.from)
+        .cloned()
+        .collect();
+    let (online, offline): (Vec<String>, Vec<String>) =
+        recipients.into_iter().partition(|p| realtime.is_online(p));
+    realtime.deliver(stored.clone());
+    // No subscriber is not an error.
+    let _ = svc.feed.send(std::sync::Arc::new(stored.clone()));
+    after_send(svc, &stored, online, offline, source_ip);
+    Ok(stored)
+}
+
+fn after_send(
+    svc: &Services,
+    stored: &Stored,
+    online: Vec<String>,
+    offline: Vec<String>,
+    source_ip: Option<String>,
+) {
+    let hooks = &svc.hooks;
+    let pushable = !offline.is_empty()
+        && !stored.room
+        && !stored.transient
+        && stored.kind != MessageKind::Broadcast;
+    if pushable {
+        let default = OfflinePush {
+            msg_id: stored.msg_id.clone(),
+            conv_id: stored.conv_id.clone(),
+            peers: offline.clone(),
+            payload: stored
+                .push
+                .clone()
+                .unwrap_or_else(|| json!({"alert": "New message"})),
+            force: false,
+        };
+        let log = svc.pushes.clone();
+        let mention_offline: Vec<&String> = offline
+            .iter()
+            .filter(|p| stored.mention_pids.contains(p))
+            .collect();
+        hooks.after(
+            Hook::ReceiversOffline,
+            json!({
+                "fromPeer": &stored.from, "convId": &stored.conv_id, "offlinePeers": &offline,
+                "content": &stored.data, "timestamp": stored.timestamp, "mentionAll": stored.mention_all,
+                "mentionOfflinePeers": mention_offline,
+            }),
+            Some(Box::new(move |verdict| {
+                let mut push = default;
+                if let Some(answer) = verdict.answer() {
+                    if answer.get("skip").and_then(Value::as_bool) == Some(true) {
+                        return;
+                    }
+                    if let Some(peers) = answer.get("offlinePeers").and_then(strings) {
+                        push.peers.retain(|p| peers.contains(p));
+                    }
+                    if let Some(payload) = answer.get("pushMessage") {
+                        push.payload = match payload {
+                            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| payload.clone()),
+                            other => other.clone(),
+                        };
+                    }
+                    push.force = answer.get("force").and_then(Value::as_bool) == Some(true);
+                }
+                if !push.peers.is_empty() {
+                    log.push(push);
+                }
+            })),
+        );
+    }
+    hooks.after(
+        Hook::MessageSent,
+        json!({
+            "fromPeer": &stored.from, "convId": &stored.conv_id, "msgId": &stored.msg_id,
+            "onlinePeers": online, "offlinePeers": offline, "transient": stored.transient,
+            "system": stored.system, "bin": stored.binary, "content": &stored.data, "receipt": false,
+            "timestamp": stored.timestamp, "sourceIP": source_ip,
+        }),
+        None,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(data: &str) -> NewMessage {
+        NewMessage::to_conversation("conv".into(), "alice".into(), data.into())
+    }
+
+    #[test]
+    fn a_message_is_measured_with_its_push_data_as_json_text() {
+        assert_eq!(5, message_size("hello", None));
+        assert_eq!(5 + 14, message_size("hello", Some(&json!({"alert": "hi"}))));
+        let mut at_limit = message(&"x".repeat(MAX_MESSAGE_BYTES - 2));
+        at_limit.push = Some(json!(""));
+        assert_eq!(Ok(()), validate(&at_limit));
+        at_limit.push = Some(json!("a"));
+        assert_eq!(
+            Err(Invalid::TooLarge {
+                size: MAX_MESSAGE_BYTES + 1
+            }),
+            validate(&at_limit)
+        );
+    }
+
+    #[test]
+    fn at_most_twenty_chosen_recipients() {
+        let mut msg = message("hi");
+        msg.recipients = (0..MAX_RECIPIENTS).map(|i| format!("c{i}")).collect();
+        assert_eq!(Ok(()), validate(&msg));
+        msg.recipients.push("one more".into());
+        assert_eq!(Err(Invalid::TooManyRecipients(21)), validate(&msg));
+    }
+
+    #[test]
+    fn a_broadcast_is_valid_for_a_month_at_most() {
+        // 2026-01-31T00:00:00Z: a month ahead is 2026-02-28 (chrono clamps to the month's end).
+        let now = 1_769_817_600_000;
+        let month = 1_772_236_800_000;
+        assert_eq!(Ok(month), broadcast_valid_till(None, now));
+        assert_eq!(Ok(month), broadcast_valid_till(Some(month), now));
+        assert_eq!(Ok(now + 1), broadcast_valid_till(Some(now + 1), now));
+        assert_eq!(
+            Err(Invalid::ValidTill),
+            broadcast_valid_till(Some(month + 1), now)
+        );
+        assert_eq!(
+            Err(Invalid::ValidTill),
+            broadcast_valid_till(Some(now), now)
+        );
+    }
+
+    #[test]
+    fn only_the_app_s_backend_is_counted_against_the_rate_limits() {
+        let mut msg = message("hi");
+        assert_eq!(Some(Bucket::Messages), bucket(&msg, Origin::Rest));
+        assert_eq!(None, bucket(&msg, Origin::Client));
+        msg.kind = MessageKind::Broadcast;
+        assert_eq!(Some(Bucket::Broadcasts), bucket(&msg, Origin::Rest));
+    }
+}

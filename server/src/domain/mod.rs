@@ -1,0 +1,38 @@
+//! The operations of the server, written once and reached from every door: the REST routes, the console
+//! and the WebSocket gateway decode their requests, call one function here and render its answer. Nothing
+//! here knows HTTP or WebSocket (no axum, prost or tungstenite types): an operation takes plain data and
+//! [`Services`], applies LeanCloud's rules, runs the hooks, writes the store and tells the online clients.
+//!
+//! - [`messaging`]: `send` (messages and broadcasts): the size, recipients and validity rules, the rate
+//!   limits (taken, and given back when the send fails), hooks → store → delivery → after-hooks;
+//! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
+//!   notification of the online members, one policy for every caller;
+//! - [`limits`]: the app-wide rate-limit buckets.
+
+pub mod conversations;
+pub mod limits;
+pub mod messaging;
+
+use std::sync::Arc;
+
+use crate::hooks::Hooks;
+use crate::realtime::Realtime;
+use crate::store::db::Db;
+use crate::store::messages::Stored;
+use limits::RateLimiter;
+use messaging::PushLog;
+
+/// What the operations need, and nothing of the transports: the database, the app's hooks, who is online
+/// (and delivery to them, on every instance), the rate limits, the stream of stored messages and the record
+/// of offline pushes.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub db: Db,
+    pub hooks: Arc<Hooks>,
+    pub presence: Arc<Realtime>,
+    pub limits: Arc<RateLimiter>,
+    /// Every message as it is stored (REST and realtime sends alike), for live views such as the console.
+    /// Subscribers that fall behind miss messages (they are in the store) rather than slow anyone down.
+    pub feed: tokio::sync::broadcast::Sender<Arc<Stored>>,
+    pub pushes: Arc<PushLog>,
+}

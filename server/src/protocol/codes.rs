@@ -1,0 +1,179 @@
+//! LeanCloud's error codes, shared by the REST layer and the realtime gateway (`leancloud-rest.md` §6,
+//! `realtime-protocol.md` §3.1 and §8).
+
+pub const INTERNAL: i64 = 1;
+pub const OBJECT_NOT_FOUND: i64 = 101;
+pub const INVALID_QUERY: i64 = 102;
+pub const INVALID_CLASS_NAME: i64 = 103;
+pub const INVALID_KEY_NAME: i64 = 105;
+pub const INVALID_JSON: i64 = 107;
+pub const INVALID_TYPE: i64 = 111;
+pub const MASTER_KEY_REQUIRED: i64 = 119;
+pub const NO_EFFECT: i64 = 305;
+pub const UNAUTHORIZED: i64 = 401;
+pub const FORBIDDEN: i64 = 403;
+pub const ENTITY_TOO_LARGE: i64 = 413;
+pub const TOO_MANY_REQUESTS: i64 = 429;
+
+// Realtime (`leancloud-realtime` `src/error.js`).
+pub const APP_NOT_AVAILABLE: i64 = 4100;
+pub const SIGNATURE_FAILED: i64 = 4102;
+pub const INVALID_LOGIN: i64 = 4103;
+pub const SESSION_REQUIRED: i64 = 4105;
+pub const SESSION_CONFLICT: i64 = 4111;
+pub const SESSION_TOKEN_EXPIRED: i64 = 4112;
+pub const MESSAGE_SENT_QUOTA_EXCEEDED: i64 = 4116;
+pub const CONVERSATION_API_FAILED: i64 = 4301;
+pub const CONVERSATION_SIGNATURE_FAILED: i64 = 4302;
+pub const CONVERSATION_NOT_FOUND: i64 = 4303;
+pub const CONVERSATION_FULL: i64 = 4304;
+pub const CONVERSATION_REJECTED_BY_APP: i64 = 4305;
+pub const CONVERSATION_UPDATE_FAILED: i64 = 4306;
+pub const CONVERSATION_READ_ONLY: i64 = 4307;
+pub const CONVERSATION_NOT_ALLOWED: i64 = 4308;
+pub const CONVERSATION_UPDATE_REJECTED: i64 = 4309;
+pub const CONVERSATION_QUERY_FAILED: i64 = 4310;
+pub const CONVERSATION_LOG_FAILED: i64 = 4311;
+pub const CONVERSATION_LOG_REJECTED: i64 = 4312;
+pub const SYSTEM_CONVERSATION_REQUIRED: i64 = 4313;
+pub const NORMAL_CONVERSATION_REQUIRED: i64 = 4314;
+pub const CONVERSATION_MEMBERSHIP_REQUIRED: i64 = 4317;
+pub const INVALID_MESSAGING_TARGET: i64 = 4401;
+pub const MESSAGE_REJECTED_BY_APP: i64 = 4402;
+pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
+pub const QUOTA_EXCEEDED: i64 = 4318;
+
+/// Why a realtime command was refused: the code and the reason name the official SDKs read (`error.code`,
+/// `error.reason`; `realtime-protocol.md` §3.1). One list, so a reply never pairs a code with another
+/// code's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Internal,
+    MalformedCommand,
+    UnsupportedCommand,
+    EmptyMessage,
+    MessageTooLarge,
+    TooManyCommands,
+    AppNotAvailable,
+    SignatureFailed,
+    InvalidLogin,
+    SessionNotOpened,
+    SessionConflict,
+    SessionTokenExpired,
+    ConversationApiFailed,
+    ConversationSignatureFailed,
+    ConversationNotFound,
+    ConversationRejectedByApp,
+    ConversationUpdateRejected,
+    ConversationQueryFailed,
+    ConversationLogRejected,
+    SystemConversationRequired,
+    ConversationMembershipRequired,
+    InvalidMessagingTarget,
+    MessageRejectedByApp,
+}
+
+impl Reason {
+    pub const fn code(self) -> i64 {
+        match self {
+            Reason::Internal
+            | Reason::MalformedCommand
+            | Reason::UnsupportedCommand
+            | Reason::EmptyMessage => INTERNAL,
+            Reason::MessageTooLarge => ENTITY_TOO_LARGE,
+            Reason::TooManyCommands => TOO_MANY_REQUESTS,
+            Reason::AppNotAvailable => APP_NOT_AVAILABLE,
+            Reason::SignatureFailed => SIGNATURE_FAILED,
+            Reason::InvalidLogin => INVALID_LOGIN,
+            Reason::SessionNotOpened => SESSION_REQUIRED,
+            Reason::SessionConflict => SESSION_CONFLICT,
+            Reason::SessionTokenExpired => SESSION_TOKEN_EXPIRED,
+            Reason::ConversationApiFailed => CONVERSATION_API_FAILED,
+            Reason::ConversationSignatureFailed => CONVERSATION_SIGNATURE_FAILED,
+            Reason::ConversationNotFound => CONVERSATION_NOT_FOUND,
+            Reason::ConversationRejectedByApp => CONVERSATION_REJECTED_BY_APP,
+            Reason::ConversationUpdateRejected => CONVERSATION_UPDATE_REJECTED,
+            Reason::ConversationQueryFailed => CONVERSATION_QUERY_FAILED,
+            Reason::ConversationLogRejected => CONVERSATION_LOG_REJECTED,
+            Reason::SystemConversationRequired => SYSTEM_CONVERSATION_REQUIRED,
+            Reason::ConversationMembershipRequired => CONVERSATION_MEMBERSHIP_REQUIRED,
+            Reason::InvalidMessagingTarget => INVALID_MESSAGING_TARGET,
+            Reason::MessageRejectedByApp => MESSAGE_REJECTED_BY_APP,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::Internal => "INTERNAL_ERROR",
+            Reason::MalformedCommand => "MALFORMED_COMMAND",
+            Reason::UnsupportedCommand => "UNSUPPORTED_COMMAND",
+            Reason::EmptyMessage => "EMPTY_MESSAGE",
+            Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Reason::TooManyCommands => "TOO_MANY_COMMANDS",
+            Reason::AppNotAvailable => "APP_NOT_AVAILABLE",
+            Reason::SignatureFailed => "SIGNATURE_FAILED",
+            Reason::InvalidLogin => "INVALID_LOGIN",
+            Reason::SessionNotOpened => "SESSION_NOT_OPENED",
+            Reason::SessionConflict => "SESSION_CONFLICT",
+            Reason::SessionTokenExpired => "SESSION_TOKEN_EXPIRED",
+            Reason::ConversationApiFailed => "CONVERSATION_API_FAILED",
+            Reason::ConversationSignatureFailed => "CONVERSATION_SIGNATURE_FAILED",
+            Reason::ConversationNotFound => "CONVERSATION_NOT_FOUND",
+            Reason::ConversationRejectedByApp => "CONVERSATION_REJECTED_BY_APP",
+            Reason::ConversationUpdateRejected => "CONVERSATION_UPDATE_REJECTED",
+            Reason::ConversationQueryFailed => "CONVERSATION_QUERY_FAILED",
+            Reason::ConversationLogRejected => "CONVERSATION_LOG_REJECTED",
+            Reason::SystemConversationRequired => "SYSTEM_CONVERSATION_REQUIRED",
+            Reason::ConversationMembershipRequired => "CONVERSATION_MEMBERSHIP_REQUIRED",
+            Reason::InvalidMessagingTarget => "INVALID_MESSAGING_TARGET",
+            Reason::MessageRejectedByApp => "MESSAGE_REJECTED_BY_APP",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leancloud_im::protocol::codes as client;
+
+    /// The client crate (what the functions act on) and the server name the same codes alike.
+    #[test]
+    fn the_codes_the_client_crate_knows_are_the_server_s() {
+        assert_eq!(client::OBJECT_NOT_FOUND, OBJECT_NOT_FOUND);
+        assert_eq!(client::CONVERSATION_NOT_FOUND, CONVERSATION_NOT_FOUND);
+        assert_eq!(client::INVALID_MESSAGING_TARGET, INVALID_MESSAGING_TARGET);
+        assert_eq!(
+            client::SYSTEM_CONVERSATION_REQUIRED,
+            SYSTEM_CONVERSATION_REQUIRED
+        );
+        assert_eq!(
+            client::NORMAL_CONVERSATION_REQUIRED,
+            NORMAL_CONVERSATION_REQUIRED
+        );
+        assert_eq!(
+            client::TRANSIENT_CONVERSATION_REQUIRED,
+            TRANSIENT_CONVERSATION_REQUIRED
+        );
+        assert_eq!(client::QUOTA_EXCEEDED, QUOTA_EXCEEDED);
+        assert_eq!(
+            leancloud_im::protocol::MAX_MESSAGE_BYTES,
+            crate::protocol::limits::MAX_MESSAGE_BYTES
+        );
+        assert_eq!(
+            leancloud_im::protocol::MAX_RECIPIENTS,
+            crate::protocol::limits::MAX_RECIPIENTS
+        );
+    }
+
+    #[test]
+    fn a_reason_s_name_is_the_name_of_its_code_where_leancloud_has_one() {
+        for (reason, code) in [
+            (Reason::ConversationNotFound, 4303),
+            (Reason::InvalidMessagingTarget, 4401),
+            (Reason::SessionConflict, 4111),
+            (Reason::MessageTooLarge, 413),
+        ] {
+            assert_eq!(code, reason.code(), "{}", reason.name());
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The frames a server pushes unasked (`realtime-protocol.md` §3.2, §8.6): a stored message as `direct`, a
+//! message waiting since the client was offline, and the conversation notifications (`joined`, `left`,
+//! `members_joined`, `members_left`, `updated`). Built here once, for the hub, the bus and the gateway.
+
+use base64::Engine as _;
+
+use crate::realtime::proto::{
+    CommandType, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, OpType,
+};
+use crate::store::messages::Stored;
+use crate::store::realtime::Pending;
+
+/// A change to a conversation, as its online members are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvNotice<'a> {
+    /// You were added (invited, or the conversation was started with you in it).
+    Joined,
+    /// You were removed.
+    Left,
+    /// These clients were added.
+    MembersJoined(&'a [String]),
+    /// These clients were removed.
+    MembersLeft(&'a [String]),
+    /// Attributes changed; the JSON object of what was set.
+    Updated(&'a str),
+}
+
+/// The `conv` push that tells `peer` of `notice` about conversation `cid`, made by `by` (a client id, or
+/// none when the app's backend made it).
+pub fn conv_notice(
+    peer: &str,
+    cid: &str,
+    by: Option<&str>,
+    notice: ConvNotice<'_>,
+) -> GenericCommand {
+    let mut conv = ConvCommand {
+        cid: Some(cid.to_string()),
+        init_by: by.map(str::to_owned),
+        ..Default::default()
+    };
+    let op = match notice {
+        ConvNotice::Joined => OpType::Joined,
+        ConvNotice::Left => OpType::Left,
+        ConvNotice::MembersJoined(m) => {
+            conv.m = m.to_vec();
+            OpType::MembersJoined
+        }
+        ConvNotice::MembersLeft(m) => {
+            conv.m = m.to_vec();
+            OpType::MembersLeft
+        }
+        ConvNotice::Updated(attr) => {
+            conv.attr = Some(JsonObjectMessage {
+                data: attr.to_string(),
+            });
+            OpType::Updated
+        }
+    };
+    conv_push(peer, op, conv)
+}
+
+/// A stored message as the `direct` push the SDK reads (§3.2).
+pub fn direct_push(
+    peer: &str,
+    msg_id: &str,
+    conv: &str,
+    from: &str,
+    ts: i64,
+    data: &str,
+    binary: bool,
+) -> GenericCommand {
+    let mut dm = DirectCommand {
+        from_peer_id: Some(from.to_string()),
+        timestamp: Some(ts),
+        cid: Some(conv.to_string()),
+        id: Some(msg_id.to_string()),
+        ..Default::default()
+    };
+    if binary {
+        dm.binary_msg = Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap_or_default(),
+        );
+    } else {
+        dm.msg = Some(data.to_string());
+    }
+    GenericCommand {
+        peer_id: Some(peer.to_string()),
+        direct_message: Some(dm),
+        ..GenericCommand::new(CommandType::Direct, None)
+    }
+}
+
+pub fn stored_push(peer: &str, msg: &Stored) -> GenericCommand {
+    let mut cmd = direct_push(
+        peer,
+        &msg.msg_id,
+        &msg.conv_id,
+        &msg.from,
+        msg.timestamp,
+        &msg.data,
+        msg.binary,
+    );
+    if let Some(dm) = cmd.direct_message.as_mut() {
+        dm.transient = msg.transient.then_some(true);
+        dm.mention_pids = msg.mention_pids.clone();
+        dm.mention_all = msg.mention_all.then_some(true);
+    }
+    cmd
+}
+
+pub fn pending_push(peer: &str, p: &Pending, offline: bool) -> GenericCommand {
+    let mut cmd = direct_push(
+        peer,
+        &p.msg_id,
+        &p.conv_id,
+        &p.from,
+        p.timestamp,
+        &p.data,
+        p.binary,
+    );
+    if let Some(dm) = cmd.direct_message.as_mut() {
+        dm.offline = offline.then_some(true);
+    }
+    cmd
+}
+
+pub fn conv_push(peer: &str, op: OpType, conv: ConvCommand) -> GenericCommand {
+    GenericCommand {
+        peer_id: Some(peer.to_string()),
+        conv_message: Some(conv),
+        ..GenericCommand::new(CommandType::Conv, Some(op))
+    }
+}

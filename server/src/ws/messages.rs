@@ -1,0 +1,213 @@
+//! The message commands: `direct` (a send, through `crate::domain::messaging`), `ack` and `read` (delivery
+//! and read positions), `logs` (a page of history).
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::connection::Conn;
+use super::replies::{now_ms, refusal, reply_to, store_error, strings};
+use crate::domain::messaging::{self, Origin, SendError};
+use crate::protocol::limits::{DEFAULT_LOGS, MAX_LOGS};
+use crate::protocol::Reason;
+use crate::realtime::proto::{
+    AckCommand, CommandType, GenericCommand, LogItem, LogsCommand, QueryDirection,
+};
+use crate::store::messages::{self, HistoryQuery, HistoryScope, NewMessage};
+use crate::store::realtime::{self as positions, Position};
+use crate::store::StoreError;
+
+impl Conn {
+    /// An `ack` that refuses a `direct`: the SDK rejects the send's promise with `reason`.
+    fn ack_error(&mut self, req: &GenericCommand, reason: Reason) {
+        self.out.push(GenericCommand {
+            ack_message: Some(AckCommand {
+                code: Some(reason.code() as i32),
+                reason: Some(reason.name().to_string()),
+                ..Default::default()
+            }),
+            ..reply_to(req, CommandType::Ack, None)
+        });
+    }
+
+    /// A client's `direct`: stored (membership checked), answered with `ack`, then delivered.
+    pub(super) async fn send(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let dm = req.direct_message.clone().unwrap_or_default();
+        let Some(cid) = dm.cid.clone().filter(|c| !c.is_empty()) else {
+            self.ack_error(&req, Reason::InvalidMessagingTarget);
+            return;
+        };
+        let (data, binary) = match (&dm.msg, &dm.binary_msg) {
+            (_, Some(bytes)) => (
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+                true,
+            ),
+            (Some(text), None) => (text.clone(), false),
+            (None, None) => {
+                self.ack_error(&req, Reason::EmptyMessage);
+                return;
+            }
+        };
+        let push = dm
+            .push_data
+            .as_deref()
+            .map(|p| serde_json::from_str(p).unwrap_or_else(|_| Value::String(p.to_string())));
+        let msg = NewMessage {
+            transient: dm.transient == Some(true),
+            push_field: push.as_ref().map(|_| "push"),
+            push,
+            binary,
+            mention_pids: dm.mention_pids.clone(),
+            mention_all: dm.mention_all == Some(true),
+            ..NewMessage::to_conversation(cid, peer.to_string(), data)
+        };
+        let ip = self.ip.clone();
+        match messaging::send(&self.state.svc, msg, Origin::Client, ip).await {
+            Ok(stored) => {
+                self.out.push(GenericCommand {
+                    ack_message: Some(AckCommand {
+                        uid: Some(stored.msg_id),
+                        t: Some(stored.timestamp),
+                        ..Default::default()
+                    }),
+                    ..reply_to(&req, CommandType::Ack, None)
+                });
+            }
+            Err(SendError::Rejected(refusal)) => {
+                self.out.push(GenericCommand {
+                    ack_message: Some(AckCommand {
+                        code: Some(Reason::MessageRejectedByApp.code() as i32),
+                        reason: Some(Reason::MessageRejectedByApp.name().into()),
+                        app_code: refusal.app_code.map(|c| c as i32),
+                        app_msg: refusal.detail,
+                        ..Default::default()
+                    }),
+                    ..reply_to(&req, CommandType::Ack, None)
+                });
+            }
+            Err(SendError::Invalid(_)) => self.ack_error(&req, Reason::MessageTooLarge),
+            Err(SendError::Store(StoreError::SystemConversationRequired)) => {
+                self.ack_error(&req, Reason::SystemConversationRequired)
+            }
+            Err(SendError::Store(e)) if !e.is_internal() => {
+                self.ack_error(&req, Reason::InvalidMessagingTarget)
+            }
+            // A client's send is never counted against the app's rate limits.
+            Err(SendError::Limited(_)) => self.out.push(refusal(&req, Reason::Internal, None)),
+            Err(SendError::Store(e)) => self.out.push(store_error(&req, e)),
+        }
+    }
+
+    /// A client's `ack`: the messages of a conversation up to `tots` reached it.
+    pub(super) async fn ack(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let Some(ack) = req.ack_message.as_ref() else {
+            return;
+        };
+        if let (Some(cid), Some(tots)) = (ack.cid.clone(), ack.tots.or(ack.t)) {
+            let mark = vec![(cid, tots.min(now_ms()))];
+            if let Err(e) = positions::advance(
+                &self.state.svc.db,
+                peer.to_string(),
+                Position::Delivered,
+                mark,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "realtime: ack not saved");
+            }
+        }
+    }
+
+    /// `read`: the client has read each listed conversation up to the time given.
+    pub(super) async fn read(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let Some(read) = req.read_message.as_ref() else {
+            return;
+        };
+        let now = now_ms();
+        let mut marks: Vec<(String, i64)> = read
+            .convs
+            .iter()
+            .map(|t| (t.cid.clone(), t.timestamp.unwrap_or(now).min(now)))
+            .collect();
+        marks.extend(read.cid.iter().chain(&read.cids).map(|c| (c.clone(), now)));
+        if let Err(e) =
+            positions::advance(&self.state.svc.db, peer.to_string(), Position::Read, marks).await
+        {
+            tracing::error!(error = %e, "realtime: read position not saved");
+        }
+    }
+
+    /// `logs`: a page of a conversation's history, oldest first, as the SDK's iterator expects (§8.4).
+    pub(super) async fn logs(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let lq: LogsCommand = req.logs_message.clone().unwrap_or_default();
+        let Some((cid, row)) = self.conversation(&req, lq.cid.as_deref()).await else {
+            return;
+        };
+        let open = row.get("sys") == Some(&json!(true)) || row.get("tr") == Some(&json!(true));
+        if !open && !strings(row.get("m")).iter().any(|m| **m == *peer) {
+            self.out.push(refusal(
+                &req,
+                Reason::ConversationLogRejected,
+                Some("only members may read a conversation's history".into()),
+            ));
+            return;
+        }
+        let newer = lq.direction == Some(QueryDirection::New as i32);
+        let q = HistoryQuery {
+            scope: HistoryScope::ConversationFor {
+                conv: cid,
+                client: peer.to_string(),
+            },
+            limit: lq
+                .l
+                .or(lq.limit)
+                .map_or(DEFAULT_LOGS, |l| (l.max(1) as usize).min(MAX_LOGS)),
+            reversed: newer,
+            start_ts: lq.t,
+            start_msgid: lq.mid.clone(),
+            include_start: lq.t_included == Some(true),
+            stop_ts: lq.tt,
+            stop_msgid: lq.tmid.clone(),
+            include_stop: lq.tt_included == Some(true),
+        };
+        match messages::history(&self.state.svc.db, q).await {
+            Ok(mut records) => {
+                if !newer {
+                    records.reverse();
+                }
+                let logs = records
+                    .into_iter()
+                    .map(|r| LogItem {
+                        from: r["from"].as_str().map(str::to_owned),
+                        data: r["data"].as_str().map(str::to_owned),
+                        timestamp: r["timestamp"].as_i64(),
+                        msg_id: r["msg-id"].as_str().map(str::to_owned),
+                        bin: r["bin"].as_bool().filter(|b| *b),
+                        mention_all: r["mention-all"].as_bool().filter(|b| *b),
+                        mention_pids: strings(r.get("mention-pids")),
+                        ..Default::default()
+                    })
+                    .collect();
+                self.out.push(GenericCommand {
+                    logs_message: Some(LogsCommand {
+                        logs,
+                        ..Default::default()
+                    }),
+                    ..reply_to(&req, CommandType::Logs, None)
+                });
+            }
+            Err(e) => self.out.push(store_error(&req, e)),
+        }
+    }
+}

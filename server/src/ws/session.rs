@@ -1,0 +1,252 @@
+//! The session commands: `session/open` (login by signature or session token, tag takeover, what the
+//! client missed while offline), `session/close`, `session/refresh`, and the end of a session when its
+//! connection goes.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::json;
+
+use super::connection::{Conn, Session};
+use super::replies::{now_ms, refusal, reply_to};
+use crate::hooks::close_code;
+use crate::protocol::{Hook, Reason};
+use crate::realtime::hub::{Outbound, SessionRef};
+use crate::realtime::proto::{
+    CommandType, GenericCommand, OpType, SessionCommand, UnreadCommand, UnreadTuple,
+};
+use crate::realtime::pushes::pending_push;
+use crate::realtime::signature::{self, Signed};
+use crate::store::realtime as positions;
+
+/// Offline messages pushed per conversation at a protocol-1 login.
+const OFFLINE_PUSH_LIMIT: usize = 100;
+
+impl Conn {
+    /// A new session token for `peer`, always with its lifetime (an `st` without `stTtl` expires at once
+    /// in the SDK).
+    pub(super) fn session_token(&self, peer: &str) -> SessionCommand {
+        let ttl = self.realtime().config.session_ttl.as_secs();
+        SessionCommand {
+            st: Some(self.realtime().issue_token(peer)),
+            st_ttl: Some(ttl.min(i32::MAX as u64) as i32),
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn signature_ok(
+        &self,
+        what: Signed<'_>,
+        t: Option<i64>,
+        n: Option<&str>,
+        s: Option<&str>,
+    ) -> bool {
+        !self.realtime().config.require_signatures
+            || signature::verify(
+                &self.state.credentials.master_key,
+                &self.state.credentials.app_id,
+                what,
+                t,
+                n,
+                s,
+            )
+    }
+
+    pub(super) async fn open(&mut self, req: GenericCommand) {
+        let app_id = &self.state.credentials.app_id;
+        if req.app_id.as_deref().is_some_and(|a| a != app_id) {
+            self.out.push(refusal(&req, Reason::AppNotAvailable, None));
+            return;
+        }
+        let peer = req.peer_id.clone().unwrap_or_default();
+        if peer.is_empty() || peer.len() > 64 {
+            self.out.push(refusal(
+                &req,
+                Reason::InvalidLogin,
+                Some("peerId must be 1 to 64 characters".into()),
+            ));
+            return;
+        }
+        let sm = req.session_message.clone().unwrap_or_default();
+        match sm.st.as_deref() {
+            Some(st) if self.realtime().token_valid(st, &peer) => {}
+            Some(_) => {
+                self.out
+                    .push(refusal(&req, Reason::SessionTokenExpired, None));
+                return;
+            }
+            None => {
+                if !self.signature_ok(
+                    Signed::Login { client: &peer },
+                    sm.t,
+                    sm.n.as_deref(),
+                    sm.s.as_deref(),
+                ) {
+                    tracing::info!(conn = self.id, peer, "realtime: login signature refused");
+                    self.out.push(refusal(&req, Reason::SignatureFailed, None));
+                    return;
+                }
+            }
+        }
+        let peer: Arc<str> = Arc::from(peer.as_str());
+        let tag = sm
+            .tag
+            .clone()
+            .filter(|t| !t.is_empty() && sm.r != Some(true));
+        if let Some(tag) = &tag {
+            self.realtime().took_over(&peer, tag);
+        }
+        let kicked = self.realtime().register(SessionRef {
+            conn: self.id,
+            peer: peer.clone(),
+            tag,
+            tx: self.tx.clone(),
+            overflow: self.overflow.clone(),
+        });
+        for other in kicked {
+            let _ = other.tx.try_send(Outbound::Kick {
+                peer: other.peer.clone(),
+                code: Reason::SessionConflict.code() as i32,
+                reason: Reason::SessionConflict.name(),
+            });
+        }
+        self.sessions.insert(
+            peer.clone(),
+            Session {
+                broadcast_cursor: 0,
+                tag: sm.tag.clone(),
+            },
+        );
+        self.state.svc.hooks.after(
+            Hook::ClientOnline,
+            json!({"peerId": &*peer, "sourceIP": &self.ip, "tag": &sm.tag, "reconnect": sm.r == Some(true)}),
+            None,
+        );
+        let now = now_ms();
+        self.out.push(GenericCommand {
+            server_ts: Some(now),
+            peer_id: Some(peer.to_string()),
+            session_message: Some(self.session_token(&peer)),
+            ..reply_to(&req, CommandType::Session, Some(OpType::Opened))
+        });
+        self.after_login(&peer, now).await;
+    }
+
+    /// What a client missed: unread counts (v3) or the messages themselves (v1), then broadcasts.
+    pub(super) async fn after_login(&mut self, peer: &Arc<str>, now: i64) {
+        let db = self.state.svc.db.clone();
+        if self.proto.version >= 3 {
+            match positions::unread(&db, peer.to_string()).await {
+                Ok(unread) if !unread.is_empty() => {
+                    let convs = unread
+                        .into_iter()
+                        .map(|u| {
+                            let mut t = UnreadTuple {
+                                cid: u.conv_id,
+                                unread: u.count.min(i64::from(i32::MAX)) as i32,
+                                ..Default::default()
+                            };
+                            if let Some(last) = u.last {
+                                t.mid = Some(last.msg_id);
+                                t.timestamp = Some(last.timestamp);
+                                t.from = Some(last.from);
+                                if last.binary {
+                                    t.binary_msg = base64::engine::general_purpose::STANDARD
+                                        .decode(&last.data)
+                                        .ok();
+                                } else {
+                                    t.data = Some(last.data);
+                                }
+                            }
+                            t
+                        })
+                        .collect();
+                    self.out.push(GenericCommand {
+                        peer_id: Some(peer.to_string()),
+                        unread_message: Some(UnreadCommand {
+                            convs,
+                            notif_time: Some(now),
+                        }),
+                        ..GenericCommand::new(CommandType::Unread, None)
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "realtime: unread counts failed"),
+            }
+        } else {
+            match positions::undelivered(&db, peer.to_string(), OFFLINE_PUSH_LIMIT).await {
+                Ok(pending) => self
+                    .out
+                    .extend(pending.iter().map(|p| pending_push(peer, p, true))),
+                Err(e) => tracing::error!(error = %e, "realtime: offline messages failed"),
+            }
+        }
+        match positions::pending_broadcasts(&db, peer.to_string(), now).await {
+            Ok((pending, newest)) => {
+                if let Some(s) = self.sessions.get_mut(peer) {
+                    s.broadcast_cursor = s.broadcast_cursor.max(newest);
+                }
+                self.out.extend(
+                    pending
+                        .iter()
+                        .map(|p| pending_push(peer, p, self.proto.version < 3)),
+                );
+                if let Err(e) = positions::set_broadcast_cursor(&db, peer.to_string(), newest).await
+                {
+                    tracing::error!(error = %e, "realtime: broadcast cursor not saved");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "realtime: pending broadcasts failed"),
+        }
+    }
+
+    pub(super) fn offline_hook(&self, peer: &str, tag: &Option<String>, code: i64, msg: &str) {
+        self.state.svc.hooks.after(
+            Hook::ClientOffline,
+            json!({"peerId": peer, "closeCode": code, "closeMsg": msg, "sourceIP": &self.ip, "tag": tag}),
+            None,
+        );
+    }
+
+    pub(super) async fn end_session(&mut self, peer: &Arc<str>, code: i64, msg: &str) {
+        if let Some(session) = self.sessions.remove(peer) {
+            self.offline_hook(peer, &session.tag, code, msg);
+            self.realtime().unregister(self.id, peer);
+            if session.broadcast_cursor > 0 {
+                let _ = positions::set_broadcast_cursor(
+                    &self.state.svc.db,
+                    peer.to_string(),
+                    session.broadcast_cursor,
+                )
+                .await;
+            }
+        }
+    }
+
+    pub(super) async fn close_all(&mut self) {
+        let peers: Vec<Arc<str>> = self.sessions.keys().cloned().collect();
+        for peer in peers {
+            self.end_session(&peer, close_code::DISCONNECT, "disconnected")
+                .await;
+        }
+    }
+
+    pub(super) async fn close(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        self.end_session(&peer, close_code::LOGOUT, "logout").await;
+        self.out
+            .push(reply_to(&req, CommandType::Session, Some(OpType::Closed)));
+    }
+
+    pub(super) fn refresh(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        self.out.push(GenericCommand {
+            session_message: Some(self.session_token(&peer)),
+            ..reply_to(&req, CommandType::Session, Some(OpType::Refreshed))
+        });
+    }
+}
