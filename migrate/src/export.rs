@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -27,7 +27,7 @@ use crate::api::{
     Api, History, HistoryOf, Scan, Subscribers, HISTORY_LIMIT, SCAN_LIMIT, SUBSCRIBER_LIMIT,
 };
 use crate::files::{self, committed_rows, DownloadOptions, FileRow, FilesSummary, FILE_CLASS};
-use crate::{Error, FORMAT};
+use crate::{bar_style, Error, FORMAT};
 
 pub const CHECKPOINT: &str = "checkpoint.json";
 pub const MANIFEST: &str = "manifest.json";
@@ -296,9 +296,6 @@ fn subscriber_list(dir: &Path, committed: u64) -> Result<Vec<(String, String)>, 
         .collect())
 }
 
-pub(crate) fn bar_style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
-}
 
 /// Runs (or continues) an export into `options.out`.
 pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary, Error> {

@@ -277,7 +277,7 @@ pub async fn download_all(
         }
     }
     let bar = multi.add(ProgressBar::new(rows.len() as u64));
-    bar.set_style(crate::export::bar_style(
+    bar.set_style(crate::bar_style(
         "{bar:30} {pos}/{len} file bodies, {msg} ({elapsed})",
     ));
     bar.set_position(summary.present);

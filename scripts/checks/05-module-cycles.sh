@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Dependencies inside functions/ point one way (bin → lambda → ops → delivery → leancloud_im): fail if a module
-# imports a module that imports it back, directly or through others. Modules are the top-level folders/files of
-# src/ and, inside a folder, its files (`delivery::ledger`); an edge is a non-test `use crate::…` / `crate::…`
-# path. Usage: scripts/checks/05-module-cycles.sh [SRC_DIR] (default functions/src).
+# Dependencies inside each crate point one way (functions: bin → lambda → ops → delivery → leancloud_im; the
+# server: config, protocol ← store ← presence ← domain ← http, ws): fail if a module imports a module that
+# imports it back, directly or through others. Modules are the top-level folders/files of src/ and, inside a
+# folder, its files (`delivery::ledger`); an edge is a non-test `use crate::…` / `crate::…` path.
+# Usage: scripts/checks/05-module-cycles.sh [SRC_DIR] (default: every crate's src/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-src=${1:-functions/src}
+if [ $# -eq 0 ]; then
+  for dir in shared/src functions/src server/src migrate/src; do
+    "$0" "$dir"
+  done
+  exit 0
+fi
+src=$1
 python3 - "$src" <<'PY'
 import os, re, sys
 
