@@ -1,11 +1,15 @@
 //! The calls the export and the verification make, as [`leancloud_im::Request`]s, and [`Api`]: the client
-//! with a request-rate limiter and patient retries on top of the client's own.
+//! with a request-rate limiter and patient retries. The retries are [`Api::call`]'s alone: the client under
+//! it makes single attempts, so one call is at most [`ApiOptions::max_attempts`] requests, each paced and
+//! counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leancloud_im::{Client, ClientOptions, Config, ConfigError, Error, Request};
+use leancloud_im::{
+    Client, ClientOptions, Config, ConfigError, Error, Request, RetryOutcome, RetryPolicy,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
@@ -175,8 +179,24 @@ pub struct ApiOptions {
     pub max_requests_per_second: f64,
     /// Limit of one attempt.
     pub request_timeout: Duration,
-    /// Attempts per call before the export stops (it can be resumed).
+    /// Attempts per call before the export stops (it can be resumed): HTTP requests, the first included.
     pub max_attempts: u32,
+}
+
+/// Backoff after a call's first failed attempt; it doubles per attempt (jittered into its upper half).
+pub const RETRY_BASE: Duration = Duration::from_millis(500);
+/// Longest backoff between two attempts of a call (a 429's `Retry-After` is waited in full instead).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(32);
+
+impl ApiOptions {
+    /// The shared retry policy with this tool's attempts and backoff.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            base: RETRY_BASE,
+            cap: MAX_BACKOFF,
+        }
+    }
 }
 
 impl Default for ApiOptions {
@@ -192,8 +212,11 @@ impl Default for ApiOptions {
 /// Counters of what the API did.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// HTTP requests sent (attempts, retries included).
     pub requests: AtomicU64,
+    /// Attempts that were retried.
     pub retries: AtomicU64,
+    /// 429 answers that were waited out and retried.
     pub rate_limited: AtomicU64,
 }
 
@@ -263,12 +286,13 @@ pub fn config(
 
 impl Api {
     pub fn new(config: Config, options: ApiOptions) -> Result<Api, Error> {
+        // Single attempts: `call` is the only retry loop.
         let client_options = ClientOptions {
             request_timeout: options.request_timeout,
             connect_timeout: options.request_timeout.min(Duration::from_secs(10)),
-            max_attempts: 3,
+            max_attempts: 1,
             base_backoff: Duration::from_millis(200),
-            default_deadline: options.request_timeout * 4,
+            default_deadline: options.request_timeout,
         };
         Ok(Api {
             client: Client::with_options(config, client_options)?,
@@ -282,29 +306,112 @@ impl Api {
         &self.client
     }
 
-    /// Executes `request`, retrying transient failures up to [`ApiOptions::max_attempts`] times.
+    /// Executes `request`, retrying transient failures up to [`ApiOptions::max_attempts`] attempts in all:
+    /// 5xx, timeouts and failed or dropped connections with the shared [`RetryPolicy`]'s backoff (idempotent
+    /// requests only, which all of this tool's are), a 429 after its `Retry-After`.
     pub async fn call<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        let policy = self.options.retry_policy();
         let mut attempt = 1u32;
         loop {
             self.pacer.wait().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            match self.client.execute(request).await {
+            let deadline = Instant::now() + self.options.request_timeout;
+            let (error, class) = match self.client.execute_once(request, deadline).await {
                 Ok(response) => return Ok(response),
-                Err(error) if error.is_retryable() && attempt < self.options.max_attempts => {
-                    let wait = match error.retry_after() {
-                        Some(after) => {
-                            self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                            after.max(Duration::from_millis(100))
-                        }
-                        None => Duration::from_millis(250u64 << attempt.min(7)),
-                    };
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(path = %request.path(), attempt, ?wait, %error, "retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
+                Err(failure) => failure,
+            };
+            let outcome = match error.retry_after() {
+                // A 429: LeanCloud says how long the bucket is closed; wait that, within the attempts.
+                Some(after) if attempt < policy.max_attempts => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    RetryOutcome::RetryAfter(after.max(Duration::from_millis(100)))
                 }
-                Err(error) => return Err(error),
-            }
+                Some(_) => RetryOutcome::Stop,
+                None => policy.decide(
+                    class,
+                    attempt,
+                    request.is_idempotent(),
+                    Duration::MAX,
+                    rand::random::<f64>(),
+                ),
+            };
+            let wait = match outcome {
+                RetryOutcome::Stop => return Err(error),
+                RetryOutcome::RetryAfter(wait) => wait,
+            };
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(path = %request.path(), attempt, ?wait, %error, "retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A server that answers every request with a plain-text 503 and closes the connection; the count is
+    /// of requests that reached it.
+    async fn always_503() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    // A GET without a body: the head is the request.
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let answer = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\
+                                  connection: close\r\n\r\nbusy";
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    /// One loop per call: `--max-attempts 3` is 3 requests, 2 of them retries (before, each of the 3 was the
+    /// client's own 3 attempts: 9 requests, counted as 3).
+    #[tokio::test]
+    async fn max_attempts_counts_http_requests_and_every_retry_is_counted() {
+        let (url, requests) = always_503().await;
+        let config = config(Some("api-test-app-id"), Some("k"), Some(&url)).unwrap();
+        let api = Api::new(
+            config,
+            ApiOptions {
+                max_attempts: 3,
+                request_timeout: Duration::from_secs(5),
+                ..ApiOptions::default()
+            },
+        )
+        .unwrap();
+        let scan = Scan {
+            class: "_Conversation".into(),
+            limit: SCAN_LIMIT,
+            cursor: None,
+        };
+
+        let error = api.call(&scan).await.unwrap_err();
+
+        assert_eq!(Some(503), error.status(), "{error}");
+        assert_eq!(3, requests.load(Ordering::SeqCst));
+        assert_eq!(3, api.stats.requests.load(Ordering::Relaxed));
+        assert_eq!(2, api.stats.retries.load(Ordering::Relaxed));
     }
 }
