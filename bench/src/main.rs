@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use md5::{Digest, Md5};
 
 use crate::coldstart::{cold_run, http_event, FunctionProcess};
 use crate::python::Python;
@@ -603,13 +602,13 @@ fn path_name(p: ours::FanoutPath) -> &'static str {
     }
 }
 
-/// Headers of a master-key request signed once (`X-LC-Sign: md5(ts+master),ts,master`).
+/// Headers of a master-key request signed once (`X-LC-Sign: md5(ts+master),ts,master`, by the client crate's
+/// [`leancloud_im::sign`], the one copy of the SDK's rule on the calling side).
 fn signed_headers(app_id: &str, master_key: &str) -> Vec<(&'static str, String)> {
-    let ts = chrono::Utc::now().timestamp_millis().to_string();
-    let sign = hex::encode(Md5::digest(format!("{ts}{master_key}").as_bytes()));
+    let ts = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     vec![
         ("x-lc-id", app_id.to_owned()),
-        ("x-lc-sign", format!("{sign},{ts},master")),
+        ("x-lc-sign", leancloud_im::sign(ts, master_key, true)),
     ]
 }
 
