@@ -17,7 +17,15 @@ pub struct AppError {
     pub code: i64,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// What went wrong inside, for the log only (never in the response body): the [`log_app_errors`]
+    /// middleware logs it once.
+    pub cause: Option<String>,
 }
+
+/// The cause of an internal error, carried from the handler to [`log_app_errors`] in the response's
+/// extensions.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
 
 impl AppError {
     pub fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Self {
@@ -26,6 +34,7 @@ impl AppError {
             code,
             message: message.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -72,14 +81,16 @@ impl AppError {
         )
     }
 
-    /// Opaque to the client; the detail goes to the log.
+    /// Opaque to the client; the detail goes to the log, once, through [`log_app_errors`].
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
-        AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            codes::INTERNAL,
-            "Internal server error.",
-        )
+        AppError {
+            cause: Some(detail.to_string()),
+            ..AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL,
+                "Internal server error.",
+            )
+        }
     }
 
     pub fn rate_limited(code: i64, message: impl Into<String>, retry_after_secs: u64) -> Self {
@@ -216,6 +227,20 @@ impl IntoResponse for AppError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
         response
     }
+}
+
+/// Middleware: logs the cause of every internal error a handler answered, once, with the request's method
+/// and path (never its query, which may hold a session token).
+pub async fn log_app_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let response = next.run(req).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(%method, %path, error = %cause, "internal error");
+    }
+    response
 }

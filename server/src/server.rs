@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
-use crate::error::{codes, AppError};
+use crate::error::{codes, log_app_errors, AppError};
 use crate::routes::{admin, classes, history2, rtm, scan};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::db::{Db, SqliteDb};
@@ -50,6 +50,7 @@ pub enum ServerError {
 /// The whole HTTP API. Paths with a doubled leading slash (`//1.1/…`, what the SDK sends with a trailing
 /// slash in its base URL) are routed like single-slash ones.
 pub fn app(state: AppState) -> Router {
+    // LeanCloud's API: what fault mode exercises (clients must survive 5xx, 429, timeouts, drops).
     let api = Router::new()
         .route(
             "/1.1/classes/{class}",
@@ -68,6 +69,12 @@ pub fn app(state: AppState) -> Router {
         .merge(history2::routes())
         .route("/1.1/date", get(admin::date))
         .route("/v1/route", get(ws::route))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), inject_faults));
+    // The operators' doors (health, fault and limit settings, the console) stay up whatever faults are
+    // injected into the API.
+    let operators = Router::new()
         .route("/__admin/health", get(admin::health))
         .route(
             "/__admin/faults",
@@ -75,10 +82,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/__admin/rate-limits", put(admin::put_rate_limits))
         .route("/__admin/messages", get(admin::messages))
-        .nest_service("/console", crate::console::router(state.clone()))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
+        .nest_service("/console", crate::console::router(state.clone()));
+    let routed = operators
+        .merge(api)
+        .layer(middleware::from_fn(log_app_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_request,
@@ -86,7 +93,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     // WebSocket upgrades (any path) go to the realtime gateway before routing, fault mode and the log.
     Router::new()
-        .fallback_service(api.map_request(normalize_path))
+        .fallback_service(routed.map_request(normalize_path))
         .layer(middleware::from_fn_with_state(state, ws::upgrade_or_next))
 }
 

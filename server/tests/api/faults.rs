@@ -143,3 +143,29 @@ async fn faults_switch_over_http_with_the_master_key_and_can_stop_after_n() {
         .await;
     assert_eq!(StatusCode::BAD_REQUEST, status);
 }
+
+/// Issue 21: fault mode breaks LeanCloud's API, never the operators' doors (health, settings, console).
+#[tokio::test]
+async fn the_console_and_admin_endpoints_answer_while_every_api_call_is_faulted() {
+    // Arrange
+    let app = spawn_app().await;
+    app.server
+        .set_faults(FaultConfig::always(FaultKind::ServerError));
+
+    // Act
+    let api = app.get("/1.1/date").await;
+    let health = app.get("/__admin/health").await;
+    let console = app
+        .client
+        .get(app.url("/console/"))
+        .send()
+        .await
+        .expect("console page");
+    let unknown = app.get("/1.1/nothing-here").await;
+
+    // Assert
+    assert_eq!(StatusCode::SERVICE_UNAVAILABLE, api.0, "{}", api.1);
+    assert_eq!(StatusCode::OK, health.0, "{}", health.1);
+    assert_eq!(StatusCode::OK, console.status());
+    assert_eq!(StatusCode::SERVICE_UNAVAILABLE, unknown.0, "{}", unknown.1);
+}
