@@ -10,7 +10,6 @@ use leancloud_im::Client;
 
 use crate::config::{self, StartupError};
 use crate::delivery::Delivery;
-use crate::ops::caller::JwtPolicy;
 use crate::scheduler::Scheduler;
 
 /// Which services beyond the LeanCloud client an operation uses. Constants, so the branches that build the
@@ -20,6 +19,41 @@ pub trait Needs {
     const DELIVERY: bool = false;
     /// EventBridge Scheduler.
     const SCHEDULER: bool = false;
+}
+
+/// `JWT_IDENTITY_CLAIM`: the claim holding the caller's client id.
+pub const JWT_IDENTITY_CLAIM: &str = "JWT_IDENTITY_CLAIM";
+/// `JWT_ADMIN_SCOPE`: the scope that lifts the binding (operators, back-office services).
+pub const JWT_ADMIN_SCOPE: &str = "JWT_ADMIN_SCOPE";
+pub const DEFAULT_IDENTITY_CLAIM: &str = "sub";
+pub const DEFAULT_ADMIN_SCOPE: &str = "leancloud-im/admin";
+
+/// How a JWT caller is identified. Here, next to [`App`] that holds it, so that the app state does not
+/// import the operations (which import it); [`crate::ops::caller`] applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtPolicy {
+    pub identity_claim: String,
+    pub admin_scope: String,
+}
+
+impl Default for JwtPolicy {
+    fn default() -> Self {
+        JwtPolicy {
+            identity_claim: DEFAULT_IDENTITY_CLAIM.to_owned(),
+            admin_scope: DEFAULT_ADMIN_SCOPE.to_owned(),
+        }
+    }
+}
+
+impl JwtPolicy {
+    /// From `JWT_IDENTITY_CLAIM` and `JWT_ADMIN_SCOPE` (defaults `sub`, `leancloud-im/admin`).
+    pub fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> JwtPolicy {
+        let defaults = JwtPolicy::default();
+        JwtPolicy {
+            identity_claim: env(JWT_IDENTITY_CLAIM).unwrap_or(defaults.identity_claim),
+            admin_scope: env(JWT_ADMIN_SCOPE).unwrap_or(defaults.admin_scope),
+        }
+    }
 }
 
 /// The LeanCloud client plus the services the function's operation needs.

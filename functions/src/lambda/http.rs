@@ -8,8 +8,9 @@ use http::Method;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::app::JwtPolicy;
 use crate::error::{ErrorCode, FunctionError, HttpError};
-use crate::ops::caller::{Caller, JwtPolicy};
+use crate::ops::caller::Caller;
 use crate::ops::input::parse_conversation_id;
 use crate::ops::{Matched, Operation, Resource, Route};
 
