@@ -296,7 +296,6 @@ fn subscriber_list(dir: &Path, committed: u64) -> Result<Vec<(String, String)>, 
         .collect())
 }
 
-
 /// Runs (or continues) an export into `options.out`.
 pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary, Error> {
     let started = Instant::now();

@@ -51,5 +51,6 @@ impl Error {
 
 /// A progress bar style from `template`, or the default one if the template does not parse.
 pub(crate) fn bar_style(template: &str) -> indicatif::ProgressStyle {
-    indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
 }

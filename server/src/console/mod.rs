@@ -9,6 +9,9 @@
 //! stored data as text (`textContent`), so a message holding `<script>` is shown, never run.
 
 mod api;
+mod conversations;
+mod messages;
+mod operations;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -125,20 +128,23 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             "/conversations",
-            get(api::conversations).post(api::create_conversation),
+            get(conversations::conversations).post(conversations::create_conversation),
         )
-        .route("/conversations/{id}", get(api::conversation))
-        .route("/conversations/{id}/members", post(api::add_members))
+        .route("/conversations/{id}", get(conversations::conversation))
+        .route(
+            "/conversations/{id}/members",
+            post(conversations::add_members),
+        )
         .route(
             "/conversations/{id}/members/{client}",
-            delete(api::remove_member),
+            delete(conversations::remove_member),
         )
-        .route("/conversations/{id}/messages", get(api::messages))
-        .route("/messages", post(api::send))
-        .route("/broadcasts", post(api::broadcast))
-        .route("/quota", get(api::quota))
-        .route("/operations", get(api::operations))
-        .route("/live", get(api::live))
+        .route("/conversations/{id}/messages", get(messages::messages))
+        .route("/messages", post(messages::send))
+        .route("/broadcasts", post(messages::broadcast))
+        .route("/quota", get(operations::quota))
+        .route("/operations", get(operations::operations))
+        .route("/live", get(messages::live))
         .fallback(api_not_found);
     Router::new()
         .route("/", get(index))
