@@ -22,11 +22,12 @@ before(() => {
 });
 after(() => h.cleanup());
 
-/** POST through a function URL of the emulator; resolves {status, body}. The first call may start the binary. */
-async function invoke(fn, path, body) {
+/** POST (or `method`) through a function URL of the emulator; resolves {status, body}. The first call may start the
+ * binary. */
+async function invoke(fn, path, body, method = 'POST') {
   const res = await h.withTimeout(
     fetch(`${LAMBDA}/lambda-url/${fn}${path}`, {
-      method: 'POST',
+      method,
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     }),
@@ -43,8 +44,8 @@ async function invoke(fn, path, body) {
   return { status: res.status, body: parsed };
 }
 
-async function invokeOk(fn, path, body, status) {
-  const answer = await invoke(fn, path, body);
+async function invokeOk(fn, path, body, status, method = 'POST') {
+  const answer = await invoke(fn, path, body, method);
   assert.equal(answer.status, status, `${fn} ${path} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   return answer.body;
 }
@@ -127,4 +128,40 @@ test('a broadcast with valid_till reaches a client that logs in later', { skip }
   assert.deepEqual(mine, [['announcer', 'still valid', 'ServiceConversation']]);
   assert.ok(late.rec.messages.every(m => m.conversationClass === 'ServiceConversation'),
     `the late client got only broadcasts: ${JSON.stringify(late.rec.messages.map(m => m.text))}`);
+});
+
+// Issue 21: a member added or removed by the functions (REST writes of `m`) is told to the online clients, as a
+// WebSocket invite or kick is: INVITED / KICKED for the client concerned, MEMBERS_JOINED / MEMBERS_LEFT for the rest.
+test('add-member and remove-member tell online SDK clients: INVITED and MEMBERS_JOINED, KICKED and MEMBERS_LEFT', { skip }, async () => {
+  const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map(name => h.login(server, h.uid(name))));
+  const conv = await invokeOk('create-conversation', '/conversations', {
+    name: h.uid('team'), members: [alice.id, bob.id], creator: alice.id,
+  }, 201);
+  const cid = conv.objectId;
+
+  await invokeOk('add-member', `/conversations/${cid}/members`, { client_ids: [carol.id] }, 200);
+  await h.waitFor(() => carol.rec.invited.some(e => e.cid === cid), {
+    what: 'carol to be INVITED', describe: () => JSON.stringify(carol.rec.invited),
+  });
+  for (const [who, label] of [[alice, 'alice'], [bob, 'bob']]) {
+    // eslint-disable-next-line no-await-in-loop
+    await h.waitFor(() => who.rec.membersJoined.some(e => e.cid === cid && e.members.includes(carol.id)), {
+      what: `${label} to see MEMBERS_JOINED [carol]`, describe: () => JSON.stringify(who.rec.membersJoined),
+    });
+  }
+
+  await invokeOk('remove-member', `/conversations/${cid}/members`, { client_ids: [bob.id] }, 200, 'DELETE');
+  await h.waitFor(() => bob.rec.kicked.some(e => e.cid === cid), {
+    what: 'bob to be KICKED', describe: () => JSON.stringify(bob.rec.kicked),
+  });
+  for (const [who, label] of [[alice, 'alice'], [carol, 'carol']]) {
+    // eslint-disable-next-line no-await-in-loop
+    await h.waitFor(() => who.rec.membersLeft.some(e => e.cid === cid && e.members.includes(bob.id)), {
+      what: `${label} to see MEMBERS_LEFT [bob]`, describe: () => JSON.stringify(who.rec.membersLeft),
+    });
+  }
+  await h.sleep(h.SETTLE_MS);
+  assert.equal(carol.rec.invited.filter(e => e.cid === cid).length, 1, 'carol was invited once');
+  assert.deepEqual(bob.rec.membersLeft.filter(e => e.cid === cid), [], 'bob, removed, hears KICKED, not MEMBERS_LEFT');
+  assert.deepEqual(alice.rec.invited.filter(e => e.cid === cid), [], 'alice, the creator, is not invited to her own');
 });

@@ -67,3 +67,24 @@ test('a broadcast through instance A reaches SDK clients on A and on B', async (
     );
   }
 });
+
+// Issue 21: a member change made through REST on one instance (what add-member and remove-member do) reaches SDK
+// clients on the other: INVITED / MEMBERS_JOINED, then KICKED / MEMBERS_LEFT.
+test('members added and removed through REST on instance A are told to SDK clients on instance B', async () => {
+  const alice = await h.login(b, h.uid('alice'));
+  const carol = await h.login(b, h.uid('carol'));
+  const conv = await a.restOk('POST', '/1.1/classes/_Conversation', { name: h.uid('team'), m: [alice.id] });
+  const cid = conv.objectId;
+
+  await a.restOk('PUT', `/1.1/classes/_Conversation/${cid}`, { m: { __op: 'AddUnique', objects: [carol.id] } });
+  await h.waitFor(() => carol.rec.invited.some(e => e.cid === cid), { what: 'carol on B to be INVITED' });
+  await h.waitFor(() => alice.rec.membersJoined.some(e => e.cid === cid && e.members.includes(carol.id)), {
+    what: 'alice on B to see MEMBERS_JOINED [carol]', describe: () => JSON.stringify(alice.rec.membersJoined),
+  });
+
+  await a.restOk('PUT', `/1.1/classes/_Conversation/${cid}`, { m: { __op: 'Remove', objects: [carol.id] } });
+  await h.waitFor(() => carol.rec.kicked.some(e => e.cid === cid), { what: 'carol on B to be KICKED' });
+  await h.waitFor(() => alice.rec.membersLeft.some(e => e.cid === cid && e.members.includes(carol.id)), {
+    what: 'alice on B to see MEMBERS_LEFT [carol]', describe: () => JSON.stringify(alice.rec.membersLeft),
+  });
+});

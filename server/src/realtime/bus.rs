@@ -10,6 +10,10 @@
 //! sees messages sent through one instance in the order they were sent. A payload over PostgreSQL's 8,000-byte
 //! limit goes through the `bus_payloads` table and the notification names its row.
 //!
+//! The bus only carries events: the transport is `crate::store::postgres::notify`, and what an event from
+//! another instance does to this instance's sessions is the registry's business ([`super::Realtime`] takes
+//! them from the receiver [`Bus::postgres`] returns); the bus itself keeps only who is online elsewhere.
+//!
 //! The bus is for online delivery only: what a client misses while the bus is down (or its instance dies
 //! between a commit and the publish) is in the store, and reaches it as unread counts or offline messages at
 //! its next login. Health reports the bus, so a load balancer takes an instance whose listener is down out.
@@ -19,20 +23,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use futures::StreamExt;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::hub::Hub;
 use super::proto::GenericCommand;
 use crate::store::messages::Stored;
-use crate::store::postgres::Pg;
+use crate::store::postgres::{notify, Pg};
 
 /// The notification channel (per database, so test databases never hear each other).
 const CHANNEL: &str = "leancloud_realtime";
-/// Largest payload sent inline; PostgreSQL refuses notifications of 8,000 bytes and more.
-const MAX_INLINE: usize = 7_900;
 /// Most events per publishing statement.
 const MAX_BATCH: usize = 256;
 
@@ -81,12 +81,31 @@ struct Envelope {
     event: Event,
 }
 
-/// A notification's text: the envelope, or a reference to its row in `bus_payloads`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum Wire {
-    Inline(Envelope),
-    Stored { payload_id: i64 },
+/// An event from another instance, for the registry: who sent it, and what.
+pub type Incoming = (u64, Event);
+
+/// A handle that publishes as this instance (what the registry answers events with).
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    instance: u64,
+    tx: Option<mpsc::UnboundedSender<Envelope>>,
+}
+
+impl Publisher {
+    /// Tells the other instances (nothing without a bus). Never waits.
+    pub fn publish(&self, event: Event) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Envelope {
+                from: self.instance,
+                event,
+            });
+        }
+    }
+
+    /// This instance's id on the bus.
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
 }
 
 /// The bus of one instance: none on SQLite (one instance owns the file), `LISTEN/NOTIFY` on PostgreSQL.
@@ -111,17 +130,22 @@ impl Bus {
         }
     }
 
-    /// Starts listening and publishing on `pg`; events from other instances go to `hub`. Needs a runtime.
-    pub fn postgres(pg: Pg, hub: Arc<Hub>) -> Bus {
+    /// Starts listening and publishing on `pg`; the other instances' events come out of the receiver, in the
+    /// order they were committed. Needs a runtime.
+    pub fn postgres(pg: Pg) -> (Bus, mpsc::UnboundedReceiver<Incoming>) {
         let instance = rand::random();
         let listening = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
+        let (incoming, events) = mpsc::unbounded_channel();
         let elsewhere: Arc<std::sync::Mutex<Elsewhere>> = Arc::default();
         let listener = Listener {
-            hub,
             instance,
-            publisher: tx.clone(),
+            publisher: Publisher {
+                instance,
+                tx: Some(tx.clone()),
+            },
             elsewhere: elsewhere.clone(),
+            incoming,
         };
         let alive = tx.clone();
         let tasks = vec![
@@ -142,12 +166,21 @@ impl Bus {
             })
             .abort_handle(),
         ];
-        Bus {
+        let bus = Bus {
             instance,
             publisher: Some(tx),
             listening,
             tasks,
             elsewhere,
+        };
+        (bus, events)
+    }
+
+    /// A handle that publishes as this instance.
+    pub fn publisher(&self) -> Publisher {
+        Publisher {
+            instance: self.instance,
+            tx: self.publisher.clone(),
         }
     }
 
@@ -214,7 +247,7 @@ async fn publish_loop(pg: Pg, mut rx: mpsc::UnboundedReceiver<Envelope>) {
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut texts = Vec::with_capacity(batch.len());
         for envelope in batch.drain(..) {
-            match serde_json::to_string(&Wire::Inline(envelope)) {
+            match serde_json::to_string(&envelope) {
                 Ok(text) => texts.push(text),
                 Err(e) => tracing::error!(error = %e, "bus: event not encodable"),
             }
@@ -222,7 +255,7 @@ async fn publish_loop(pg: Pg, mut rx: mpsc::UnboundedReceiver<Envelope>) {
         // A failed publish is retried once on a fresh connection; then the events are dropped (they are in
         // the store).
         for attempt in 0..2 {
-            match publish(&pg, &texts).await {
+            match notify::publish(&pg, CHANNEL, &texts).await {
                 Ok(()) => break,
                 Err(e) if attempt == 0 => {
                     tracing::warn!(error = %e, "bus: publish failed, retrying");
@@ -234,197 +267,89 @@ async fn publish_loop(pg: Pg, mut rx: mpsc::UnboundedReceiver<Envelope>) {
     }
 }
 
-/// Sends one batch: a single statement when every event fits a notification (the usual case); otherwise a
-/// transaction that first stores the large ones in `bus_payloads` (and drops rows older than 5 minutes).
-async fn publish(pg: &Pg, texts: &[String]) -> crate::store::StoreResult<()> {
-    // One statement, one notification per row in order; all are delivered at its commit.
-    const NOTIFY: &str =
-        "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n";
-    let mut client = pg.client().await?;
-    if texts.iter().all(|t| t.len() <= MAX_INLINE) {
-        let stmt = client.prepare_cached(NOTIFY).await?;
-        client.execute(&stmt, &[&CHANNEL, &texts]).await?;
-        return Ok(());
-    }
-    let tx = client.transaction().await?;
-    let now = chrono::Utc::now().timestamp_millis();
-    tx.execute(
-        "DELETE FROM bus_payloads WHERE created_at < $1",
-        &[&(now - 300_000)],
-    )
-    .await?;
-    let mut inline = Vec::with_capacity(texts.len());
-    for text in texts {
-        if text.len() <= MAX_INLINE {
-            inline.push(text.clone());
-        } else {
-            let id: i64 = tx
-                .query_one(
-                    "INSERT INTO bus_payloads (payload, created_at) VALUES ($1, $2) RETURNING id",
-                    &[text, &now],
-                )
-                .await?
-                .get(0);
-            inline.push(serde_json::json!({"payload_id": id}).to_string());
-        }
-    }
-    tx.execute(NOTIFY, &[&CHANNEL, &inline]).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// What the listener needs to act on the others' events.
+/// What the listener needs: who this instance is, where presence goes, where events go.
 struct Listener {
-    hub: Arc<Hub>,
     instance: u64,
-    publisher: mpsc::UnboundedSender<Envelope>,
+    publisher: Publisher,
     elsewhere: Arc<std::sync::Mutex<Elsewhere>>,
-}
-
-impl Listener {
-    fn publish(&self, event: Event) {
-        let _ = self.publisher.send(Envelope {
-            from: self.instance,
-            event,
-        });
-    }
+    incoming: mpsc::UnboundedSender<Incoming>,
 }
 
 async fn listen_loop(pg: Pg, listener: Listener, listening: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen(&pg, &listener, &listening).await {
-            Ok(()) => return, // the database was closed
-            Err(e) => {
-                listening.store(false, Ordering::Release);
-                tracing::warn!(error = %e, "bus: listener lost, reconnecting");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+        let Err(e) = listen(&pg, &listener, &listening).await;
+        listening.store(false, Ordering::Release);
+        if listener.incoming.is_closed() {
+            return; // the registry is gone: the server stopped
         }
+        tracing::warn!(error = %e, "bus: listener lost, reconnecting");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
+/// Listens until the connection is lost.
 async fn listen(
     pg: &Pg,
     listener: &Listener,
     listening: &AtomicBool,
-) -> crate::store::StoreResult<()> {
-    let (client, mut connection) = pg.dedicated().await?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    if tx.send(n.payload().to_string()).is_err() {
-                        return Ok(());
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+) -> Result<std::convert::Infallible, crate::store::StoreError> {
+    let mut channel = notify::listen(pg, CHANNEL).await?;
     listening.store(true, Ordering::Release);
     // What happened while this instance was not listening is unknown: ask the others who is online.
-    listener.publish(Event::Hello);
-    while let Some(text) = rx.recv().await {
-        let wire = match serde_json::from_str::<Wire>(&text) {
-            Ok(wire) => wire,
+    listener.publisher.publish(Event::Hello);
+    loop {
+        let text = channel.next().await?;
+        let envelope = match serde_json::from_str::<Envelope>(&text) {
+            Ok(envelope) => envelope,
             Err(e) => {
                 tracing::warn!(error = %e, "bus: unreadable notification");
                 continue;
             }
         };
-        let envelope = match wire {
-            Wire::Inline(envelope) => envelope,
-            Wire::Stored { payload_id } => {
-                let row = client
-                    .query_opt(
-                        "SELECT payload FROM bus_payloads WHERE id = $1",
-                        &[&payload_id],
-                    )
-                    .await?;
-                match row.and_then(|r| serde_json::from_str::<Envelope>(r.get(0)).ok()) {
-                    Some(envelope) => envelope,
-                    None => continue,
-                }
-            }
-        };
         if envelope.from != listener.instance {
-            apply(listener, envelope.from, envelope.event);
+            track(listener, envelope.from, &envelope.event);
+            let _ = listener.incoming.send((envelope.from, envelope.event));
         }
-    }
-    listening.store(false, Ordering::Release);
-    match driver.await {
-        Ok(Ok(())) => Err(crate::store::StoreError::internal(
-            "listener connection closed",
-        )),
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(crate::store::StoreError::internal(e)),
     }
 }
 
-/// Acts on another instance's event: its deliveries and kicks reach this instance's sessions, its presence
-/// goes into [`Elsewhere`].
-fn apply(listener: &Listener, from: u64, event: Event) {
-    let hub = &listener.hub;
-    if let Ok(mut elsewhere) = listener.elsewhere.lock() {
-        let now = std::time::Instant::now();
-        elsewhere
-            .instances
-            .retain(|_, r| now.duration_since(r.heard) < ALIVE_FOR * 4);
-        let remote = elsewhere.instances.entry(from).or_insert_with(|| Remote {
-            heard: now,
-            peers: Default::default(),
-        });
-        remote.heard = now;
-        match &event {
-            Event::Presence { peer, online: true } => {
-                remote.peers.insert(peer.clone());
-            }
-            Event::Presence {
-                peer,
-                online: false,
-            } => {
-                remote.peers.remove(peer);
-            }
-            Event::Snapshot { to, peers } if *to == listener.instance => {
-                remote.peers = peers.iter().cloned().collect();
-            }
-            _ => {}
-        }
-    }
+/// Keeps [`Elsewhere`] up to date with another instance's event.
+fn track(listener: &Listener, from: u64, event: &Event) {
+    let Ok(mut elsewhere) = listener.elsewhere.lock() else {
+        return;
+    };
+    let now = std::time::Instant::now();
+    elsewhere
+        .instances
+        .retain(|_, r| now.duration_since(r.heard) < ALIVE_FOR * 4);
+    let remote = elsewhere.instances.entry(from).or_insert_with(|| Remote {
+        heard: now,
+        peers: Default::default(),
+    });
+    remote.heard = now;
     match event {
-        Event::Deliver { msg } => {
-            hub.deliver(*msg);
+        Event::Presence { peer, online: true } => {
+            remote.peers.insert(peer.clone());
         }
-        Event::Notify { items } => {
-            for (peer, command) in items {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(command)
-                    .ok()
-                    .and_then(|bytes| GenericCommand::decode(bytes.as_slice()).ok());
-                if let Some(command) = decoded {
-                    hub.notify(std::slice::from_ref(&peer), |_| command.clone());
-                }
-            }
+        Event::Presence {
+            peer,
+            online: false,
+        } => {
+            remote.peers.remove(peer);
         }
-        Event::Kick { peer, tag } => {
-            if hub.kick_tagged(&peer, &tag) {
-                listener.publish(Event::Presence {
-                    peer,
-                    online: false,
-                });
-            }
+        Event::Snapshot { to, peers } if *to == listener.instance => {
+            remote.peers = peers.iter().cloned().collect();
         }
-        Event::Hello => listener.publish(Event::Snapshot {
-            to: from,
-            peers: hub.online_peers(),
-        }),
-        Event::Presence { .. } | Event::Alive | Event::Snapshot { .. } => {}
+        _ => {}
     }
+}
+
+/// A `Notify` item's command, decoded.
+pub fn decode_command(command: &str) -> Option<GenericCommand> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(command)
+        .ok()?;
+    GenericCommand::decode(bytes.as_slice()).ok()
 }

@@ -41,7 +41,11 @@ impl Realtime {
     pub fn new(config: RealtimeConfig, db: &Db, master_key: &str) -> Realtime {
         let hub = Arc::new(Hub::default());
         let bus = match db {
-            Db::Postgres(pg) => Bus::postgres(pg.clone(), hub.clone()),
+            Db::Postgres(pg) => {
+                let (bus, events) = Bus::postgres(pg.clone());
+                tokio::spawn(apply_events(events, hub.clone(), bus.publisher()));
+                bus
+            }
             Db::Sqlite(_) => Bus::local(),
         };
         Realtime {
@@ -149,5 +153,41 @@ impl Realtime {
             peer: peer.to_string(),
             tag: tag.to_string(),
         });
+    }
+}
+
+/// Acts on the other instances' events, in order: their deliveries, notifications and kicks reach this
+/// instance's sessions; a newcomer's `Hello` is answered with who is online here.
+async fn apply_events(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<bus::Incoming>,
+    hub: Arc<Hub>,
+    publisher: bus::Publisher,
+) {
+    while let Some((from, event)) = events.recv().await {
+        match event {
+            Event::Deliver { msg } => {
+                hub.deliver(*msg);
+            }
+            Event::Notify { items } => {
+                for (peer, command) in items {
+                    if let Some(command) = bus::decode_command(&command) {
+                        hub.notify(std::slice::from_ref(&peer), |_| command.clone());
+                    }
+                }
+            }
+            Event::Kick { peer, tag } => {
+                if hub.kick_tagged(&peer, &tag) {
+                    publisher.publish(Event::Presence {
+                        peer,
+                        online: false,
+                    });
+                }
+            }
+            Event::Hello => publisher.publish(Event::Snapshot {
+                to: from,
+                peers: hub.online_peers(),
+            }),
+            Event::Presence { .. } | Event::Alive | Event::Snapshot { .. } => {}
+        }
     }
 }

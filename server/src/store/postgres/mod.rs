@@ -15,6 +15,7 @@
 
 pub mod copy;
 pub mod limits;
+pub mod notify;
 
 use std::fmt;
 use std::str::FromStr;
