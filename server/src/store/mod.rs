@@ -15,6 +15,8 @@ pub mod ops;
 pub mod postgres;
 pub mod query;
 pub mod realtime;
+pub mod sqlite;
+pub mod time;
 
 pub use error::{StoreError, StoreResult};
 

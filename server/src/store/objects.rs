@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use crate::store::db::{iso_millis, Db};
+use crate::store::db::Db;
 use crate::store::ops::{apply_body, RESERVED};
+use crate::store::time::iso_millis;
 use crate::store::{query, Caller, StoreError, StoreResult};
 
 pub const CONVERSATION: &str = "_Conversation";

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::store::db::parse_iso_millis;
+use crate::store::time::parse_iso_millis;
 use crate::store::StoreError;
 
 fn invalid(msg: impl Into<String>) -> StoreError {

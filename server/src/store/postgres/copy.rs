@@ -119,7 +119,7 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
     // The server's own start-up brings an older file's schema up to date.
     let path = sqlite.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        crate::store::db::SqliteDb::open(&path, crate::config::Durability::Normal)
+        crate::store::sqlite::SqliteDb::open(&path, crate::config::Durability::Normal)
             .map(|db| db.close())
     })
     .await
