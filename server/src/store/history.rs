@@ -9,7 +9,8 @@ use rusqlite::{params_from_iter, OptionalExtension};
 
 use super::db::Db;
 use super::messages::{recipients_from_column, user_conversation_key};
-use super::objects::{conversation_kind, ConversationKind};
+use super::objects::ConversationKind;
+use super::sqlite::shared::conversation_kind;
 use super::{StoreError, StoreResult};
 
 /// Which messages a history query covers.

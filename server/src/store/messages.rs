@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::store::db::Db;
-use crate::store::objects::{conversation_kind, ConversationKind};
+use crate::store::objects::ConversationKind;
+use crate::store::sqlite::shared::conversation_kind;
 use crate::store::{StoreError, StoreResult};
 
 /// How a message was addressed.

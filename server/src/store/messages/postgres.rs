@@ -9,7 +9,7 @@ use crate::store::messages::{
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
     StoredMessage,
 };
-use crate::store::objects::postgres::conversation_in;
+use crate::store::postgres::shared::conversation_in;
 use crate::store::postgres::{strings, Params, Pg};
 use crate::store::StoreResult;
 

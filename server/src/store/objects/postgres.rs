@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use crate::store::objects::{
     apply_update, check_delete, created_body, encode_data, narrowings, new_object_id,
     prepare_create, select, unique_key, ConversationKind, Created, Narrowing, QueryParams, Row,
-    CONVERSATION,
 };
+use crate::store::postgres::shared::conversation_in;
 use crate::store::postgres::{Params, Pg};
 use crate::store::{Caller, StoreError, StoreResult};
 
@@ -268,15 +268,4 @@ pub async fn find(pg: &Pg, caller: Caller, class: String, q: QueryParams) -> Sto
 pub async fn conversation(pg: &Pg, id: &str) -> StoreResult<Option<ConversationKind>> {
     let client = pg.client().await?;
     conversation_in(&client, id, false).await
-}
-
-/// The conversation's kind; with `lock`, its row stays locked until the transaction ends.
-pub(crate) async fn conversation_in(
-    c: &impl GenericClient,
-    id: &str,
-    lock: bool,
-) -> StoreResult<Option<ConversationKind>> {
-    Ok(load(c, CONVERSATION, id, lock)
-        .await?
-        .map(|row| ConversationKind::from_data(&row.data)))
 }

@@ -16,6 +16,7 @@
 pub mod copy;
 pub mod limits;
 pub mod notify;
+pub(crate) mod shared;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,11 +1,12 @@
-//! Storage-API objects: ACL checks and create/update/delete/get/query, on SQLite here and on PostgreSQL in
-//! its child [`postgres`] (the `__op` interpreter is in [`super::ops`]).
+//! Storage-API objects: what a stored object is, the ACL checks and the rules of create/update/delete/get/query
+//! (the `__op` interpreter is in [`super::ops`]). Each operation runs its queries on the backend the [`Db`]
+//! names: [`sqlite`] (fields as JSON text) or [`postgres`] (fields as `jsonb`), peers under these rules.
 
-pub(crate) mod postgres;
+mod postgres;
+mod sqlite;
 
 use std::collections::BTreeSet;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 use crate::store::db::Db;
@@ -135,49 +136,6 @@ pub fn new_object_id() -> String {
     format!("{secs:08x}{}", hex::encode(random))
 }
 
-fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 AND id = ?2",
-    )?;
-    let raw = stmt
-        .query_row(params![class, id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get(3)?,
-                r.get(4)?,
-            ))
-        })
-        .optional()?;
-    raw.map(decode_row).transpose()
-}
-
-pub(crate) type RawRow = (String, String, Option<String>, i64, i64);
-
-pub(crate) fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
-    let data = match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let acl = acl
-        .map(|a| serde_json::from_str(&a))
-        .transpose()
-        .map_err(StoreError::internal)?;
-    Ok(Row {
-        id,
-        data,
-        acl,
-        created_at,
-        updated_at,
-    })
-}
-
-fn class_exists(conn: &Connection, class: &str) -> StoreResult<bool> {
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM classes WHERE name = ?1")?;
-    Ok(stmt.exists([class])?)
-}
-
 /// Outcome of a create.
 #[derive(Debug)]
 pub struct Created {
@@ -271,36 +229,10 @@ pub async fn create(
     body: Map<String, Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Created> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::create(pg, class, body, fetch_when_save).await,
-    };
-    db.write(move |tx| {
-        let conn = tx.conn();
-        let (data, acl, key) = prepare_create(&class, body)?;
-        if let Some(key) = &key {
-            let existing: Option<String> = conn
-                .prepare_cached("SELECT id FROM objects WHERE class = ?1 AND unique_key = ?2 ORDER BY seq LIMIT 1")?
-                .query_row(params![class, key], |r| r.get(0))
-                .optional()?;
-            if let Some(id) = existing {
-                let row = load(conn, &class, &id)?.ok_or_else(|| StoreError::internal("unique row vanished"))?;
-                return Ok(Created { existed: true, body: row.render(false), id });
-            }
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        let id = new_object_id();
-        let data_text = encode_data(&data)?;
-        let acl_text = acl.as_ref().map(Value::to_string);
-        conn.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")?.execute([&class])?;
-        conn.prepare_cached(
-            "INSERT INTO objects (class, id, data, acl, created_at, updated_at, unique_key) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        )?
-        .execute(params![class, id, data_text, acl_text, now, key])?;
-        let row = Row { id: id.clone(), data, acl, created_at: now, updated_at: now };
-        Ok(Created { existed: false, body: created_body(&row, fetch_when_save), id })
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::create(db, class, body, fetch_when_save).await,
+        Db::Postgres(pg) => postgres::create(pg, class, body, fetch_when_save).await,
+    }
 }
 
 pub async fn update(
@@ -312,27 +244,14 @@ pub async fn update(
     where_: Option<Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Map<String, Value>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => {
-            return postgres::update(pg, caller, class, id, body, where_, fetch_when_save).await
+    match db {
+        Db::Sqlite(db) => {
+            sqlite::update(db, caller, class, id, body, where_, fetch_when_save).await
         }
-    };
-    db.write_in(caller.lane(), move |tx| {
-        let conn = tx.conn();
-        let Some(mut row) = load(conn, &class, &id)? else {
-            return Err(StoreError::NotFound { class, id });
-        };
-        let readable = apply_update(&mut row, caller, body, where_.as_ref())?;
-        let data_text = encode_data(&row.data)?;
-        let acl_text = row.acl.as_ref().map(Value::to_string);
-        conn.prepare_cached(
-            "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
-        )?
-        .execute(params![class, id, data_text, acl_text, row.updated_at, unique_key(&class, &row.data)])?;
-        Ok(updated_body(&row, fetch_when_save, readable))
-    })
-    .await
+        Db::Postgres(pg) => {
+            postgres::update(pg, caller, class, id, body, where_, fetch_when_save).await
+        }
+    }
 }
 
 /// Deleting a missing object answers `{}` like a successful delete, so a retried delete is harmless.
@@ -343,21 +262,10 @@ pub async fn delete(
     id: String,
     where_: Option<Value>,
 ) -> StoreResult<()> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::delete(pg, caller, class, id, where_).await,
-    };
-    db.write_in(caller.lane(), move |tx| {
-        let conn = tx.conn();
-        let Some(row) = load(conn, &class, &id)? else {
-            return Ok(());
-        };
-        check_delete(&row, caller, where_.as_ref())?;
-        conn.prepare_cached("DELETE FROM objects WHERE class = ?1 AND id = ?2")?
-            .execute(params![class, id])?;
-        Ok(())
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::delete(db, caller, class, id, where_).await,
+        Db::Postgres(pg) => postgres::delete(pg, caller, class, id, where_).await,
+    }
 }
 
 /// `None` when missing or not readable (the API answers `{}` then).
@@ -368,56 +276,27 @@ pub async fn get(
     id: String,
     with_acl: bool,
 ) -> StoreResult<Option<Map<String, Value>>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::get(pg, caller, class, id, with_acl).await,
-    };
-    db.read(move |conn| {
-        if !class_exists(conn, &class)? {
-            return Err(StoreError::ClassNotFound(class));
-        }
-        Ok(load(conn, &class, &id)?
-            .filter(|r| r.allows(caller, "read"))
-            .map(|r| r.render(with_acl)))
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::get(db, caller, class, id, with_acl).await,
+        Db::Postgres(pg) => postgres::get(pg, caller, class, id, with_acl).await,
+    }
 }
 
 /// The Scan API's page: up to `limit` objects of `class` stored after position `after` (0: from the start),
 /// in storage order, each with its position (the next page's `after`). Master key only, checked by the caller.
 pub async fn scan(db: &Db, class: String, after: i64, limit: i64) -> StoreResult<Vec<(i64, Row)>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::scan(pg, class, after, limit).await,
-    };
-    db.read(move |conn| {
-        if !class_exists(conn, &class)? {
-            return Err(StoreError::ClassNotFound(class));
-        }
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, id, data, acl, created_at, updated_at FROM objects
-             WHERE class = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![class, after, limit], |r| {
-                let raw: RawRow = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
-                Ok((r.get::<_, i64>(0)?, raw))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(seq, raw)| Ok((seq, decode_row(raw)?)))
-            .collect()
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::scan(db, class, after, limit).await,
+        Db::Postgres(pg) => postgres::scan(pg, class, after, limit).await,
+    }
 }
 
 /// Synchronous read for the inspector: the full object with its ACL.
 pub fn get_blocking(db: &Db, class: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::get_blocking(pg, class, id),
-    };
-    db.read_blocking(|conn| Ok(load(conn, class, id)?.map(|r| r.render(true))))
+    match db {
+        Db::Sqlite(db) => sqlite::get_blocking(db, class, id),
+        Db::Postgres(pg) => postgres::get_blocking(pg, class, id),
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -446,8 +325,7 @@ pub(crate) enum Narrowing<'a> {
     Field(&'a str, &'a Value),
 }
 
-/// The conditions of `where` each backend narrows the rows with (SQLite below, PostgreSQL in its child
-/// module). They only narrow: the full matcher still runs on what is left, so the answer is the same.
+/// The conditions of `where` each backend narrows the rows with (its `prefilter`, in SQL). They only narrow: the full matcher still runs on what is left, so the answer is the same.
 pub(crate) fn narrowings(where_: Option<&Value>) -> Vec<Narrowing<'_>> {
     let Some(Value::Object(conds)) = where_ else {
         return Vec::new();
@@ -477,70 +355,11 @@ pub(crate) fn narrowings(where_: Option<&Value>) -> Vec<Narrowing<'_>> {
     out
 }
 
-/// The SQLite side of [`narrowings`]: SQL appended to the `WHERE` and its arguments (from `?2`).
-fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
-    let mut sql = String::new();
-    let mut args: Vec<String> = Vec::new();
-    for narrowing in narrowings(where_) {
-        let n = args.len() + 2;
-        match narrowing {
-            Narrowing::IdIs(id) => {
-                sql.push_str(&format!(" AND id = ?{n}"));
-                args.push(id.to_string());
-            }
-            Narrowing::IdIn(ids) => {
-                sql.push_str(&format!(" AND id IN (SELECT value FROM json_each(?{n}))"));
-                args.push(json!(ids).to_string());
-            }
-            Narrowing::Field(key, Value::Bool(b)) => {
-                // An array may hold the value as an element: leave those to the matcher.
-                let t = if *b { "true" } else { "false" };
-                sql.push_str(&format!(" AND json_type(data, ?{n}) IN ('{t}', 'array')"));
-                args.push(format!("$.{key}"));
-            }
-            Narrowing::Field(key, v) => {
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
-                    n + 1
-                ));
-                args.push(format!("$.{key}"));
-                args.push(v.as_str().unwrap_or_default().to_string());
-            }
-        }
-    }
-    (sql, args)
-}
-
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::find(pg, caller, class, q).await,
-    };
-    db.read_in(caller.lane(), move |conn| {
-        if !class_exists(conn, &class)? {
-            return Err(StoreError::ClassNotFound(class));
-        }
-        let (filter, args) = prefilter(q.where_.as_ref());
-        let sql = format!(
-            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1{filter} ORDER BY seq LIMIT {}",
-            q.max_scan + 1
-        );
-        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&class];
-        params.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let raws = stmt
-            .query_map(params.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-            .collect::<Result<Vec<RawRow>, _>>()?;
-        if raws.len() > q.max_scan {
-            return Err(StoreError::InvalidQuery(format!(
-                "The query would read more than {} objects; narrow it with an equality on objectId or another field.",
-                q.max_scan
-            )));
-        }
-        let rows = raws.into_iter().map(decode_row).collect::<StoreResult<Vec<Row>>>()?;
-        select(rows, caller, &q)
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::find(db, caller, class, q).await,
+        Db::Postgres(pg) => postgres::find(pg, caller, class, q).await,
+    }
 }
 
 /// What a query answers over the rows SQL selected: the caller's read ACL, the full `where` matcher, `order`,
@@ -626,31 +445,7 @@ impl ConversationKind {
 /// The conversation `id`'s kind and members, or `None` when there is no such conversation.
 pub async fn conversation(db: &Db, id: String) -> StoreResult<Option<ConversationKind>> {
     match db {
-        Db::Sqlite(db) => db.read(move |conn| conversation_kind(conn, &id)).await,
+        Db::Sqlite(db) => sqlite::conversation(db, id).await,
         Db::Postgres(pg) => postgres::conversation(pg, &id).await,
     }
-}
-
-pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {
-    let mut stmt = conn.prepare_cached(
-        // json_type: a field stored as "true", 1.0 or an object is simply not `true` (never a type error).
-        "SELECT json_type(data, '$.sys') = 'true', json_type(data, '$.tr') = 'true', json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
-    )?;
-    let kind = stmt
-        .query_row([id], |r| {
-            let truthy = |v: Option<i64>| v.unwrap_or(0) != 0;
-            let members: Option<String> = r.get(2)?;
-            Ok(ConversationKind {
-                system: truthy(r.get(0)?),
-                transient: truthy(r.get(1)?),
-                members: members
-                    .and_then(|m| serde_json::from_str::<Vec<Value>>(&m).ok())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-            })
-        })
-        .optional()?;
-    Ok(kind)
 }

@@ -1,0 +1,261 @@
+//! Storage-API objects on SQLite: the checks of [`crate::store::objects`] (which holds them), on rows whose
+//! fields are JSON text, through the writer thread and the read pool of [`crate::store::sqlite`].
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Map, Value};
+
+use crate::store::objects::{
+    apply_update, check_delete, created_body, encode_data, narrowings, new_object_id,
+    prepare_create, select, unique_key, updated_body, ConversationKind, Created, Narrowing,
+    QueryParams, Row,
+};
+use crate::store::sqlite::shared::conversation_kind;
+use crate::store::sqlite::SqliteDb;
+use crate::store::{Caller, StoreError, StoreResult};
+
+fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 AND id = ?2",
+    )?;
+    let raw = stmt
+        .query_row(params![class, id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })
+        .optional()?;
+    raw.map(decode_row).transpose()
+}
+
+type RawRow = (String, String, Option<String>, i64, i64);
+
+fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
+    let data = match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let acl = acl
+        .map(|a| serde_json::from_str(&a))
+        .transpose()
+        .map_err(StoreError::internal)?;
+    Ok(Row {
+        id,
+        data,
+        acl,
+        created_at,
+        updated_at,
+    })
+}
+
+fn class_exists(conn: &Connection, class: &str) -> StoreResult<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM classes WHERE name = ?1")?;
+    Ok(stmt.exists([class])?)
+}
+
+pub async fn create(
+    db: &SqliteDb,
+    class: String,
+    body: Map<String, Value>,
+    fetch_when_save: bool,
+) -> StoreResult<Created> {
+    db.write(move |tx| {
+        let conn = tx.conn();
+        let (data, acl, key) = prepare_create(&class, body)?;
+        if let Some(key) = &key {
+            let existing: Option<String> = conn
+                .prepare_cached("SELECT id FROM objects WHERE class = ?1 AND unique_key = ?2 ORDER BY seq LIMIT 1")?
+                .query_row(params![class, key], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = existing {
+                let row = load(conn, &class, &id)?.ok_or_else(|| StoreError::internal("unique row vanished"))?;
+                return Ok(Created { existed: true, body: row.render(false), id });
+            }
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let id = new_object_id();
+        let data_text = encode_data(&data)?;
+        let acl_text = acl.as_ref().map(Value::to_string);
+        conn.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")?.execute([&class])?;
+        conn.prepare_cached(
+            "INSERT INTO objects (class, id, data, acl, created_at, updated_at, unique_key) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        )?
+        .execute(params![class, id, data_text, acl_text, now, key])?;
+        let row = Row { id: id.clone(), data, acl, created_at: now, updated_at: now };
+        Ok(Created { existed: false, body: created_body(&row, fetch_when_save), id })
+    })
+    .await
+}
+
+pub async fn update(
+    db: &SqliteDb,
+    caller: Caller,
+    class: String,
+    id: String,
+    body: Map<String, Value>,
+    where_: Option<Value>,
+    fetch_when_save: bool,
+) -> StoreResult<Map<String, Value>> {
+    db.write_in(caller.lane(), move |tx| {
+        let conn = tx.conn();
+        let Some(mut row) = load(conn, &class, &id)? else {
+            return Err(StoreError::NotFound { class, id });
+        };
+        let readable = apply_update(&mut row, caller, body, where_.as_ref())?;
+        let data_text = encode_data(&row.data)?;
+        let acl_text = row.acl.as_ref().map(Value::to_string);
+        conn.prepare_cached(
+            "UPDATE objects SET data = ?3, acl = ?4, updated_at = ?5, unique_key = ?6 WHERE class = ?1 AND id = ?2",
+        )?
+        .execute(params![class, id, data_text, acl_text, row.updated_at, unique_key(&class, &row.data)])?;
+        Ok(updated_body(&row, fetch_when_save, readable))
+    })
+    .await
+}
+
+pub async fn delete(
+    db: &SqliteDb,
+    caller: Caller,
+    class: String,
+    id: String,
+    where_: Option<Value>,
+) -> StoreResult<()> {
+    db.write_in(caller.lane(), move |tx| {
+        let conn = tx.conn();
+        let Some(row) = load(conn, &class, &id)? else {
+            return Ok(());
+        };
+        check_delete(&row, caller, where_.as_ref())?;
+        conn.prepare_cached("DELETE FROM objects WHERE class = ?1 AND id = ?2")?
+            .execute(params![class, id])?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn get(
+    db: &SqliteDb,
+    caller: Caller,
+    class: String,
+    id: String,
+    with_acl: bool,
+) -> StoreResult<Option<Map<String, Value>>> {
+    db.read(move |conn| {
+        if !class_exists(conn, &class)? {
+            return Err(StoreError::ClassNotFound(class));
+        }
+        Ok(load(conn, &class, &id)?
+            .filter(|r| r.allows(caller, "read"))
+            .map(|r| r.render(with_acl)))
+    })
+    .await
+}
+
+pub async fn scan(
+    db: &SqliteDb,
+    class: String,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<(i64, Row)>> {
+    db.read(move |conn| {
+        if !class_exists(conn, &class)? {
+            return Err(StoreError::ClassNotFound(class));
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, id, data, acl, created_at, updated_at FROM objects
+             WHERE class = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![class, after, limit], |r| {
+                let raw: RawRow = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+                Ok((r.get::<_, i64>(0)?, raw))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(seq, raw)| Ok((seq, decode_row(raw)?)))
+            .collect()
+    })
+    .await
+}
+
+pub fn get_blocking(
+    db: &SqliteDb,
+    class: &str,
+    id: &str,
+) -> StoreResult<Option<Map<String, Value>>> {
+    db.read_blocking(|conn| Ok(load(conn, class, id)?.map(|r| r.render(true))))
+}
+
+pub async fn find(
+    db: &SqliteDb,
+    caller: Caller,
+    class: String,
+    q: QueryParams,
+) -> StoreResult<Value> {
+    db.read_in(caller.lane(), move |conn| {
+        if !class_exists(conn, &class)? {
+            return Err(StoreError::ClassNotFound(class));
+        }
+        let (filter, args) = prefilter(q.where_.as_ref());
+        let sql = format!(
+            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1{filter} ORDER BY seq LIMIT {}",
+            q.max_scan + 1
+        );
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&class];
+        params.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let raws = stmt
+            .query_map(params.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .collect::<Result<Vec<RawRow>, _>>()?;
+        if raws.len() > q.max_scan {
+            return Err(StoreError::InvalidQuery(format!(
+                "The query would read more than {} objects; narrow it with an equality on objectId or another field.",
+                q.max_scan
+            )));
+        }
+        let rows = raws.into_iter().map(decode_row).collect::<StoreResult<Vec<Row>>>()?;
+        select(rows, caller, &q)
+    })
+    .await
+}
+
+/// The SQLite side of [`narrowings`]: SQL appended to the `WHERE` and its arguments (from `?2`).
+fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut args: Vec<String> = Vec::new();
+    for narrowing in narrowings(where_) {
+        let n = args.len() + 2;
+        match narrowing {
+            Narrowing::IdIs(id) => {
+                sql.push_str(&format!(" AND id = ?{n}"));
+                args.push(id.to_string());
+            }
+            Narrowing::IdIn(ids) => {
+                sql.push_str(&format!(" AND id IN (SELECT value FROM json_each(?{n}))"));
+                args.push(json!(ids).to_string());
+            }
+            Narrowing::Field(key, Value::Bool(b)) => {
+                // An array may hold the value as an element: leave those to the matcher.
+                let t = if *b { "true" } else { "false" };
+                sql.push_str(&format!(" AND json_type(data, ?{n}) IN ('{t}', 'array')"));
+                args.push(format!("$.{key}"));
+            }
+            Narrowing::Field(key, v) => {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
+                    n + 1
+                ));
+                args.push(format!("$.{key}"));
+                args.push(v.as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    (sql, args)
+}
+
+pub async fn conversation(db: &SqliteDb, id: String) -> StoreResult<Option<ConversationKind>> {
+    db.read(move |conn| conversation_kind(conn, &id)).await
+}
