@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use leancloud_server::import::{FileKind, FileReport, Importer};
+use leancloud_server::import::{FileKind, FileReport, FileUrls, Importer};
+use leancloud_server::store::blobs::Blobs;
 
+use crate::bodies::{move_bodies, BodiesSummary};
 use crate::export::{
     class_file, CLASSES_DIR, MANIFEST, MESSAGES, SUBSCRIBERS, SUBSCRIBER_MESSAGES,
 };
@@ -49,6 +51,17 @@ pub struct ImportSummary {
     pub files: Vec<FileReport>,
     pub elapsed_secs: f64,
     pub dry_run: bool,
+    /// File bodies moved into the server (with `--file-url-base`), per export directory.
+    pub bodies: Vec<BodiesSummary>,
+}
+
+/// Where file bodies go on import, and the URL the server serves them under.
+#[derive(Debug, Clone)]
+pub struct BodiesTarget {
+    /// The server's file storage directory (`--files-dir` of the server; `<db>.files` by default).
+    pub dir: PathBuf,
+    /// `--file-url-base`: the server's public address; a body's URL is this and its key.
+    pub url_base: String,
 }
 
 impl ImportSummary {
@@ -88,6 +101,9 @@ impl ImportSummary {
                 "{:<44} {:<24} {:>10} {:>10} {:>10}",
                 f.file, what, f.rows, f.inserted, f.skipped
             );
+        }
+        for bodies in &self.bodies {
+            bodies.print();
         }
         let secs = self.elapsed_secs.max(1e-9);
         println!(
@@ -171,6 +187,7 @@ pub fn import(
     sources: &[PathBuf],
     dry_run: bool,
     progress: bool,
+    bodies: Option<&BodiesTarget>,
 ) -> (ImportSummary, Result<(), Error>) {
     let started = Instant::now();
     let mut summary = ImportSummary {
@@ -182,7 +199,7 @@ pub fn import(
         Err(e) => return (summary, Err(e.into())),
     };
     for source in sources {
-        let result = import_source(&mut importer, source, progress, &mut summary);
+        let result = import_source(&mut importer, source, progress, bodies, &mut summary);
         summary.elapsed_secs = started.elapsed().as_secs_f64();
         if let Err(e) = result {
             return (summary, Err(e));
@@ -195,11 +212,26 @@ fn import_source(
     importer: &mut Importer,
     source: &Path,
     progress: bool,
+    bodies: Option<&BodiesTarget>,
     summary: &mut ImportSummary,
 ) -> Result<(), Error> {
     match Source::detect(source)? {
         Source::ExportDir(dir) => {
-            for path in export_files(&dir)? {
+            let files = export_files(&dir)?;
+            let mut urls = FileUrls::default();
+            if let (Some(target), false) = (bodies, summary.dry_run) {
+                let blobs = Blobs::local(&target.dir).map_err(|e| Error::io(&target.dir, e))?;
+                // Called on a blocking thread of the tool's runtime (see main.rs).
+                let moved = tokio::runtime::Handle::current().block_on(move_bodies(
+                    &dir,
+                    &blobs,
+                    &target.url_base,
+                    &mut urls,
+                ))?;
+                summary.bodies.push(moved);
+            }
+            importer.set_file_urls(urls);
+            for path in files {
                 import_path(importer, &path, progress, summary)?;
             }
         }

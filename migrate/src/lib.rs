@@ -12,6 +12,7 @@
 //! The file format is described in `migrate/README.md`.
 
 pub mod api;
+pub mod bodies;
 pub mod export;
 pub mod files;
 pub mod import;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! leancloud-migrate export --out DIR [--class C]… [--files-only] [--file-domain URL] [--max-requests-per-second N]
-//! leancloud-migrate import --db PATH|postgres://… SOURCE… [--dry-run]
+//! leancloud-migrate import --db PATH|postgres://… SOURCE… [--file-url-base URL [--files-dir DIR]] [--dry-run]
 //! leancloud-migrate copy --from PATH [--to postgres://…]
 //! leancloud-migrate verify --from SOURCE --to URL
 //! ```
@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use leancloud_migrate::api::{config, Api, ApiOptions};
 use leancloud_migrate::export::{export, ExportOptions, DEFAULT_CLASSES};
 use leancloud_migrate::files::{DownloadOptions, FAILED};
+use leancloud_migrate::import::BodiesTarget;
 use leancloud_migrate::{import, verify, Error};
 
 #[derive(Debug, Parser)]
@@ -122,6 +123,14 @@ enum Cmd {
         /// Read and count everything, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Move the exported file bodies into the server's file storage and rewrite file URLs (`_File.url`,
+        /// `_lcfile.url` in messages) to this base + "/" + key: the server's public address, e.g.
+        /// https://im.example.com.
+        #[arg(long)]
+        file_url_base: Option<String>,
+        /// The server's file storage directory (its `--files-dir`); default `<db>.files` beside a SQLite file.
+        #[arg(long)]
+        files_dir: Option<PathBuf>,
         #[arg(long)]
         quiet: bool,
     },
@@ -231,9 +240,29 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             postgres_ca_file,
             sources,
             dry_run,
+            file_url_base,
+            files_dir,
             quiet,
         } => {
             let postgres = database_url(Some(db.clone()));
+            let bodies = match (file_url_base, files_dir) {
+                (None, _) => None,
+                (Some(base), _) if !(base.starts_with("http://") || base.starts_with("https://")) => {
+                    return Err(Error::Other(format!(
+                        "--file-url-base must be an http(s) URL, not {base:?}"
+                    )))
+                }
+                (Some(base), Some(dir)) => Some(BodiesTarget { dir, url_base: base }),
+                (Some(_), None) if postgres.is_some() => {
+                    return Err(Error::Other(
+                        "with a PostgreSQL database, give --files-dir (the server's file storage directory)".into(),
+                    ))
+                }
+                (Some(base), None) => Some(BodiesTarget {
+                    dir: PathBuf::from(format!("{db}.files")),
+                    url_base: base,
+                }),
+            };
             // Into PostgreSQL through a SQLite file of this run: the import's checks and its one transaction per
             // file stay the same, and the copy skips what is already there.
             let file = match &postgres {
@@ -243,7 +272,7 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             };
             let path = file.clone();
             let result = tokio::task::spawn_blocking(move || {
-                import::import(&path, &sources, dry_run, !quiet)
+                import::import(&path, &sources, dry_run, !quiet, bodies.as_ref())
             })
             .await
             .map_err(|e| Error::Other(format!("import task failed: {e}")))?;

@@ -35,6 +35,51 @@ pub struct ServerConfig {
     pub sign_max_age: Option<std::time::Duration>,
     /// Most objects one query may read; a broader query is refused (bounded work per request).
     pub max_scanned_rows: usize,
+    pub files: FilesConfig,
+}
+
+/// The file API's storage and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesConfig {
+    /// The directory of file bodies; by default `<db>.files` beside the SQLite file (`leancloud-files` in the
+    /// working directory on PostgreSQL).
+    pub dir: Option<PathBuf>,
+    /// The server's public address for file URLs (`https://files.example.com`); by default the scheme and
+    /// `Host` of the upload request.
+    pub public_url: Option<String>,
+    /// Largest body accepted.
+    pub max_bytes: u64,
+    /// How long an upload token lives; an upload without a body by then is deleted.
+    pub upload_ttl: Duration,
+    /// How often expired uploads are looked for.
+    pub sweep_every: Duration,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            dir: None,
+            public_url: None,
+            max_bytes: 100 * 1024 * 1024,
+            upload_ttl: Duration::from_secs(3600),
+            sweep_every: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Where the file bodies are kept.
+    pub fn files_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.files.dir {
+            return dir.clone();
+        }
+        if self.postgres.is_some() {
+            return PathBuf::from("leancloud-files");
+        }
+        let mut name = self.db_path.as_os_str().to_owned();
+        name.push(".files");
+        PathBuf::from(name)
+    }
 }
 
 /// What one client can hold of the server: sockets and time.
@@ -58,9 +103,13 @@ impl Default for ConnectionLimits {
 impl ServerConfig {
     /// Loopback port 0, development credentials, rate limits and faults off.
     pub fn for_tests(db_path: impl Into<PathBuf>) -> Self {
+        let db_path: PathBuf = db_path.into();
+        // Beside the database file even on PostgreSQL: a test's files stay in its temporary directory.
+        let mut files_dir = db_path.as_os_str().to_owned();
+        files_dir.push(".files");
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            db_path: db_path.into(),
+            db_path,
             postgres: None,
             credentials: Credentials::development(),
             rate_limits: RateLimits::off(),
@@ -72,6 +121,10 @@ impl ServerConfig {
             request_log: 10_000,
             sign_max_age: None,
             max_scanned_rows: crate::protocol::limits::MAX_SCANNED_ROWS,
+            files: FilesConfig {
+                dir: Some(PathBuf::from(files_dir)),
+                ..FilesConfig::default()
+            },
         }
     }
 }

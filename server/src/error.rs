@@ -5,10 +5,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::conversations::ConvError;
+use crate::domain::files::FileError;
 use crate::domain::limits::Limited;
 use crate::domain::messaging::{Invalid, SendError};
 /// LeanCloud error codes used by this server (`leancloud-rest.md` §6).
 pub use crate::protocol::codes;
+use crate::store::blobs::BlobError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +171,34 @@ pub fn invalid_send(err: &Invalid, recipients: &str, valid_till: &str) -> AppErr
             codes::INTERNAL,
             format!("{valid_till} must be a time (ms) in the future and at most one month ahead."),
         ),
+    }
+}
+
+/// A file operation's failure: a bad or used upload token is 403, a body over the limit 413.
+impl From<FileError> for AppError {
+    fn from(err: FileError) -> Self {
+        match err {
+            FileError::Store(e) => e.into(),
+            FileError::Invalid(m) => AppError::bad_request(codes::INTERNAL, m),
+            FileError::Token => {
+                AppError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, err.to_string())
+            }
+            FileError::NotFound(id) => AppError::not_found(crate::domain::files::FILE_CLASS, &id),
+            FileError::Blob(BlobError::Exists) => AppError::new(
+                StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                FileError::Token.to_string(),
+            ),
+            FileError::Blob(e @ BlobError::TooLarge { .. }) => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::ENTITY_TOO_LARGE,
+                e.to_string(),
+            ),
+            FileError::Blob(e @ (BlobError::InvalidKey | BlobError::Interrupted(_))) => {
+                AppError::bad_request(codes::INTERNAL, e.to_string())
+            }
+            FileError::Blob(e @ BlobError::Io(_)) => AppError::internal(e),
+        }
     }
 }
 

@@ -36,8 +36,9 @@ pub mod store;
 pub mod ws;
 
 pub use config::{
-    ConnectionLimits, Credentials, Durability, FaultConfig, FaultKind, HooksConfig, PostgresConfig,
-    RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+    ConnectionLimits, Credentials, Durability, FaultConfig, FaultKind, FilesConfig, HooksConfig,
+    PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
+    DEV_MASTER_KEY,
 };
 pub use error::AppError;
 pub use server::{app, spawn, Inspector, RunningServer, ServerError};

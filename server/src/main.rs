@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use leancloud_server::{
-    ConnectionLimits, Credentials, Durability, HooksConfig, PostgresConfig, RateLimits,
-    RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+    ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, PostgresConfig,
+    RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -88,6 +88,16 @@ struct Args {
     /// Requests kept in memory for `server.inspect()` (0: none).
     #[arg(long, default_value_t = 10_000)]
     request_log: usize,
+    /// Directory of uploaded file bodies (default: `<db>.files` beside the SQLite file).
+    #[arg(long)]
+    files_dir: Option<PathBuf>,
+    /// Public address of the server for file URLs (e.g. `https://im.example.com`); default: the scheme and
+    /// `Host` of each upload request.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Largest file accepted, in MiB.
+    #[arg(long, default_value_t = 100)]
+    max_file_mib: u64,
 }
 
 fn credentials() -> Credentials {
@@ -195,6 +205,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         request_log: args.request_log,
         sign_max_age: args.sign_max_age_secs.map(std::time::Duration::from_secs),
+        files: FilesConfig {
+            dir: args.files_dir,
+            public_url: args.public_url,
+            max_bytes: args.max_file_mib.saturating_mul(1024 * 1024),
+            ..FilesConfig::default()
+        },
         ..ServerConfig::for_tests("")
     };
     // The development master key is public: anyone who can reach the port would have full access.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -20,9 +20,11 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
+use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
-use crate::routes::{admin, classes, history2, rtm, scan};
+use crate::routes::{admin, classes, files, history2, rtm, scan};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
+use crate::store::blobs::Blobs;
 use crate::store::db::{Db, SqliteDb};
 use crate::store::messages::{self, StoredMessage};
 use crate::store::objects;
@@ -45,6 +47,11 @@ pub enum ServerError {
     },
     #[error("startup task failed: {0}")]
     Startup(String),
+    #[error("cannot open the file storage {path}: {source}")]
+    Files {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The whole HTTP API. Paths with a doubled leading slash (`//1.1/…`, what the SDK sends with a trailing
@@ -69,9 +76,17 @@ pub fn app(state: AppState) -> Router {
         .merge(history2::routes())
         .route("/1.1/date", get(admin::date))
         .route("/v1/route", get(ws::route))
-        .fallback(not_found)
+        .route("/1.1/fileTokens", post(files::file_token))
+        .route("/1.1/fileCallback", post(files::file_callback))
+        .route("/1.1/files", post(files::create_external))
+        .route("/1.1/files/{id}", get(files::get).delete(files::delete))
+        .route("/upload/{*key}", put(files::upload))
+        // Everything else: a stored file's bytes at `/{key}` (GET, HEAD), or the API's 404.
+        .fallback(files::serve)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), inject_faults));
+        .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
+        // Browser SDKs: preflights answered before anything else, on the API and the upload URL alike.
+        .layer(cors());
     // The operators' doors (health, fault and limit settings, the console) stay up whatever faults are
     // injected into the API.
     let operators = Router::new()
@@ -97,8 +112,22 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state, ws::upgrade_or_next))
 }
 
-async fn not_found() -> AppError {
-    AppError::new(StatusCode::NOT_FOUND, codes::OBJECT_NOT_FOUND, "Not found.")
+/// CORS as LeanCloud's API answers it: any origin, the SDKs' headers, no cookies.
+fn cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(Any)
+        .expose_headers([header::ETAG, header::CONTENT_RANGE, header::CONTENT_LENGTH])
+        .max_age(Duration::from_secs(86_400))
 }
 
 async fn method_not_allowed() -> AppError {
@@ -136,7 +165,11 @@ fn log_request(state: &AppState, method: &Method, uri: &Uri, status: u16, starte
     state.requests.push(ReceivedRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
-        query: uri.query().map(str::to_owned),
+        // An upload URL's query is its one-time token: never kept.
+        query: uri
+            .query()
+            .filter(|_| !uri.path().starts_with("/upload/"))
+            .map(str::to_owned),
         status,
         at: chrono::Utc::now(),
     });
@@ -219,7 +252,18 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let limits = config.limits;
-    let state = AppState::new(db, config);
+    let files_dir = config.files_dir();
+    let blobs = Blobs::local(&files_dir).map_err(|source| ServerError::Files {
+        path: files_dir.display().to_string(),
+        source,
+    })?;
+    let files = Files::new(blobs, config.files.clone());
+    let state = AppState::new(db, config, files);
+    // Uploads that never finished are deleted once their token expires.
+    let sweeper = tokio::spawn(crate::domain::files::sweep_forever(
+        state.svc.clone(),
+        state.svc.files.config.sweep_every,
+    ));
     // An instance on a shared database is ready once it hears the others (health says 503 until then).
     let ready_by = tokio::time::Instant::now() + Duration::from_secs(10);
     while !state.svc.presence.bus.connected() && tokio::time::Instant::now() < ready_by {
@@ -233,6 +277,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state,
         stop: stop_tx,
         task,
+        sweeper: sweeper.abort_handle(),
     })
 }
 
@@ -363,6 +408,7 @@ pub struct RunningServer {
     state: AppState,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::AbortHandle,
 }
 
 impl RunningServer {
@@ -395,6 +441,7 @@ impl RunningServer {
     /// is written, lets open requests finish (up to 10 s), then closes the database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.sweeper.abort();
         let hub = &self.state.svc.presence.hub;
         hub.drain();
         let until = tokio::time::Instant::now() + DRAIN_WAIT;

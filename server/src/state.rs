@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::config::{Credentials, ServerConfig};
+use crate::domain::files::Files;
 use crate::domain::limits::RateLimiter;
 use crate::domain::messaging::PushLog;
 use crate::domain::Services;
@@ -105,7 +106,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server started with `config` on `db` (starts the hook workers: needs a runtime).
-    pub fn new(db: Db, config: ServerConfig) -> Self {
+    pub fn new(db: Db, config: ServerConfig, files: Arc<Files>) -> Self {
         let credentials = config.credentials;
         let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
         let realtime = Arc::new(Realtime::new(config.realtime, &db, &credentials.master_key));
@@ -118,6 +119,7 @@ impl AppState {
                 limits,
                 feed: tokio::sync::broadcast::channel(1024).0,
                 pushes: Arc::new(PushLog::default()),
+                files,
             },
             credentials: Arc::new(credentials),
             faults: Arc::new(Faults::new(config.faults)),

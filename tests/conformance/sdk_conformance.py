@@ -9,16 +9,18 @@ non-zero when any check failed.
 """
 
 import hashlib
+import io
 import json
 import os
 import sys
 import time
 import traceback
+import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
 import leancloud
-from leancloud import Conversation, LeanCloudError, Message
+from leancloud import Conversation, File, LeanCloudError, Message
 
 BASE = os.environ["LEANCLOUD_API_SERVER"].rstrip("/")
 APP_ID = os.environ["SDK_APP_ID"]
@@ -311,6 +313,94 @@ def a_trailing_slash_in_the_base_url_works():
     finally:
         os.environ["LEANCLOUD_API_SERVER"] = BASE
     assert stored_messages(ctx["conv"].id)[-1]["data"] == "via //1.1"
+
+
+class app_key_only:
+    """Within: requests signed with the app key (this script otherwise signs with the master key)."""
+
+    def __enter__(self):
+        leancloud.use_master_key(False)
+
+    def __exit__(self, *exc):
+        leancloud.client.USE_MASTER_KEY = None
+
+
+def http_get(url):
+    """(status, content type, body) of a plain GET, as a browser or an image view would send it."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers.get("Content-Type"), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type"), err.read()
+
+
+@check
+def a_file_is_saved_served_fetched_and_destroyed():
+    data = b"blah blah blah\n" * 1000
+    f = File("notes.txt", io.BytesIO(data))
+    assert f._metadata["_checksum"] == hashlib.md5(data).hexdigest()
+    f.save()
+    assert f.id and f.url.startswith(BASE + "/"), f.url
+    assert f.mime_type == "text/plain", f.mime_type
+    assert f.created_at == f.updated_at
+    assert http_get(f.url) == (200, "text/plain", data)
+    got = File.create_without_data(f.id)
+    got.fetch()
+    assert (got.url, got.name, got.size) == (f.url, "notes.txt", len(data)), (got.url, got.name, got.size)
+    assert got.metadata["_checksum"] == hashlib.md5(data).hexdigest()
+    with app_key_only():
+        expect_error(403, f.destroy)
+    assert http_get(f.url)[0] == 200, "the app key may not delete a file"
+    f.destroy()
+    assert http_get(f.url)[0] == 404
+    assert leancloud.Query("_File").equal_to("objectId", f.id).count() == 0
+
+
+@check
+def only_the_master_key_chooses_a_file_key_and_it_is_the_url_path():
+    key = "conformance-{}.txt".format(int(time.time() * 1000))
+    f = File("Blah.txt", io.BytesIO(b"keyed"))
+    f.key = key
+    with app_key_only():
+        err = expect_error(1, f.save)
+    assert err.error.startswith("Unsupported file key"), err.error
+    f = File("Blah.txt", io.BytesIO(b"keyed"))
+    f.key = key
+    f.save()
+    assert f.url == "{}/{}".format(BASE, key), f.url
+    assert http_get(f.url) == (200, "text/plain", b"keyed")
+
+
+@check
+def an_external_file_keeps_its_url():
+    url = "http://example.com/images/default-avatar.png"
+    f = File.create_with_url("lenna.jpg", url)
+    f.save()
+    assert f.id and f.created_at == f.updated_at
+    got = File.create_without_data(f.id)
+    got.fetch()
+    assert (got.name, got.url) == ("lenna.jpg", url)
+    assert got.metadata["__source"] == "external"
+
+
+@check
+def a_failed_upload_s_callback_deletes_the_file():
+    tokens = {}
+
+    def keep_token(token, *args, **kwargs):
+        tokens["token"] = token
+
+    f = File("never.bin", io.BytesIO(b"never uploaded"))
+    f._save_to_s3 = keep_token
+    f.save()
+    assert leancloud.Query("_File").equal_to("objectId", f.id).count() == 1
+    f._save_callback(tokens["token"], False)
+    # The SDK posts the callback from a thread of its own.
+    for _ in range(100):
+        if leancloud.Query("_File").equal_to("objectId", f.id).count() == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the file of a failed upload is still there")
 
 
 @check

@@ -79,7 +79,7 @@ fn synthesize(dir: &Path, conversations: usize, messages: usize) -> std::io::Res
 fn import(db: &Path, source: &Path) -> Result<(u64, f64), String> {
     let started = Instant::now();
     let (summary, result) =
-        leancloud_migrate::import::import(db, &[source.to_path_buf()], false, false);
+        leancloud_migrate::import::import(db, &[source.to_path_buf()], false, false, None);
     result.map_err(|e| e.to_string())?;
     Ok((summary.messages(), started.elapsed().as_secs_f64()))
 }

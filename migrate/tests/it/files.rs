@@ -488,3 +488,170 @@ async fn a_files_only_export_killed_mid_download_resumes_then_grows_into_a_full_
         "a full export is not turned back into a files-only one"
     );
 }
+
+/// The `_lcfile` of an image message as the JS typed-messages plugin sends it.
+fn image_message(id: Option<&str>, url: &str, size: usize) -> String {
+    let mut file =
+        json!({"url": url, "metaData": {"name": "photo.jpg", "format": "jpg", "size": size}});
+    if let Some(id) = id {
+        file["objId"] = json!(id);
+    }
+    json!({"_lctype": -2, "_lctext": "look", "_lcfile": file}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_file_domain_is_gone_every_file_and_image_message_is_served_by_the_new_server() {
+    // Arrange: a source app with three files on the stand-in domain, image messages pointing at them (one
+    // without objId, as a REST sender may write it), and an export of it all.
+    let source = Server::fresh().await;
+    let photo = random_bytes(300_000, 21);
+    let voice = random_bytes(5_000, 22);
+    let spoiled = b"the original bytes".to_vec();
+    let domain = FileDomain::start(BTreeMap::from([
+        ("a/photo.jpg".to_string(), Serve::Body(photo.clone())),
+        ("b/voice.amr".to_string(), Serve::Body(voice.clone())),
+        ("c/spoiled.txt".to_string(), Serve::Body(spoiled.clone())),
+    ]))
+    .await;
+    let mut ids = BTreeMap::new();
+    for (name, key, body, mime) in [
+        ("photo.jpg", "a/photo.jpg", &photo, "image/jpeg"),
+        ("voice.amr", "b/voice.amr", &voice, "audio/amr"),
+        ("spoiled.txt", "c/spoiled.txt", &spoiled, "text/plain"),
+    ] {
+        let mut row = file_row(name, Some(&domain.url(key)), key, body);
+        row["mime_type"] = json!(mime);
+        ids.insert(name, source.create("_File", row).await);
+    }
+    let conv = source
+        .create(
+            "_Conversation",
+            json!({"name": "pics", "m": ["alice", "bob"]}),
+        )
+        .await;
+    let messages = [
+        image_message(
+            Some(&ids["photo.jpg"]),
+            &domain.url("a/photo.jpg"),
+            photo.len(),
+        ),
+        image_message(None, &domain.url("b/voice.amr"), voice.len()),
+        image_message(
+            Some(&ids["spoiled.txt"]),
+            &domain.url("c/spoiled.txt"),
+            spoiled.len(),
+        ),
+        json!({"_lctype": -1, "_lctext": "just text"}).to_string(),
+    ];
+    for (i, data) in messages.iter().enumerate() {
+        source
+            .post(
+                "/1.1/rtm/messages",
+                json!({"from_peer": if i % 2 == 0 { "alice" } else { "bob" }, "conv_id": conv, "message": data, "transient": false}),
+            )
+            .await;
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("export");
+    let exported =
+        migrate_in_background(&source.url(), &["export", "--out", s(&dir), "--quiet"]).await;
+    assert!(exported.status.success(), "export");
+    // LeanCloud's file domain stops answering; one saved body rots on disk.
+    drop(domain);
+    std::fs::write(
+        dir.join("files").join(&ids["spoiled.txt"]),
+        b"the spoiled bytes!",
+    )
+    .expect("spoil");
+
+    // Act: import into a new server's database, with the bodies.
+    let target_dir = tempfile::tempdir().expect("temp dir");
+    let db = target_dir.path().join("leancloud.sqlite3");
+    let base = "https://im.example.com";
+    let args = [
+        "import",
+        "--db",
+        s(&db),
+        s(&dir),
+        "--file-url-base",
+        base,
+        "--quiet",
+    ];
+    let imported = migrate_in_background(&source.url(), &args).await;
+    let again = migrate_in_background(&source.url(), &args).await;
+
+    // Assert: the import reported the spoiled body and refused it; importing again changed nothing.
+    assert!(imported.status.success(), "import");
+    let report = String::from_utf8_lossy(&imported.stdout).to_string();
+    assert!(report.contains("file bodies: 2 imported"), "{report}");
+    assert!(
+        report.contains(&format!("refused {}", ids["spoiled.txt"])),
+        "{report}"
+    );
+    let second = String::from_utf8_lossy(&again.stdout).to_string();
+    assert!(
+        second.contains("file bodies: 0 imported (0.0 MB), 2 already there"),
+        "{second}"
+    );
+
+    // Every moved file's URL, and every message's, is the new server's, and serves the original bytes.
+    let target = Server::on(target_dir, db).await;
+    let files: BTreeMap<String, Value> = target
+        .scan("_File")
+        .await
+        .into_iter()
+        .map(|f| (f["name"].as_str().expect("name").to_string(), f))
+        .collect();
+    let fetch = |url: String| {
+        let path = url
+            .strip_prefix(base)
+            .expect("a URL of the new server")
+            .to_string();
+        let http = target.http.clone();
+        let server = target.url();
+        async move {
+            let response = http
+                .get(format!("{server}{path}"))
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(StatusCode::OK, response.status(), "{path}");
+            response.bytes().await.expect("bytes").to_vec()
+        }
+    };
+    for (name, body) in [("photo.jpg", &photo), ("voice.amr", &voice)] {
+        let url = files[name]["url"].as_str().expect("url").to_string();
+        assert_eq!(*body, fetch(url).await, "{name}");
+    }
+    let kept = files["spoiled.txt"]["url"].as_str().expect("url");
+    assert!(
+        kept.ends_with("/c/spoiled.txt") && !kept.starts_with(base),
+        "a refused body keeps its old URL: {kept}"
+    );
+    let history = target.history(&conv).await;
+    let datas: Vec<Value> = history
+        .iter()
+        .map(|m| serde_json::from_str(m["data"].as_str().expect("data")).expect("json"))
+        .collect();
+    assert_eq!(
+        photo,
+        fetch(datas[0]["_lcfile"]["url"].as_str().expect("url").into()).await
+    );
+    assert_eq!(
+        voice,
+        fetch(datas[1]["_lcfile"]["url"].as_str().expect("url").into()).await
+    );
+    assert_eq!(
+        json!(ids["photo.jpg"]),
+        datas[0]["_lcfile"]["objId"],
+        "the rest of the message is kept"
+    );
+    assert!(
+        datas[2]["_lcfile"]["url"]
+            .as_str()
+            .expect("url")
+            .contains("/c/spoiled.txt"),
+        "a refused file's messages keep their old URL"
+    );
+    assert_eq!(json!("just text"), datas[3]["_lctext"]);
+}

@@ -7,9 +7,11 @@
 //!   limits (taken, and given back when the send fails), hooks → store → delivery → after-hooks;
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
+//! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
 //! - [`limits`]: the app-wide rate-limit buckets.
 
 pub mod conversations;
+pub mod files;
 pub mod limits;
 pub mod messaging;
 
@@ -19,6 +21,7 @@ use crate::hooks::Hooks;
 use crate::realtime::Realtime;
 use crate::store::db::Db;
 use crate::store::messages::Stored;
+use files::Files;
 use limits::RateLimiter;
 use messaging::PushLog;
 
@@ -35,4 +38,6 @@ pub struct Services {
     /// Subscribers that fall behind miss messages (they are in the store) rather than slow anyone down.
     pub feed: tokio::sync::broadcast::Sender<Arc<Stored>>,
     pub pushes: Arc<PushLog>,
+    /// File bodies and the file API's settings.
+    pub files: Arc<Files>,
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod classes;
+pub mod files;
 pub mod history2;
 pub mod rtm;
 pub mod scan;

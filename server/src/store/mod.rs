@@ -5,6 +5,7 @@
 //! their PostgreSQL queries in its `postgres` child; [`postgres`] is the pool and the migrations they share. No SQL
 //! lives outside this module (except the bulk loader, `import.rs`, SQLite only).
 
+pub mod blobs;
 pub mod db;
 mod error;
 pub mod history;
@@ -17,6 +18,7 @@ pub mod query;
 pub mod realtime;
 pub mod sqlite;
 pub mod time;
+pub mod uploads;
 
 pub use error::{StoreError, StoreResult};
 

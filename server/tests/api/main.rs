@@ -5,6 +5,7 @@ mod classes;
 mod console;
 mod durability;
 mod faults;
+mod files;
 mod hardening;
 mod helpers;
 mod history;

@@ -28,8 +28,13 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 1] =
-    [(1, include_str!("../../../migrations/postgres/001_init.sql"))];
+const MIGRATIONS: [(i32, &str); 2] = [
+    (1, include_str!("../../../migrations/postgres/001_init.sql")),
+    (
+        2,
+        include_str!("../../../migrations/postgres/002_files.sql"),
+    ),
+];
 
 /// Taken while migrating, so instances starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x6c63_6d69_6772;

@@ -13,17 +13,20 @@
 //! history record per line as the history API returns it; subscriber files one
 //! `{"conv_id","subscriber","timestamp"}` per line.
 
-use std::collections::{BTreeSet, HashMap};
+mod files;
+mod messages;
+
 use std::io::BufRead;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde_json::{json, Map, Value};
+use rusqlite::{params, Connection, Transaction};
+use serde_json::{Map, Value};
 
 use crate::config::Durability;
-use crate::store::db::{iso_millis, parse_iso_millis, SqliteDb};
-use crate::store::messages::{recipients_column, recipients_from_column, user_conversation_key};
-use crate::store::objects::{validate_class_name, CONVERSATION};
+use crate::store::db::{parse_iso_millis, SqliteDb};
+use crate::store::objects::{unique_key, validate_class_name};
+pub use files::FileUrls;
+use messages::{import_messages, import_subscribers};
 
 /// The prefix of the first line of every export file.
 pub const HEADER_PREFIX: &str = "#filetype:JSON-streaming";
@@ -130,6 +133,8 @@ pub fn class_from_file_name(name: &str) -> Option<String> {
 pub struct Importer {
     conn: Connection,
     dry_run: bool,
+    /// The new URLs of file bodies moved into the server, applied to `_File` rows and `_lcfile` in messages.
+    files: FileUrls,
 }
 
 fn date_millis(v: &Value) -> Option<i64> {
@@ -143,22 +148,7 @@ fn date_millis(v: &Value) -> Option<i64> {
     }
 }
 
-/// The member-set key of a `unique: true` conversation (the same encoding as the storage layer's).
-fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
-    if class != CONVERSATION || data.get("unique") != Some(&Value::Bool(true)) {
-        return None;
-    }
-    let members: BTreeSet<String> = match data.get("m") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-            .collect(),
-        _ => BTreeSet::new(),
-    };
-    serde_json::to_string(&members).ok()
-}
-
-struct Lines<R> {
+pub(crate) struct Lines<R> {
     reader: R,
     file: String,
     number: u64,
@@ -168,7 +158,7 @@ struct Lines<R> {
 impl<R: BufRead> Lines<R> {
     /// The next line (without its end), `None` at the end; a read error (e.g. a truncated gzip stream)
     /// names the line it happened on.
-    fn next_line(&mut self) -> Result<Option<String>, ImportError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<String>, ImportError> {
         self.buf.clear();
         self.number += 1;
         match self.reader.read_line(&mut self.buf) {
@@ -186,7 +176,7 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    fn error(&self, reason: impl Into<String>) -> ImportError {
+    pub(crate) fn error(&self, reason: impl Into<String>) -> ImportError {
         ImportError::Line {
             file: self.file.clone(),
             line: self.number,
@@ -217,7 +207,16 @@ impl Importer {
             "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;",
         )
         .map_err(|e| open_error(e.to_string()))?;
-        Ok(Importer { conn, dry_run })
+        Ok(Importer {
+            conn,
+            dry_run,
+            files: FileUrls::default(),
+        })
+    }
+
+    /// From now on, rewrite file URLs as `files` says (`_File.url`, and `_lcfile.url` in messages).
+    pub fn set_file_urls(&mut self, files: FileUrls) {
+        self.files = files;
     }
 
     /// Imports one file in one transaction. The first line must be the export header: its `type` says
@@ -279,9 +278,9 @@ impl Importer {
         };
         match &kind {
             FileKind::Objects { class } => {
-                import_objects(&tx, class, &mut lines, &mut report)?;
+                import_objects(&tx, class, &mut lines, &mut report, &self.files)?;
             }
-            FileKind::Messages => import_messages(&tx, &mut lines, &mut report)?,
+            FileKind::Messages => import_messages(&tx, &mut lines, &mut report, &self.files)?,
             FileKind::Subscribers => import_subscribers(&tx, &mut lines, &mut report)?,
         }
         if dry_run {
@@ -293,7 +292,7 @@ impl Importer {
     }
 }
 
-fn sql(lines: &Lines<impl BufRead>, e: rusqlite::Error) -> ImportError {
+pub(crate) fn sql(lines: &Lines<impl BufRead>, e: rusqlite::Error) -> ImportError {
     lines.error(format!("database error: {e}"))
 }
 
@@ -313,6 +312,7 @@ fn import_objects(
     class: &str,
     lines: &mut Lines<impl BufRead>,
     report: &mut FileReport,
+    files: &FileUrls,
 ) -> Result<(), ImportError> {
     tx.prepare_cached("INSERT OR IGNORE INTO classes (name) VALUES (?1)")
         .and_then(|mut s| s.execute([class]))
@@ -352,6 +352,7 @@ fn import_objects(
         if data.get("className").and_then(Value::as_str) == Some(class) {
             data.remove("className");
         }
+        files.rewrite_object(class, &id, &mut data);
         let key = unique_key(class, &data);
         let text = Value::Object(data).to_string();
         let changed = tx
@@ -360,210 +361,6 @@ fn import_objects(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut s| s.execute(params![class, id, text, acl, created_at, updated_at, key]))
-            .map_err(|e| sql(lines, e))?;
-        if changed == 1 {
-            report.inserted += 1;
-        } else {
-            report.skipped += 1;
-        }
-    }
-    Ok(())
-}
-
-fn import_messages(
-    tx: &Transaction<'_>,
-    lines: &mut Lines<impl BufRead>,
-    report: &mut FileReport,
-) -> Result<(), ImportError> {
-    let mut last: HashMap<String, i64> = HashMap::new();
-    let mut insert = tx
-        .prepare(
-            "INSERT OR IGNORE INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, from_ip)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
-        )
-        .map_err(|e| sql(lines, e))?;
-    let mut meta = tx
-        .prepare("INSERT OR IGNORE INTO message_meta (msg_id, bin, ack_at) VALUES (?1, ?2, ?3)")
-        .map_err(|e| sql(lines, e))?;
-    let mut recipient = tx
-        .prepare(
-            "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
-        )
-        .map_err(|e| sql(lines, e))?;
-    loop {
-        let Some(text) = lines.next_line()? else {
-            break;
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        let record: Record = serde_json::from_str(&text)
-            .map_err(|e| lines.error(format!("invalid message record: {e}")))?;
-        report.rows += 1;
-        if record.msg_id.is_empty() || record.conv_id.is_empty() {
-            return Err(lines.error("msg-id and conv-id must not be empty"));
-        }
-        let data = match record.data {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        let recipients = record.recipients.unwrap_or_default();
-        let kind = if recipients.is_empty() {
-            "normal"
-        } else {
-            "to_clients"
-        };
-        let recipients_text = recipients_column(&recipients);
-        let changed = insert
-            .execute(params![
-                record.msg_id,
-                record.conv_id,
-                record.from,
-                data,
-                record.timestamp,
-                kind,
-                record.is_room,
-                recipients_text,
-                record.from_ip.filter(|ip| !ip.is_empty()),
-            ])
-            .map_err(|e| sql(lines, e))?;
-        if changed == 0 {
-            // The same message seen by another chosen client (a subscriber's history): add the recipient.
-            if !recipients.is_empty() {
-                merge_recipients(tx, &record.msg_id, &record.conv_id, &recipients)
-                    .map_err(|e| sql(lines, e))?;
-            }
-            report.skipped += 1;
-            continue;
-        }
-        report.inserted += 1;
-        if record.bin || record.ack_at.is_some() {
-            meta.execute(params![record.msg_id, record.bin, record.ack_at])
-                .map_err(|e| sql(lines, e))?;
-        }
-        if !recipients.is_empty() {
-            let seq = tx.last_insert_rowid();
-            for client in &recipients {
-                recipient
-                    .execute(params![
-                        user_conversation_key(&record.conv_id, client),
-                        seq,
-                        client
-                    ])
-                    .map_err(|e| sql(lines, e))?;
-            }
-        }
-        let entry = last.entry(record.conv_id).or_insert(record.timestamp);
-        *entry = (*entry).max(record.timestamp);
-    }
-    // `lm` follows the history, forward only (as the send path does).
-    let mut lm = tx
-        .prepare(
-            "UPDATE objects SET data = json_set(data, '$.lm', json(?2))
-             WHERE class = '_Conversation' AND id = ?1
-               AND (json_extract(data, '$.lm.iso') IS NULL OR json_extract(data, '$.lm.iso') < ?3)",
-        )
-        .map_err(|e| sql(lines, e))?;
-    for (conv, ts) in last {
-        let iso = iso_millis(ts);
-        lm.execute(params![
-            conv,
-            json!({"__type": "Date", "iso": iso}).to_string(),
-            iso
-        ])
-        .map_err(|e| sql(lines, e))?;
-    }
-    Ok(())
-}
-
-/// Adds `recipients` to a stored message sent to chosen clients (a no-op for other messages and for
-/// recipients already there, so importing again changes nothing).
-fn merge_recipients(
-    tx: &Transaction<'_>,
-    msg_id: &str,
-    conv_id: &str,
-    recipients: &[String],
-) -> rusqlite::Result<()> {
-    let row: Option<(i64, String, Option<String>)> = tx
-        .prepare_cached("SELECT seq, kind, recipients FROM messages WHERE msg_id = ?1")?
-        .query_row([msg_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((seq, kind, current)) = row else {
-        return Ok(());
-    };
-    if kind != "to_clients" {
-        return Ok(());
-    }
-    let mut list = recipients_from_column(current);
-    let before = list.len();
-    for r in recipients {
-        if !list.contains(r) {
-            list.push(r.clone());
-        }
-    }
-    if list.len() != before {
-        tx.prepare_cached("UPDATE messages SET recipients = ?2 WHERE seq = ?1")?
-            .execute(params![seq, recipients_column(&list)])?;
-    }
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
-    )?;
-    for client in recipients {
-        stmt.execute(params![user_conversation_key(conv_id, client), seq, client])?;
-    }
-    Ok(())
-}
-
-/// A history record as the history API returns it (`leancloud-migration.md` §1.3), plus the optional
-/// `recipients` of a message sent to chosen clients of a service conversation.
-#[derive(Debug, serde::Deserialize)]
-struct Record {
-    #[serde(rename = "msg-id")]
-    msg_id: String,
-    #[serde(rename = "conv-id")]
-    conv_id: String,
-    from: String,
-    data: Value,
-    timestamp: i64,
-    #[serde(default)]
-    bin: bool,
-    #[serde(rename = "is-room", default)]
-    is_room: bool,
-    #[serde(rename = "from-ip", default)]
-    from_ip: Option<String>,
-    #[serde(rename = "ack-at", default)]
-    ack_at: Option<i64>,
-    #[serde(default)]
-    recipients: Option<Vec<String>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Subscriber {
-    conv_id: String,
-    subscriber: String,
-    timestamp: i64,
-}
-
-fn import_subscribers(
-    tx: &Transaction<'_>,
-    lines: &mut Lines<impl BufRead>,
-    report: &mut FileReport,
-) -> Result<(), ImportError> {
-    loop {
-        let Some(text) = lines.next_line()? else {
-            break;
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        let s: Subscriber = serde_json::from_str(&text)
-            .map_err(|e| lines.error(format!("invalid subscriber record: {e}")))?;
-        report.rows += 1;
-        let changed = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO service_subscribers (conv_id, client_id, timestamp) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut st| st.execute(params![s.conv_id, s.subscriber, s.timestamp]))
             .map_err(|e| sql(lines, e))?;
         if changed == 1 {
             report.inserted += 1;
