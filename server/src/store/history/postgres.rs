@@ -4,8 +4,7 @@
 use crate::store::history::{
     history_sql, resolve, subscribable, Args, HistoryQuery, HistoryRecord, Subscriber,
 };
-use crate::store::messages::postgres::seq_of;
-use crate::store::postgres::shared::conversation_in;
+use crate::store::postgres::shared::{conversation_in, seq_of};
 use crate::store::postgres::strings;
 use crate::store::postgres::{Params, Pg};
 use crate::store::StoreResult;

@@ -1,5 +1,5 @@
 //! Stored messages on PostgreSQL: sends (one transaction each, acknowledged after its commit), the
-//! inspector's reads and the 1.1 history API.
+//! inspector's reads and the 1.1 history API, under the rules of [`crate::store::messages`].
 
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
@@ -9,7 +9,7 @@ use crate::store::messages::{
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
     StoredMessage,
 };
-use crate::store::postgres::shared::conversation_in;
+use crate::store::postgres::shared::{conversation_in, seq_of};
 use crate::store::postgres::{strings, Params, Pg};
 use crate::store::StoreResult;
 
@@ -164,20 +164,6 @@ pub fn stored(pg: &Pg, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>>
             Ok(rows.iter().map(stored_of).collect())
         })
     })
-}
-
-/// `(timestamp, seq)` of the stored message `msg_id`.
-pub(crate) async fn seq_of(
-    c: &impl GenericClient,
-    msg_id: Option<&str>,
-) -> StoreResult<Option<(i64, i64)>> {
-    let Some(id) = msg_id else { return Ok(None) };
-    let stmt = c
-        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = $1")
-        .await?;
-    Ok(c.query_opt(&stmt, &[&id])
-        .await?
-        .map(|r| (r.get(0), r.get(1))))
 }
 
 pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<Value>> {

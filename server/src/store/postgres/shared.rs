@@ -27,3 +27,17 @@ pub(crate) async fn conversation_in(
         ConversationKind::from_data(&data)
     }))
 }
+
+/// `(timestamp, seq)` of the stored message `msg_id`.
+pub(crate) async fn seq_of(
+    c: &impl GenericClient,
+    msg_id: Option<&str>,
+) -> StoreResult<Option<(i64, i64)>> {
+    let Some(id) = msg_id else { return Ok(None) };
+    let stmt = c
+        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = $1")
+        .await?;
+    Ok(c.query_opt(&stmt, &[&id])
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}

@@ -31,3 +31,12 @@ pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<Conv
         .optional()?;
     Ok(kind)
 }
+
+/// `(timestamp, seq)` of the stored message `msg_id`.
+pub(crate) fn seq_of(conn: &Connection, msg_id: Option<&str>) -> StoreResult<Option<(i64, i64)>> {
+    let Some(id) = msg_id else { return Ok(None) };
+    Ok(conn
+        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}

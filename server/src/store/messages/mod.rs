@@ -1,16 +1,17 @@
-//! Stored messages: sends, system messages to chosen clients, broadcasts, and the history API's reads.
+//! Stored messages: sends, system messages to chosen clients, broadcasts, and the history API's reads. This
+//! module holds what a message is and the rules of storing and listing one; each operation runs its queries on
+//! the backend the [`Db`] names, [`sqlite`] or [`postgres`], peers under these rules.
 
-pub(crate) mod postgres;
+mod postgres;
+mod sqlite;
 
 use md5::{Digest, Md5};
 use rand::distr::{Alphanumeric, SampleString};
-use rusqlite::{params, Connection, Row as SqlRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::store::db::Db;
 use crate::store::objects::ConversationKind;
-use crate::store::sqlite::shared::conversation_kind;
 use crate::store::{StoreError, StoreResult};
 
 /// How a message was addressed.
@@ -144,54 +145,10 @@ pub fn user_conversation_key(conv_id: &str, client_id: &str) -> String {
 /// client's send) the sender must be in the conversation's `m`, and system conversations only receive; the
 /// REST API's master-key sends are bound by neither.
 pub async fn store(db: &Db, msg: NewMessage, member: bool) -> StoreResult<Stored> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::store(pg, msg, member).await,
-    };
-    let clock = db.clone();
-    // Every error below comes before the first change, so no savepoint is needed.
-    db.write_unguarded(move |tx| {
-        let conn = tx.conn();
-        let conv = check_target(conversation_kind(conn, &msg.conv_id)?, &msg, member)?;
-        let msg_id = new_message_id();
-        let ts = clock.next_timestamp();
-        let recipients = recipients_column(&msg.recipients);
-        conn.prepare_cached(
-            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip, bin, mentions)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?
-        .execute(params![
-            msg_id,
-            msg.conv_id,
-            msg.from,
-            msg.data,
-            ts,
-            msg.kind.as_str(),
-            msg.transient,
-            conv.transient,
-            recipients,
-            msg.push.as_ref().map(Value::to_string),
-            msg.push_field,
-            msg.valid_till,
-            msg.from_ip,
-            msg.binary,
-            mentions(&msg.mention_pids, msg.mention_all).map(|m| m.to_string()),
-        ])?;
-        let seq = conn.last_insert_rowid();
-        if msg.kind == MessageKind::ToClients {
-            let mut stmt = conn.prepare_cached(
-                "INSERT OR IGNORE INTO message_recipients (user_conv, msg_seq, client_id) VALUES (?1, ?2, ?3)",
-            )?;
-            for client in &msg.recipients {
-                stmt.execute(params![user_conversation_key(&msg.conv_id, client), seq, client])?;
-            }
-        }
-        if msg.kind != MessageKind::Broadcast {
-            tx.touch_last_message(&msg.conv_id, ts);
-        }
-        Ok(stored_message(msg, conv, seq, msg_id, ts))
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::store(db, msg, member).await,
+        Db::Postgres(pg) => postgres::store(pg, msg, member).await,
+    }
 }
 
 /// The conversation a message may be stored in, or why not: broadcasts and messages to chosen clients need a
@@ -266,56 +223,12 @@ pub(crate) fn mentions(pids: &[String], all: bool) -> Option<Value> {
     (!pids.is_empty() || all).then(|| json!({"pids": pids, "all": all}))
 }
 
-const STORED_COLUMNS: &str =
-    "msg_id, conv_id, from_peer, data, timestamp, kind, transient, recipients, push, push_field, valid_till";
-
-fn stored_from_row(r: &SqlRow<'_>) -> rusqlite::Result<StoredMessage> {
-    let recipients: Option<String> = r.get(7)?;
-    let push: Option<String> = r.get(8)?;
-    Ok(StoredMessage {
-        msg_id: r.get(0)?,
-        conv_id: r.get(1)?,
-        from: r.get(2)?,
-        data: r.get(3)?,
-        timestamp: r.get(4)?,
-        kind: MessageKind::parse(&r.get::<_, String>(5)?),
-        transient: r.get(6)?,
-        recipients: recipients_from_column(recipients),
-        push: push.and_then(|s| serde_json::from_str(&s).ok()),
-        push_field: r.get(9)?,
-        valid_till: r.get(10)?,
-    })
-}
-
 /// All stored messages, oldest first; with `conv_id`, only that conversation's (broadcasts included).
 pub fn stored(db: &Db, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::stored(pg, conv_id),
-    };
-    db.read_blocking(|conn| {
-        let rows = match conv_id {
-            Some(conv) => {
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT {STORED_COLUMNS} FROM messages WHERE conv_id = ?1 ORDER BY seq"
-                ))?;
-                let rows = stmt
-                    .query_map([conv], stored_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows
-            }
-            None => {
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT {STORED_COLUMNS} FROM messages ORDER BY seq"
-                ))?;
-                let rows = stmt
-                    .query_map([], stored_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows
-            }
-        };
-        Ok(rows)
-    })
+    match db {
+        Db::Sqlite(db) => sqlite::stored(db, conv_id),
+        Db::Postgres(pg) => postgres::stored(pg, conv_id),
+    }
 }
 
 /// Which messages the history API returns.
@@ -346,14 +259,6 @@ pub struct HistoryQuery {
     pub stop_ts: Option<i64>,
     pub stop_msgid: Option<String>,
     pub include_stop: bool,
-}
-
-fn seq_of(conn: &Connection, msg_id: &str) -> StoreResult<Option<(i64, i64)>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
-        .query_row([msg_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
 }
 
 /// A bound `(timestamp, seq)` on the scan, from the bound's message (`at`: its timestamp and seq, when it
@@ -420,69 +325,8 @@ pub(crate) fn history_record(
 }
 
 pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<Value>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::history(pg, q).await,
-    };
-    db.read(move |conn| {
-        // Newest-first scans start below the start point and stop above the stop point; reversed the other way.
-        let at = |id: Option<&str>| id.map(|id| seq_of(conn, id)).transpose().map(Option::flatten);
-        let start = bound(at(q.start_msgid.as_deref())?, q.start_ts, q.include_start, !q.reversed);
-        let stop = bound(at(q.stop_msgid.as_deref())?, q.stop_ts, q.include_stop, q.reversed);
-        let (upper, lower) = if q.reversed { (stop, start) } else { (start, stop) };
-        let (upper_ts, upper_seq) = upper.unwrap_or((i64::MAX, i64::MAX));
-        let (lower_ts, lower_seq) = lower.unwrap_or((i64::MIN, i64::MIN));
-        let order = if q.reversed { "ASC" } else { "DESC" };
-        let range = "(m.timestamp < ?2 OR (m.timestamp = ?2 AND m.seq <= ?3)) AND (m.timestamp > ?4 OR (m.timestamp = ?4 AND m.seq >= ?5))";
-        // `?7` (the per-user key) is named in every variant so that the parameter count is always 7.
-        let filter = "m.kind != 'broadcast' AND m.transient = 0 AND ?7 = ?7";
-        let select = "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions FROM messages m";
-        let mut user_conv = String::new();
-        let (sql, key) = match &q.scope {
-            HistoryScope::ConversationFor { conv, client } => {
-                user_conv = user_conversation_key(conv, client);
-                (
-                    format!(
-                        "{select} WHERE {filter} AND {range} AND (m.conv_id = ?1 AND m.kind = 'normal' OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?7))
-                         ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"
-                    ),
-                    conv.clone(),
-                )
-            }
-            HistoryScope::Conversation(conv) => (
-                format!(
-                    "{select} WHERE {filter} AND {range} AND (m.conv_id = ?1 OR m.seq IN (SELECT msg_seq FROM message_recipients WHERE user_conv = ?1))
-                     ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"
-                ),
-                conv.clone(),
-            ),
-            HistoryScope::From(from) => (
-                format!("{select} WHERE {filter} AND {range} AND m.from_peer = ?1 ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"),
-                from.clone(),
-            ),
-            HistoryScope::All => (
-                format!("{select} WHERE {filter} AND {range} AND ?1 = ?1 ORDER BY m.timestamp {order}, m.seq {order} LIMIT ?6"),
-                String::new(),
-            ),
-        };
-        let mut stmt = conn.prepare(&sql)?;
-        let records = stmt
-            .query_map(params![key, upper_ts, upper_seq, lower_ts, lower_seq, q.limit as i64, user_conv], |r| {
-                let mentions: Option<String> = r.get(8)?;
-                Ok(history_record(
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()),
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(records)
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::history(db, q).await,
+        Db::Postgres(pg) => postgres::history(pg, q).await,
+    }
 }
