@@ -1,16 +1,16 @@
 //! Message history as the REST API 1.2 serves it (`routes/history2.rs`), and the subscribers of service
 //! conversations: the queries, with no knowledge of HTTP. Records come back newest first (oldest first with
 //! `reversed`), ordered by (`timestamp`, arrival); broadcasts and transient messages are not in history.
+//!
+//! This module holds the query's rules and its SQL (the same on both backends, with each backend's
+//! placeholders through [`Args`]); [`sqlite`] and [`postgres`] run it, peers under these rules.
 
-pub(crate) mod postgres;
-
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params_from_iter, OptionalExtension};
+mod postgres;
+mod sqlite;
 
 use super::db::Db;
-use super::messages::{recipients_from_column, user_conversation_key};
+use super::messages::user_conversation_key;
 use super::objects::ConversationKind;
-use super::sqlite::shared::conversation_kind;
 use super::{StoreError, StoreResult};
 
 /// Which messages a history query covers.
@@ -80,17 +80,6 @@ pub(crate) struct Bound {
 pub(crate) trait Args {
     fn text(&mut self, v: String) -> String;
     fn int(&mut self, v: i64) -> String;
-}
-
-impl Args for Vec<SqlValue> {
-    fn text(&mut self, v: String) -> String {
-        self.push(SqlValue::Text(v));
-        "?".into()
-    }
-    fn int(&mut self, v: i64) -> String {
-        self.push(SqlValue::Integer(v));
-        "?".into()
-    }
 }
 
 impl Bound {
@@ -177,47 +166,12 @@ pub(crate) fn history_sql(
     )
 }
 
-fn message_at(conn: &rusqlite::Connection, end: &End) -> StoreResult<Option<(i64, i64)>> {
-    let Some(id) = &end.msg_id else {
-        return Ok(None);
-    };
-    Ok(conn
-        .prepare_cached("SELECT timestamp, seq FROM messages WHERE msg_id = ?1")?
-        .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .optional()?)
-}
-
 /// The records `query` selects.
 pub async fn history(db: &Db, query: HistoryQuery) -> StoreResult<Vec<HistoryRecord>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::history(pg, query).await,
-    };
-    db.read(move |conn| {
-        let start = resolve(&query.start, message_at(conn, &query.start)?);
-        let stop = resolve(&query.stop, message_at(conn, &query.stop)?);
-        let mut args: Vec<SqlValue> = Vec::new();
-        let sql = history_sql(&query, start, stop, &mut args);
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt
-            .query_map(params_from_iter(args), |r| {
-                Ok(HistoryRecord {
-                    timestamp: r.get(0)?,
-                    conv_id: r.get(1)?,
-                    data: r.get(2)?,
-                    from: r.get(3)?,
-                    msg_id: r.get(4)?,
-                    is_room: r.get(5)?,
-                    from_ip: r.get(6)?,
-                    binary: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
-                    ack_at: r.get(8)?,
-                    recipients: recipients_from_column(r.get(9)?),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::history(db, query).await,
+        Db::Postgres(pg) => postgres::history(pg, query).await,
+    }
 }
 
 /// Up to `limit` subscribers of `conv` whose client id sorts after `after`, in client id order.
@@ -227,44 +181,18 @@ pub async fn subscribers(
     after: String,
     limit: i64,
 ) -> StoreResult<Vec<Subscriber>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::subscribers(pg, conv, after, limit).await,
-    };
-    db.read(move |conn| {
-        let mut stmt = conn.prepare_cached(
-            "SELECT client_id, timestamp FROM service_subscribers
-             WHERE conv_id = ?1 AND client_id > ?2 ORDER BY client_id LIMIT ?3",
-        )?;
-        let rows = stmt
-            .query_map(rusqlite::params![conv, after, limit], |r| {
-                Ok(Subscriber {
-                    client_id: r.get(0)?,
-                    timestamp: r.get(1)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::subscribers(db, conv, after, limit).await,
+        Db::Postgres(pg) => postgres::subscribers(pg, conv, after, limit).await,
+    }
 }
 
 /// Subscribe `client` to the service conversation `conv` at `now` (ms); subscribing twice keeps the first time.
 pub async fn subscribe(db: &Db, conv: String, client: String, now: i64) -> StoreResult<()> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::subscribe(pg, conv, client, now).await,
-    };
-    db.write(move |tx| {
-        let conn = tx.conn();
-        subscribable(conversation_kind(conn, &conv)?)?;
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO service_subscribers (conv_id, client_id, timestamp) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(rusqlite::params![conv, client, now])?;
-        Ok(())
-    })
-    .await
+    match db {
+        Db::Sqlite(db) => sqlite::subscribe(db, conv, client, now).await,
+        Db::Postgres(pg) => postgres::subscribe(pg, conv, client, now).await,
+    }
 }
 
 /// Only a system (service) conversation has subscribers.
