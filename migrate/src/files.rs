@@ -478,6 +478,21 @@ async fn attempt_once(
     Ok(size)
 }
 
+/// The size and MD5 of what `url` serves (`None` unless it answers 200 with the whole body).
+pub async fn fetch_md5(client: &reqwest::Client, url: &str) -> Option<(u64, String)> {
+    let mut response = client.get(url).send().await.ok()?;
+    if response.status() != reqwest::StatusCode::OK {
+        return None;
+    }
+    let mut md5 = Md5::new();
+    let mut size = 0u64;
+    while let Some(chunk) = response.chunk().await.ok()? {
+        size += chunk.len() as u64;
+        md5.update(&chunk);
+    }
+    Some((size, hex::encode(md5.finalize())))
+}
+
 /// Moves a checked body to its final name; the rename reaches the disk before the body counts as saved.
 fn commit(partial: &Path, target: &Path) -> Result<(), Error> {
     fs::rename(partial, target).map_err(|e| Error::io(target, e))?;

@@ -316,7 +316,7 @@ async fn run(cli: Cli) -> Result<bool, Error> {
                 let mut list: Vec<String> = DEFAULT_CLASSES.iter().map(|c| c.to_string()).collect();
                 list.extend(classes.iter().cloned());
                 let api = api(&credentials, Some(&from), &pace)?;
-                verify::from_api(&api, &list, &[]).await?
+                verify::from_api(&api, &list, &[], false).await?
             } else {
                 let dir = PathBuf::from(&from);
                 tokio::task::spawn_blocking(move || verify::from_dir(&dir))
@@ -326,7 +326,7 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             let target_api = api(&credentials, Some(&to), &pace)?;
             let class_list: Vec<String> = source.classes.keys().cloned().collect();
             let convs: Vec<String> = source.conversations.keys().cloned().collect();
-            let target = verify::from_api(&target_api, &class_list, &convs).await?;
+            let target = verify::from_api(&target_api, &class_list, &convs, true).await?;
             Ok(verify::print(&verify::compare(&source, &target), all))
         }
     }

@@ -2,7 +2,8 @@
 //! class and conversation by conversation. Each side is summarised as counts plus an order-independent
 //! digest (the wrapping sum of the MD5 of every row's key: `objectId|createdAt|updatedAt` for objects,
 //! `msg-id|timestamp` for messages, the client id for subscribers), so equal digests mean the same ids
-//! with the same times, whatever the order.
+//! with the same times, whatever the order. File bodies are compared by `objectId|size|MD5` of each body a
+//! side has: the saved files of an export, the bytes each `_File.url` of a live API serves.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
@@ -47,6 +48,8 @@ pub struct Side {
     pub conversations: BTreeMap<String, Digest>,
     /// Subscribers per service conversation.
     pub subscribers: BTreeMap<String, Digest>,
+    /// The file bodies the side has, by `objectId|size|md5`.
+    pub files: Digest,
 }
 
 fn millis(v: Option<&Value>) -> String {
@@ -134,15 +137,70 @@ pub fn from_dir(dir: &Path) -> Result<Side, Error> {
             })?;
         }
     }
+    // File bodies: those the export saved.
+    let file_class = dir.join(crate::export::class_file(crate::files::FILE_CLASS));
+    if file_class.exists() {
+        let mut ids = Vec::new();
+        data_lines(&file_class, |obj| {
+            if let Some(id) = obj.get("objectId").and_then(Value::as_str) {
+                ids.push(id.to_string());
+            }
+        })?;
+        for id in ids {
+            let path = dir.join(crate::files::body_path(&id));
+            match std::fs::read(&path) {
+                Ok(bytes) => side.files.add(&format!(
+                    "{id}|{}|{}",
+                    bytes.len(),
+                    hex::encode(Md5::digest(&bytes))
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+    }
     // Conversations without messages count as empty on both sides.
     Ok(side)
 }
 
+/// Adds to `digest` every `_File` of `files` whose `url` serves its bytes (size and MD5 of what it serves).
+async fn body_digests(files: &[(String, String)], digest: &mut Digest) -> Result<(), Error> {
+    use futures::stream::{self, StreamExt};
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::Other(format!("HTTP client: {e}")))?;
+    let sums: Vec<Option<String>> = stream::iter(files)
+        .map(|(id, url)| {
+            let client = client.clone();
+            async move {
+                let (size, md5) = crate::files::fetch_md5(&client, url).await?;
+                Some(format!("{id}|{size}|{md5}"))
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for key in sums.into_iter().flatten() {
+        digest.add(&key);
+    }
+    Ok(())
+}
+
 /// Summarises a live API: `classes` by Scan; the history of every conversation of its `_Conversation`
-/// class and of `also` (the source's conversations); the subscribers of its service conversations.
-pub async fn from_api(api: &Api, classes: &[String], also: &[String]) -> Result<Side, Error> {
+/// class and of `also` (the source's conversations); the subscribers of its service conversations; the bytes
+/// each `_File.url` serves — asked of the API's own server by the URL's path when `bodies_by_path` (a
+/// leancloud-server serves every body it holds at its path, whatever public host its URLs name).
+pub async fn from_api(
+    api: &Api,
+    classes: &[String],
+    also: &[String],
+    bodies_by_path: bool,
+) -> Result<Side, Error> {
     let mut side = Side::default();
     let mut kinds: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+    let mut file_urls: Vec<(String, String)> = Vec::new();
     for class in classes {
         let mut digest = Digest::default();
         let mut cursor = None;
@@ -165,6 +223,14 @@ pub async fn from_api(api: &Api, classes: &[String], also: &[String]) -> Result<
             };
             for obj in &page.results {
                 digest.add(&object_key(obj));
+                if class == crate::files::FILE_CLASS {
+                    if let (Some(id), Some(url)) = (
+                        obj.get("objectId").and_then(Value::as_str),
+                        obj.get("url").and_then(Value::as_str),
+                    ) {
+                        file_urls.push((id.to_string(), url.to_string()));
+                    }
+                }
                 if class == "_Conversation" {
                     if let Some(id) = obj.get("objectId").and_then(Value::as_str) {
                         let flag = |k: &str| obj.get(k) == Some(&Value::Bool(true));
@@ -181,6 +247,15 @@ pub async fn from_api(api: &Api, classes: &[String], also: &[String]) -> Result<
             side.classes.insert(class.clone(), digest);
         }
     }
+    if bodies_by_path {
+        let server = api.client().config().api_server().to_string();
+        for (_, url) in file_urls.iter_mut() {
+            if let Ok(parsed) = url::Url::parse(url) {
+                *url = format!("{}{}", server.trim_end_matches('/'), parsed.path());
+            }
+        }
+    }
+    body_digests(&file_urls, &mut side.files).await?;
     for id in also {
         kinds.entry(id.clone()).or_insert((false, false));
     }
@@ -290,6 +365,13 @@ pub fn compare(source: &Side, target: &Side) -> Vec<Line> {
         }
         d
     };
+    if source.files.count > 0 || target.files.count > 0 {
+        lines.push(Line {
+            what: "file bodies (id, size, MD5)".to_string(),
+            source: Some(source.files),
+            target: Some(target.files),
+        });
+    }
     lines.push(Line {
         what: format!(
             "messages ({} conversations)",

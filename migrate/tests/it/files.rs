@@ -565,8 +565,7 @@ async fn after_the_file_domain_is_gone_every_file_and_image_message_is_served_by
     .expect("spoil");
 
     // Act: import into a new server's database, with the bodies.
-    let target_dir = tempfile::tempdir().expect("temp dir");
-    let db = target_dir.path().join("leancloud.sqlite3");
+    let db = out.path().join("target.sqlite3");
     let base = "https://im.example.com";
     let args = [
         "import",
@@ -595,7 +594,7 @@ async fn after_the_file_domain_is_gone_every_file_and_image_message_is_served_by
     );
 
     // Every moved file's URL, and every message's, is the new server's, and serves the original bytes.
-    let target = Server::on(target_dir, db).await;
+    let target = Server::on(tempfile::tempdir().expect("temp dir"), db.clone()).await;
     let files: BTreeMap<String, Value> = target
         .scan("_File")
         .await
@@ -654,4 +653,61 @@ async fn after_the_file_domain_is_gone_every_file_and_image_message_is_served_by
         "a refused file's messages keep their old URL"
     );
     assert_eq!(json!("just text"), datas[3]["_lctext"]);
+
+    // Verify compares the bodies too: the refused one is not on the new server.
+    let verify = migrate_in_background(
+        &target.url(),
+        &["verify", "--from", s(&dir), "--to", &target.url()],
+    )
+    .await;
+    let table = String::from_utf8_lossy(&verify.stdout).to_string();
+    assert_eq!(Some(1), verify.status.code(), "{table}");
+    let bodies_line = table
+        .lines()
+        .find(|l| l.starts_with("file bodies"))
+        .expect("a file bodies line");
+    assert!(
+        bodies_line.contains("MISMATCH")
+            && bodies_line.contains(" 3 ")
+            && bodies_line.contains(" 2 "),
+        "{bodies_line}"
+    );
+    target.server.shutdown().await;
+
+    // Act: the body is found intact again (a second download, say); the same import.
+    std::fs::write(dir.join("files").join(&ids["spoiled.txt"]), &spoiled).expect("restore");
+    let third = migrate_in_background(&source.url(), &args).await;
+    assert!(String::from_utf8_lossy(&third.stdout).contains("file bodies: 1 imported"));
+
+    // Assert: the row and its message, imported before, now point at the body, and verify passes.
+    let target = Server::on(tempfile::tempdir().expect("temp dir"), db).await;
+    let row = target
+        .get(&format!("/1.1/files/{}", ids["spoiled.txt"]))
+        .await;
+    let url = row["url"].as_str().expect("url").to_string();
+    let fetched = target
+        .http
+        .get(format!(
+            "{}{}",
+            target.url(),
+            url.strip_prefix(base).expect("new url")
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(spoiled, fetched.bytes().await.expect("bytes").to_vec());
+    let history = target.history(&conv).await;
+    let third_message: Value =
+        serde_json::from_str(history[2]["data"].as_str().expect("data")).expect("json");
+    assert_eq!(json!(url), third_message["_lcfile"]["url"]);
+    let verify = migrate_in_background(
+        &target.url(),
+        &["verify", "--from", s(&dir), "--to", &target.url()],
+    )
+    .await;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }

@@ -22,15 +22,20 @@ impl FileUrls {
     }
 
     /// Gives a `_File` row whose body was moved its new `url` (and marks it as stored here, so deleting it
-    /// deletes the body).
-    pub fn rewrite_object(&self, class: &str, id: &str, data: &mut Map<String, Value>) {
+    /// deletes the body); answers the new URL.
+    pub fn rewrite_object(
+        &self,
+        class: &str,
+        id: &str,
+        data: &mut Map<String, Value>,
+    ) -> Option<String> {
         if class != "_File" {
-            return;
+            return None;
         }
-        if let Some(url) = self.by_id.get(id) {
-            data.insert("url".into(), Value::String(url.clone()));
-            data.insert("provider".into(), Value::String("s3".into()));
-        }
+        let url = self.by_id.get(id)?;
+        data.insert("url".into(), Value::String(url.clone()));
+        data.insert("provider".into(), Value::String("s3".into()));
+        Some(url.clone())
     }
 
     /// The message text with its `_lcfile.url` rewritten, or `None` when nothing changes (not a typed message,
@@ -105,11 +110,14 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap_or_default();
-        urls().rewrite_object("_File", "f1", &mut row);
+        assert_eq!(
+            Some("https://im.example.com/k1.jpg".to_string()),
+            urls().rewrite_object("_File", "f1", &mut row)
+        );
         assert_eq!(json!("https://im.example.com/k1.jpg"), row["url"]);
         assert_eq!(json!("s3"), row["provider"]);
         let mut other = row.clone();
-        urls().rewrite_object("Post", "f1", &mut other);
+        assert_eq!(None, urls().rewrite_object("Post", "f1", &mut other));
         assert_eq!(row, other);
     }
 }

@@ -50,8 +50,9 @@ pub(super) fn import_messages(
             Value::String(s) => s,
             other => other.to_string(),
         };
-        if let Some(rewritten) = files.rewrite_message(&data) {
-            data = rewritten;
+        let rewritten = files.rewrite_message(&data);
+        if let Some(new) = &rewritten {
+            data = new.clone();
         }
         let recipients = record.recipients.unwrap_or_default();
         let kind = if recipients.is_empty() {
@@ -74,6 +75,12 @@ pub(super) fn import_messages(
             ])
             .map_err(|e| sql(lines, e))?;
         if changed == 0 {
+            if rewritten.is_some() {
+                // Imported before its file's body was: it now points at the body's new home.
+                tx.prepare_cached("UPDATE messages SET data = ?2 WHERE msg_id = ?1 AND data <> ?2")
+                    .and_then(|mut s| s.execute(params![record.msg_id, data]))
+                    .map_err(|e| sql(lines, e))?;
+            }
             // The same message seen by another chosen client (a subscriber's history): add the recipient.
             if !recipients.is_empty() {
                 merge_recipients(tx, &record.msg_id, &record.conv_id, &recipients)

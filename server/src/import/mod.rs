@@ -352,7 +352,7 @@ fn import_objects(
         if data.get("className").and_then(Value::as_str) == Some(class) {
             data.remove("className");
         }
-        files.rewrite_object(class, &id, &mut data);
+        let moved = files.rewrite_object(class, &id, &mut data);
         let key = unique_key(class, &data);
         let text = Value::Object(data).to_string();
         let changed = tx
@@ -366,6 +366,15 @@ fn import_objects(
             report.inserted += 1;
         } else {
             report.skipped += 1;
+            if let Some(url) = moved {
+                // Imported before its body was: the row now points at the body's new home.
+                tx.prepare_cached(
+                    "UPDATE objects SET data = json_set(data, '$.url', ?3, '$.provider', 's3')
+                     WHERE class = ?1 AND id = ?2 AND json_extract(data, '$.url') IS NOT ?3",
+                )
+                .and_then(|mut s| s.execute(params![class, id, url]))
+                .map_err(|e| sql(lines, e))?;
+            }
         }
     }
     Ok(())
