@@ -1,44 +1,12 @@
-//! What the realtime gateway keeps per client: read and delivery positions per conversation (unread
-//! counts, offline delivery) and the broadcast cursor. Messages and conversations themselves are the
-//! same rows the REST API reads and writes ([`super::messages`], [`super::objects`]).
-
-pub(crate) mod postgres;
+//! The realtime gateway's per-client positions on SQLite (see [`crate::store::realtime`]): read and delivery
+//! positions, unread counts, offline delivery and the broadcast cursor.
 
 use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow};
 
-use crate::store::db::Db;
 use crate::store::messages::user_conversation_key;
+use crate::store::realtime::{LastMessage, Pending, Position, Unread};
+use crate::store::sqlite::SqliteDb;
 use crate::store::StoreResult;
-
-/// The last message of a conversation as the `unread` notification carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastMessage {
-    pub msg_id: String,
-    pub from: String,
-    pub timestamp: i64,
-    pub data: String,
-    pub binary: bool,
-}
-
-/// One conversation with messages the client has not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unread {
-    pub conv_id: String,
-    pub count: i64,
-    pub last: Option<LastMessage>,
-}
-
-/// A message to hand to a client that was offline (protocol version 1: pushed with `offline: true`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    pub seq: i64,
-    pub msg_id: String,
-    pub conv_id: String,
-    pub from: String,
-    pub timestamp: i64,
-    pub data: String,
-    pub binary: bool,
-}
 
 fn last_from_row(r: &SqlRow<'_>) -> rusqlite::Result<LastMessage> {
     Ok(LastMessage {
@@ -74,13 +42,7 @@ fn position(conn: &Connection, client: &str, conv: &str) -> StoreResult<(i64, i6
         .unwrap_or((0, 0)))
 }
 
-/// Per conversation of `client`: how many kept messages from others arrived after its last `read`, and
-/// the conversation's last message. Conversations with nothing unread are left out.
-pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::unread(pg, client).await,
-    };
+pub async fn unread(db: &SqliteDb, client: String) -> StoreResult<Vec<Unread>> {
     db.read(move |conn| {
         let mut out = Vec::new();
         let mut count_normal = conn.prepare_cached(
@@ -124,13 +86,7 @@ pub async fn unread(db: &Db, client: String) -> StoreResult<Vec<Unread>> {
     .await
 }
 
-/// Kept messages from others that were not delivered to `client` (after its `ack` position), oldest
-/// first, at most `limit` per conversation.
-pub async fn undelivered(db: &Db, client: String, limit: usize) -> StoreResult<Vec<Pending>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::undelivered(pg, client, limit).await,
-    };
+pub async fn undelivered(db: &SqliteDb, client: String, limit: usize) -> StoreResult<Vec<Pending>> {
     db.read(move |conn| {
         let mut out = Vec::new();
         let mut stmt = conn.prepare_cached(
@@ -165,17 +121,11 @@ fn pending_from_row(r: &SqlRow<'_>) -> rusqlite::Result<Pending> {
     })
 }
 
-/// Broadcasts still valid at `now` that `client` was not given yet, oldest first, and the cursor to store
-/// once they are handed over (the newest broadcast there is).
 pub async fn pending_broadcasts(
-    db: &Db,
+    db: &SqliteDb,
     client: String,
     now: i64,
 ) -> StoreResult<(Vec<Pending>, i64)> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::pending_broadcasts(pg, client, now).await,
-    };
     db.read(move |conn| {
         let cursor: i64 = conn
             .prepare_cached("SELECT seq FROM client_broadcasts WHERE client_id = ?1")?
@@ -197,12 +147,7 @@ pub async fn pending_broadcasts(
     .await
 }
 
-/// Remembers that `client` has had every broadcast up to `seq`.
-pub async fn set_broadcast_cursor(db: &Db, client: String, seq: i64) -> StoreResult<()> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::set_broadcast_cursor(pg, client, seq).await,
-    };
+pub async fn set_broadcast_cursor(db: &SqliteDb, client: String, seq: i64) -> StoreResult<()> {
     db.write(move |tx| {
         tx.conn()
             .prepare_cached(
@@ -215,29 +160,12 @@ pub async fn set_broadcast_cursor(db: &Db, client: String, seq: i64) -> StoreRes
     .await
 }
 
-/// Which position a client command moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// `read`: the client has read up to the time.
-    Read,
-    /// `ack`: messages up to the time reached the client.
-    Delivered,
-}
-
-/// Moves positions forward (never back) for `(conversation, time)` pairs of one client.
 pub async fn advance(
-    db: &Db,
+    db: &SqliteDb,
     client: String,
     which: Position,
     marks: Vec<(String, i64)>,
 ) -> StoreResult<()> {
-    if marks.is_empty() {
-        return Ok(());
-    }
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::advance(pg, client, which, marks).await,
-    };
     db.write(move |tx| {
         let sql = match which {
             Position::Read => {
