@@ -110,5 +110,12 @@ echo "== migration: export and import of $migrate_messages messages" >&2
   echo "bench: migrate-bench failed" >&2
   status=1
 }
+# The file API: upload and download of a 10 MiB file beside curl, and the export's download rate of file bodies
+# (bench/src/bin/files-bench.rs); appended to RESULTS.md as its own section.
+echo "== files: upload, download, export of file bodies" >&2
+"$target/release/files-bench" --append-to bench/RESULTS.md || {
+  echo "bench: files-bench failed" >&2
+  status=1
+}
 echo "bench: total $(($(date +%s) - started)) s; results in bench/RESULTS.md, logs in $out/" >&2
 exit "$status"
