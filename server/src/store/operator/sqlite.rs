@@ -1,62 +1,21 @@
-//! The operator console's queries (`console/api.rs` serves them): conversation search, a conversation's
-//! stored messages, message counts. Knows nothing of HTTP.
-
-pub(crate) mod postgres;
+//! The operator console's queries on SQLite (see [`crate::store::operator`]).
 
 use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
-use super::db::Db;
-use super::messages::{recipients_from_column, MessageKind};
-use super::objects::CONVERSATION;
-use super::StoreResult;
+use crate::store::messages::{recipients_from_column, MessageKind};
+use crate::store::objects::CONVERSATION;
+use crate::store::operator::{page_start, ConversationRow, KindFilter, MessageRow};
+use crate::store::sqlite::SqliteDb;
+use crate::store::StoreResult;
 
-/// Which conversations a search lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KindFilter {
-    All,
-    Normal,
-    System,
-    Transient,
-}
-
-/// A conversation as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConversationRow {
-    pub id: String,
-    pub data: Map<String, Value>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// One stored message, whatever its kind (broadcasts, transient messages and messages to chosen clients too).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MessageRow {
-    pub seq: i64,
-    pub msg_id: String,
-    pub conv_id: String,
-    pub from: String,
-    pub data: String,
-    pub timestamp: i64,
-    pub kind: MessageKind,
-    pub transient: bool,
-    pub recipients: Vec<String>,
-    pub binary: bool,
-}
-
-/// Conversations matching `q` (part of the id, part of the name in any case, or a member id exactly; empty:
-/// all) and `kind`, newest first: how many match, and the page `skip`..`skip + limit`.
 pub async fn search_conversations(
-    db: &Db,
+    db: &SqliteDb,
     q: String,
     kind: KindFilter,
     skip: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<ConversationRow>)> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::search_conversations(pg, q, kind, skip, limit).await,
-    };
     let sys = "coalesce(json_extract(data, '$.sys'), 0) IN (1, 'true')";
     let tr = "coalesce(json_extract(data, '$.tr'), 0) IN (1, 'true')";
     let kind = match kind {
@@ -107,12 +66,7 @@ pub async fn search_conversations(
     .await
 }
 
-/// How many messages `conv` has stored.
-pub async fn message_count(db: &Db, conv: String) -> StoreResult<i64> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::message_count(pg, conv).await,
-    };
+pub async fn message_count(db: &SqliteDb, conv: String) -> StoreResult<i64> {
     db.read(move |conn| {
         Ok(conn.query_row(
             "SELECT count(*) FROM messages WHERE conv_id = ?1",
@@ -123,28 +77,12 @@ pub async fn message_count(db: &Db, conv: String) -> StoreResult<i64> {
     .await
 }
 
-/// Where a page of [`messages_page`] starts: below the message `before` (its timestamp and seq, `cursor`, when it
-/// is stored), else below `before` as a bare seq, else at the newest message.
-pub(crate) fn page_start(before: Option<i64>, cursor: Option<(i64, i64)>) -> (i64, i64) {
-    match (before, cursor) {
-        (_, Some(c)) => c,
-        (Some(seq), None) => (i64::MAX, seq),
-        (None, None) => (i64::MAX, i64::MAX),
-    }
-}
-
-/// `conv`'s stored messages, newest first, before the message whose `seq` is `before` (`None`: the newest):
-/// how many it has in all, and up to `limit` of them.
 pub async fn messages_page(
-    db: &Db,
+    db: &SqliteDb,
     conv: String,
     before: Option<i64>,
     limit: i64,
 ) -> StoreResult<(i64, Vec<MessageRow>)> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::messages_page(pg, conv, before, limit).await,
-    };
     db.read(move |conn| {
         let total: i64 = conn.query_row(
             "SELECT count(*) FROM messages WHERE conv_id = ?1",
@@ -190,13 +128,7 @@ pub async fn messages_page(
     .await
 }
 
-/// Messages stored per minute (`timestamp / 60000`) since `since` (ms), oldest minute first; minutes with none
-/// are left out.
-pub async fn per_minute(db: &Db, since: i64) -> StoreResult<Vec<(i64, i64)>> {
-    let db = match db {
-        Db::Sqlite(db) => db,
-        Db::Postgres(pg) => return postgres::per_minute(pg, since).await,
-    };
+pub async fn per_minute(db: &SqliteDb, since: i64) -> StoreResult<Vec<(i64, i64)>> {
     db.read(move |conn| {
         // Timestamps never decrease in seq order: find the first message since `since` by bisecting on seq
         // (primary-key lookups), then count per minute over that tail only.
