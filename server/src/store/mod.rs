@@ -1,9 +1,11 @@
 //! Persistence on SQLite or PostgreSQL ([`db::Db`], chosen at start): storage objects, messages, history, the
 //! realtime positions, the operator console's queries. Knows nothing of HTTP or WebSocket: callers say who they
 //! are with [`Caller`] and get a [`StoreError`] back, so the REST routes, the console and the realtime gateway
-//! call the same functions on either backend. Each module holds its operations' rules and SQLite queries, and
-//! their PostgreSQL queries in its `postgres` child; [`postgres`] is the pool and the migrations they share. No SQL
-//! lives outside this module (except the bulk loader, `import.rs`, SQLite only).
+//! call the same functions on either backend. Each area (`objects`, `messages`, `history`, `realtime`,
+//! `operator`) is a folder: its `mod.rs` holds the types, the rules and each operation as a match on the [`db::Db`],
+//! and its `sqlite.rs` and `postgres.rs` the queries, peers that depend on the rules and never on each other. Each
+//! backend's handle, and the queries several areas share, are in [`sqlite`] and [`postgres`]. No SQL lives outside
+//! this module (except the bulk loader, `import/`, SQLite only).
 
 pub mod blobs;
 pub mod db;

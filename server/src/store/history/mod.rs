@@ -3,7 +3,7 @@
 //! `reversed`), ordered by (`timestamp`, arrival); broadcasts and transient messages are not in history.
 //!
 //! This module holds the query's rules and its SQL (the same on both backends, with each backend's
-//! placeholders through [`Args`]); [`sqlite`] and [`postgres`] run it, peers under these rules.
+//! placeholders through [`Args`]); `sqlite` and `postgres` run it, peers under these rules.
 
 mod postgres;
 mod sqlite;

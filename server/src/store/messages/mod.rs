@@ -1,6 +1,6 @@
 //! Stored messages: sends, system messages to chosen clients, broadcasts, and the history API's reads. This
 //! module holds what a message is and the rules of storing and listing one; each operation runs its queries on
-//! the backend the [`Db`] names, [`sqlite`] or [`postgres`], peers under these rules.
+//! the backend the [`Db`] names, `sqlite` or `postgres`, peers under these rules.
 
 mod postgres;
 mod sqlite;

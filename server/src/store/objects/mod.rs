@@ -1,6 +1,6 @@
 //! Storage-API objects: what a stored object is, the ACL checks and the rules of create/update/delete/get/query
 //! (the `__op` interpreter is in [`super::ops`]). Each operation runs its queries on the backend the [`Db`]
-//! names: [`sqlite`] (fields as JSON text) or [`postgres`] (fields as `jsonb`), peers under these rules.
+//! names: `sqlite` (fields as JSON text) or `postgres` (fields as `jsonb`), peers under these rules.
 
 mod postgres;
 mod sqlite;

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend (`--db postgres://…`): the pool, the schema migrations and what every operation's
-//! PostgreSQL side shares. The operations themselves sit beside their SQLite side, in each store module's
-//! `postgres` child (`store/objects/postgres.rs`, `store/messages/postgres.rs`, …), for a database that several
-//! server instances share.
+//! PostgreSQL side shares (`shared`: the queries several areas run). The operations themselves sit in each store
+//! area's `postgres.rs` (`store/objects/postgres.rs`, `store/messages/postgres.rs`, …), a peer of its `sqlite.rs`
+//! under the area's rules, for a database that several server instances share.
 //!
 //! Every operation is one transaction on a pooled connection (tokio-postgres with deadpool), and answers only
 //! after its commit, as on SQLite. What SQLite gets from its single writer, PostgreSQL gets from row locks:

@@ -1,7 +1,7 @@
 //! SQLite access: the handle ([`SqliteDb`]) with its schema migrations, one writer thread doing group commit
-//! in two lanes ([`writer`]), and a small pool of read connections (app-key queries on a few low-priority
+//! in two lanes (`writer`), and a small pool of read connections (app-key queries on a few low-priority
 //! threads of their own). The store areas' SQLite queries (`store/<area>/sqlite.rs`) run on it; what several
-//! areas share is in [`shared`].
+//! areas share is in `shared`.
 
 pub(crate) mod shared;
 mod writer;
