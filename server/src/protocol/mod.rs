@@ -7,6 +7,7 @@ pub mod codes;
 pub mod conversation;
 pub mod hook;
 pub mod limits;
+pub mod records;
 
 pub use codes::Reason;
 pub use hook::Hook;

@@ -23,9 +23,10 @@ use serde_json::{json, Value};
 
 use crate::auth::Access;
 use crate::error::{codes, AppError};
+use crate::protocol::records::render;
 use crate::routes::{json_object, query_params, truthy};
 use crate::state::AppState;
-use crate::store::history::{self, End, HistoryQuery, HistoryRecord, Scope};
+use crate::store::history::{self, End, HistoryQuery, Scope};
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
@@ -43,31 +44,6 @@ fn int_param(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>,
             .map(|f| Some(f as i64))
             .map_err(|_| param_error(format!("Parameter {key} must be a number."))),
     }
-}
-
-/// A record as LeanCloud's REST API 1.2 lists it.
-fn record_json(r: HistoryRecord) -> Value {
-    let mut record = json!({
-        "timestamp": r.timestamp,
-        "conv-id": r.conv_id,
-        "data": r.data,
-        "from": r.from,
-        "msg-id": r.msg_id,
-        "is-conv": true,
-        "is-room": r.is_room,
-        "to": r.conv_id,
-        "bin": r.binary,
-        "from-ip": r.from_ip.unwrap_or_default(),
-    });
-    if let Some(ack) = r.ack_at {
-        record["ack-at"] = json!(ack);
-    }
-    // Not a LeanCloud field: who a message to chosen clients of a service conversation went to, so that an
-    // export from this server keeps it.
-    if !r.recipients.is_empty() {
-        record["recipients"] = json!(r.recipients);
-    }
-    record
 }
 
 async fn history(
@@ -100,9 +76,7 @@ async fn history(
         limit,
     };
     let records = history::history(&state.svc.db, query).await?;
-    Ok(Json(Value::Array(
-        records.into_iter().map(record_json).collect(),
-    )))
+    Ok(Json(Value::Array(records.iter().map(render).collect())))
 }
 
 /// `GET /1.2/rtm/conversations/{id}/messages` and `GET /1.2/rtm/chatrooms/{id}/messages`.

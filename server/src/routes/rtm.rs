@@ -11,6 +11,7 @@ use crate::auth::Access;
 use crate::domain::messaging::{self, broadcast_valid_till, Origin};
 use crate::error::{codes, AppError};
 use crate::protocol::limits::{DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
+use crate::protocol::records::render;
 use crate::routes::{json_object, query_params, truthy};
 use crate::state::{AppState, ConnInfo};
 use crate::store::messages::{self, HistoryQuery, HistoryScope, MessageKind, NewMessage};
@@ -238,7 +239,6 @@ pub async fn history(
         stop_msgid: non_empty("till_msgid"),
         include_stop: truthy(params.get("include_stop")),
     };
-    Ok(Json(Value::Array(
-        messages::history(&state.svc.db, q).await?,
-    )))
+    let records = messages::history(&state.svc.db, q).await?;
+    Ok(Json(Value::Array(records.iter().map(render).collect())))
 }

@@ -189,13 +189,13 @@ impl Conn {
                 let logs = records
                     .into_iter()
                     .map(|r| LogItem {
-                        from: r["from"].as_str().map(str::to_owned),
-                        data: r["data"].as_str().map(str::to_owned),
-                        timestamp: r["timestamp"].as_i64(),
-                        msg_id: r["msg-id"].as_str().map(str::to_owned),
-                        bin: r["bin"].as_bool().filter(|b| *b),
-                        mention_all: r["mention-all"].as_bool().filter(|b| *b),
-                        mention_pids: strings(r.get("mention-pids")),
+                        from: Some(r.from),
+                        data: Some(r.data),
+                        timestamp: Some(r.timestamp),
+                        msg_id: Some(r.msg_id),
+                        bin: r.binary.then_some(true),
+                        mention_all: r.mention_all.then_some(true),
+                        mention_pids: r.mention_pids,
                         ..Default::default()
                     })
                     .collect();

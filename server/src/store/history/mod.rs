@@ -45,21 +45,8 @@ pub struct HistoryQuery {
     pub limit: i64,
 }
 
-/// One stored message as history lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRecord {
-    pub timestamp: i64,
-    pub conv_id: String,
-    pub data: String,
-    pub from: String,
-    pub msg_id: String,
-    pub is_room: bool,
-    pub from_ip: Option<String>,
-    pub binary: bool,
-    pub ack_at: Option<i64>,
-    /// For a message to chosen clients of a service conversation: who it went to (empty for any other).
-    pub recipients: Vec<String>,
-}
+/// A history record (the protocol's typed record, rendered by `crate::protocol::records::render`).
+pub use crate::protocol::records::MessageRecord as HistoryRecord;
 
 /// A subscriber of a service conversation and when it subscribed (ms).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,6 +43,7 @@ pub async fn history(pg: &Pg, query: HistoryQuery) -> StoreResult<Vec<HistoryRec
             binary: r.get::<_, Option<bool>>(7).unwrap_or(false),
             ack_at: r.get(8),
             recipients: strings(r.get(9)),
+            ..HistoryRecord::default()
         })
         .collect())
 }

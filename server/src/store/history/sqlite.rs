@@ -43,6 +43,7 @@ pub async fn history(db: &SqliteDb, query: HistoryQuery) -> StoreResult<Vec<Hist
                     binary: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
                     ack_at: r.get(8)?,
                     recipients: recipients_from_column(r.get(9)?),
+                    ..HistoryRecord::default()
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

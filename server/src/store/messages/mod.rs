@@ -10,6 +10,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::protocol::records::MessageRecord;
 use crate::store::db::Db;
 use crate::store::objects::ConversationKind;
 use crate::store::{StoreError, StoreResult};
@@ -304,27 +305,37 @@ pub(crate) fn history_record(
     from_ip: Option<String>,
     bin: bool,
     mentions: Option<Value>,
-) -> Value {
-    let mut record = json!({
-        "timestamp": timestamp,
-        "conv-id": conv_id,
-        "data": data,
-        "from": from,
-        "msg-id": msg_id,
-        "is-conv": true,
-        "is-room": is_room,
-        "to": conv_id,
-        "bin": bin,
-        "from-ip": from_ip.unwrap_or_default(),
-    });
-    if let Some(m) = mentions {
-        record["mention-pids"] = m["pids"].clone();
-        record["mention-all"] = m["all"].clone();
+) -> MessageRecord {
+    let (mention_pids, mention_all) = match &mentions {
+        Some(m) => (
+            m["pids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            m["all"].as_bool().unwrap_or(false),
+        ),
+        None => (Vec::new(), false),
+    };
+    MessageRecord {
+        timestamp,
+        conv_id,
+        data,
+        from,
+        msg_id,
+        is_room,
+        from_ip,
+        binary: bin,
+        mention_pids,
+        mention_all,
+        ..MessageRecord::default()
     }
-    record
 }
 
-pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<Value>> {
+pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>> {
     match db {
         Db::Sqlite(db) => sqlite::history(db, q).await,
         Db::Postgres(pg) => postgres::history(pg, q).await,

@@ -4,6 +4,7 @@
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
 
+use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, stored_message,
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
@@ -166,7 +167,7 @@ pub fn stored(pg: &Pg, conv_id: Option<&str>) -> StoreResult<Vec<StoredMessage>>
     })
 }
 
-pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<Value>> {
+pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>> {
     let client = pg.client().await?;
     let c = &client;
     // Newest-first scans start below the start point and stop above the stop point; reversed the other way.

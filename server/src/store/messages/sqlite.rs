@@ -4,6 +4,7 @@
 use rusqlite::{params, Row as SqlRow};
 use serde_json::Value;
 
+use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, recipients_column,
     recipients_from_column, stored_message, user_conversation_key, HistoryQuery, HistoryScope,
@@ -107,7 +108,7 @@ pub fn stored(db: &SqliteDb, conv_id: Option<&str>) -> StoreResult<Vec<StoredMes
     })
 }
 
-pub async fn history(db: &SqliteDb, q: HistoryQuery) -> StoreResult<Vec<Value>> {
+pub async fn history(db: &SqliteDb, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>> {
     db.read(move |conn| {
         // Newest-first scans start below the start point and stop above the stop point; reversed the other way.
         let start = bound(seq_of(conn, q.start_msgid.as_deref())?, q.start_ts, q.include_start, !q.reversed);
