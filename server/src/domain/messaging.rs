@@ -349,6 +349,72 @@ mod tests {
         );
     }
 
+    /// Services on a fresh SQLite database, one message a minute for the app's backend.
+    fn services(dir: &std::path::Path) -> Services {
+        use crate::config::{Durability, FilesConfig, RateLimits, RealtimeConfig};
+        use crate::store::db::{Db, SqliteDb};
+        let db = Db::Sqlite(
+            SqliteDb::open(&dir.join("db.sqlite3"), Durability::Normal).expect("database"),
+        );
+        let limits = RateLimits {
+            messages_per_minute: Some(1),
+            ..RateLimits::off()
+        };
+        Services {
+            presence: std::sync::Arc::new(crate::realtime::Realtime::new(
+                RealtimeConfig::default(),
+                &db,
+                "key",
+            )),
+            hooks: crate::hooks::Hooks::disabled(),
+            limits: std::sync::Arc::new(super::super::limits::RateLimiter::new(limits)),
+            feed: tokio::sync::broadcast::channel(16).0,
+            pushes: std::sync::Arc::default(),
+            files: super::super::files::Files::new(
+                crate::store::blobs::Blobs::local(dir.join("files")).expect("files"),
+                FilesConfig::default(),
+            ),
+            db,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_that_fails_gives_its_rate_limit_unit_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let svc = services(dir.path());
+        let conv = objects::create(
+            &svc.db,
+            "_Conversation".into(),
+            json!({"m": ["alice", "bob"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            false,
+        )
+        .await
+        .expect("conversation")
+        .id;
+
+        // A send to a conversation that does not exist fails after its unit was taken…
+        let lost = send(&svc, message("to nowhere"), Origin::Rest, None).await;
+        assert!(matches!(lost, Err(SendError::Store(_))), "{lost:?}");
+        // …and gives it back: the minute's only unit is still there for a good send.
+        let mut good = message("hello");
+        good.conv_id = conv.clone();
+        send(&svc, good.clone(), Origin::Rest, None)
+            .await
+            .expect("the unit was refunded");
+        // Now it is used.
+        let refused = send(&svc, good, Origin::Rest, None).await;
+        assert!(matches!(refused, Err(SendError::Limited(_))), "{refused:?}");
+        // A realtime client's sends are not counted against the app's limit.
+        let mut from_client = message("from a client");
+        from_client.conv_id = conv;
+        send(&svc, from_client, Origin::Client, None)
+            .await
+            .expect("clients are limited per connection instead");
+    }
+
     #[test]
     fn only_the_app_s_backend_is_counted_against_the_rate_limits() {
         let mut msg = message("hi");
