@@ -294,7 +294,8 @@ async fn pushes_go_to(app: &TestApp, conv: &str, peers: &[&str], what: &str) {
 async fn a_rest_member_change_on_one_instance_is_told_to_clients_on_the_other() {
     // Arrange: two instances on one PostgreSQL database; the clients are on B.
     let [a, b] = spawn_instances(|_| {}).await;
-    let conv = a.conversation(json!({"m": ["alice"]})).await;
+    // Started on alice's behalf: its own `joined` could otherwise reach her on B after her login, over the bus.
+    let conv = a.conversation(json!({"m": ["alice"], "c": "alice"})).await;
     let mut alice = online(&b, "alice").await;
     let mut carol = online(&b, "carol").await;
 
