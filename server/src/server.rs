@@ -79,7 +79,12 @@ pub fn app(state: AppState) -> Router {
         .route("/1.1/fileTokens", post(files::file_token))
         .route("/1.1/fileCallback", post(files::file_callback))
         .route("/1.1/files", post(files::create_external))
-        .route("/1.1/files/{id}", get(files::get).delete(files::delete))
+        .route(
+            "/1.1/files/{id}",
+            get(files::get)
+                .delete(files::delete)
+                .post(files::create_external_named),
+        )
         .route("/upload/{*key}", put(files::upload))
         // Everything else: a stored file's bytes at `/{key}` (GET, HEAD), or the API's 404.
         .fallback(files::serve)

@@ -130,12 +130,9 @@ pub async fn issue_upload(
     if req.name.trim().is_empty() {
         return Err(FileError::Invalid("A file needs a name.".into()));
     }
-    let key = match req.key {
-        Some(key) if !caller.is_master() => {
-            return Err(FileError::Invalid(format!(
-                "Unsupported file key {key:?}: only the master key may choose a file's key."
-            )))
-        }
+    // Only the master key chooses a key; a client's is ignored (the JS SDK 3.x sends a random one with every
+    // upload, and an app-key client must not squat on keys), as LeanCloud's own s3 mode does.
+    let key = match req.key.filter(|_| caller.is_master()) {
         Some(key) if !valid_key(&key) || shadows_api(&key) => {
             return Err(FileError::Invalid(format!("Unsupported file key {key:?}.")))
         }
@@ -308,7 +305,8 @@ pub async fn create_external(
         body.insert("mime_type".into(), json!(mime_for(name)));
     }
     body.entry("ACL").or_insert_with(default_acl);
-    Ok(objects::create(&svc.db, FILE_CLASS.to_string(), body, false).await?)
+    // Answered whole: the JS SDK 3.x takes the file's name and url from the answer.
+    Ok(objects::create(&svc.db, FILE_CLASS.to_string(), body, true).await?)
 }
 
 /// `DELETE /1.1/files/{id}`: the object (if `caller` may write it), then its body and any upload token.

@@ -111,10 +111,32 @@ pub async fn file_callback(
 /// `POST /1.1/files` `{"name", "url", "mime_type", "metaData", "ACL"}`: an external file.
 pub async fn create_external(
     State(state): State<AppState>,
-    _access: Access,
+    access: Access,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let body = json_object(&body)?;
+    external(state, access, None, body).await
+}
+
+/// `POST /1.1/files/{name}`: the same, as the JS storage SDK 3.x posts it (the name in the path).
+pub async fn create_external_named(
+    State(state): State<AppState>,
+    access: Access,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    external(state, access, Some(name), body).await
+}
+
+async fn external(
+    state: AppState,
+    _access: Access,
+    name: Option<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let mut body = json_object(&body)?;
+    if let Some(name) = name {
+        body.entry("name").or_insert(Value::String(name));
+    }
     let created = files::create_external(&state.svc, body).await?;
     let mut response = (StatusCode::CREATED, Json(Value::Object(created.body))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/1.1/files/{}", created.id)) {

@@ -372,16 +372,14 @@ async fn a_failed_upload_s_callback_deletes_the_file() {
 }
 
 #[tokio::test]
-async fn a_chosen_key_needs_the_master_key_and_is_the_url_s_path() {
+async fn only_the_master_key_chooses_a_key_and_it_is_the_url_s_path() {
     let app = spawn_app().await;
-    let (status, refused) =
+    // The JS SDK 3.x sends a random key with every upload: an app-key client's key is ignored, not refused.
+    let (status, ignored) =
         file_token(&app, Key::App, json!({"name": "Blah.txt", "key": "abc"})).await;
-    assert_eq!(StatusCode::BAD_REQUEST, status);
-    assert_eq!(json!(1), refused["code"]);
-    assert!(
-        s(&refused["error"]).starts_with("Unsupported file key"),
-        "{refused}"
-    );
+    assert_eq!(StatusCode::OK, status, "{ignored}");
+    assert_ne!(json!("abc"), ignored["key"]);
+    assert_ne!(app.url("/abc"), s(&ignored["url"]));
     let (status, token) =
         file_token(&app, Key::Master, json!({"name": "Blah.txt", "key": "abc"})).await;
     assert_eq!(StatusCode::OK, status, "{token}");
@@ -440,6 +438,28 @@ async fn an_external_file_keeps_its_url() {
         )
         .await;
     assert_eq!(StatusCode::BAD_REQUEST, status);
+    // The JS storage SDK 3.x posts the name in the path.
+    let (status, named) = app
+        .call(
+            Key::App,
+            Method::POST,
+            "/1.1/files/favicon.ico",
+            Some(json!({"url": "http://example.com/favicon.ico", "metaData": {}})),
+        )
+        .await;
+    assert_eq!(StatusCode::CREATED, status, "{named}");
+    assert_eq!(
+        (
+            json!("favicon.ico"),
+            json!("http://example.com/favicon.ico")
+        ),
+        (named["name"].clone(), named["url"].clone()),
+        "the SDK takes the name and url from the answer"
+    );
+    let (_, object) = app
+        .get(&format!("/1.1/files/{}", s(&named["objectId"])))
+        .await;
+    assert_eq!(json!("favicon.ico"), object["name"]);
 }
 
 #[tokio::test]
