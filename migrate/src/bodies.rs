@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use leancloud_server::domain::files::shadows_api;
+use leancloud_server::domain::files::{plain_extension, shadows_api};
 use leancloud_server::import::FileUrls;
 use leancloud_server::store::blobs::{valid_key, BlobError, Blobs};
 use md5::{Digest, Md5};
@@ -57,16 +57,13 @@ fn key_for(row: &serde_json::Map<String, Value>, id: &str) -> String {
         }
     }
     let name = row.get("name").and_then(Value::as_str).unwrap_or("");
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e)
-        .filter(|e| (1..=8).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let ext = plain_extension(name);
     let safe: String = id
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     match ext {
-        Some(ext) => format!("imported/{safe}.{}", ext.to_ascii_lowercase()),
+        Some(ext) => format!("imported/{safe}.{ext}"),
         None => format!("imported/{safe}"),
     }
 }

@@ -259,7 +259,7 @@ async fn run(cli: Cli) -> Result<bool, Error> {
                     ))
                 }
                 (Some(base), None) => Some(BodiesTarget {
-                    dir: PathBuf::from(format!("{db}.files")),
+                    dir: leancloud_server::config::files_beside(std::path::Path::new(&db)),
                     url_base: base,
                 }),
             };

@@ -76,10 +76,16 @@ impl ServerConfig {
         if self.postgres.is_some() {
             return PathBuf::from("leancloud-files");
         }
-        let mut name = self.db_path.as_os_str().to_owned();
-        name.push(".files");
-        PathBuf::from(name)
+        files_beside(&self.db_path)
     }
+}
+
+/// The default file directory of a SQLite database: `<db>.files` beside it (the server's, and the one
+/// `leancloud-migrate import` moves file bodies into).
+pub fn files_beside(db_path: &std::path::Path) -> PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".files");
+    PathBuf::from(name)
 }
 
 /// What one client can hold of the server: sockets and time.
@@ -105,8 +111,7 @@ impl ServerConfig {
     pub fn for_tests(db_path: impl Into<PathBuf>) -> Self {
         let db_path: PathBuf = db_path.into();
         // Beside the database file even on PostgreSQL: a test's files stay in its temporary directory.
-        let mut files_dir = db_path.as_os_str().to_owned();
-        files_dir.push(".files");
+        let files_dir = files_beside(&db_path);
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path,
@@ -122,7 +127,7 @@ impl ServerConfig {
             sign_max_age: None,
             max_scanned_rows: crate::protocol::limits::MAX_SCANNED_ROWS,
             files: FilesConfig {
-                dir: Some(PathBuf::from(files_dir)),
+                dir: Some(files_dir),
                 ..FilesConfig::default()
             },
         }

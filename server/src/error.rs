@@ -267,10 +267,11 @@ impl IntoResponse for AppError {
 /// Middleware: logs the cause of every internal error a handler answered, once, with the request's method
 /// and path (never its query, which may hold a session token).
 pub async fn log_app_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    // Cheap clones (a shared buffer), not a path copied on every request of the hot path.
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     let response = next.run(req).await;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
-        tracing::error!(%method, %path, error = %cause, "internal error");
+        tracing::error!(%method, path = uri.path(), error = %cause, "internal error");
     }
     response
 }

@@ -190,38 +190,43 @@ pub async fn update(
         update.fetch,
     )
     .await?;
-    if let Some(change) = change {
-        let (added, removed) = match change {
-            MemberChange::Add(ids) => (ids, Vec::new()),
-            MemberChange::Remove(ids) => (Vec::new(), ids),
-            MemberChange::Set(ids) => (
-                ids.iter()
-                    .filter(|m| !before.contains(m))
-                    .cloned()
-                    .collect(),
-                before
-                    .iter()
-                    .filter(|m| !ids.contains(m))
-                    .cloned()
-                    .collect(),
-            ),
-        };
-        if !added.is_empty() {
-            svc.hooks
-                .conversation_changed(Hook::ConversationAdded, by, cid, &added);
-            notify_members(svc, cid, by, true, &added, &before);
-        }
-        if !removed.is_empty() {
-            svc.hooks
-                .conversation_changed(Hook::ConversationRemoved, by, cid, &removed);
-            notify_members(svc, cid, by, false, &removed, &before);
-        }
+    let (added, removed) = match change {
+        None => (Vec::new(), Vec::new()),
+        Some(MemberChange::Add(ids)) => (ids, Vec::new()),
+        Some(MemberChange::Remove(ids)) => (Vec::new(), ids),
+        Some(MemberChange::Set(ids)) => (
+            ids.iter()
+                .filter(|m| !before.contains(m))
+                .cloned()
+                .collect(),
+            before
+                .iter()
+                .filter(|m| !ids.contains(m))
+                .cloned()
+                .collect(),
+        ),
+    };
+    if !added.is_empty() {
+        svc.hooks
+            .conversation_changed(Hook::ConversationAdded, by, cid, &added);
+        notify_members(svc, cid, by, true, &added, &before);
+    }
+    if !removed.is_empty() {
+        svc.hooks
+            .conversation_changed(Hook::ConversationRemoved, by, cid, &removed);
+        notify_members(svc, cid, by, false, &removed, &before);
     }
     if let Some(attr) = attr_json {
-        let members = match objects::conversation(&svc.db, cid.to_string()).await {
-            Ok(Some(kind)) => kind.members,
-            _ => before,
-        };
+        // The members after the change, from the change itself: no second read of the conversation.
+        let mut members: Vec<String> = before
+            .into_iter()
+            .filter(|m| !removed.contains(m))
+            .collect();
+        for id in added {
+            if !members.contains(&id) {
+                members.push(id);
+            }
+        }
         notify_update(svc, cid, by, &members, &attr);
     }
     Ok(out)

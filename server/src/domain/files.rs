@@ -103,14 +103,17 @@ fn new_key(name: &str, keep_file_name: bool) -> String {
     if keep_file_name && valid_key(name) && !name.contains('/') {
         return format!("{random}/{name}");
     }
-    match name.rsplit_once('.') {
-        Some((_, ext))
-            if (1..=8).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            format!("{random}.{}", ext.to_ascii_lowercase())
-        }
-        _ => random,
+    match plain_extension(name) {
+        Some(ext) => format!("{random}.{ext}"),
+        None => random,
     }
+}
+
+/// The extension of `name`, lower-cased, when it is a plain one (1 to 8 letters and digits) a key may carry.
+pub fn plain_extension(name: &str) -> Option<String> {
+    let (_, ext) = name.rsplit_once('.')?;
+    ((1..=8).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| ext.to_ascii_lowercase())
 }
 
 /// The default ACL of a file: anyone may read it; only the master key may delete it (LeanCloud: «删除文件

@@ -147,15 +147,16 @@ async fn send_one(state: &AppState, msg: NewMessage) -> Result<Json<Value>, AppE
 fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
     let requested = match body.get("valid_till") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_f64().map(|f| f as i64)),
-        Some(Value::String(s)) => Some(s.trim().parse::<i64>().ok()),
-        Some(_) => Some(None),
+        Some(v) => Some(
+            match v {
+                Value::Number(n) => n.as_f64().map(|f| f as i64),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| param_error("valid_till must be a number of milliseconds."))?,
+        ),
     };
-    match requested {
-        Some(None) => Err(param_error("valid_till must be a number of milliseconds.")),
-        Some(Some(t)) => broadcast_valid_till(Some(t), now).map_err(AppError::from_invalid_send),
-        None => broadcast_valid_till(None, now).map_err(AppError::from_invalid_send),
-    }
+    broadcast_valid_till(requested, now).map_err(AppError::from_invalid_send)
 }
 
 /// `POST /1.1/rtm/broadcast`.

@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::connection::Conn;
-use super::replies::{conv_error, dedup, json_object, refusal, reply_to, store_error, strings};
-use crate::domain::conversations::{self, members_body, Update};
+use super::replies::{conv_error, dedup, json_object, refusal, reply_to, store_error};
+use crate::domain::conversations::{self, members_body, strings, Update};
 use crate::protocol::conversation::{is_server_field, CLASS, CREATOR, MEMBERS, TRANSIENT, UNIQUE};
 use crate::protocol::Reason;
 use crate::realtime::proto::{

@@ -5,7 +5,8 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::connection::Conn;
-use super::replies::{now_ms, refusal, reply_to, store_error, strings};
+use super::replies::{now_ms, refusal, reply_to, store_error};
+use crate::domain::conversations::strings;
 use crate::domain::messaging::{self, Origin, SendError};
 use crate::protocol::limits::{DEFAULT_LOGS, MAX_LOGS};
 use crate::protocol::Reason;

@@ -94,16 +94,6 @@ pub(super) fn json_object(msg: Option<&JsonObjectMessage>) -> Result<Map<String,
     }
 }
 
-pub(super) fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// The ids in order, each once, empty ones dropped.
 pub(super) fn dedup(ids: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
