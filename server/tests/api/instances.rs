@@ -162,7 +162,11 @@ async fn a_session_token_from_one_instance_logs_in_on_the_other_and_unread_count
 async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_its_client_moves_over(
 ) {
     let url = fresh_postgres().await;
-    let (mut a, base_a) = start_binary(&url);
+    // Instance A's connections carry a name, so the test can tell when PostgreSQL is done with them.
+    let (mut a, base_a) = start_binary(&format!(
+        "{url}{}application_name=instance-a",
+        if url.contains('?') { '&' } else { '?' }
+    ));
     let (_b, base_b) = start_binary(&url);
     let client = reqwest::Client::new();
     wait_ready(&client, &base_a).await;
@@ -178,9 +182,16 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
 
     let senders = Senders::start(&client, &base_a, &conv, "writer", 16);
     senders.wait_for(500).await;
+    assert!(
+        backends(&url, "instance-a").await > 0,
+        "instance A's connections are named"
+    );
     a.0.kill().expect("SIGKILL");
     let _ = a.0.wait();
     let acked = senders.finish().await;
+    // A statement PostgreSQL received before the kill still runs to its commit (a send that was stored but
+    // never answered); the backend ends when it finds its client gone. Count what is stored after that.
+    backends_gone(&url, "instance-a").await;
 
     let stored: Vec<Value> = client
         .get(format!("{base_b}/__admin/messages?conv_id={conv}"))
@@ -335,4 +346,34 @@ async fn a_rest_member_change_on_one_instance_is_told_to_clients_on_the_other() 
         vec![seen(OpType::MembersLeft, &conv, &["carol"], None)],
         conv_pushes(&mut alice, 1).await
     );
+}
+
+/// How many backends of `application` are connected to the database of `url`.
+async fn backends(url: &str, application: &str) -> i64 {
+    let (pg, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("test cluster reachable");
+    let driver = tokio::spawn(connection);
+    let n = pg
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+            &[&application],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0);
+    drop(pg);
+    let _ = driver.await;
+    n
+}
+
+/// Waits until no backend of `application` is connected to the database of `url`.
+async fn backends_gone(url: &str, application: &str) {
+    for _ in 0..500 {
+        if backends(url, application).await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the killed instance's PostgreSQL backends did not end");
 }
