@@ -9,13 +9,17 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-scripts/setup.sh aws  # moto for the DynamoDB/SQS/SSM/Scheduler tests (tests/tests/it/bulk.rs, schedules.rs)
+scripts/setup.sh aws  # moto: DynamoDB/SQS/SSM/Scheduler (tests/tests/it/bulk.rs, schedules.rs) and S3 (file store)
 # PostgreSQL for the server's second backend: the two-instance tests, the black-box suite's second run, the
 # SDK conformance check on PostgreSQL, the realtime checks across instances.
 # shellcheck source=lib/postgres.sh
 source scripts/lib/postgres.sh
+# moto's S3 for the server's S3 file store (the black-box suite's PostgreSQL run keeps its files there).
+# shellcheck source=lib/s3.sh
+source scripts/lib/s3.sh
 pg_start
-trap pg_stop EXIT
+trap 'pg_stop; s3_stop' EXIT
+s3_start
 cargo test --workspace --locked 2>&1 | tee /tmp/cargo-test.log
 echo "== cargo test: the server's black-box suite on PostgreSQL (the workspace build: its features, no rebuild)"
 LEANCLOUD_TEST_BACKEND=postgres cargo test --workspace --locked --test api -- --skip instances:: --skip postgres_tls:: 2>&1 | tee -a /tmp/cargo-test.log

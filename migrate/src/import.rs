@@ -60,6 +60,8 @@ pub struct ImportSummary {
 pub struct BodiesTarget {
     /// The server's file storage directory (`--files-dir` of the server; `<db>.files` by default).
     pub dir: PathBuf,
+    /// Or its bucket (`--files-s3-bucket`), which takes precedence.
+    pub s3: Option<leancloud_server::config::S3Store>,
     /// `--file-url-base`: the server's public address; a body's URL is this and its key.
     pub url_base: String,
 }
@@ -220,7 +222,13 @@ fn import_source(
             let files = export_files(&dir)?;
             let mut urls = FileUrls::default();
             if let (Some(target), false) = (bodies, summary.dry_run) {
-                let blobs = Blobs::local(&target.dir).map_err(|e| Error::io(&target.dir, e))?;
+                let config = leancloud_server::FilesConfig {
+                    dir: Some(target.dir.clone()),
+                    s3: target.s3.clone(),
+                    ..Default::default()
+                };
+                let blobs = Blobs::open_configured(&config, &target.dir)
+                    .map_err(|e| Error::Other(e.to_string()))?;
                 // Called on a blocking thread of the tool's runtime (see main.rs).
                 let moved = tokio::runtime::Handle::current().block_on(move_bodies(
                     &dir,

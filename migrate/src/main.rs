@@ -128,9 +128,10 @@ enum Cmd {
         /// https://im.example.com.
         #[arg(long)]
         file_url_base: Option<String>,
-        /// The server's file storage directory (its `--files-dir`); default `<db>.files` beside a SQLite file.
-        #[arg(long)]
-        files_dir: Option<PathBuf>,
+        /// The server's file storage, as the server is started with: `--files-dir` (default `<db>.files` beside a
+        /// SQLite file) or `--files-s3-bucket` and its options.
+        #[command(flatten)]
+        file_store: leancloud_server::config::FileStoreArgs,
         #[arg(long)]
         quiet: bool,
     },
@@ -241,25 +242,28 @@ async fn run(cli: Cli) -> Result<bool, Error> {
             sources,
             dry_run,
             file_url_base,
-            files_dir,
+            file_store,
             quiet,
         } => {
             let postgres = database_url(Some(db.clone()));
-            let bodies = match (file_url_base, files_dir) {
-                (None, _) => None,
-                (Some(base), _) if !(base.starts_with("http://") || base.starts_with("https://")) => {
+            let (dir, s3) = file_store.store();
+            let bodies = match file_url_base {
+                None => None,
+                Some(base) if !(base.starts_with("http://") || base.starts_with("https://")) => {
                     return Err(Error::Other(format!(
                         "--file-url-base must be an http(s) URL, not {base:?}"
                     )))
                 }
-                (Some(base), Some(dir)) => Some(BodiesTarget { dir, url_base: base }),
-                (Some(_), None) if postgres.is_some() => {
+                Some(_) if postgres.is_some() && dir.is_none() && s3.is_none() => {
                     return Err(Error::Other(
-                        "with a PostgreSQL database, give --files-dir (the server's file storage directory)".into(),
+                        "with a PostgreSQL database, give the server's file storage: --files-dir or --files-s3-bucket".into(),
                     ))
                 }
-                (Some(base), None) => Some(BodiesTarget {
-                    dir: leancloud_server::config::files_beside(std::path::Path::new(&db)),
+                Some(base) => Some(BodiesTarget {
+                    dir: dir.unwrap_or_else(|| {
+                        leancloud_server::config::files_beside(std::path::Path::new(&db))
+                    }),
+                    s3,
                     url_base: base,
                 }),
             };

@@ -197,7 +197,7 @@ impl From<FileError> for AppError {
             FileError::Blob(e @ (BlobError::InvalidKey | BlobError::Interrupted(_))) => {
                 AppError::bad_request(codes::INTERNAL, e.to_string())
             }
-            FileError::Blob(e @ BlobError::Io(_)) => AppError::internal(e),
+            FileError::Blob(e @ (BlobError::Io(_) | BlobError::Remote(_))) => AppError::internal(e),
         }
     }
 }

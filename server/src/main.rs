@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use leancloud_server::config::FileStoreArgs;
 use leancloud_server::{
     ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, PostgresConfig,
     RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
@@ -88,9 +89,8 @@ struct Args {
     /// Requests kept in memory for `server.inspect()` (0: none).
     #[arg(long, default_value_t = 10_000)]
     request_log: usize,
-    /// Directory of uploaded file bodies (default: `<db>.files` beside the SQLite file).
-    #[arg(long)]
-    files_dir: Option<PathBuf>,
+    #[command(flatten)]
+    file_store: FileStoreArgs,
     /// Public address of the server for file URLs (e.g. `https://im.example.com`); default: the scheme and
     /// `Host` of each upload request.
     #[arg(long)]
@@ -171,6 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         url: db.clone(),
         ca_file: args.postgres_ca_file.clone(),
     });
+    let (dir, s3) = args.file_store.clone().store();
     let config = ServerConfig {
         listen: args.listen,
         db_path: if postgres.is_some() {
@@ -206,7 +207,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request_log: args.request_log,
         sign_max_age: args.sign_max_age_secs.map(std::time::Duration::from_secs),
         files: FilesConfig {
-            dir: args.files_dir,
+            dir,
+            s3,
             public_url: args.public_url,
             max_bytes: args.max_file_mib.saturating_mul(1024 * 1024),
             ..FilesConfig::default()

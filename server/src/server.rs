@@ -47,11 +47,8 @@ pub enum ServerError {
     },
     #[error("startup task failed: {0}")]
     Startup(String),
-    #[error("cannot open the file storage {path}: {source}")]
-    Files {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot open the file storage: {0}")]
+    Files(#[from] crate::store::blobs::BlobsConfigError),
 }
 
 /// The whole HTTP API. Paths with a doubled leading slash (`//1.1/…`, what the SDK sends with a trailing
@@ -257,11 +254,8 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let limits = config.limits;
-    let files_dir = config.files_dir();
-    let blobs = Blobs::local(&files_dir).map_err(|source| ServerError::Files {
-        path: files_dir.display().to_string(),
-        source,
-    })?;
+    let blobs = Blobs::open_configured(&config.files, &config.files_dir())?;
+    tracing::info!(store = %blobs.describe(), "file bodies");
     let files = Files::new(blobs, config.files.clone());
     let state = AppState::new(db, config, files);
     // Uploads that never finished are deleted once their token expires.

@@ -711,3 +711,110 @@ async fn after_the_file_domain_is_gone_every_file_and_image_message_is_served_by
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// `import --files-s3-bucket`: the bodies go into the bucket a server on S3 storage serves them from (the setup
+/// of several instances). Needs the S3 stand-in (`LEANCLOUD_TEST_S3`, moto, started by scripts/test.sh).
+#[tokio::test]
+async fn an_import_into_an_s3_bucket_is_served_by_a_server_on_that_bucket() {
+    let Ok(endpoint) = std::env::var("LEANCLOUD_TEST_S3") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "LEANCLOUD_TEST_S3 names the S3 stand-in: run scripts/test.sh, which starts one"
+        );
+        eprintln!("skipping: no LEANCLOUD_TEST_S3");
+        return;
+    };
+    // Arrange: a source app with one file on the stand-in domain, exported.
+    let source = Server::fresh().await;
+    let photo = random_bytes(200_000, 31);
+    let domain = FileDomain::start(BTreeMap::from([(
+        "a/photo.jpg".to_string(),
+        Serve::Body(photo.clone()),
+    )]))
+    .await;
+    let mut row = file_row(
+        "photo.jpg",
+        Some(&domain.url("a/photo.jpg")),
+        "a/photo.jpg",
+        &photo,
+    );
+    row["mime_type"] = json!("image/jpeg");
+    let id = source.create("_File", row).await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("export");
+    let exported =
+        migrate_in_background(&source.url(), &["export", "--out", s(&dir), "--quiet"]).await;
+    assert!(exported.status.success(), "export");
+    drop(domain);
+    let bucket = format!("m-{}", hex::encode(rand::random::<[u8; 6]>()));
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("S3 stand-in reachable");
+    assert!(created.status().is_success());
+
+    // Act
+    let db = out.path().join("target.sqlite3");
+    let base = "https://im.example.com";
+    let imported = migrate_in_background(
+        &source.url(),
+        &[
+            "import",
+            "--db",
+            s(&db),
+            s(&dir),
+            "--file-url-base",
+            base,
+            "--files-s3-bucket",
+            &bucket,
+            "--files-s3-endpoint",
+            &endpoint,
+            "--quiet",
+        ],
+    )
+    .await;
+
+    // Assert: nothing in the directory store, the bytes served by a server on the bucket.
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&imported.stdout).contains("file bodies: 1 imported"),
+        "{}",
+        String::from_utf8_lossy(&imported.stdout)
+    );
+    assert!(!out.path().join("target.sqlite3.files").join("a").exists());
+    let mut config = leancloud_server::ServerConfig::for_tests(&db);
+    config.files.s3 = Some(leancloud_server::config::S3Store {
+        bucket,
+        endpoint: Some(endpoint),
+        ..Default::default()
+    });
+    let target = leancloud_server::spawn(config)
+        .await
+        .expect("server starts");
+    let http = reqwest::Client::new();
+    let row = http
+        .get(format!("http://{}/1.1/files/{id}", target.addr()))
+        .header("X-LC-Id", leancloud_server::DEV_APP_ID)
+        .header("X-LC-Key", leancloud_server::DEV_APP_KEY)
+        .send()
+        .await
+        .expect("get row")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let url = row["url"].as_str().expect("url");
+    let path = url.strip_prefix(base).expect("a URL of the new server");
+    let fetched = http
+        .get(format!("http://{}{path}", target.addr()))
+        .send()
+        .await
+        .expect("get body");
+    assert_eq!(StatusCode::OK, fetched.status());
+    assert!(fetched.bytes().await.expect("bytes").to_vec() == photo);
+    target.shutdown().await;
+}

@@ -494,3 +494,108 @@ async fn browsers_may_call_the_api_and_the_upload_url_across_origins() {
             .contains(method));
     }
 }
+
+/// A body larger than one part of the S3 store (8 MiB) goes up in parts there and is served back byte for byte
+/// with its MD5; one over the limit is refused mid-stream and leaves nothing to serve (on S3: no unfinished
+/// multipart upload either). On the SQLite run the same through the directory store.
+#[tokio::test]
+async fn a_body_of_several_parts_is_served_whole_and_one_over_the_limit_leaves_nothing() {
+    // Arrange
+    let app = spawn_with(|c| c.files.max_bytes = 10 * 1024 * 1024).await;
+    let bytes = random_bytes(leancloud_server::store::blobs::s3::PART + 4096);
+    let (_, over) = file_token(&app, Key::App, json!({"name": "over.bin"})).await;
+
+    // Act
+    let token = upload(&app, "video.mp4", &bytes).await;
+    let fetched = app.client.get(s(&token["url"])).send().await.expect("get");
+    let refused = put_bytes(
+        &app,
+        &s(&over["upload_url"]),
+        "application/octet-stream",
+        random_bytes(12 * 1024 * 1024),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(StatusCode::OK, fetched.status());
+    assert_eq!(
+        Some(format!("\"{}\"", hex::encode(md5::Md5::digest(&bytes))).as_str()),
+        fetched
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+    );
+    assert_eq!(
+        Some("video/mp4"),
+        fetched
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    );
+    assert!(
+        fetched.bytes().await.expect("body").to_vec() == bytes,
+        "served byte for byte"
+    );
+    assert_eq!(StatusCode::PAYLOAD_TOO_LARGE, refused.status());
+    let after = app.client.get(s(&over["url"])).send().await.expect("get");
+    assert_eq!(StatusCode::NOT_FOUND, after.status());
+    if let Some(s3) = &app.config.files.s3 {
+        let endpoint = s3.endpoint.as_deref().expect("endpoint");
+        let listing = app
+            .client
+            .get(format!("{endpoint}/{}?uploads", s3.bucket))
+            .send()
+            .await
+            .expect("list uploads")
+            .text()
+            .await
+            .expect("xml");
+        assert!(
+            !listing.contains("<Upload>"),
+            "the refused multipart upload was aborted: {listing}"
+        );
+    }
+}
+
+/// Two instances on one PostgreSQL database and one bucket: a file uploaded through one is served by the
+/// other, and deleted through the other it is gone from both.
+#[tokio::test]
+async fn two_instances_on_one_bucket_serve_and_delete_each_other_s_files() {
+    // Arrange
+    let store = crate::helpers::fresh_bucket(true)
+        .await
+        .expect("an S3 stand-in");
+    let [a, b] = crate::helpers::spawn_instances(|c| c.files.s3 = Some(store.clone())).await;
+    let bytes = random_bytes(300_000);
+
+    // Act
+    let token = upload(&a, "photo.png", &bytes).await;
+    let on_b = b
+        .client
+        .get(format!("http://{}/{}", b.server.addr(), s(&token["key"])))
+        .send()
+        .await
+        .expect("get on b");
+    let on_b_status = on_b.status();
+    let on_b_bytes = on_b.bytes().await.expect("body").to_vec();
+    let (deleted, _) = b
+        .call(
+            Key::Master,
+            Method::DELETE,
+            &format!("/1.1/files/{}", s(&token["objectId"])),
+            None,
+        )
+        .await;
+    let on_a = a
+        .client
+        .get(s(&token["url"]))
+        .send()
+        .await
+        .expect("get on a");
+
+    // Assert
+    assert_eq!(StatusCode::OK, on_b_status);
+    assert!(on_b_bytes == bytes, "b serves a's upload byte for byte");
+    assert_eq!(StatusCode::OK, deleted);
+    assert_eq!(StatusCode::NOT_FOUND, on_a.status(), "gone from a too");
+}

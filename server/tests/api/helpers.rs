@@ -32,6 +32,8 @@ pub fn on_postgres() -> bool {
 }
 
 /// A database for one server: a SQLite file in `dir`, or a new PostgreSQL database.
+/// On PostgreSQL the file bodies go to a new bucket of the test S3 store too, when there is one (the setup of
+/// several instances: one database, one bucket).
 pub async fn database(dir: &std::path::Path, config: &mut ServerConfig) {
     config.db_path = dir.join("test.sqlite3");
     if on_postgres() {
@@ -39,7 +41,34 @@ pub async fn database(dir: &std::path::Path, config: &mut ServerConfig) {
             url: fresh_postgres().await,
             ca_file: None,
         });
+        config.files.s3 = fresh_bucket(false).await;
     }
+}
+
+/// A new bucket on the test S3 store (`LEANCLOUD_TEST_S3`, moto, started by scripts/test.sh), as the server's
+/// file store. `None` without one, unless `required` (or `CI` is set): then that is a failure.
+pub async fn fresh_bucket(required: bool) -> Option<leancloud_server::config::S3Store> {
+    let Ok(endpoint) = std::env::var("LEANCLOUD_TEST_S3") else {
+        assert!(
+            !required && std::env::var_os("CI").is_none(),
+            "LEANCLOUD_TEST_S3 names the S3 stand-in of the suite's PostgreSQL run: run scripts/test.sh, which \
+             starts one"
+        );
+        return None;
+    };
+    let bucket = format!("t-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("S3 stand-in reachable");
+    assert!(created.status().is_success(), "bucket {bucket} created");
+    Some(leancloud_server::config::S3Store {
+        bucket,
+        prefix: "app/".into(),
+        endpoint: Some(endpoint),
+        region: None,
+    })
 }
 
 /// `--db` for a server binary on a fresh database: the SQLite file `name` in `dir`, or a new PostgreSQL

@@ -1,8 +1,7 @@
-//! File bodies (`_File`'s bytes), by key, in a directory beside the database: what the file API stores uploads
-//! in and serves downloads from. A body is written to a temporary file, fsynced and linked to its key only if
-//! the key is free, so a key is written once (an upload token cannot be used twice, even by two requests at the
-//! same time) and a reader never sees half a body. Beside each body, `<key>.meta` keeps its content type and
-//! MD5, so a download needs no database read.
+//! File bodies in a directory beside the database (the default store). A body is written to a temporary file,
+//! fsynced and linked to its key only if the key is free, so a key is written once (an upload token cannot be
+//! used twice, even by two requests at the same time) and a reader never sees half a body. Beside each body,
+//! `<key>.meta` keeps its content type and MD5, so a download needs no database read.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,87 +9,21 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
 
-/// What can go wrong with a body.
-#[derive(Debug, thiserror::Error)]
-pub enum BlobError {
-    /// The key already has a body.
-    #[error("the file already has a body")]
-    Exists,
-    /// More bytes than allowed.
-    #[error("the body is larger than {max} bytes")]
-    TooLarge { max: u64 },
-    /// The client's body stream failed (the connection broke).
-    #[error("the upload was interrupted: {0}")]
-    Interrupted(String),
-    /// A key that is not ours to store.
-    #[error("invalid file key")]
-    InvalidKey,
-    #[error("file storage: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// A stored body's facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobMeta {
-    pub size: u64,
-    /// Lower-case hex MD5 of the bytes (the `ETag`, and `metaData._checksum`).
-    pub md5: String,
-    pub content_type: String,
-}
-
-/// An open body to read from.
-#[derive(Debug)]
-pub struct BlobReader {
-    pub meta: BlobMeta,
-    file: std::fs::File,
-}
-
-impl BlobReader {
-    /// `len` bytes from `start`, as a stream of chunks (never the whole body in memory).
-    pub async fn stream(
-        self,
-        start: u64,
-        len: u64,
-    ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, BlobError> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let mut file = tokio::fs::File::from_std(self.file);
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-        Ok(tokio_util::io::ReaderStream::with_capacity(
-            file.take(len),
-            64 * 1024,
-        ))
-    }
-}
+use super::{valid_key, BlobError, BlobMeta, BlobReader};
 
 /// The bodies of one server: a directory.
 #[derive(Debug, Clone)]
-pub struct Blobs {
+pub struct LocalBlobs {
     root: PathBuf,
 }
 
-/// Whether `key` is one the store may hold: path segments of letters, digits, `.`, `-` and `_`, none of them
-/// empty or starting with a dot (no `..`, no hidden files, no `.meta` clash).
-pub fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 512
-        && key.split('/').all(|seg| {
-            !seg.is_empty()
-                && !seg.starts_with('.')
-                && !seg.ends_with(".meta")
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        })
-}
-
-impl Blobs {
+impl LocalBlobs {
     /// The bodies under `root` (created if missing).
-    pub fn local(root: impl Into<PathBuf>) -> std::io::Result<Blobs> {
+    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<LocalBlobs> {
         let root = root.into();
         std::fs::create_dir_all(root.join(".tmp"))?;
-        Ok(Blobs { root })
+        Ok(LocalBlobs { root })
     }
 
     pub fn root(&self) -> &Path {
@@ -180,7 +113,7 @@ impl Blobs {
                 Err(e) => return Err(e.into()),
             };
             match std::fs::File::open(&path) {
-                Ok(file) => Ok(Some(BlobReader { meta, file })),
+                Ok(file) => Ok(Some(BlobReader::file(meta, file))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.into()),
             }
@@ -199,17 +132,6 @@ impl Blobs {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Stores a body that is already in memory (imports).
-    pub async fn put_bytes(
-        &self,
-        key: &str,
-        content_type: &str,
-        bytes: Vec<u8>,
-    ) -> Result<BlobMeta, BlobError> {
-        let stream = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
-        self.put_new(key, content_type, stream, u64::MAX).await
-    }
 }
 
 /// Writes the facts, then links the body to its key unless the key is taken (a hard link never replaces).
@@ -222,7 +144,7 @@ fn place(tmp: &Path, target: &Path, meta: &BlobMeta) -> Result<(), BlobError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(BlobError::Exists),
         Err(e) => return Err(e.into()),
     }
-    let meta_path = Blobs::meta_path(target);
+    let meta_path = LocalBlobs::meta_path(target);
     let text = serde_json::to_vec(meta).map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
     let mut f = std::fs::File::create(&meta_path)?;
     f.write_all(&text)?;
@@ -262,7 +184,7 @@ mod tests {
     #[tokio::test]
     async fn a_key_is_written_once_and_read_back_by_range() {
         let dir = tempfile::tempdir().expect("dir");
-        let blobs = Blobs::local(dir.path()).expect("blobs");
+        let blobs = LocalBlobs::new(dir.path()).expect("blobs");
         let meta = blobs
             .put_new("k/a.txt", "text/plain", chunks(&[b"hello ", b"world"]), 100)
             .await
@@ -296,7 +218,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_limit_leaves_nothing_behind() {
         let dir = tempfile::tempdir().expect("dir");
-        let blobs = Blobs::local(dir.path()).expect("blobs");
+        let blobs = LocalBlobs::new(dir.path()).expect("blobs");
         let refused = blobs
             .put_new(
                 "big",
