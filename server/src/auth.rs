@@ -82,9 +82,10 @@ pub fn authenticate(
             Some(master) => (master, Access::Master),
             None => (key, Access::App),
         };
-        let expected = match access {
-            Access::Master => &creds.master_key,
-            Access::App => &creds.app_key,
+        let expected = if access.is_master() {
+            &creds.master_key
+        } else {
+            &creds.app_key
         };
         return if ct_eq(key, expected) {
             Ok(access)
@@ -95,13 +96,41 @@ pub fn authenticate(
     Err(AppError::unauthorized())
 }
 
+/// The session token of a request: `X-LC-Session`, else `?session_token=` (how the Python and iOS SDKs send it).
+pub fn session_token(headers: &HeaderMap, raw_query: Option<&str>) -> Option<String> {
+    if let Some(token) = headers
+        .get("x-lc-session")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(token.to_string());
+    }
+    crate::routes::query_params(raw_query)
+        .remove("session_token")
+        .filter(|t| !t.is_empty())
+}
+
 impl FromRequestParts<AppState> for Access {
     type Rejection = AppError;
 
+    /// The key, then — for the app key — the user of the session token, if the request carries one. A token
+    /// that names no user leaves the request the app key's: public operations work whatever the token (as
+    /// LeanCloud documents), and what the ACL gives that user is not given.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(&parts.headers, &state.credentials, state.sign_max_age)
+        let access = authenticate(&parts.headers, &state.credentials, state.sign_max_age)?;
+        if access.is_master() {
+            return Ok(access);
+        }
+        let Some(token) = session_token(&parts.headers, parts.uri.query()) else {
+            return Ok(access);
+        };
+        match crate::domain::users::session_user(&state.svc, &token).await? {
+            Some(user) => Ok(Access::User(std::sync::Arc::new(user))),
+            None => Ok(access),
+        }
     }
 }

@@ -174,6 +174,21 @@ pub fn invalid_send(err: &Invalid, recipients: &str, valid_till: &str) -> AppErr
     }
 }
 
+/// A user operation's failure: LeanCloud's code (400), or 206 with 403 for another user's account.
+impl From<crate::domain::users::UserError> for AppError {
+    fn from(err: crate::domain::users::UserError) -> Self {
+        use crate::domain::users::UserError;
+        match err {
+            UserError::Store(e) => e.into(),
+            UserError::Refused { code, message } => AppError::bad_request(code, message),
+            e @ UserError::SessionMissing => {
+                AppError::new(StatusCode::FORBIDDEN, codes::SESSION_MISSING, e.to_string())
+            }
+            e @ UserError::Internal(_) => AppError::internal(e),
+        }
+    }
+}
+
 /// A file operation's failure: a bad or used upload token is 403, a body over the limit 413.
 impl From<FileError> for AppError {
     fn from(err: FileError) -> Self {
@@ -236,6 +251,7 @@ impl From<StoreError> for AppError {
             | StoreError::UnsupportedOp(_)
             | StoreError::NoEffect
             | StoreError::TooLarge(_)
+            | StoreError::Taken(_)
             | StoreError::ConversationNotFound
             | StoreError::InvalidMessagingTarget
             | StoreError::SystemConversationRequired => {

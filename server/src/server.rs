@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
-use crate::routes::{admin, classes, files, history2, rtm, scan};
+use crate::routes::{admin, classes, files, history2, rtm, scan, users};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
 use crate::store::db::{Db, SqliteDb};
@@ -83,6 +83,22 @@ pub fn app(state: AppState) -> Router {
                 .post(files::create_external_named),
         )
         .route("/upload/{*key}", put(files::upload))
+        .route("/1.1/users", post(users::sign_up).get(users::find))
+        .route("/1.1/login", post(users::login))
+        .route("/1.1/users/me", get(users::me))
+        .route(
+            "/1.1/users/{id}",
+            get(users::get).put(users::update).delete(users::delete),
+        )
+        .route(
+            "/1.1/users/{id}/refreshSessionToken",
+            put(users::refresh_session_token),
+        )
+        .route(
+            "/1.1/users/{id}/updatePassword",
+            put(users::update_password),
+        )
+        .route("/1.1/rtm/sign", post(users::rtm_sign))
         // Everything else: a stored file's bytes at `/{key}` (GET, HEAD), or the API's 404.
         .fallback(files::serve)
         .method_not_allowed_fallback(method_not_allowed)

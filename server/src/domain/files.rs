@@ -116,10 +116,13 @@ pub fn plain_extension(name: &str) -> Option<String> {
         .then(|| ext.to_ascii_lowercase())
 }
 
-/// The default ACL of a file: anyone may read it; only the master key may delete it (LeanCloud: «删除文件
-/// 默认关闭»).
-fn default_acl() -> Value {
-    json!({"*": {"read": true}})
+/// The default ACL of a file: anyone may read it; its uploader (a signed-in user) may delete it, and nobody else
+/// but the master key (LeanCloud: «删除文件默认关闭»).
+fn default_acl(caller: &Caller) -> Value {
+    match caller.user_id() {
+        Some(owner) => json!({"*": {"read": true}, owner: {"read": true, "write": true}}),
+        None => json!({"*": {"read": true}}),
+    }
 }
 
 /// Creates the `_File` object of an upload and its one-time token. `base` is the server's public URL.
@@ -148,7 +151,14 @@ pub async fn issue_upload(
         .unwrap_or_else(|| mime_for(&req.name));
     let url = format!("{}/{key}", base.trim_end_matches('/'));
     let mut meta = req.meta_data;
-    meta.entry("owner").or_insert_with(|| json!("unknown"));
+    match caller.user_id() {
+        Some(owner) => {
+            meta.insert("owner".into(), json!(owner));
+        }
+        None => {
+            meta.entry("owner").or_insert_with(|| json!("unknown"));
+        }
+    }
     let mut body = Map::new();
     body.insert("name".into(), json!(req.name));
     body.insert("key".into(), json!(key));
@@ -157,7 +167,10 @@ pub async fn issue_upload(
     body.insert("bucket".into(), json!(BUCKET));
     body.insert("provider".into(), json!("s3"));
     body.insert("metaData".into(), Value::Object(meta));
-    body.insert("ACL".into(), req.acl.unwrap_or_else(default_acl));
+    body.insert(
+        "ACL".into(),
+        req.acl.unwrap_or_else(|| default_acl(&caller)),
+    );
     let created = objects::create(&svc.db, FILE_CLASS.to_string(), body.clone(), true).await?;
     let token = Alphanumeric.sample_string(&mut rand::rng(), 40);
     let ttl = i64::try_from(files.config.upload_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -282,6 +295,7 @@ pub async fn sweep_forever(svc: Services, every: Duration) {
 /// `POST /1.1/files`: a file that lives elsewhere (`url`), recorded with `metaData.__source: "external"`.
 pub async fn create_external(
     svc: &Services,
+    caller: &Caller,
     mut body: Map<String, Value>,
 ) -> Result<Created, FileError> {
     let url = body.get("url").and_then(Value::as_str).unwrap_or("");
@@ -301,13 +315,20 @@ pub async fn create_external(
         _ => Map::new(),
     };
     meta.insert("__source".into(), json!("external"));
-    meta.entry("owner").or_insert_with(|| json!("unknown"));
+    match caller.user_id() {
+        Some(owner) => {
+            meta.insert("owner".into(), json!(owner));
+        }
+        None => {
+            meta.entry("owner").or_insert_with(|| json!("unknown"));
+        }
+    }
     body.insert("metaData".into(), Value::Object(meta));
     if !body.contains_key("mime_type") {
         let name = body.get("name").and_then(Value::as_str).unwrap_or("");
         body.insert("mime_type".into(), json!(mime_for(name)));
     }
-    body.entry("ACL").or_insert_with(default_acl);
+    body.entry("ACL").or_insert_with(|| default_acl(caller));
     // Answered whole: the JS SDK 3.x takes the file's name and url from the answer.
     Ok(objects::create(&svc.db, FILE_CLASS.to_string(), body, true).await?)
 }

@@ -374,6 +374,7 @@ mod tests {
                 crate::store::blobs::Blobs::local(dir.join("files")).expect("files"),
                 FilesConfig::default(),
             ),
+            logins: std::sync::Arc::default(),
             db,
         }
     }

@@ -8,12 +8,14 @@
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
 //! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
-//! - [`limits`]: the app-wide rate-limit buckets.
+//! - [`limits`]: the app-wide rate-limit buckets;
+//! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
 pub mod conversations;
 pub mod files;
 pub mod limits;
 pub mod messaging;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -40,4 +42,6 @@ pub struct Services {
     pub pushes: Arc<PushLog>,
     /// File bodies and the file API's settings.
     pub files: Arc<Files>,
+    /// Recent failed logins (per account and address).
+    pub logins: Arc<users::LoginFailures>,
 }

@@ -19,11 +19,12 @@ use crate::store::objects::{
     self, check_class_access, validate_class_name, QueryParams, CONVERSATION,
 };
 use crate::store::query::parse_order;
+use crate::store::users::USER_CLASS;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-fn guard(class: &str, access: Access) -> Result<(), AppError> {
+fn guard(class: &str, access: &Access) -> Result<(), AppError> {
     validate_class_name(class)?;
     Ok(check_class_access(class, access)?)
 }
@@ -35,10 +36,19 @@ pub async fn create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    guard(&class, access)?;
+    guard(&class, &access)?;
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
     let fetch = truthy(params.get("fetchWhenSave"));
+    if class == USER_CLASS {
+        // The Python SDK signs up this way: the same as `POST /1.1/users`.
+        return crate::routes::users::sign_up_response(
+            &state,
+            body,
+            truthy(params.get("failOnNotExist")),
+        )
+        .await;
+    }
     let mut created = if class == CONVERSATION {
         // Started by the app's backend, on behalf of its creator `c` if it names one.
         let by = body.get("c").and_then(Value::as_str).map(str::to_owned);
@@ -68,7 +78,7 @@ pub async fn find(
     Path(class): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, access)?;
+    guard(&class, &access)?;
     let q = find_params(&query_params(raw.as_deref()), state.max_scan)?;
     let mut found = objects::find(&state.svc.db, access, class.clone(), q).await?;
     strip_private_value(&class, &mut found);
@@ -116,7 +126,7 @@ pub async fn get(
     Path((class, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, access)?;
+    guard(&class, &access)?;
     let params = query_params(raw.as_deref());
     let found = objects::get(
         &state.svc.db,
@@ -138,7 +148,10 @@ pub async fn update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, access)?;
+    guard(&class, &access)?;
+    if class == USER_CLASS {
+        return crate::routes::users::update_user(&state, access, &id, raw.as_deref(), &body).await;
+    }
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
     let where_ = parse_json_param(params.get("where"))?;
@@ -173,7 +186,11 @@ pub async fn delete(
     Path((class, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, access)?;
+    guard(&class, &access)?;
+    if class == USER_CLASS {
+        crate::domain::users::delete(&state.svc, &access, &id).await?;
+        return Ok(Json(json!({})));
+    }
     let params = query_params(raw.as_deref());
     let where_ = parse_json_param(params.get("where"))?;
     objects::delete(&state.svc.db, access, class, id, where_).await?;

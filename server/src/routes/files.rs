@@ -129,7 +129,7 @@ pub async fn create_external_named(
 
 async fn external(
     state: AppState,
-    _access: Access,
+    access: Access,
     name: Option<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -137,7 +137,7 @@ async fn external(
     if let Some(name) = name {
         body.entry("name").or_insert(Value::String(name));
     }
-    let created = files::create_external(&state.svc, body).await?;
+    let created = files::create_external(&state.svc, &access, body).await?;
     let mut response = (StatusCode::CREATED, Json(Value::Object(created.body))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/1.1/files/{}", created.id)) {
         response.headers_mut().insert(header::LOCATION, location);

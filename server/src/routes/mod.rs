@@ -6,6 +6,7 @@ pub mod files;
 pub mod history2;
 pub mod rtm;
 pub mod scan;
+pub mod users;
 
 use std::collections::HashMap;
 

@@ -18,10 +18,11 @@ use crate::store::objects::{self, validate_class_name};
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-/// Fields of `_User` that are stored (imported from LeanCloud's export) but never served.
-pub const PRIVATE_USER_FIELDS: [&str; 2] = ["password", "salt"];
+/// Fields of `_User` that are stored (hashes, LeanCloud's salt, the session token) but never served.
+pub use crate::domain::users::PRIVATE_FIELDS as PRIVATE_USER_FIELDS;
 
-/// Removes the fields a class never serves (`_User`'s `password` and `salt`) from a rendered object.
+/// Removes the fields a class never serves (`_User`'s `password`, `salt` and `sessionToken`) from a rendered
+/// object.
 pub fn strip_private(class: &str, object: &mut Map<String, Value>) {
     if class == "_User" {
         for field in PRIVATE_USER_FIELDS {

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// An object or array over the size limits.
     #[error("{0}")]
     TooLarge(String),
+    /// A sign-up or update would give a second user this `username`, `email` or `mobilePhoneNumber`.
+    #[error("{}", taken_message(.0))]
+    Taken(&'static str),
     #[error("CONVERSATION_NOT_FOUND")]
     ConversationNotFound,
     #[error("INVALID_MESSAGING_TARGET")]
@@ -63,6 +66,9 @@ impl StoreError {
             StoreError::NoEffect => codes::NO_EFFECT,
             StoreError::Forbidden(_) => codes::FORBIDDEN,
             StoreError::TooLarge(_) => codes::ENTITY_TOO_LARGE,
+            StoreError::Taken("email") => codes::EMAIL_TAKEN,
+            StoreError::Taken("mobilePhoneNumber") => codes::PHONE_TAKEN,
+            StoreError::Taken(_) => codes::USERNAME_TAKEN,
             StoreError::ConversationNotFound => codes::CONVERSATION_NOT_FOUND,
             StoreError::InvalidMessagingTarget => codes::INVALID_MESSAGING_TARGET,
             StoreError::SystemConversationRequired => codes::SYSTEM_CONVERSATION_REQUIRED,
@@ -82,3 +88,11 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+fn taken_message(field: &str) -> &'static str {
+    match field {
+        "email" => "Email has already been taken.",
+        "mobilePhoneNumber" => "Mobile phone number has already been taken.",
+        _ => "Username has already been taken.",
+    }
+}

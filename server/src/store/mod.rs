@@ -21,6 +21,7 @@ pub mod realtime;
 pub mod sqlite;
 pub mod time;
 pub mod uploads;
+pub mod users;
 
 pub use error::{StoreError, StoreResult};
 
@@ -37,28 +38,46 @@ pub enum Lane {
     Shared,
 }
 
-/// Who is asking: the app key (a client, bound by ACLs and class permissions) or the master key (the
-/// app's backend, or the server itself acting for a logged-in realtime client).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who is asking: the app key (a client, bound by ACLs and class permissions), a client signed in as a user
+/// (the app key with that user's session token: the ACL entries naming the user or its roles apply too), or the
+/// master key (the app's backend, or the server itself acting for a logged-in realtime client).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     App,
+    User(std::sync::Arc<SessionUser>),
     Master,
 }
 
+/// The user a session token names, as ACLs see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub id: String,
+    /// Names of the roles the user belongs to (directly or through roles of roles).
+    pub roles: Vec<String>,
+}
+
 impl Caller {
-    pub fn is_master(self) -> bool {
-        self == Caller::Master
+    pub fn is_master(&self) -> bool {
+        *self == Caller::Master
     }
 
-    /// The writer lane of this caller's writes: the app's backend goes ahead of app-key clients.
-    pub fn lane(self) -> Lane {
+    /// The signed-in user's id, if any.
+    pub fn user_id(&self) -> Option<&str> {
         match self {
-            Caller::Master => Lane::Priority,
-            Caller::App => Lane::Shared,
+            Caller::User(u) => Some(&u.id),
+            _ => None,
         }
     }
 
-    pub fn require_master(self) -> StoreResult<()> {
+    /// The writer lane of this caller's writes: the app's backend goes ahead of app-key clients.
+    pub fn lane(&self) -> Lane {
+        match self {
+            Caller::Master => Lane::Priority,
+            Caller::App | Caller::User(_) => Lane::Shared,
+        }
+    }
+
+    pub fn require_master(&self) -> StoreResult<()> {
         if self.is_master() {
             Ok(())
         } else {

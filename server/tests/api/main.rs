@@ -17,3 +17,4 @@ mod notify;
 mod postgres_tls;
 mod realtime;
 mod rtm;
+mod users;

@@ -2,8 +2,8 @@
 //! (the `__op` interpreter is in [`super::ops`]). Each operation runs its queries on the backend the [`Db`]
 //! names: `sqlite` (fields as JSON text) or `postgres` (fields as `jsonb`), peers under these rules.
 
-mod postgres;
-mod sqlite;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 use std::collections::BTreeSet;
 
@@ -78,16 +78,26 @@ impl Row {
         out
     }
 
-    /// ACL check for requests without the master key. There are no users or sessions, so only the public
-    /// (`*`) entry can grant access.
-    pub fn allows(&self, caller: Caller, perm: &str) -> bool {
-        match (&self.acl, caller) {
-            (_, Caller::Master) | (None, _) => true,
-            (Some(acl), Caller::App) => acl
-                .get("*")
+    /// ACL check: the master key passes; otherwise an entry the caller holds must grant `perm` — the public
+    /// `*`, and for a signed-in user its id and `role:<name>` for each of its roles.
+    pub fn allows(&self, caller: &Caller, perm: &str) -> bool {
+        let Some(acl) = &self.acl else {
+            return true;
+        };
+        let grants = |entry: &str| {
+            acl.get(entry)
                 .and_then(|e| e.get(perm))
                 .and_then(Value::as_bool)
-                .unwrap_or(false),
+                .unwrap_or(false)
+        };
+        match caller {
+            Caller::Master => true,
+            Caller::App => grants("*"),
+            Caller::User(user) => {
+                grants("*")
+                    || grants(&user.id)
+                    || user.roles.iter().any(|r| grants(&format!("role:{r}")))
+            }
         }
     }
 }
@@ -107,7 +117,7 @@ pub fn validate_class_name(class: &str) -> StoreResult<()> {
 }
 
 /// `_Conversation` needs the master key (LeanCloud's default class permissions for it).
-pub fn check_class_access(class: &str, caller: Caller) -> StoreResult<()> {
+pub fn check_class_access(class: &str, caller: &Caller) -> StoreResult<()> {
     if class == CONVERSATION {
         caller.require_master()
     } else {
@@ -177,11 +187,11 @@ pub(crate) fn apply_update(
     body: Map<String, Value>,
     where_: Option<&Value>,
 ) -> StoreResult<bool> {
-    if !row.allows(caller, "write") {
+    if !row.allows(&caller, "write") {
         return Err(StoreError::Forbidden("write"));
     }
     // A condition on fields, or the fields in the answer, would show what the read ACL hides.
-    let readable = row.allows(caller, "read");
+    let readable = row.allows(&caller, "read");
     if let Some(w) = where_ {
         if !readable {
             return Err(StoreError::Forbidden("read"));
@@ -209,11 +219,11 @@ pub(crate) fn updated_body(row: &Row, fetch_when_save: bool, readable: bool) -> 
 
 /// Whether `caller` may delete `row` under the condition `where_`.
 pub(crate) fn check_delete(row: &Row, caller: Caller, where_: Option<&Value>) -> StoreResult<()> {
-    if !row.allows(caller, "write") {
+    if !row.allows(&caller, "write") {
         return Err(StoreError::Forbidden("delete"));
     }
     if let Some(w) = where_ {
-        if !row.allows(caller, "read") {
+        if !row.allows(&caller, "read") {
             return Err(StoreError::Forbidden("read"));
         }
         if !query::matches(&row.match_view(), w)? {
@@ -367,7 +377,7 @@ pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> Sto
 pub fn select(rows: Vec<Row>, caller: Caller, q: &QueryParams) -> StoreResult<Value> {
     let mut hits: Vec<(Row, Map<String, Value>)> = Vec::new();
     for row in rows {
-        if !row.allows(caller, "read") {
+        if !row.allows(&caller, "read") {
             continue;
         }
         let view = row.match_view();

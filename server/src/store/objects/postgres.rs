@@ -12,9 +12,9 @@ use crate::store::postgres::shared::conversation_in;
 use crate::store::postgres::{Params, Pg};
 use crate::store::{Caller, StoreError, StoreResult};
 
-const COLUMNS: &str = "id, data, acl, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, data, acl, created_at, updated_at";
 
-fn row_of(r: &tokio_postgres::Row) -> Row {
+pub(crate) fn row_of(r: &tokio_postgres::Row) -> Row {
     Row {
         id: r.get(0),
         data: match r.get::<_, Value>(1) {
@@ -187,7 +187,7 @@ pub async fn get(
     }
     Ok(load(&client, &class, &id, false)
         .await?
-        .filter(|r| r.allows(caller, "read"))
+        .filter(|r| r.allows(&caller, "read"))
         .map(|r| r.render(with_acl)))
 }
 

@@ -13,7 +13,7 @@ use crate::store::sqlite::shared::conversation_kind;
 use crate::store::sqlite::SqliteDb;
 use crate::store::{Caller, StoreError, StoreResult};
 
-fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
+pub(crate) fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1 AND id = ?2",
     )?;
@@ -31,9 +31,9 @@ fn load(conn: &Connection, class: &str, id: &str) -> StoreResult<Option<Row>> {
     raw.map(decode_row).transpose()
 }
 
-type RawRow = (String, String, Option<String>, i64, i64);
+pub(crate) type RawRow = (String, String, Option<String>, i64, i64);
 
-fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
+pub(crate) fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> StoreResult<Row> {
     let data = match serde_json::from_str::<Value>(&data).map_err(StoreError::internal)? {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -148,7 +148,7 @@ pub async fn get(
             return Err(StoreError::ClassNotFound(class));
         }
         Ok(load(conn, &class, &id)?
-            .filter(|r| r.allows(caller, "read"))
+            .filter(|r| r.allows(&caller, "read"))
             .map(|r| r.render(with_acl)))
     })
     .await
