@@ -202,13 +202,14 @@ pub fn public_view(row: &Row) -> Map<String, Value> {
     out
 }
 
-/// A user as the user sees it after signing up or in: the public view and the session token.
-fn own_view(row: &Row) -> Map<String, Value> {
+/// A user as the user sees it after signing up or in: the public view (its files whole) and the session token.
+async fn own_view(svc: &Services, row: &Row) -> Result<Map<String, Value>, UserError> {
     let mut out = public_view(row);
     if let Some(token) = row.data.get("sessionToken") {
         out.insert("sessionToken".into(), token.clone());
     }
-    out
+    objects::expand_files(&svc.db, &mut [&mut out]).await?;
+    Ok(out)
 }
 
 fn string_field<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
@@ -298,7 +299,7 @@ async fn create(svc: &Services, mut body: Map<String, Value>) -> Result<SignedUp
     data.insert("mobilePhoneVerified".into(), json!(false));
     let row = users::create(&svc.db, data, acl).await?;
     Ok(SignedUp {
-        user: own_view(&row),
+        user: own_view(svc, &row).await?,
         id: row.id.clone(),
         created: true,
     })
@@ -332,7 +333,7 @@ async fn auth_data_login(
     {
         let row = ensure_token(svc, row).await?;
         return Ok(SignedUp {
-            user: own_view(&row),
+            user: own_view(svc, &row).await?,
             id: row.id.clone(),
             created: false,
         });
@@ -443,7 +444,7 @@ pub async fn login(
             .await?
             .ok_or_else(UserError::not_found)?
     };
-    Ok(own_view(&row))
+    own_view(svc, &row).await
 }
 
 /// The user of a session token, as ACLs see it; `None` for an unknown token.
@@ -466,10 +467,10 @@ pub async fn me(svc: &Services, token: &str) -> Result<Map<String, Value>, UserE
     if token.is_empty() {
         return Err(UserError::not_found());
     }
-    users::find_by(&svc.db, UserKey::SessionToken, token.to_string())
+    let row = users::find_by(&svc.db, UserKey::SessionToken, token.to_string())
         .await?
-        .map(|row| own_view(&row))
-        .ok_or_else(UserError::not_found)
+        .ok_or_else(UserError::not_found)?;
+    own_view(svc, &row).await
 }
 
 /// Only the user itself (its session) or the master key may change user `id` (206 otherwise).
@@ -520,9 +521,8 @@ pub async fn update_password(
     old: String,
     new: String,
 ) -> Result<Map<String, Value>, UserError> {
-    if caller.user_id() != Some(id) {
-        return Err(UserError::SessionMissing);
-    }
+    // The user's own session, or the master key (the Python SDK sends both); the old password is checked either way.
+    require_self(caller, id)?;
     if new.is_empty() {
         return Err(UserError::refused(
             codes::PASSWORD_BLANK,

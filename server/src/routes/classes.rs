@@ -81,6 +81,13 @@ pub async fn find(
     guard(&class, &access)?;
     let q = find_params(&query_params(raw.as_deref()), state.max_scan)?;
     let mut found = objects::find(&state.svc.db, access, class.clone(), q).await?;
+    if let Some(Value::Array(results)) = found.get_mut("results") {
+        let mut maps: Vec<&mut serde_json::Map<String, Value>> = results
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .collect();
+        objects::expand_files(&state.svc.db, &mut maps).await?;
+    }
     strip_private_value(&class, &mut found);
     Ok(Json(found))
 }
@@ -137,6 +144,9 @@ pub async fn get(
     )
     .await?;
     let mut found = found.map_or_else(|| json!({}), Value::Object);
+    if let Value::Object(map) = &mut found {
+        objects::expand_files(&state.svc.db, &mut [map]).await?;
+    }
     strip_private_value(&class, &mut found);
     Ok(Json(found))
 }

@@ -599,3 +599,46 @@ async fn two_instances_on_one_bucket_serve_and_delete_each_other_s_files() {
     assert_eq!(StatusCode::OK, deleted);
     assert_eq!(StatusCode::NOT_FOUND, on_a.status(), "gone from a too");
 }
+
+/// A file inside another object is answered whole, whichever of the three encodings SDKs write it in (the whole
+/// file, `{"__type":"File","id"}`, a pointer to `_File`): what the Python SDK needs to decode it.
+#[tokio::test]
+async fn a_file_field_is_answered_as_the_whole_file_in_every_encoding() {
+    // Arrange
+    let app = spawn_app().await;
+    let token = upload(&app, "avatar.png", b"\x89PNG...").await;
+    let id = s(&token["objectId"]);
+    let whole = json!({"__type": "File", "objectId": id, "name": "old-name.png", "url": "http://old.example/x"});
+    let rest = json!({"__type": "File", "id": id});
+    let pointer = json!({"__type": "Pointer", "className": "_File", "objectId": id});
+    let (_, created) = app
+        .post(
+            "/1.1/classes/Profile",
+            json!({"a": whole, "b": rest, "c": pointer, "list": [rest], "gone": {"__type": "File", "id": "5f0000000000000000000000"}}),
+        )
+        .await;
+
+    // Act
+    let (_, got) = app
+        .get(&format!("/1.1/classes/Profile/{}", s(&created["objectId"])))
+        .await;
+    let (_, found) = app.get("/1.1/classes/Profile").await;
+
+    // Assert
+    let expected = json!({"__type": "File", "objectId": id, "id": id, "name": "avatar.png", "url": token["url"],
+        "key": token["key"], "mime_type": "image/png"});
+    for field in ["a", "b", "c"] {
+        for answer in [&got[field], &found["results"][0][field], &got["list"][0]] {
+            let mut shown = answer.as_object().expect("object").clone();
+            for k in ["metaData", "createdAt", "updatedAt", "bucket", "provider"] {
+                shown.remove(k);
+            }
+            assert_eq!(expected, Value::Object(shown), "{field}");
+        }
+    }
+    assert_eq!(
+        json!({"__type": "File", "id": "5f0000000000000000000000", "objectId": "5f0000000000000000000000"}),
+        got["gone"],
+        "a file that is gone keeps what was stored, with its objectId"
+    );
+}

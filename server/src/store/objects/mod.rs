@@ -365,6 +365,80 @@ pub(crate) fn narrowings(where_: Option<&Value>) -> Vec<Narrowing<'_>> {
     out
 }
 
+/// The id of the `_File` a field value refers to, in any of the three encodings SDKs write (§2.7): the whole
+/// file (`{"__type":"File","objectId",…}`), the REST form (`{"__type":"File","id"}`) or a pointer to `_File`.
+pub fn file_ref(value: &Value) -> Option<&str> {
+    let obj = value.as_object()?;
+    match obj.get("__type").and_then(Value::as_str)? {
+        "File" => obj
+            .get("objectId")
+            .or_else(|| obj.get("id"))
+            .and_then(Value::as_str),
+        "Pointer" if obj.get("className").and_then(Value::as_str) == Some("_File") => {
+            obj.get("objectId").and_then(Value::as_str)
+        }
+        _ => None,
+    }
+}
+
+/// Files in answers are whole, as LeanCloud answers them (it includes `_File` pointers by itself): every
+/// top-level field of `objects` (and element of an array field) that refers to a file becomes
+/// `{"__type":"File","objectId","name","url","mime_type","metaData",…}` read from `_File`; a file that is gone
+/// keeps what was stored, with its `objectId`.
+pub async fn expand_files(db: &Db, objects: &mut [&mut Map<String, Value>]) -> StoreResult<()> {
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    for object in objects.iter() {
+        for value in object.values() {
+            match value {
+                Value::Array(items) => {
+                    ids.extend(items.iter().filter_map(file_ref).map(str::to_owned))
+                }
+                v => ids.extend(file_ref(v).map(str::to_owned)),
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut files: std::collections::HashMap<String, Value> = Default::default();
+    for id in ids.into_iter().take(1000) {
+        let found = match get(db, Caller::Master, "_File".into(), id.clone(), false).await {
+            Ok(found) => found,
+            Err(StoreError::ClassNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(mut file) = found {
+            file.insert("__type".into(), json!("File"));
+            file.insert("id".into(), json!(id));
+            files.insert(id, Value::Object(file));
+        }
+    }
+    let whole = |value: &mut Value| {
+        let Some(id) = file_ref(value).map(str::to_owned) else {
+            return;
+        };
+        match files.get(&id) {
+            Some(file) => *value = file.clone(),
+            None => {
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert("__type".into(), json!("File"));
+                    obj.remove("className");
+                    obj.insert("objectId".into(), json!(id));
+                }
+            }
+        }
+    };
+    for object in objects.iter_mut() {
+        for value in object.values_mut() {
+            match value {
+                Value::Array(items) => items.iter_mut().for_each(whole),
+                v => whole(v),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
     match db {
         Db::Sqlite(db) => sqlite::find(db, caller, class, q).await,
