@@ -35,8 +35,8 @@ const MIGRATIONS: [(i32, &str); 3] = [
         include_str!("../../../migrations/postgres/002_files.sql"),
     ),
     (
-        3,
-        include_str!("../../../migrations/postgres/003_users.sql"),
+        4,
+        include_str!("../../../migrations/postgres/004_users.sql"),
     ),
 ];
 
