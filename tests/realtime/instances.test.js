@@ -1,9 +1,13 @@
 'use strict';
 // Issue 16: two server instances on one PostgreSQL database, as behind a load balancer. An SDK client on
 // instance A receives, in order, what reached instance B by REST and from an SDK client on B; a broadcast
-// through A reaches SDK clients on both. Needs LEANCLOUD_TEST_POSTGRES (scripts/test.sh starts a cluster).
+// through A reaches SDK clients on both; a file saved through A with AV.File is served by B and deleted through B
+// for both (issue 23: the bodies in one S3 bucket). Needs LEANCLOUD_TEST_POSTGRES and LEANCLOUD_TEST_S3
+// (scripts/test.sh starts a cluster and moto).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const AV = require('leancloud-storage');
 const { TextMessage } = require('leancloud-realtime');
 const h = require('./helper');
 
@@ -12,8 +16,15 @@ let b;
 before(async () => {
   const db = h.freePostgres();
   assert.ok(db, 'LEANCLOUD_TEST_POSTGRES must name a PostgreSQL cluster (scripts/test.sh starts one)');
-  a = await h.startServer({ db });
-  b = await h.startServer({ db });
+  // One bucket for both instances' file bodies, as several instances are deployed.
+  const s3 = process.env.LEANCLOUD_TEST_S3;
+  assert.ok(s3, 'LEANCLOUD_TEST_S3 must name an S3 stand-in (scripts/test.sh starts moto)');
+  const bucket = `rt-${crypto.randomBytes(6).toString('hex')}`;
+  assert.equal((await fetch(`${s3}/${bucket}`, { method: 'PUT' })).status, 200, 'bucket created');
+  const args = ['--files-s3-bucket', bucket, '--files-s3-endpoint', s3];
+  a = await h.startServer({ db, args });
+  b = await h.startServer({ db, args });
+  AV.init({ appId: h.APP_ID, appKey: h.APP_KEY, masterKey: h.MASTER_KEY, serverURL: a.httpUrl });
 });
 after(() => h.cleanup());
 
@@ -87,4 +98,22 @@ test('members added and removed through REST on instance A are told to SDK clien
   await h.waitFor(() => alice.rec.membersLeft.some(e => e.cid === cid && e.members.includes(carol.id)), {
     what: 'alice on B to see MEMBERS_LEFT [carol]', describe: () => JSON.stringify(alice.rec.membersLeft),
   });
+});
+
+test('a file AV.File saved through instance A is served by B, and deleted through B it is gone from both', async () => {
+  const bytes = crypto.randomBytes(3 * 1024 * 1024);
+  const file = new AV.File('clip.mp4', bytes);
+  await h.call(file.save(), 'save through A');
+  const path = new URL(file.url()).pathname;
+  assert.ok(file.url().startsWith(a.httpUrl), `served at A's address: ${file.url()}`);
+  const onB = await fetch(`${b.httpUrl}${path}`);
+  assert.equal(onB.status, 200);
+  assert.equal(onB.headers.get('content-type'), 'video/mp4');
+  assert.ok(Buffer.from(await onB.arrayBuffer()).equals(bytes), 'B serves the same 3 MB');
+  await b.restOk('DELETE', `/1.1/files/${file.id}`, undefined, { master: true });
+  for (const server of [a, b]) {
+    // eslint-disable-next-line no-await-in-loop
+    const gone = await fetch(`${server.httpUrl}${path}`);
+    assert.equal(gone.status, 404, `gone from ${server.httpUrl}`);
+  }
 });
