@@ -8,12 +8,16 @@
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
 //! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
-//! - [`limits`]: the app-wide rate-limit buckets.
+//! - [`limits`]: the app-wide rate-limit buckets;
+//! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
+//! - [`patches`]: edits and recalls of a sent message.
 
 pub mod conversations;
 pub mod files;
 pub mod limits;
 pub mod messaging;
+pub mod patches;
+pub mod receipts;
 
 use std::sync::Arc;
 

@@ -14,6 +14,8 @@ mod instances;
 mod limits;
 mod migration;
 mod notify;
+mod patches;
 mod postgres_tls;
 mod realtime;
+mod receipts;
 mod rtm;
