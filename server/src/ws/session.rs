@@ -21,6 +21,14 @@ use crate::store::realtime as positions;
 
 /// Offline messages pushed per conversation at a protocol-1 login.
 const OFFLINE_PUSH_LIMIT: usize = 100;
+/// Client ids one `session/query` asks about at most (LeanCloud: 20; the rest are ignored).
+const MAX_PRESENCE_QUERY: usize = 20;
+
+/// A client id for an anonymous login: 22 random letters and digits.
+fn anonymous_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 22)
+}
 
 impl Conn {
     /// A new session token for `peer`, always with its lifetime (an `st` without `stTtl` expires at once
@@ -58,7 +66,14 @@ impl Conn {
             self.out.push(refusal(&req, Reason::AppNotAvailable, None));
             return;
         }
-        let peer = req.peer_id.clone().unwrap_or_default();
+        let sm = req.session_message.clone().unwrap_or_default();
+        // Anonymous login: no `peerId` (and no session token to resume one): the server picks the id, which
+        // `opened` carries back.
+        let peer = match req.peer_id.clone().filter(|p| !p.is_empty()) {
+            Some(peer) => peer,
+            None if sm.st.is_none() => anonymous_id(),
+            None => String::new(),
+        };
         if peer.is_empty() || peer.len() > 64 {
             self.out.push(refusal(
                 &req,
@@ -67,7 +82,6 @@ impl Conn {
             ));
             return;
         }
-        let sm = req.session_message.clone().unwrap_or_default();
         match sm.st.as_deref() {
             Some(st) if self.realtime().token_valid(st, &peer) => {}
             Some(_) => {
@@ -130,6 +144,31 @@ impl Conn {
             ..reply_to(&req, CommandType::Session, Some(OpType::Opened))
         });
         self.after_login(&peer, now).await;
+    }
+
+    /// `session/query` (`client.ping(ids)`): which of the given client ids are online, here or on another
+    /// instance, answered as `query_result` with `onlineSessionPeerIds`.
+    pub(super) fn presence_query(&mut self, req: GenericCommand) {
+        if self.session_of(&req).is_none() {
+            return;
+        }
+        let asked = req
+            .session_message
+            .as_ref()
+            .map(|s| s.session_peer_ids.clone())
+            .unwrap_or_default();
+        let online = asked
+            .into_iter()
+            .take(MAX_PRESENCE_QUERY)
+            .filter(|p| self.realtime().is_online(p))
+            .collect();
+        self.out.push(GenericCommand {
+            session_message: Some(SessionCommand {
+                online_session_peer_ids: online,
+                ..Default::default()
+            }),
+            ..reply_to(&req, CommandType::Session, Some(OpType::QueryResult))
+        });
     }
 
     /// What a client missed: unread counts (v3) or the messages themselves (v1), then broadcasts.

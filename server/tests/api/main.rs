@@ -16,6 +16,7 @@ mod migration;
 mod notify;
 mod patches;
 mod postgres_tls;
+mod presence;
 mod realtime;
 mod receipts;
 mod rtm;
