@@ -107,7 +107,8 @@ pub async fn acked(svc: &Services, reader: &str, ack: Ack) -> StoreResult<()> {
 }
 
 /// `reader` has read each conversation up to its time (capped at now): its read position moves (never back),
-/// and each sender that asked for receipts of messages up to then is told once, with its newest such message.
+/// and each sender that asked for receipts of messages up to then is told once, with its newest such message
+/// and the read time as `t`.
 pub async fn read(svc: &Services, reader: &str, marks: Vec<(String, i64)>) -> StoreResult<()> {
     let now = now_ms();
     let marks: Vec<(String, i64)> = marks.into_iter().map(|(c, t)| (c, t.min(now))).collect();
@@ -128,7 +129,8 @@ pub async fn read(svc: &Services, reader: &str, marks: Vec<(String, i64)>) -> St
         .await?;
         let mut senders = std::collections::HashSet::new();
         requests.retain(|m| senders.insert(m.from.clone()));
-        tell(svc, &cid, reader, &requests, now, true).await?;
+        // `t` is the read position itself, so that it agrees with what `conv/max_read` answers later.
+        tell(svc, &cid, reader, &requests, ts, true).await?;
     }
     Ok(())
 }

@@ -135,6 +135,7 @@ async fn an_ack_and_a_read_of_a_message_sent_with_r_reach_its_sender_as_rcp() {
     let r = rcp.rcp_message.expect("rcpMessage");
     assert_eq!(Some(wanted.clone()), r.id);
     assert_eq!(Some(true), r.read);
+    assert_eq!(Some(t2), r.t, "t is the read position");
     assert_eq!(Some("bob".to_string()), r.from);
     none_of(&mut alice, CommandType::Rcp).await;
     none_of(&mut bob, CommandType::Rcp).await;
