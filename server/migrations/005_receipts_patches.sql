@@ -3,5 +3,7 @@
 -- (`data`, `bin`, `mentions`) and records when.
 ALTER TABLE messages ADD COLUMN receipt INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN patched_at INTEGER;   -- ms since epoch of the last edit or recall, NULL if none
+-- The patches a client missed while offline (`lastPatchTime` at login) are found through this.
+CREATE INDEX IF NOT EXISTS messages_patched ON messages (patched_at) WHERE patched_at IS NOT NULL;
 
 PRAGMA user_version = 5;

@@ -24,6 +24,8 @@ after(() => h.cleanup());
 // SDK 5 allows one Realtime per app id and process: its clients share that one's socket (the server takes several
 // client ids per socket). With 4.x each client gets its own.
 const shared = new Map();
+// Each client's Realtime (its connection).
+const owner = new WeakMap();
 
 /** Log `id` (a new one when omitted: anonymous) in with `sdk`. */
 async function login(sdk, id) {
@@ -32,7 +34,9 @@ async function login(sdk, id) {
     realtime = await h.newRealtime(server, { sdk });
     if (sdk === SDKS[1][1]) shared.set(sdk, realtime);
   }
-  return h.login(realtime, id);
+  const client = await h.login(realtime, id);
+  owner.set(client, realtime);
+  return client;
 }
 
 /** A and B logged in with `sdk`, and a one-on-one conversation A created (B has it). */
@@ -172,3 +176,34 @@ for (const [version, sdk] of SDKS) {
     assert.equal(inbox.message[0].getText(), 'hello anonymous');
   });
 }
+
+// 4.x only: SDK 5 has one Realtime per process, so the sender could not stay online while the recipient's
+// connection is paused.
+test('[4.x] a recall and an edit made while the other member was offline reach it when it reconnects', async () => {
+  const sdk = SDKS[0][1];
+  const { TextMessage, RecalledMessage } = sdk;
+  const { b, conv } = await pair(sdk);
+  const inbox = listen(b);
+  const kept = await h.call(conv.send(new TextMessage('keep, but edit')), 'send 1');
+  const gone = await h.call(conv.send(new TextMessage('recall me')), 'send 2');
+  await h.waitFor(() => inbox.message.length === 2, { what: 'B receives both' });
+
+  // B's network goes away (the SDK's pause: its socket is closed), A patches, B's network comes back.
+  const bRealtime = owner.get(b);
+  bRealtime.pause();
+  await h.sleep(300);
+  await h.call(conv.update(kept, new TextMessage('edited while away')), 'update');
+  await h.call(conv.recall(gone), 'recall');
+  await h.sleep(300);
+  assert.deepEqual([inbox.update.length, inbox.recall.length], [0, 0], 'nothing reaches B while offline');
+  bRealtime.resume();
+
+  // The reconnect sends lastPatchTime; the server answers with both patches.
+  await h.waitFor(() => inbox.update.length === 1 && inbox.recall.length === 1, {
+    what: 'B sees the missed MESSAGE_UPDATE and MESSAGE_RECALL after reconnecting',
+    describe: () => JSON.stringify({ update: inbox.update.length, recall: inbox.recall.length }),
+  });
+  assert.deepEqual([inbox.update[0].id, inbox.update[0].getText()], [kept.id, 'edited while away']);
+  assert.ok(inbox.recall[0] instanceof RecalledMessage);
+  assert.equal(inbox.recall[0].id, gone.id);
+});

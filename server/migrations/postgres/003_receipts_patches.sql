@@ -3,3 +3,5 @@
 ALTER TABLE messages
     ADD COLUMN receipt BOOLEAN NOT NULL DEFAULT FALSE,
     ADD COLUMN patched_at BIGINT;
+-- The patches a client missed while offline (`lastPatchTime` at login) are found through this.
+CREATE INDEX messages_patched ON messages (patched_at) WHERE patched_at IS NOT NULL;

@@ -6,9 +6,9 @@
 use super::Services;
 use crate::protocol::limits::MAX_MESSAGE_BYTES;
 use crate::realtime::Patch;
-use crate::store::messages::{self, Rewrite};
+use crate::store::messages::{self, Patched, Rewrite};
 use crate::store::objects;
-use crate::store::StoreError;
+use crate::store::{StoreError, StoreResult};
 
 /// The content a recalled message is stored and pushed with.
 pub const RECALLED_CONTENT: &str = r#"{"_lctype":-127}"#;
@@ -104,4 +104,34 @@ pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError>
         },
     );
     Ok(at)
+}
+
+/// Patches told at most at one login; older ones are left to history.
+const MAX_MISSED_PATCHES: usize = 100;
+
+/// The edits and recalls `client` missed since `since` (the `lastPatchTime` its SDK sends at login): of other
+/// clients' messages in its conversations, oldest first, at most [`MAX_MISSED_PATCHES`].
+pub async fn missed(svc: &Services, client: &str, since: i64) -> StoreResult<Vec<Patched>> {
+    messages::patched_since(&svc.db, client.to_string(), since, MAX_MISSED_PATCHES).await
+}
+
+/// Whether a patched message was recalled (it holds the recalled content).
+pub fn is_recall(p: &Patched) -> bool {
+    !p.binary && p.data == RECALLED_CONTENT
+}
+
+/// A patched message as the `patch` push carries it.
+pub fn as_patch(p: &Patched) -> Patch<'_> {
+    Patch {
+        cid: &p.conv_id,
+        msg_id: &p.msg_id,
+        timestamp: p.timestamp,
+        from: &p.from,
+        data: &p.data,
+        binary: p.binary,
+        recall: is_recall(p),
+        mention_pids: &p.mention_pids,
+        mention_all: p.mention_all,
+        patch_timestamp: p.patched_at,
+    }
 }

@@ -209,10 +209,15 @@ pub fn patch_item(p: Patch<'_>) -> PatchItem {
 
 /// The `patch` push (`cmd: patch, op: modify`): the SDK emits `MESSAGE_RECALL` or `MESSAGE_UPDATE`.
 pub fn patch(peer: &str, p: Patch<'_>) -> GenericCommand {
+    patches(peer, &[p])
+}
+
+/// One `patch` push with several patches (those a client missed while offline).
+pub fn patches(peer: &str, list: &[Patch<'_>]) -> GenericCommand {
     GenericCommand {
         peer_id: Some(peer.to_string()),
         patch_message: Some(PatchCommand {
-            patches: vec![patch_item(p)],
+            patches: list.iter().map(|p| patch_item(*p)).collect(),
             last_patch_time: None,
         }),
         ..GenericCommand::new(CommandType::Patch, Some(OpType::Modify))

@@ -9,13 +9,14 @@ use serde_json::json;
 
 use super::connection::{Conn, Session};
 use super::replies::{now_ms, refusal, reply_to};
+use crate::domain::patches;
 use crate::hooks::close_code;
 use crate::protocol::{Hook, Reason};
 use crate::realtime::hub::{Outbound, SessionRef};
 use crate::realtime::proto::{
     CommandType, GenericCommand, OpType, SessionCommand, UnreadCommand, UnreadTuple,
 };
-use crate::realtime::pushes::pending_push;
+use crate::realtime::pushes::{self, pending_push};
 use crate::realtime::signature::{self, Signed};
 use crate::store::realtime as positions;
 
@@ -143,7 +144,7 @@ impl Conn {
             session_message: Some(self.session_token(&peer)),
             ..reply_to(&req, CommandType::Session, Some(OpType::Opened))
         });
-        self.after_login(&peer, now).await;
+        self.after_login(&peer, now, sm.last_patch_time).await;
     }
 
     /// `session/query` (`client.ping(ids)`): which of the given client ids are online, here or on another
@@ -171,8 +172,14 @@ impl Conn {
         });
     }
 
-    /// What a client missed: unread counts (v3) or the messages themselves (v1), then broadcasts.
-    pub(super) async fn after_login(&mut self, peer: &Arc<str>, now: i64) {
+    /// What a client missed: unread counts (v3) or the messages themselves (v1), then broadcasts, then the
+    /// edits and recalls after the `lastPatchTime` it sent (one `patch` push).
+    pub(super) async fn after_login(
+        &mut self,
+        peer: &Arc<str>,
+        now: i64,
+        last_patch_time: Option<i64>,
+    ) {
         let db = self.state.svc.db.clone();
         if self.proto.version >= 3 {
             match positions::unread(&db, peer.to_string()).await {
@@ -236,6 +243,16 @@ impl Conn {
                 }
             }
             Err(e) => tracing::error!(error = %e, "realtime: pending broadcasts failed"),
+        }
+        if let Some(since) = last_patch_time {
+            match patches::missed(&self.state.svc, peer, since).await {
+                Ok(missed) if !missed.is_empty() => {
+                    let list: Vec<_> = missed.iter().map(patches::as_patch).collect();
+                    self.out.push(pushes::patches(peer, &list));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "realtime: missed patches failed"),
+            }
         }
     }
 

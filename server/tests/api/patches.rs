@@ -249,3 +249,108 @@ async fn only_the_sender_may_patch_a_message_and_an_unknown_one_is_not_found() {
     none_of(&mut alice, CommandType::Patch).await;
     none_of(&mut bob, CommandType::Patch).await;
 }
+
+/// `session/open` for `peer` with the `lastPatchTime` the SDK sends.
+fn open_since(peer: &str, last_patch_time: i64) -> GenericCommand {
+    GenericCommand {
+        app_id: Some(leancloud_server::DEV_APP_ID.into()),
+        peer_id: Some(peer.into()),
+        session_message: Some(leancloud_server::realtime::proto::SessionCommand {
+            last_patch_time: Some(last_patch_time),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_logging_in_gets_the_patches_it_missed_since_its_last_patch_time() {
+    // Arrange: alice sent three messages to bob and one to carol; bob went offline at `since`; then alice
+    // edited one, recalled one (after `since`), carol's message was edited too, and bob edited his own.
+    let app = spawn_app().await;
+    let conv = app.conversation(json!({"m": ["alice", "bob"]})).await;
+    let elsewhere = app.conversation(json!({"m": ["alice", "carol"]})).await;
+    let mut alice = online(&app, "alice").await;
+    let (early, te) = sent(&mut alice, &conv, "edited before").await;
+    let (edited, t1) = sent(&mut alice, &conv, "to edit").await;
+    let (recalled, t2) = sent(&mut alice, &conv, "to recall").await;
+    let (not_bobs, t3) = sent(&mut alice, &elsewhere, "carol's").await;
+    let _ = alice.request(edit(&conv, &early, te, "seen online")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let since = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let edit_time = alice
+        .request(edit(&conv, &edited, t1, "edited offline"))
+        .await
+        .patch_message
+        .and_then(|p| p.last_patch_time)
+        .expect("lastPatchTime");
+    let recall_time = alice
+        .request(recall(&conv, &recalled, t2))
+        .await
+        .patch_message
+        .and_then(|p| p.last_patch_time)
+        .expect("lastPatchTime");
+    let _ = alice
+        .request(edit(&elsewhere, &not_bobs, t3, "carol's, edited"))
+        .await;
+    let mut bob_earlier = online(&app, "bob").await;
+    let (own, t4) = sent(&mut bob_earlier, &conv, "bob's").await;
+    let _ = bob_earlier
+        .request(edit(&conv, &own, t4, "bob's, edited"))
+        .await;
+    drop(bob_earlier);
+
+    // Act: bob logs in with the lastPatchTime of before he went offline.
+    let mut bob = crate::realtime::connect(&app, "lc.protobuf2.3").await;
+    let opened = bob.request(open_since("bob", since)).await;
+    assert_eq!(Some(OpType::Opened), opened.operation(), "{opened:?}");
+
+    // Assert: one `patch` push with exactly the two patches of others' messages in his conversations since then.
+    let push = push_of(&mut bob, CommandType::Patch).await;
+    let items: Vec<_> = push
+        .patch_message
+        .expect("patchMessage")
+        .patches
+        .into_iter()
+        .map(|p| {
+            (
+                p.mid.unwrap_or_default(),
+                p.data.unwrap_or_default(),
+                p.recall,
+                p.patch_timestamp,
+                p.from,
+                p.timestamp,
+            )
+        })
+        .collect();
+    assert_eq!(
+        vec![
+            (
+                edited,
+                "edited offline".to_string(),
+                None,
+                Some(edit_time),
+                Some("alice".to_string()),
+                Some(t1)
+            ),
+            (
+                recalled,
+                RECALLED.to_string(),
+                Some(true),
+                Some(recall_time),
+                Some("alice".to_string()),
+                Some(t2)
+            ),
+        ],
+        items
+    );
+    none_of(&mut bob, CommandType::Patch).await;
+
+    // A login with a lastPatchTime after the last patch gets none; nor does one without.
+    let mut again = crate::realtime::connect(&app, "lc.protobuf2.3").await;
+    let _ = again.request(open_since("bob", recall_time + 1_000)).await;
+    none_of(&mut again, CommandType::Patch).await;
+    let mut plain = online(&app, "bob").await;
+    none_of(&mut plain, CommandType::Patch).await;
+}

@@ -402,6 +402,67 @@ pub async fn rewrite(db: &Db, rewrite: Rewrite) -> StoreResult<bool> {
     }
 }
 
+/// A message as its last edit or recall left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patched {
+    pub msg_id: String,
+    pub conv_id: String,
+    pub from: String,
+    pub timestamp: i64,
+    pub data: String,
+    pub binary: bool,
+    pub mention_pids: Vec<String>,
+    pub mention_all: bool,
+    pub patched_at: i64,
+}
+
+impl Patched {
+    pub(crate) fn new(
+        r: MessageRef,
+        data: String,
+        binary: bool,
+        mentions: Option<Value>,
+        patched_at: i64,
+    ) -> Patched {
+        let record = history_record(
+            r.timestamp,
+            r.conv_id,
+            data,
+            r.from,
+            r.msg_id,
+            false,
+            None,
+            binary,
+            mentions,
+        );
+        Patched {
+            msg_id: record.msg_id,
+            conv_id: record.conv_id,
+            from: record.from,
+            timestamp: record.timestamp,
+            data: record.data,
+            binary: record.binary,
+            mention_pids: record.mention_pids,
+            mention_all: record.mention_all,
+            patched_at,
+        }
+    }
+}
+
+/// Messages of the conversations `client` is a member of, sent by others and edited or recalled after `since`
+/// (ms), oldest patch first, at most `limit`.
+pub async fn patched_since(
+    db: &Db,
+    client: String,
+    since: i64,
+    limit: usize,
+) -> StoreResult<Vec<Patched>> {
+    match db {
+        Db::Sqlite(db) => sqlite::patched_since(db, client, since, limit).await,
+        Db::Postgres(pg) => postgres::patched_since(pg, client, since, limit).await,
+    }
+}
+
 pub async fn history(db: &Db, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>> {
     match db {
         Db::Sqlite(db) => sqlite::history(db, q).await,

@@ -8,7 +8,7 @@ use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, stored_message,
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, MessageRef, NewMessage,
-    ReceiptQuery, Rewrite, Stored, StoredMessage,
+    Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
 use crate::store::postgres::shared::{conversation_in, seq_of};
 use crate::store::postgres::{strings, Params, Pg};
@@ -314,4 +314,29 @@ pub async fn rewrite(pg: &Pg, rewrite: Rewrite) -> StoreResult<bool> {
         )
         .await?;
     Ok(changed > 0)
+}
+
+pub async fn patched_since(
+    pg: &Pg,
+    client: String,
+    since: i64,
+    limit: usize,
+) -> StoreResult<Vec<Patched>> {
+    let c = pg.client().await?;
+    let stmt = c
+        .prepare_cached(
+            "SELECT m.msg_id, m.conv_id, m.from_peer, m.timestamp, m.data, m.bin, m.mentions, m.patched_at
+             FROM messages m
+             WHERE m.patched_at > $2 AND m.kind = 'normal' AND m.from_peer != $1
+               AND EXISTS (SELECT 1 FROM objects o
+                           WHERE o.class = '_Conversation' AND o.id = m.conv_id
+                             AND (o.data -> 'm') @> jsonb_build_array($1::text))
+             ORDER BY m.patched_at, m.seq LIMIT $3",
+        )
+        .await?;
+    let rows = c.query(&stmt, &[&client, &since, &(limit as i64)]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Patched::new(message_ref(r), r.get(4), r.get(5), r.get(6), r.get(7)))
+        .collect())
 }

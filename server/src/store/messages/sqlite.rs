@@ -8,7 +8,7 @@ use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, recipients_column,
     recipients_from_column, stored_message, user_conversation_key, HistoryQuery, HistoryScope,
-    MessageKind, MessageRef, NewMessage, ReceiptQuery, Rewrite, Stored, StoredMessage,
+    MessageKind, MessageRef, NewMessage, Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
 use crate::store::sqlite::shared::{conversation_kind, seq_of};
 use crate::store::sqlite::SqliteDb;
@@ -233,6 +233,38 @@ pub async fn rewrite(db: &SqliteDb, rewrite: Rewrite) -> StoreResult<bool> {
                 rewrite.at,
             ])?;
         Ok(changed > 0)
+    })
+    .await
+}
+
+pub async fn patched_since(
+    db: &SqliteDb,
+    client: String,
+    since: i64,
+    limit: usize,
+) -> StoreResult<Vec<Patched>> {
+    db.read(move |conn| {
+        let rows = conn
+            .prepare_cached(
+                "SELECT m.msg_id, m.conv_id, m.from_peer, m.timestamp, m.data, m.bin, m.mentions, m.patched_at
+                 FROM messages m
+                 WHERE m.patched_at > ?2 AND m.kind = 'normal' AND m.from_peer != ?1
+                   AND EXISTS (SELECT 1 FROM objects o, json_each(o.data, '$.m') j
+                               WHERE o.class = '_Conversation' AND o.id = m.conv_id AND j.value = ?1)
+                 ORDER BY m.patched_at, m.seq LIMIT ?3",
+            )?
+            .query_map(params![client, since, limit as i64], |r| {
+                let mentions: Option<String> = r.get(6)?;
+                Ok(Patched::new(
+                    message_ref(r)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()),
+                    r.get(7)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     })
     .await
 }
