@@ -346,8 +346,10 @@ const clients = new Set();
  * on, for the REST calls the SDK would make after a reconnect). Every IMClient it creates gets a `rec` Recorder
  * attached before it logs in, so no event is missed.
  */
-async function newRealtime(server, { noBinary = false, pushOfflineMessages = false, ...rest } = {}) {
-  const realtime = new Realtime({
+async function newRealtime(server, { noBinary = false, pushOfflineMessages = false, sdk, ...rest } = {}) {
+  // `sdk`: another build of the SDK (the module), e.g. `require('leancloud-realtime-5')`; 4.x by default.
+  const RealtimeClass = sdk ? sdk.Realtime : Realtime;
+  const realtime = new RealtimeClass({
     appId: APP_ID,
     appKey: APP_KEY,
     RTMServers: server.wsUrl,
@@ -379,7 +381,9 @@ async function unusedPort() {
 /** Log `id` in on `realtime` (or on a new Realtime for `server`); resolves the IMClient (with `.rec`). */
 async function login(serverOrRealtime, id, { realtimeOptions = {}, ...clientOptions } = {}) {
   const realtime =
-    serverOrRealtime instanceof Realtime ? serverOrRealtime : await newRealtime(serverOrRealtime, realtimeOptions);
+    typeof serverOrRealtime.createIMClient === 'function'
+      ? serverOrRealtime
+      : await newRealtime(serverOrRealtime, realtimeOptions);
   const client = await withTimeout(realtime.createIMClient(id, clientOptions), CALL_MS, `createIMClient(${id})`);
   clients.add(client);
   return client;

@@ -189,7 +189,7 @@ async fn store_and_deliver(
                 json!({
                     "fromPeer": &msg.from, "convId": &msg.conv_id, "toPeers": to_peers,
                     "transient": msg.transient, "bin": msg.binary, "content": &msg.data,
-                    "receipt": false, "timestamp": chrono::Utc::now().timestamp_millis(),
+                    "receipt": msg.receipt, "timestamp": chrono::Utc::now().timestamp_millis(),
                     "system": false, "sourceIP": source_ip,
                 }),
             )

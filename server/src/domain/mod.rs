@@ -9,12 +9,16 @@
 //!   notification of the online members, one policy for every caller;
 //! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
 //! - [`limits`]: the app-wide rate-limit buckets;
+//! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
+//! - [`patches`]: edits and recalls of a sent message;
 //! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
 pub mod conversations;
 pub mod files;
 pub mod limits;
 pub mod messaging;
+pub mod patches;
+pub mod receipts;
 pub mod users;
 
 use std::sync::Arc;

@@ -51,6 +51,8 @@ pub const NORMAL_CONVERSATION_REQUIRED: i64 = 4314;
 pub const CONVERSATION_MEMBERSHIP_REQUIRED: i64 = 4317;
 pub const INVALID_MESSAGING_TARGET: i64 = 4401;
 pub const MESSAGE_REJECTED_BY_APP: i64 = 4402;
+pub const MESSAGE_OWNERSHIP_REQUIRED: i64 = 4403;
+pub const MESSAGE_NOT_FOUND: i64 = 4404;
 pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
 pub const QUOTA_EXCEEDED: i64 = 4318;
 
@@ -82,6 +84,8 @@ pub enum Reason {
     ConversationMembershipRequired,
     InvalidMessagingTarget,
     MessageRejectedByApp,
+    MessageOwnershipRequired,
+    MessageNotFound,
 }
 
 impl Reason {
@@ -110,6 +114,8 @@ impl Reason {
             Reason::ConversationMembershipRequired => CONVERSATION_MEMBERSHIP_REQUIRED,
             Reason::InvalidMessagingTarget => INVALID_MESSAGING_TARGET,
             Reason::MessageRejectedByApp => MESSAGE_REJECTED_BY_APP,
+            Reason::MessageOwnershipRequired => MESSAGE_OWNERSHIP_REQUIRED,
+            Reason::MessageNotFound => MESSAGE_NOT_FOUND,
         }
     }
 
@@ -138,6 +144,8 @@ impl Reason {
             Reason::ConversationMembershipRequired => "CONVERSATION_MEMBERSHIP_REQUIRED",
             Reason::InvalidMessagingTarget => "INVALID_MESSAGING_TARGET",
             Reason::MessageRejectedByApp => "MESSAGE_REJECTED_BY_APP",
+            Reason::MessageOwnershipRequired => "MESSAGE_OWNERSHIP_REQUIRED",
+            Reason::MessageNotFound => "MESSAGE_NOT_FOUND",
         }
     }
 }
@@ -183,6 +191,8 @@ mod tests {
             (Reason::InvalidMessagingTarget, 4401),
             (Reason::SessionConflict, 4111),
             (Reason::MessageTooLarge, 413),
+            (Reason::MessageOwnershipRequired, 4403),
+            (Reason::MessageNotFound, 4404),
         ] {
             assert_eq!(code, reason.code(), "{}", reason.name());
         }

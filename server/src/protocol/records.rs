@@ -24,6 +24,8 @@ pub struct MessageRecord {
     pub recipients: Vec<String>,
     pub mention_pids: Vec<String>,
     pub mention_all: bool,
+    /// When the message was last edited or recalled (ms).
+    pub patch_timestamp: Option<i64>,
 }
 
 /// The record as the history APIs answer it: `timestamp`, `conv-id`, `data`, `from`, `msg-id`, `is-conv`,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::config::RealtimeConfig;
 use bus::{Bus, Event};
 use hub::Hub;
-pub use pushes::ConvNotice;
+pub use pushes::{ConvNotice, Patch, Receipt};
 
 use crate::store::db::Db;
 use crate::store::messages::Stored;
@@ -145,6 +145,16 @@ impl Realtime {
         notice: ConvNotice<'_>,
     ) {
         self.notify(peers, |p| pushes::conv_notice(p, cid, by, notice));
+    }
+
+    /// Tells `sender`'s online sessions, on every instance, of a receipt for one of its messages.
+    pub fn receipt(&self, sender: &str, receipt: Receipt<'_>) {
+        self.notify(&[sender.to_string()], |p| pushes::receipt(p, receipt));
+    }
+
+    /// Tells the online sessions of `peers`, on every instance, of a message's edit or recall.
+    pub fn patched(&self, peers: &[String], patch: Patch<'_>) {
+        self.notify(peers, |p| pushes::patch(p, patch));
     }
 
     /// `peer` logged in with `tag` here: sessions with that tag on other instances close.

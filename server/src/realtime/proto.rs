@@ -37,6 +37,7 @@ pub enum OpType {
     Opened = 5,
     Closed = 6,
     Query = 7,
+    QueryResult = 8,
     Added = 10,
     Removed = 11,
     Refresh = 12,
@@ -50,6 +51,9 @@ pub enum OpType {
     Results = 42,
     Update = 45,
     Updated = 46,
+    MaxRead = 51,
+    Modify = 150,
+    Modified = 151,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -74,6 +78,10 @@ pub struct SessionCommand {
     pub tag: Option<String>,
     #[prost(string, optional, tag = "7")]
     pub device_id: Option<String>,
+    #[prost(string, repeated, tag = "8")]
+    pub session_peer_ids: Vec<String>,
+    #[prost(string, repeated, tag = "9")]
+    pub online_session_peer_ids: Vec<String>,
     #[prost(string, optional, tag = "10")]
     pub st: Option<String>,
     #[prost(int32, optional, tag = "11")]
@@ -238,6 +246,16 @@ pub struct ConvCommand {
     pub s: Option<String>,
     #[prost(string, optional, tag = "19")]
     pub unique_id: Option<String>,
+    #[prost(string, optional, tag = "20")]
+    pub target_client_id: Option<String>,
+    #[prost(int64, optional, tag = "21")]
+    pub max_read_timestamp: Option<i64>,
+    #[prost(int64, optional, tag = "22")]
+    pub max_ack_timestamp: Option<i64>,
+    #[prost(bool, optional, tag = "23")]
+    pub query_all_members: Option<bool>,
+    #[prost(message, repeated, tag = "24")]
+    pub max_read_tuples: Vec<MaxReadTuple>,
     #[prost(bool, optional, tag = "27")]
     pub temp_conv: Option<bool>,
     #[prost(int32, optional, tag = "28")]
@@ -345,6 +363,52 @@ pub struct ReadTuple {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+pub struct MaxReadTuple {
+    #[prost(string, optional, tag = "1")]
+    pub pid: Option<String>,
+    #[prost(int64, optional, tag = "2")]
+    pub max_ack_timestamp: Option<i64>,
+    #[prost(int64, optional, tag = "3")]
+    pub max_read_timestamp: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PatchItem {
+    #[prost(string, optional, tag = "1")]
+    pub cid: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    pub mid: Option<String>,
+    #[prost(int64, optional, tag = "3")]
+    pub timestamp: Option<i64>,
+    #[prost(bool, optional, tag = "4")]
+    pub recall: Option<bool>,
+    #[prost(string, optional, tag = "5")]
+    pub data: Option<String>,
+    #[prost(int64, optional, tag = "6")]
+    pub patch_timestamp: Option<i64>,
+    #[prost(string, optional, tag = "7")]
+    pub from: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "8")]
+    pub binary_msg: Option<Vec<u8>>,
+    #[prost(bool, optional, tag = "9")]
+    pub mention_all: Option<bool>,
+    #[prost(string, repeated, tag = "10")]
+    pub mention_pids: Vec<String>,
+    #[prost(int64, optional, tag = "11")]
+    pub patch_code: Option<i64>,
+    #[prost(string, optional, tag = "12")]
+    pub patch_reason: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PatchCommand {
+    #[prost(message, repeated, tag = "1")]
+    pub patches: Vec<PatchItem>,
+    #[prost(int64, optional, tag = "2")]
+    pub last_patch_time: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct ReadCommand {
     #[prost(string, optional, tag = "1")]
     pub cid: Option<String>,
@@ -392,6 +456,8 @@ pub struct GenericCommand {
     pub logs_message: Option<LogsCommand>,
     #[prost(message, optional, tag = "110")]
     pub conv_message: Option<ConvCommand>,
+    #[prost(message, optional, tag = "114")]
+    pub patch_message: Option<PatchCommand>,
 }
 
 impl GenericCommand {

@@ -1,11 +1,13 @@
 //! The frames a server pushes unasked (`realtime-protocol.md` §3.2, §8.6): a stored message as `direct`, a
 //! message waiting since the client was offline, and the conversation notifications (`joined`, `left`,
-//! `members_joined`, `members_left`, `updated`). Built here once, for the hub, the bus and the gateway.
+//! `members_joined`, `members_left`, `updated`), receipts (`rcp`) and edits and recalls (`patch`). Built here
+//! once, for the hub, the bus and the gateway.
 
 use base64::Engine as _;
 
 use crate::realtime::proto::{
     CommandType, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, OpType,
+    PatchCommand, PatchItem, RcpCommand,
 };
 use crate::store::messages::Stored;
 use crate::store::realtime::Pending;
@@ -131,5 +133,93 @@ pub fn conv_push(peer: &str, op: OpType, conv: ConvCommand) -> GenericCommand {
         peer_id: Some(peer.to_string()),
         conv_message: Some(conv),
         ..GenericCommand::new(CommandType::Conv, Some(op))
+    }
+}
+
+/// A receipt for a message sent with `r: true`, as its sender is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt<'a> {
+    pub msg_id: &'a str,
+    pub cid: &'a str,
+    /// When the recipient acked or read (ms).
+    pub at: i64,
+    /// The recipient.
+    pub by: &'a str,
+    /// Read (else delivered).
+    pub read: bool,
+}
+
+/// The `rcp` push (`realtime-protocol.md` §8.2): `id` is the message's id (the send's `uid`).
+pub fn receipt(peer: &str, r: Receipt<'_>) -> GenericCommand {
+    GenericCommand {
+        peer_id: Some(peer.to_string()),
+        rcp_message: Some(RcpCommand {
+            id: Some(r.msg_id.to_string()),
+            cid: Some(r.cid.to_string()),
+            t: Some(r.at),
+            read: r.read.then_some(true),
+            from: Some(r.by.to_string()),
+        }),
+        ..GenericCommand::new(CommandType::Rcp, None)
+    }
+}
+
+/// A message's new version after an edit or a recall, as the members are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patch<'a> {
+    pub cid: &'a str,
+    pub msg_id: &'a str,
+    /// When the message was sent (ms).
+    pub timestamp: i64,
+    pub from: &'a str,
+    /// The new content (base64 of the bytes when `binary`; the recalled-message content for a recall).
+    pub data: &'a str,
+    pub binary: bool,
+    pub recall: bool,
+    pub mention_pids: &'a [String],
+    pub mention_all: bool,
+    /// When it was patched (ms).
+    pub patch_timestamp: i64,
+}
+
+/// The patch's item as the `patch` push carries it (`PatchItem`).
+pub fn patch_item(p: Patch<'_>) -> PatchItem {
+    let mut item = PatchItem {
+        cid: Some(p.cid.to_string()),
+        mid: Some(p.msg_id.to_string()),
+        timestamp: Some(p.timestamp),
+        recall: p.recall.then_some(true),
+        patch_timestamp: Some(p.patch_timestamp),
+        from: Some(p.from.to_string()),
+        mention_all: p.mention_all.then_some(true),
+        mention_pids: p.mention_pids.to_vec(),
+        ..Default::default()
+    };
+    if p.binary {
+        item.binary_msg = Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(p.data)
+                .unwrap_or_default(),
+        );
+    } else {
+        item.data = Some(p.data.to_string());
+    }
+    item
+}
+
+/// The `patch` push (`cmd: patch, op: modify`): the SDK emits `MESSAGE_RECALL` or `MESSAGE_UPDATE`.
+pub fn patch(peer: &str, p: Patch<'_>) -> GenericCommand {
+    patches(peer, &[p])
+}
+
+/// One `patch` push with several patches (those a client missed while offline).
+pub fn patches(peer: &str, list: &[Patch<'_>]) -> GenericCommand {
+    GenericCommand {
+        peer_id: Some(peer.to_string()),
+        patch_message: Some(PatchCommand {
+            patches: list.iter().map(|p| patch_item(*p)).collect(),
+            last_patch_time: None,
+        }),
+        ..GenericCommand::new(CommandType::Patch, Some(OpType::Modify))
     }
 }

@@ -133,6 +133,7 @@ pub async fn send(
         binary: false,
         mention_pids: Vec::new(),
         mention_all: false,
+        receipt: false,
     };
     send_one(&state, msg).await
 }
@@ -188,6 +189,7 @@ pub async fn broadcast(
         binary: false,
         mention_pids: Vec::new(),
         mention_all: false,
+        receipt: false,
     };
     send_one(&state, msg).await
 }

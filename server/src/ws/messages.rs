@@ -1,5 +1,6 @@
 //! The message commands: `direct` (a send, through `crate::domain::messaging`), `ack` and `read` (delivery
-//! and read positions), `logs` (a page of history).
+//! and read positions, and the receipts they trigger, through `crate::domain::receipts`), `logs` (a page of
+//! history), `patch` `modify` (an edit or a recall, through `crate::domain::patches`) and `conv/max_read`.
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -8,13 +9,15 @@ use super::connection::Conn;
 use super::replies::{now_ms, refusal, reply_to, store_error};
 use crate::domain::conversations::strings;
 use crate::domain::messaging::{self, Origin, SendError};
+use crate::domain::patches::{self, PatchError, PatchRequest};
+use crate::domain::receipts::{self, Ack, MaxReadError};
 use crate::protocol::limits::{DEFAULT_LOGS, MAX_LOGS};
 use crate::protocol::Reason;
 use crate::realtime::proto::{
-    AckCommand, CommandType, GenericCommand, LogItem, LogsCommand, QueryDirection,
+    AckCommand, CommandType, ConvCommand, GenericCommand, LogItem, LogsCommand, MaxReadTuple,
+    OpType, PatchCommand, QueryDirection,
 };
 use crate::store::messages::{self, HistoryQuery, HistoryScope, NewMessage};
-use crate::store::realtime::{self as positions, Position};
 use crate::store::StoreError;
 
 impl Conn {
@@ -62,6 +65,7 @@ impl Conn {
             binary,
             mention_pids: dm.mention_pids.clone(),
             mention_all: dm.mention_all == Some(true),
+            receipt: dm.r == Some(true),
             ..NewMessage::to_conversation(cid, peer.to_string(), data)
         };
         let ip = self.ip.clone();
@@ -101,7 +105,8 @@ impl Conn {
         }
     }
 
-    /// A client's `ack`: the messages of a conversation up to `tots` reached it.
+    /// A client's `ack`: the messages of a conversation from `fromts` to `tots` (or the message `mid`)
+    /// reached it; their senders that asked for receipts get an `rcp`.
     pub(super) async fn ack(&mut self, req: GenericCommand) {
         let Some(peer) = self.session_of(&req) else {
             return;
@@ -109,22 +114,22 @@ impl Conn {
         let Some(ack) = req.ack_message.as_ref() else {
             return;
         };
-        if let (Some(cid), Some(tots)) = (ack.cid.clone(), ack.tots.or(ack.t)) {
-            let mark = vec![(cid, tots.min(now_ms()))];
-            if let Err(e) = positions::advance(
-                &self.state.svc.db,
-                peer.to_string(),
-                Position::Delivered,
-                mark,
-            )
-            .await
-            {
-                tracing::error!(error = %e, "realtime: ack not saved");
-            }
+        let Some(cid) = ack.cid.clone().filter(|c| !c.is_empty()) else {
+            return;
+        };
+        let ack = Ack {
+            cid,
+            from_ts: ack.fromts,
+            to_ts: ack.tots.or(ack.t),
+            msg_id: ack.mid.clone().filter(|m| !m.is_empty()),
+        };
+        if let Err(e) = receipts::acked(&self.state.svc, &peer, ack).await {
+            tracing::error!(error = %e, "realtime: ack not saved");
         }
     }
 
-    /// `read`: the client has read each listed conversation up to the time given.
+    /// `read`: the client has read each listed conversation up to the time given; the senders that asked for
+    /// receipts get an `rcp` with `read: true`.
     pub(super) async fn read(&mut self, req: GenericCommand) {
         let Some(peer) = self.session_of(&req) else {
             return;
@@ -136,14 +141,132 @@ impl Conn {
         let mut marks: Vec<(String, i64)> = read
             .convs
             .iter()
-            .map(|t| (t.cid.clone(), t.timestamp.unwrap_or(now).min(now)))
+            .map(|t| (t.cid.clone(), t.timestamp.unwrap_or(now)))
             .collect();
         marks.extend(read.cid.iter().chain(&read.cids).map(|c| (c.clone(), now)));
-        if let Err(e) =
-            positions::advance(&self.state.svc.db, peer.to_string(), Position::Read, marks).await
-        {
+        if let Err(e) = receipts::read(&self.state.svc, &peer, marks).await {
             tracing::error!(error = %e, "realtime: read position not saved");
         }
+    }
+
+    /// `conv/max_read` (`fetchReceiptTimestamps`): the other members' newest delivery and read positions and,
+    /// with `queryAllMembers`, each one's.
+    pub(super) async fn max_read(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let conv = req.conv_message.clone().unwrap_or_default();
+        let Some(cid) = conv.cid.clone().filter(|c| !c.is_empty()) else {
+            self.out.push(refusal(
+                &req,
+                Reason::ConversationNotFound,
+                Some("cid is required".into()),
+            ));
+            return;
+        };
+        match receipts::max_read(&self.state.svc, &peer, &cid).await {
+            Ok(times) => {
+                let tuples = if conv.query_all_members == Some(true) {
+                    times
+                        .members
+                        .iter()
+                        .map(|p| MaxReadTuple {
+                            pid: Some(p.client.clone()),
+                            max_ack_timestamp: (p.ack_ts > 0).then_some(p.ack_ts),
+                            max_read_timestamp: (p.read_ts > 0).then_some(p.read_ts),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                self.out.push(GenericCommand {
+                    conv_message: Some(ConvCommand {
+                        cid: Some(cid),
+                        max_ack_timestamp: times.max_ack,
+                        max_read_timestamp: times.max_read,
+                        max_read_tuples: tuples,
+                        ..Default::default()
+                    }),
+                    ..reply_to(&req, CommandType::Conv, Some(OpType::MaxRead))
+                });
+            }
+            Err(MaxReadError::NotFound) => {
+                self.out
+                    .push(refusal(&req, Reason::ConversationNotFound, None))
+            }
+            Err(MaxReadError::NotMember) => self.out.push(refusal(
+                &req,
+                Reason::ConversationMembershipRequired,
+                Some(MaxReadError::NotMember.to_string()),
+            )),
+            Err(MaxReadError::Store(e)) => self.out.push(store_error(&req, e)),
+        }
+    }
+
+    /// `patch` `modify`: edits or recalls of the client's own messages, answered with `modified` and the
+    /// newest patch time (`lastPatchTime`, which the Swift SDK requires).
+    pub(super) async fn patch(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let items = req
+            .patch_message
+            .as_ref()
+            .map(|p| p.patches.clone())
+            .unwrap_or_default();
+        if items.is_empty() {
+            self.out.push(refusal(
+                &req,
+                Reason::MalformedCommand,
+                Some("patchMessage.patches is empty".into()),
+            ));
+            return;
+        }
+        let mut last = None;
+        for item in items {
+            let (data, binary) = match (item.binary_msg, item.data) {
+                (Some(bytes), _) => (
+                    Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    true,
+                ),
+                (None, data) => (data, false),
+            };
+            let request = PatchRequest {
+                by: peer.to_string(),
+                cid: item.cid.unwrap_or_default(),
+                msg_id: item.mid.unwrap_or_default(),
+                recall: item.recall == Some(true),
+                data,
+                binary,
+                mention_pids: item.mention_pids,
+                mention_all: item.mention_all == Some(true),
+            };
+            match patches::patch(&self.state.svc, request).await {
+                Ok(at) => last = Some(last.map_or(at, |l: i64| l.max(at))),
+                Err(e) => {
+                    let reason = match &e {
+                        PatchError::NotFound => Reason::MessageNotFound,
+                        PatchError::NotOwner => Reason::MessageOwnershipRequired,
+                        PatchError::Empty => Reason::EmptyMessage,
+                        PatchError::TooLarge(_) => Reason::MessageTooLarge,
+                        PatchError::Store(_) => Reason::Internal,
+                    };
+                    if let PatchError::Store(e) = e {
+                        self.out.push(store_error(&req, e));
+                    } else {
+                        self.out.push(refusal(&req, reason, Some(e.to_string())));
+                    }
+                    return;
+                }
+            }
+        }
+        self.out.push(GenericCommand {
+            patch_message: Some(PatchCommand {
+                patches: Vec::new(),
+                last_patch_time: last,
+            }),
+            ..reply_to(&req, CommandType::Patch, Some(OpType::Modified))
+        });
     }
 
     /// `logs`: a page of a conversation's history, oldest first, as the SDK's iterator expects (§8.4).
@@ -197,6 +320,7 @@ impl Conn {
                         bin: r.binary.then_some(true),
                         mention_all: r.mention_all.then_some(true),
                         mention_pids: r.mention_pids,
+                        patch_timestamp: r.patch_timestamp,
                         ..Default::default()
                     })
                     .collect();

@@ -9,18 +9,27 @@ use serde_json::json;
 
 use super::connection::{Conn, Session};
 use super::replies::{now_ms, refusal, reply_to};
+use crate::domain::patches;
 use crate::hooks::close_code;
 use crate::protocol::{Hook, Reason};
 use crate::realtime::hub::{Outbound, SessionRef};
 use crate::realtime::proto::{
     CommandType, GenericCommand, OpType, SessionCommand, UnreadCommand, UnreadTuple,
 };
-use crate::realtime::pushes::pending_push;
+use crate::realtime::pushes::{self, pending_push};
 use crate::realtime::signature::{self, Signed};
 use crate::store::realtime as positions;
 
 /// Offline messages pushed per conversation at a protocol-1 login.
 const OFFLINE_PUSH_LIMIT: usize = 100;
+/// Client ids one `session/query` asks about at most (LeanCloud: 20; the rest are ignored).
+const MAX_PRESENCE_QUERY: usize = 20;
+
+/// A client id for an anonymous login: 22 random letters and digits.
+fn anonymous_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 22)
+}
 
 impl Conn {
     /// A new session token for `peer`, always with its lifetime (an `st` without `stTtl` expires at once
@@ -58,7 +67,14 @@ impl Conn {
             self.out.push(refusal(&req, Reason::AppNotAvailable, None));
             return;
         }
-        let peer = req.peer_id.clone().unwrap_or_default();
+        let sm = req.session_message.clone().unwrap_or_default();
+        // Anonymous login: no `peerId` (and no session token to resume one): the server picks the id, which
+        // `opened` carries back.
+        let peer = match req.peer_id.clone().filter(|p| !p.is_empty()) {
+            Some(peer) => peer,
+            None if sm.st.is_none() => anonymous_id(),
+            None => String::new(),
+        };
         if peer.is_empty() || peer.len() > 64 {
             self.out.push(refusal(
                 &req,
@@ -67,7 +83,6 @@ impl Conn {
             ));
             return;
         }
-        let sm = req.session_message.clone().unwrap_or_default();
         match sm.st.as_deref() {
             Some(st) if self.realtime().token_valid(st, &peer) => {}
             Some(_) => {
@@ -129,11 +144,42 @@ impl Conn {
             session_message: Some(self.session_token(&peer)),
             ..reply_to(&req, CommandType::Session, Some(OpType::Opened))
         });
-        self.after_login(&peer, now).await;
+        self.after_login(&peer, now, sm.last_patch_time).await;
     }
 
-    /// What a client missed: unread counts (v3) or the messages themselves (v1), then broadcasts.
-    pub(super) async fn after_login(&mut self, peer: &Arc<str>, now: i64) {
+    /// `session/query` (`client.ping(ids)`): which of the given client ids are online, here or on another
+    /// instance, answered as `query_result` with `onlineSessionPeerIds`.
+    pub(super) fn presence_query(&mut self, req: GenericCommand) {
+        if self.session_of(&req).is_none() {
+            return;
+        }
+        let asked = req
+            .session_message
+            .as_ref()
+            .map(|s| s.session_peer_ids.clone())
+            .unwrap_or_default();
+        let online = asked
+            .into_iter()
+            .take(MAX_PRESENCE_QUERY)
+            .filter(|p| self.realtime().is_online(p))
+            .collect();
+        self.out.push(GenericCommand {
+            session_message: Some(SessionCommand {
+                online_session_peer_ids: online,
+                ..Default::default()
+            }),
+            ..reply_to(&req, CommandType::Session, Some(OpType::QueryResult))
+        });
+    }
+
+    /// What a client missed: unread counts (v3) or the messages themselves (v1), then broadcasts, then the
+    /// edits and recalls after the `lastPatchTime` it sent (one `patch` push).
+    pub(super) async fn after_login(
+        &mut self,
+        peer: &Arc<str>,
+        now: i64,
+        last_patch_time: Option<i64>,
+    ) {
         let db = self.state.svc.db.clone();
         if self.proto.version >= 3 {
             match positions::unread(&db, peer.to_string()).await {
@@ -197,6 +243,16 @@ impl Conn {
                 }
             }
             Err(e) => tracing::error!(error = %e, "realtime: pending broadcasts failed"),
+        }
+        if let Some(since) = last_patch_time {
+            match patches::missed(&self.state.svc, peer, since).await {
+                Ok(missed) if !missed.is_empty() => {
+                    let list: Vec<_> = missed.iter().map(patches::as_patch).collect();
+                    self.out.push(pushes::patches(peer, &list));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "realtime: missed patches failed"),
+            }
         }
     }
 

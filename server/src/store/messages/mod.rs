@@ -80,6 +80,8 @@ pub struct NewMessage {
     /// Mentions, from a realtime client's send.
     pub mention_pids: Vec<String>,
     pub mention_all: bool,
+    /// The sender asks for receipts (a realtime client's `r: true`).
+    pub receipt: bool,
 }
 
 impl NewMessage {
@@ -99,6 +101,7 @@ impl NewMessage {
             binary: false,
             mention_pids: Vec::new(),
             mention_all: false,
+            receipt: false,
         }
     }
 }
@@ -332,6 +335,131 @@ pub(crate) fn history_record(
         mention_pids,
         mention_all,
         ..MessageRecord::default()
+    }
+}
+
+/// A stored message as a patch or a receipt needs it: where it is, who sent it, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub msg_id: String,
+    pub conv_id: String,
+    pub from: String,
+    pub timestamp: i64,
+}
+
+/// The message with id `msg_id`, if one is stored (messages to a conversation's members only: broadcasts and
+/// messages to chosen clients are never patched nor receipted).
+pub async fn find(db: &Db, msg_id: String) -> StoreResult<Option<MessageRef>> {
+    match db {
+        Db::Sqlite(db) => sqlite::find(db, msg_id).await,
+        Db::Postgres(pg) => postgres::find(pg, msg_id).await,
+    }
+}
+
+/// Which messages of a conversation a receipt is for.
+#[derive(Debug, Clone)]
+pub struct ReceiptQuery {
+    pub conv_id: String,
+    /// The client that acked or read: its own messages are left out.
+    pub reader: String,
+    /// Sent at or after this time (ms)…
+    pub from_ts: i64,
+    /// …and at or before this one.
+    pub to_ts: i64,
+    /// Only this message, when given.
+    pub msg_id: Option<String>,
+    /// The newest first (else the oldest first), at most this many.
+    pub newest_first: bool,
+    pub limit: usize,
+}
+
+/// The messages of a conversation sent with `r: true` by other clients than the reader, in the query's range.
+pub async fn receipt_requests(db: &Db, q: ReceiptQuery) -> StoreResult<Vec<MessageRef>> {
+    match db {
+        Db::Sqlite(db) => sqlite::receipt_requests(db, q).await,
+        Db::Postgres(pg) => postgres::receipt_requests(pg, q).await,
+    }
+}
+
+/// A message's new content: an edit, or a recall (which stores the recalled-message content).
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    pub msg_id: String,
+    /// Base64 of the bytes when `binary`.
+    pub data: String,
+    pub binary: bool,
+    pub mention_pids: Vec<String>,
+    pub mention_all: bool,
+    /// When (ms); kept as the message's `patchTimestamp`.
+    pub at: i64,
+}
+
+/// Replaces a stored message's content (see [`Rewrite`]); `false` when there is no such message.
+pub async fn rewrite(db: &Db, rewrite: Rewrite) -> StoreResult<bool> {
+    match db {
+        Db::Sqlite(db) => sqlite::rewrite(db, rewrite).await,
+        Db::Postgres(pg) => postgres::rewrite(pg, rewrite).await,
+    }
+}
+
+/// A message as its last edit or recall left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patched {
+    pub msg_id: String,
+    pub conv_id: String,
+    pub from: String,
+    pub timestamp: i64,
+    pub data: String,
+    pub binary: bool,
+    pub mention_pids: Vec<String>,
+    pub mention_all: bool,
+    pub patched_at: i64,
+}
+
+impl Patched {
+    pub(crate) fn new(
+        r: MessageRef,
+        data: String,
+        binary: bool,
+        mentions: Option<Value>,
+        patched_at: i64,
+    ) -> Patched {
+        let record = history_record(
+            r.timestamp,
+            r.conv_id,
+            data,
+            r.from,
+            r.msg_id,
+            false,
+            None,
+            binary,
+            mentions,
+        );
+        Patched {
+            msg_id: record.msg_id,
+            conv_id: record.conv_id,
+            from: record.from,
+            timestamp: record.timestamp,
+            data: record.data,
+            binary: record.binary,
+            mention_pids: record.mention_pids,
+            mention_all: record.mention_all,
+            patched_at,
+        }
+    }
+}
+
+/// Messages of the conversations `client` is a member of, sent by others and edited or recalled after `since`
+/// (ms), oldest patch first, at most `limit`.
+pub async fn patched_since(
+    db: &Db,
+    client: String,
+    since: i64,
+    limit: usize,
+) -> StoreResult<Vec<Patched>> {
+    match db {
+        Db::Sqlite(db) => sqlite::patched_since(db, client, since, limit).await,
+        Db::Postgres(pg) => postgres::patched_since(pg, client, since, limit).await,
     }
 }
 

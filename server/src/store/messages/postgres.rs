@@ -7,8 +7,8 @@ use serde_json::Value;
 use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, stored_message,
-    user_conversation_key, HistoryQuery, HistoryScope, MessageKind, NewMessage, Stored,
-    StoredMessage,
+    user_conversation_key, HistoryQuery, HistoryScope, MessageKind, MessageRef, NewMessage,
+    Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
 use crate::store::postgres::shared::{conversation_in, seq_of};
 use crate::store::postgres::{strings, Params, Pg};
@@ -28,8 +28,8 @@ const INSERT: &str = "WITH clock AS (
         RETURNING last_ts
     ), msg AS (
         INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room,
-            recipients, push, push_field, valid_till, from_ip, bin, mentions)
-        SELECT $1, $2, $3, $4, clock.last_ts, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM clock
+            recipients, push, push_field, valid_till, from_ip, bin, mentions, receipt)
+        SELECT $1, $2, $3, $4, clock.last_ts, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17 FROM clock
         RETURNING seq, timestamp
     ), iso AS (
         SELECT to_char(timestamp 'epoch' + (timestamp / 1000) * interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS')
@@ -115,6 +115,7 @@ async fn insert(
                 &msg.binary,
                 &mentions(&msg.mention_pids, msg.mention_all),
                 &(msg.kind != MessageKind::Broadcast),
+                &msg.receipt,
             ],
         )
         .await?;
@@ -218,7 +219,7 @@ pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>
     };
     let limit = p.push(q.limit as i64);
     let sql = format!(
-        "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions
+        "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions, m.patched_at
          FROM messages m WHERE m.kind != 'broadcast' AND NOT m.transient AND {range}{scope}
          ORDER BY m.timestamp {order}, m.seq {order} LIMIT {limit}"
     );
@@ -226,8 +227,9 @@ pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>
     let rows = c.query(&stmt, &p.refs()).await?;
     Ok(rows
         .iter()
-        .map(|r| {
-            history_record(
+        .map(|r| MessageRecord {
+            patch_timestamp: r.get(9),
+            ..history_record(
                 r.get(0),
                 r.get(1),
                 r.get(2),
@@ -239,5 +241,102 @@ pub async fn history(pg: &Pg, q: HistoryQuery) -> StoreResult<Vec<MessageRecord>
                 r.get(8),
             )
         })
+        .collect())
+}
+
+fn message_ref(r: &tokio_postgres::Row) -> MessageRef {
+    MessageRef {
+        msg_id: r.get(0),
+        conv_id: r.get(1),
+        from: r.get(2),
+        timestamp: r.get(3),
+    }
+}
+
+pub async fn find(pg: &Pg, msg_id: String) -> StoreResult<Option<MessageRef>> {
+    let c = pg.client().await?;
+    let stmt = c
+        .prepare_cached(
+            "SELECT msg_id, conv_id, from_peer, timestamp FROM messages WHERE msg_id = $1 AND kind = 'normal'",
+        )
+        .await?;
+    Ok(c.query_opt(&stmt, &[&msg_id])
+        .await?
+        .as_ref()
+        .map(message_ref))
+}
+
+pub async fn receipt_requests(pg: &Pg, q: ReceiptQuery) -> StoreResult<Vec<MessageRef>> {
+    let c = pg.client().await?;
+    let order = if q.newest_first { "DESC" } else { "ASC" };
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT msg_id, conv_id, from_peer, timestamp FROM messages
+             WHERE conv_id = $1 AND timestamp >= $2 AND timestamp <= $3 AND receipt AND kind = 'normal'
+               AND from_peer != $4 AND ($5::text IS NULL OR msg_id = $5)
+             ORDER BY timestamp {order}, seq {order} LIMIT $6"
+        ))
+        .await?;
+    let rows = c
+        .query(
+            &stmt,
+            &[
+                &q.conv_id,
+                &q.from_ts,
+                &q.to_ts,
+                &q.reader,
+                &q.msg_id,
+                &(q.limit as i64),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(message_ref).collect())
+}
+
+pub async fn rewrite(pg: &Pg, rewrite: Rewrite) -> StoreResult<bool> {
+    let c = pg.client().await?;
+    let stmt = c
+        .prepare_cached(
+            "UPDATE messages SET data = $2, bin = $3, mentions = $4, patched_at = $5
+             WHERE msg_id = $1 AND kind = 'normal'",
+        )
+        .await?;
+    let changed = c
+        .execute(
+            &stmt,
+            &[
+                &rewrite.msg_id,
+                &rewrite.data,
+                &rewrite.binary,
+                &mentions(&rewrite.mention_pids, rewrite.mention_all),
+                &rewrite.at,
+            ],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+pub async fn patched_since(
+    pg: &Pg,
+    client: String,
+    since: i64,
+    limit: usize,
+) -> StoreResult<Vec<Patched>> {
+    let c = pg.client().await?;
+    let stmt = c
+        .prepare_cached(
+            "SELECT m.msg_id, m.conv_id, m.from_peer, m.timestamp, m.data, m.bin, m.mentions, m.patched_at
+             FROM messages m
+             WHERE m.patched_at > $2 AND m.kind = 'normal' AND m.from_peer != $1
+               AND EXISTS (SELECT 1 FROM objects o
+                           WHERE o.class = '_Conversation' AND o.id = m.conv_id
+                             AND (o.data -> 'm') @> jsonb_build_array($1::text))
+             ORDER BY m.patched_at, m.seq LIMIT $3",
+        )
+        .await?;
+    let rows = c.query(&stmt, &[&client, &since, &(limit as i64)]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Patched::new(message_ref(r), r.get(4), r.get(5), r.get(6), r.get(7)))
         .collect())
 }

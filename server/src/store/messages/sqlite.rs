@@ -1,14 +1,14 @@
 //! Stored messages on SQLite: sends as jobs of the writer thread (acknowledged after the batch's commit), the
 //! inspector's reads and the 1.1 history API, under the rules of [`crate::store::messages`].
 
-use rusqlite::{params, Row as SqlRow};
+use rusqlite::{params, OptionalExtension, Row as SqlRow};
 use serde_json::Value;
 
 use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, recipients_column,
     recipients_from_column, stored_message, user_conversation_key, HistoryQuery, HistoryScope,
-    MessageKind, NewMessage, Stored, StoredMessage,
+    MessageKind, MessageRef, NewMessage, Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
 use crate::store::sqlite::shared::{conversation_kind, seq_of};
 use crate::store::sqlite::SqliteDb;
@@ -45,8 +45,8 @@ pub async fn store(db: &SqliteDb, msg: NewMessage, member: bool) -> StoreResult<
         let ts = clock.next_timestamp();
         let recipients = recipients_column(&msg.recipients);
         conn.prepare_cached(
-            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip, bin, mentions)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip, bin, mentions, receipt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?
         .execute(params![
             msg_id,
@@ -64,6 +64,7 @@ pub async fn store(db: &SqliteDb, msg: NewMessage, member: bool) -> StoreResult<
             msg.from_ip,
             msg.binary,
             mentions(&msg.mention_pids, msg.mention_all).map(|m| m.to_string()),
+            msg.receipt,
         ])?;
         let seq = conn.last_insert_rowid();
         if msg.kind == MessageKind::ToClients {
@@ -120,7 +121,7 @@ pub async fn history(db: &SqliteDb, q: HistoryQuery) -> StoreResult<Vec<MessageR
         let range = "(m.timestamp < ?2 OR (m.timestamp = ?2 AND m.seq <= ?3)) AND (m.timestamp > ?4 OR (m.timestamp = ?4 AND m.seq >= ?5))";
         // `?7` (the per-user key) is named in every variant so that the parameter count is always 7.
         let filter = "m.kind != 'broadcast' AND m.transient = 0 AND ?7 = ?7";
-        let select = "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions FROM messages m";
+        let select = "SELECT m.timestamp, m.conv_id, m.data, m.from_peer, m.msg_id, m.is_room, m.from_ip, m.bin, m.mentions, m.patched_at FROM messages m";
         let mut user_conv = String::new();
         let (sql, key) = match &q.scope {
             HistoryScope::ConversationFor { conv, client } => {
@@ -153,7 +154,10 @@ pub async fn history(db: &SqliteDb, q: HistoryQuery) -> StoreResult<Vec<MessageR
         let records = stmt
             .query_map(params![key, upper_ts, upper_seq, lower_ts, lower_seq, q.limit as i64, user_conv], |r| {
                 let mentions: Option<String> = r.get(8)?;
-                Ok(history_record(
+                let patched_at: Option<i64> = r.get(9)?;
+                Ok(MessageRecord {
+                    patch_timestamp: patched_at,
+                    ..history_record(
                     r.get(0)?,
                     r.get(1)?,
                     r.get(2)?,
@@ -163,10 +167,104 @@ pub async fn history(db: &SqliteDb, q: HistoryQuery) -> StoreResult<Vec<MessageR
                     r.get(6)?,
                     r.get(7)?,
                     mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()),
-                ))
+                )
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(records)
+    })
+    .await
+}
+
+fn message_ref(r: &SqlRow<'_>) -> rusqlite::Result<MessageRef> {
+    Ok(MessageRef {
+        msg_id: r.get(0)?,
+        conv_id: r.get(1)?,
+        from: r.get(2)?,
+        timestamp: r.get(3)?,
+    })
+}
+
+pub async fn find(db: &SqliteDb, msg_id: String) -> StoreResult<Option<MessageRef>> {
+    db.read(move |conn| {
+        Ok(conn
+            .prepare_cached(
+                "SELECT msg_id, conv_id, from_peer, timestamp FROM messages WHERE msg_id = ?1 AND kind = 'normal'",
+            )?
+            .query_row([msg_id], message_ref)
+            .optional()?)
+    })
+    .await
+}
+
+pub async fn receipt_requests(db: &SqliteDb, q: ReceiptQuery) -> StoreResult<Vec<MessageRef>> {
+    db.read(move |conn| {
+        let order = if q.newest_first { "DESC" } else { "ASC" };
+        let rows = conn
+            .prepare_cached(&format!(
+                "SELECT msg_id, conv_id, from_peer, timestamp FROM messages
+                 WHERE conv_id = ?1 AND timestamp >= ?2 AND timestamp <= ?3 AND receipt = 1 AND kind = 'normal'
+                   AND from_peer != ?4 AND (?5 IS NULL OR msg_id = ?5)
+                 ORDER BY timestamp {order}, seq {order} LIMIT ?6"
+            ))?
+            .query_map(
+                params![q.conv_id, q.from_ts, q.to_ts, q.reader, q.msg_id, q.limit as i64],
+                message_ref,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })
+    .await
+}
+
+pub async fn rewrite(db: &SqliteDb, rewrite: Rewrite) -> StoreResult<bool> {
+    db.write(move |tx| {
+        let changed = tx
+            .conn()
+            .prepare_cached(
+                "UPDATE messages SET data = ?2, bin = ?3, mentions = ?4, patched_at = ?5
+                 WHERE msg_id = ?1 AND kind = 'normal'",
+            )?
+            .execute(params![
+                rewrite.msg_id,
+                rewrite.data,
+                rewrite.binary,
+                mentions(&rewrite.mention_pids, rewrite.mention_all).map(|m| m.to_string()),
+                rewrite.at,
+            ])?;
+        Ok(changed > 0)
+    })
+    .await
+}
+
+pub async fn patched_since(
+    db: &SqliteDb,
+    client: String,
+    since: i64,
+    limit: usize,
+) -> StoreResult<Vec<Patched>> {
+    db.read(move |conn| {
+        let rows = conn
+            .prepare_cached(
+                "SELECT m.msg_id, m.conv_id, m.from_peer, m.timestamp, m.data, m.bin, m.mentions, m.patched_at
+                 FROM messages m
+                 WHERE m.patched_at > ?2 AND m.kind = 'normal' AND m.from_peer != ?1
+                   AND EXISTS (SELECT 1 FROM objects o, json_each(o.data, '$.m') j
+                               WHERE o.class = '_Conversation' AND o.id = m.conv_id AND j.value = ?1)
+                 ORDER BY m.patched_at, m.seq LIMIT ?3",
+            )?
+            .query_map(params![client, since, limit as i64], |r| {
+                let mentions: Option<String> = r.get(6)?;
+                Ok(Patched::new(
+                    message_ref(r)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    mentions.and_then(|m| serde_json::from_str::<Value>(&m).ok()),
+                    r.get(7)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     })
     .await
 }

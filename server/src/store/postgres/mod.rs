@@ -28,11 +28,15 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 3] = [
+const MIGRATIONS: [(i32, &str); 4] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
         include_str!("../../../migrations/postgres/002_files.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/003_receipts_patches.sql"),
     ),
     (
         4,

@@ -104,3 +104,28 @@ pub async fn advance(
         Db::Postgres(pg) => postgres::advance(pg, client, which, marks).await,
     }
 }
+
+/// One client's positions in a conversation (ms; 0 when it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Positions {
+    pub client: String,
+    pub read_ts: i64,
+    pub ack_ts: i64,
+}
+
+/// The positions in conversation `conv` of each of `clients` that has any, in the order of `clients`.
+pub async fn positions_of(
+    db: &Db,
+    conv: String,
+    clients: Vec<String>,
+) -> StoreResult<Vec<Positions>> {
+    if clients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = match db {
+        Db::Sqlite(db) => sqlite::positions_of(db, conv, clients.clone()).await?,
+        Db::Postgres(pg) => postgres::positions_of(pg, conv, clients.clone()).await?,
+    };
+    found.sort_by_key(|p| clients.iter().position(|c| *c == p.client));
+    Ok(found)
+}

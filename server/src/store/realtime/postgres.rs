@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 
 use crate::store::messages::user_conversation_key;
 use crate::store::postgres::Pg;
-use crate::store::realtime::{LastMessage, Pending, Position, Unread};
+use crate::store::realtime::{LastMessage, Pending, Position, Positions, Unread};
 use crate::store::StoreResult;
 
 /// Conversations (not chat rooms) with `client` in `m`, each with the client's (read, ack) positions.
@@ -210,4 +210,27 @@ pub async fn advance(
     let db = pg.client().await?;
     db.execute(sql, &[&client, &convs, &times]).await?;
     Ok(())
+}
+
+pub async fn positions_of(
+    pg: &Pg,
+    conv: String,
+    clients: Vec<String>,
+) -> StoreResult<Vec<Positions>> {
+    let db = pg.client().await?;
+    let stmt = db
+        .prepare_cached(
+            "SELECT client_id, read_ts, ack_ts FROM client_positions
+             WHERE conv_id = $1 AND client_id = ANY($2::text[])",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&conv, &clients]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Positions {
+            client: r.get(0),
+            read_ts: r.get(1),
+            ack_ts: r.get(2),
+        })
+        .collect())
 }

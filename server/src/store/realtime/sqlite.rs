@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow};
 
 use crate::store::messages::user_conversation_key;
-use crate::store::realtime::{LastMessage, Pending, Position, Unread};
+use crate::store::realtime::{LastMessage, Pending, Position, Positions, Unread};
 use crate::store::sqlite::SqliteDb;
 use crate::store::StoreResult;
 
@@ -182,6 +182,33 @@ pub async fn advance(
             stmt.execute(params![client, conv, ts])?;
         }
         Ok(())
+    })
+    .await
+}
+
+pub async fn positions_of(
+    db: &SqliteDb,
+    conv: String,
+    clients: Vec<String>,
+) -> StoreResult<Vec<Positions>> {
+    db.read(move |conn| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT read_ts, ack_ts FROM client_positions WHERE client_id = ?1 AND conv_id = ?2",
+        )?;
+        let mut out = Vec::new();
+        for client in clients {
+            let found = stmt
+                .query_row(params![client, conv], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((read_ts, ack_ts)) = found {
+                out.push(Positions {
+                    client,
+                    read_ts,
+                    ack_ts,
+                });
+            }
+        }
+        Ok(out)
     })
     .await
 }

@@ -21,12 +21,17 @@ use writer::{guarded, into_job, writer_loop, Job};
 
 /// Versioned migrations, applied in order to a database whose `user_version` is below theirs. 3 holds the
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
-/// upload tokens, 6 the indexes of user lookups (5 is kept for the realtime work landing beside it).
-const MIGRATIONS: [(i64, &str); 5] = [
+/// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
+/// lookups.
+const MIGRATIONS: [(i64, &str); 6] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
     (4, include_str!("../../../migrations/004_files.sql")),
+    (
+        5,
+        include_str!("../../../migrations/005_receipts_patches.sql"),
+    ),
     (6, include_str!("../../../migrations/006_users.sql")),
 ];
 

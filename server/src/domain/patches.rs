@@ -1,0 +1,137 @@
+//! Edits and recalls of a sent message (`patch` `modify`): only its sender may patch it; the stored message is
+//! rewritten, so history (`logs`, the REST history, the console) shows the new version; the conversation's
+//! other members are told, on every instance, with the `patch` push. A recall carries no content: the message
+//! becomes LeanCloud's recalled message (`_lctype` -127, the SDK's `RecalledMessage`).
+
+use super::Services;
+use crate::protocol::limits::MAX_MESSAGE_BYTES;
+use crate::realtime::Patch;
+use crate::store::messages::{self, Patched, Rewrite};
+use crate::store::objects;
+use crate::store::{StoreError, StoreResult};
+
+/// The content a recalled message is stored and pushed with.
+pub const RECALLED_CONTENT: &str = r#"{"_lctype":-127}"#;
+
+/// One edit or recall asked by client `by`.
+#[derive(Debug, Clone, Default)]
+pub struct PatchRequest {
+    pub by: String,
+    pub cid: String,
+    pub msg_id: String,
+    pub recall: bool,
+    /// The new content (base64 of the bytes when `binary`); ignored for a recall.
+    pub data: Option<String>,
+    pub binary: bool,
+    pub mention_pids: Vec<String>,
+    pub mention_all: bool,
+}
+
+/// Why a patch is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("no such message in this conversation")]
+    NotFound,
+    #[error("only the sender may edit or recall a message")]
+    NotOwner,
+    #[error("an edit needs the new content")]
+    Empty,
+    #[error("the new content is {0} bytes; the limit is {MAX_MESSAGE_BYTES}")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Applies one patch; its time (ms, the message's new `patchTimestamp`).
+pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError> {
+    let found = messages::find(&svc.db, req.msg_id.clone())
+        .await?
+        .filter(|m| m.conv_id == req.cid)
+        .ok_or(PatchError::NotFound)?;
+    if found.from != req.by {
+        return Err(PatchError::NotOwner);
+    }
+    let (data, binary, mention_pids, mention_all) = if req.recall {
+        (RECALLED_CONTENT.to_string(), false, Vec::new(), false)
+    } else {
+        let data = req
+            .data
+            .filter(|d| !d.is_empty())
+            .ok_or(PatchError::Empty)?;
+        if data.len() > MAX_MESSAGE_BYTES {
+            return Err(PatchError::TooLarge(data.len()));
+        }
+        (data, req.binary, req.mention_pids, req.mention_all)
+    };
+    let at = chrono::Utc::now()
+        .timestamp_millis()
+        .max(found.timestamp + 1);
+    let rewritten = messages::rewrite(
+        &svc.db,
+        Rewrite {
+            msg_id: found.msg_id.clone(),
+            data: data.clone(),
+            binary,
+            mention_pids: mention_pids.clone(),
+            mention_all,
+            at,
+        },
+    )
+    .await?;
+    if !rewritten {
+        return Err(PatchError::NotFound);
+    }
+    let members: Vec<String> = objects::conversation(&svc.db, req.cid.clone())
+        .await?
+        .map(|c| c.members)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| *m != req.by)
+        .collect();
+    svc.presence.patched(
+        &members,
+        Patch {
+            cid: &req.cid,
+            msg_id: &found.msg_id,
+            timestamp: found.timestamp,
+            from: &found.from,
+            data: &data,
+            binary,
+            recall: req.recall,
+            mention_pids: &mention_pids,
+            mention_all,
+            patch_timestamp: at,
+        },
+    );
+    Ok(at)
+}
+
+/// Patches told at most at one login; older ones are left to history.
+const MAX_MISSED_PATCHES: usize = 100;
+
+/// The edits and recalls `client` missed since `since` (the `lastPatchTime` its SDK sends at login): of other
+/// clients' messages in its conversations, oldest first, at most [`MAX_MISSED_PATCHES`].
+pub async fn missed(svc: &Services, client: &str, since: i64) -> StoreResult<Vec<Patched>> {
+    messages::patched_since(&svc.db, client.to_string(), since, MAX_MISSED_PATCHES).await
+}
+
+/// Whether a patched message was recalled (it holds the recalled content).
+pub fn is_recall(p: &Patched) -> bool {
+    !p.binary && p.data == RECALLED_CONTENT
+}
+
+/// A patched message as the `patch` push carries it.
+pub fn as_patch(p: &Patched) -> Patch<'_> {
+    Patch {
+        cid: &p.conv_id,
+        msg_id: &p.msg_id,
+        timestamp: p.timestamp,
+        from: &p.from,
+        data: &p.data,
+        binary: p.binary,
+        recall: is_recall(p),
+        mention_pids: &p.mention_pids,
+        mention_all: p.mention_all,
+        patch_timestamp: p.patched_at,
+    }
+}
