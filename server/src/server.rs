@@ -55,7 +55,7 @@ pub enum ServerError {
 /// slash in its base URL) are routed like single-slash ones.
 pub fn app(state: AppState) -> Router {
     // LeanCloud's API: what fault mode exercises (clients must survive 5xx, 429, timeouts, drops).
-    let api = Router::new()
+    let routes = Router::new()
         .route(
             "/1.1/classes/{class}",
             post(classes::create).get(classes::find),
@@ -98,7 +98,24 @@ pub fn app(state: AppState) -> Router {
             "/1.1/users/{id}/updatePassword",
             put(users::update_password),
         )
-        .route("/1.1/rtm/sign", post(users::rtm_sign))
+        .route("/1.1/rtm/sign", post(users::rtm_sign));
+    // A batch's requests go through the same routes (not through fault mode or the request log: the batch is
+    // the request).
+    let inner: Router = routes
+        .clone()
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+    let batch = post(
+        move |access: crate::auth::Access,
+              headers: axum::http::HeaderMap,
+              conn: Option<axum::Extension<crate::state::ConnInfo>>,
+              body: axum::body::Bytes| {
+            crate::routes::batch::run(inner.clone(), access, headers, conn, body)
+        },
+    );
+    let api = routes
+        .route("/1.1/batch", batch.clone())
+        .route("/1.1/batch/save", batch)
         // Everything else: a stored file's bytes at `/{key}` (GET, HEAD), or the API's 404.
         .fallback(files::serve)
         .method_not_allowed_fallback(method_not_allowed)
