@@ -252,6 +252,7 @@ impl From<StoreError> for AppError {
             | StoreError::NoEffect
             | StoreError::TooLarge(_)
             | StoreError::Taken(_)
+            | StoreError::Rule { .. }
             | StoreError::ConversationNotFound
             | StoreError::InvalidMessagingTarget
             | StoreError::SystemConversationRequired => {

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
-use crate::routes::{admin, classes, files, history2, rtm, scan, users};
+use crate::routes::{admin, aliases, classes, files, history2, rtm, scan, users};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
 use crate::store::db::{Db, SqliteDb};
@@ -83,12 +83,14 @@ pub fn app(state: AppState) -> Router {
                 .post(files::create_external_named),
         )
         .route("/upload/{*key}", put(files::upload))
-        .route("/1.1/users", post(users::sign_up).get(users::find))
+        .route("/1.1/users", post(users::sign_up).get(aliases::find_users))
         .route("/1.1/login", post(users::login))
         .route("/1.1/users/me", get(users::me))
         .route(
             "/1.1/users/{id}",
-            get(users::get).put(users::update).delete(users::delete),
+            get(aliases::get_user)
+                .put(users::update)
+                .delete(users::delete),
         )
         .route(
             "/1.1/users/{id}/refreshSessionToken",
@@ -98,7 +100,17 @@ pub fn app(state: AppState) -> Router {
             "/1.1/users/{id}/updatePassword",
             put(users::update_password),
         )
-        .route("/1.1/rtm/sign", post(users::rtm_sign));
+        .route("/1.1/rtm/sign", post(users::rtm_sign))
+        .route(
+            "/1.1/roles",
+            post(aliases::create_role).get(aliases::find_roles),
+        )
+        .route(
+            "/1.1/roles/{id}",
+            get(aliases::get_role)
+                .put(aliases::update_role)
+                .delete(aliases::delete_role),
+        );
     // A batch's requests go through the same routes (not through fault mode or the request log: the batch is
     // the request).
     let inner: Router = routes

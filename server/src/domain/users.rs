@@ -24,7 +24,8 @@ use subtle::ConstantTimeEq;
 use super::Services;
 use crate::protocol::codes;
 use crate::realtime::signature::{sign, signed_string, Signed};
-use crate::store::objects::{self, Row};
+use crate::store::objects::{self, Row, ROLE};
+use crate::store::relations;
 use crate::store::users::{self, UserKey, USER_CLASS};
 use crate::store::{Caller, SessionUser, StoreError};
 
@@ -452,14 +453,49 @@ pub async fn session_user(svc: &Services, token: &str) -> Result<Option<SessionU
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    Ok(
-        users::find_by(&svc.db, UserKey::SessionToken, token.to_string())
-            .await?
-            .map(|row| SessionUser {
-                id: row.id,
-                roles: Vec::new(),
-            }),
-    )
+    let Some(row) = users::find_by(&svc.db, UserKey::SessionToken, token.to_string()).await? else {
+        return Ok(None);
+    };
+    let roles = roles_of(svc, &row.id).await?;
+    Ok(Some(SessionUser { id: row.id, roles }))
+}
+
+/// Most roles one user's ACL checks consider (its own and those they are children of).
+const MAX_ROLES: usize = 100;
+
+/// The names of the roles user `id` belongs to: the roles whose `users` hold it, and — recursively — the roles
+/// whose `roles` hold one of those (a child role's members have its parent's rights).
+pub async fn roles_of(svc: &Services, id: &str) -> Result<Vec<String>, UserError> {
+    let mut seen: Vec<String> =
+        relations::owners(&svc.db, ROLE.into(), "users".into(), id.to_string()).await?;
+    let mut next = 0;
+    while next < seen.len() && seen.len() < MAX_ROLES {
+        let parents =
+            relations::owners(&svc.db, ROLE.into(), "roles".into(), seen[next].clone()).await?;
+        for parent in parents {
+            if !seen.contains(&parent) {
+                seen.push(parent);
+            }
+        }
+        next += 1;
+    }
+    let mut names = Vec::new();
+    for role in seen.into_iter().take(MAX_ROLES) {
+        let found = objects::get(&svc.db, Caller::Master, ROLE.into(), role, false)
+            .await
+            .or_else(|e| match e {
+                StoreError::ClassNotFound(_) => Ok(None),
+                e => Err(e),
+            })?;
+        if let Some(name) = found
+            .as_ref()
+            .and_then(|r| r.get("name"))
+            .and_then(Value::as_str)
+        {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// `GET /1.1/users/me`: the user of `token`, with it (211 for an unknown token).

@@ -1,6 +1,7 @@
 //! HTTP routes, grouped per resource.
 
 pub mod admin;
+pub mod aliases;
 pub mod batch;
 pub mod classes;
 pub mod files;

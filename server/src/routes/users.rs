@@ -143,25 +143,6 @@ pub async fn delete(
     Ok(Json(json!({})))
 }
 
-/// `GET /1.1/users/{id}`.
-pub async fn get(
-    state: State<AppState>,
-    access: Access,
-    Path(id): Path<String>,
-    raw: RawQuery,
-) -> Result<Json<Value>, AppError> {
-    crate::routes::classes::get(state, access, Path(("_User".into(), id)), raw).await
-}
-
-/// `GET /1.1/users`.
-pub async fn find(
-    state: State<AppState>,
-    access: Access,
-    raw: RawQuery,
-) -> Result<Json<Value>, AppError> {
-    crate::routes::classes::find(state, access, Path("_User".into()), raw).await
-}
-
 /// `POST /1.1/rtm/sign` `{"session_token"}`: the IM login signature of that user.
 pub async fn rtm_sign(
     State(state): State<AppState>,

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// An object or array over the size limits.
     #[error("{0}")]
     TooLarge(String),
+    /// A rule of a built-in class broken (a `_Role` without ACL or with an invalid name), with its code.
+    #[error("{message}")]
+    Rule { code: i64, message: String },
     /// A sign-up or update would give a second user this `username`, `email` or `mobilePhoneNumber`.
     #[error("{}", taken_message(.0))]
     Taken(&'static str),
@@ -66,6 +69,7 @@ impl StoreError {
             StoreError::NoEffect => codes::NO_EFFECT,
             StoreError::Forbidden(_) => codes::FORBIDDEN,
             StoreError::TooLarge(_) => codes::ENTITY_TOO_LARGE,
+            StoreError::Rule { code, .. } => *code,
             StoreError::Taken("email") => codes::EMAIL_TAKEN,
             StoreError::Taken("mobilePhoneNumber") => codes::PHONE_TAKEN,
             StoreError::Taken(_) => codes::USERNAME_TAKEN,

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod postgres;
 pub mod query;
 pub mod realtime;
+pub mod relations;
 pub mod sqlite;
 pub mod time;
 pub mod uploads;

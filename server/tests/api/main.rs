@@ -20,5 +20,6 @@ mod postgres_tls;
 mod presence;
 mod realtime;
 mod receipts;
+mod roles;
 mod rtm;
 mod users;

@@ -125,6 +125,33 @@ pub fn check_class_access(class: &str, caller: &Caller) -> StoreResult<()> {
     }
 }
 
+/// The class of roles.
+pub const ROLE: &str = "_Role";
+
+/// A new `_Role` needs an ACL (LeanCloud: code 1, «Role ACL is required.») and a name of letters, digits, `_`,
+/// `-` and spaces (code 139).
+fn check_new_role(data: &Map<String, Value>, acl: Option<&Value>) -> StoreResult<()> {
+    if acl.is_none() {
+        return Err(StoreError::Rule {
+            code: 1,
+            message: "Role ACL is required.".into(),
+        });
+    }
+    let name = data.get("name").and_then(Value::as_str).unwrap_or("");
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '));
+    if !valid {
+        return Err(StoreError::Rule {
+            code: 139,
+            message: "Role's name is invalid.".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The member-set key of a `unique: true` conversation.
 pub(crate) fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
     if class != CONVERSATION || data.get("unique") != Some(&Value::Bool(true)) {
@@ -163,6 +190,9 @@ pub(crate) fn prepare_create(class: &str, body: Map<String, Value>) -> StoreResu
     let mut data = Map::new();
     let mut acl = None;
     apply_body(&mut data, &mut acl, body)?;
+    if class == ROLE {
+        check_new_role(&data, acl.as_ref())?;
+    }
     let key = unique_key(class, &data);
     Ok((data, acl, key))
 }
@@ -439,7 +469,13 @@ pub async fn expand_files(db: &Db, objects: &mut [&mut Map<String, Value>]) -> S
     Ok(())
 }
 
-pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
+pub async fn find(
+    db: &Db,
+    caller: Caller,
+    class: String,
+    mut q: QueryParams,
+) -> StoreResult<Value> {
+    q.where_ = crate::store::relations::rewrite_where(db, &class, q.where_.take()).await?;
     match db {
         Db::Sqlite(db) => sqlite::find(db, caller, class, q).await,
         Db::Postgres(pg) => postgres::find(pg, caller, class, q).await,

@@ -58,6 +58,8 @@ pub async fn create(
     body: Map<String, Value>,
     fetch_when_save: bool,
 ) -> StoreResult<Created> {
+    let mut body = body;
+    let relations = crate::store::relations::extract(&mut body)?;
     let (data, acl, key) = prepare_create(&class, body)?;
     // The JSON text the size check made is what is stored (cast to jsonb by the database).
     let data_text = encode_data(&data)?;
@@ -101,6 +103,7 @@ pub async fn create(
         .await?;
     tx.execute(&insert, &[&class, &id, &data_text, &acl, &now, &key])
         .await?;
+    crate::store::relations::postgres::apply(&tx, &class, &id, &relations).await?;
     tx.commit().await?;
     let row = Row {
         id: id.clone(),
@@ -130,7 +133,10 @@ pub async fn update(
     let Some(mut row) = load(&tx, &class, &id, true).await? else {
         return Err(StoreError::NotFound { class, id });
     };
+    let mut body = body;
+    let relations = crate::store::relations::extract(&mut body)?;
     let readable = apply_update(&mut row, caller, body, where_.as_ref())?;
+    crate::store::relations::postgres::apply(&tx, &class, &id, &relations).await?;
     let data_text = encode_data(&row.data)?;
     let stmt = tx
         .prepare_cached(
@@ -170,6 +176,7 @@ pub async fn delete(
         &[&class, &id],
     )
     .await?;
+    crate::store::relations::postgres::remove_owner(&tx, &class, &id).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -64,6 +64,8 @@ pub async fn create(
 ) -> StoreResult<Created> {
     db.write(move |tx| {
         let conn = tx.conn();
+        let mut body = body;
+        let relations = crate::store::relations::extract(&mut body)?;
         let (data, acl, key) = prepare_create(&class, body)?;
         if let Some(key) = &key {
             let existing: Option<String> = conn
@@ -84,6 +86,7 @@ pub async fn create(
             "INSERT INTO objects (class, id, data, acl, created_at, updated_at, unique_key) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
         )?
         .execute(params![class, id, data_text, acl_text, now, key])?;
+        crate::store::relations::sqlite::apply(conn, &class, &id, &relations)?;
         let row = Row { id: id.clone(), data, acl, created_at: now, updated_at: now };
         Ok(Created { existed: false, body: created_body(&row, fetch_when_save), id })
     })
@@ -104,7 +107,10 @@ pub async fn update(
         let Some(mut row) = load(conn, &class, &id)? else {
             return Err(StoreError::NotFound { class, id });
         };
+        let mut body = body;
+        let relations = crate::store::relations::extract(&mut body)?;
         let readable = apply_update(&mut row, caller, body, where_.as_ref())?;
+        crate::store::relations::sqlite::apply(conn, &class, &id, &relations)?;
         let data_text = encode_data(&row.data)?;
         let acl_text = row.acl.as_ref().map(Value::to_string);
         conn.prepare_cached(
@@ -131,6 +137,7 @@ pub async fn delete(
         check_delete(&row, caller, where_.as_ref())?;
         conn.prepare_cached("DELETE FROM objects WHERE class = ?1 AND id = ?2")?
             .execute(params![class, id])?;
+        crate::store::relations::sqlite::remove_owner(conn, &class, &id)?;
         Ok(())
     })
     .await
