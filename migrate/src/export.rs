@@ -36,9 +36,18 @@ pub const SUBSCRIBERS: &str = "subscribers.jsonl";
 /// With `--subscriber-history`: what each subscriber of a service conversation received.
 pub const SUBSCRIBER_MESSAGES: &str = "subscriber-messages.jsonl";
 pub const CLASSES_DIR: &str = "classes";
-/// Exported unless told otherwise: conversations, upstream messages to system conversations, and files (whose
-/// bodies follow).
-pub const DEFAULT_CLASSES: [&str; 3] = ["_Conversation", "_SysMessage", FILE_CLASS];
+/// Exported unless told otherwise: conversations, upstream messages to system conversations, files (whose
+/// bodies follow), users, roles and devices. LeanCloud's REST API never shows `password` and `salt`, so users
+/// exported here keep their ids and fields but not their passwords: those come with the console's export
+/// (the tarball), which `import` reads too.
+pub const DEFAULT_CLASSES: [&str; 6] = [
+    "_Conversation",
+    "_SysMessage",
+    FILE_CLASS,
+    "_User",
+    "_Role",
+    "_Installation",
+];
 
 /// The relative path of a class's file: `classes/<Class>.0.jsonl`, as the console names them.
 pub fn class_file(class: &str) -> String {

@@ -71,7 +71,7 @@ impl Pace {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Export _Conversation, _SysMessage, _File and --class classes, the body of every file, every
+    /// Export _Conversation, _SysMessage, _File, _User, _Role, _Installation and --class classes, the body of every file, every
     /// conversation's history and the service-conversation subscribers into DIR (resumable: run it again to
     /// continue; a re-run also retries the file bodies that failed).
     Export {

@@ -278,3 +278,60 @@ async fn export_then_import_into_postgres_gives_a_server_with_identical_objects_
         "the second import added nothing"
     );
 }
+
+/// Users, roles and devices are exported without asking (`_User`, `_Role`, `_Installation`), imported with their
+/// ids, and covered by `verify`; a role's ACL and a user's fields come through, never a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_roles_and_devices_are_exported_by_default_and_verified() {
+    // Arrange
+    let first = Server::fresh().await;
+    let user = first
+        .post(
+            "/1.1/users",
+            serde_json::json!({"username": "mei", "password": "pw", "email": "mei@example.com"}),
+        )
+        .await;
+    let user_id = user["objectId"].as_str().expect("id").to_string();
+    first
+        .post(
+            "/1.1/roles",
+            serde_json::json!({"name": "staff", "ACL": {"*": {"read": true}}}),
+        )
+        .await;
+    first
+        .create(
+            "_Installation",
+            serde_json::json!({"deviceType": "ios", "deviceToken": "abc123", "channels": ["mei"]}),
+        )
+        .await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("export");
+    let db = out.path().join("new.sqlite3");
+
+    // Act
+    let exported =
+        migrate_in_background(&first.url(), &["export", "--out", s(&dir), "--quiet"]).await;
+    let imported = migrate(
+        "http://unused",
+        &["import", "--db", s(&db), s(&dir), "--quiet"],
+    );
+    let second = Server::on(tempfile::tempdir().expect("temp dir"), db).await;
+    let url = second.url();
+    let verified = migrate_in_background(&url, &["verify", "--from", s(&dir), "--to", &url]).await;
+
+    // Assert
+    assert!(exported.status.success() && imported.status.success());
+    for class in ["_User", "_Role", "_Installation"] {
+        let rows = data_lines(&dir.join("classes").join(format!("{class}.0.jsonl")));
+        assert_eq!(1, rows.len(), "{class} exported");
+        assert!(rows[0].get("password").is_none());
+    }
+    let moved = second.get(&format!("/1.1/users/{user_id}")).await;
+    assert_eq!(serde_json::json!("mei@example.com"), moved["email"]);
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{report}");
+    assert!(
+        report.contains("_User") && report.contains("_Role"),
+        "{report}"
+    );
+}
