@@ -309,7 +309,8 @@ fn leancloud_password_hash(salt: &str, password: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_exported_with_leanclouds_password_hashes_log_in_with_their_old_passwords() {
-    // Arrange: the documented test vector first, then an export of two users hashed that way.
+    // Arrange: the documented test vector first, then an export of two users hashed that way, imported after the
+    // REST export of one of them (which has no password): the secrets are filled in.
     assert_eq!(
         "tA7BLW+NK0UeARng0693gCaVnljkglCB9snqlpCSUKjx2RgYp8VZZOQt0S5iUtlDrkJXfT3gknS4rRqjYsd/Ug==",
         leancloud_password_hash(
@@ -333,7 +334,27 @@ async fn users_exported_with_leanclouds_password_hashes_log_in_with_their_old_pa
     let dir = tempfile::tempdir().expect("temp dir");
     let tar = dir.path().join("app-export.tar.gz");
     tarball(&tar, &[("_User.0.jsonl", rows)]);
+    // What the REST export gives first: the same users without their secrets.
+    let rest = dir.path().join("rest-export.tar.gz");
+    tarball(
+        &rest,
+        &[(
+            "_User.0.jsonl",
+            jsonl(
+                "_User",
+                &[
+                    json!({"objectId": "5f1a00000000000000000011", "username": "mei", "email": "mei@example.com",
+                    "createdAt": "2019-03-04T05:06:07.089Z", "updatedAt": "2020-01-01T00:00:00.000Z"}),
+                ],
+            ),
+        )],
+    );
     let db = dir.path().join("db.sqlite3");
+    let first = migrate(
+        "http://unused",
+        &["import", "--db", s(&db), "--quiet", s(&rest)],
+    );
+    assert!(first.status.success());
     let imported = migrate(
         "http://unused",
         &["import", "--db", s(&db), "--quiet", s(&tar)],

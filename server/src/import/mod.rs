@@ -354,6 +354,17 @@ fn import_objects(
         }
         let moved = files.rewrite_object(class, &id, &mut data);
         let key = unique_key(class, &data);
+        // A user's secrets, for a user imported before without them (LeanCloud's REST export has no password).
+        let secrets: Option<(Value, Option<Value>, Option<Value>)> = (class == "_User")
+            .then(|| data.get("password").cloned())
+            .flatten()
+            .map(|p| {
+                (
+                    p,
+                    data.get("salt").cloned(),
+                    data.get("sessionToken").cloned(),
+                )
+            });
         let text = Value::Object(data).to_string();
         let changed = tx
             .prepare_cached(
@@ -366,6 +377,20 @@ fn import_objects(
             report.inserted += 1;
         } else {
             report.skipped += 1;
+            if let Some((password, salt, token)) = &secrets {
+                // Filled in, never replaced: a password set on this server since stays.
+                let text =
+                    |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_owned);
+                tx.prepare_cached(
+                    "UPDATE objects SET data = json_set(data, '$.password', ?2, '$.salt', ?3,
+                         '$.sessionToken', COALESCE(json_extract(data, '$.sessionToken'), ?4))
+                     WHERE class = '_User' AND id = ?1 AND json_extract(data, '$.password') IS NULL",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![id, password.as_str(), text(salt), text(token)])
+                })
+                .map_err(|e| sql(lines, e))?;
+            }
             if let Some(url) = moved {
                 // Imported before its body was: the row now points at the body's new home.
                 tx.prepare_cached(
