@@ -100,3 +100,32 @@ test('createIMClient(user) logs in with the signature of POST /1.1/rtm/sign wher
   await client.close();
   await AV.User.logOut();
 });
+
+test('a role grants its users, and the users of its child roles, what its ACL entry allows', async () => {
+  const ana = await signUp(h.uid('ana'));
+  const bob = await signUp(h.uid('bob'));
+  await AV.User.logOut();
+  const pointer = (className, objectId) => ({ __type: 'Pointer', className, objectId });
+  const editors = await server.restOk('POST', '/1.1/roles', {
+    name: h.uid('editors').replace(/[^A-Za-z0-9_]/g, '_'),
+    ACL: { '*': { read: true } },
+    users: { __op: 'AddRelation', objects: [pointer('_User', ana.id)] },
+  });
+  const readersName = h.uid('readers').replace(/[^A-Za-z0-9_]/g, '_');
+  await server.restOk('POST', '/1.1/roles', {
+    name: readersName,
+    ACL: { '*': { read: true } },
+    roles: { __op: 'AddRelation', objects: [pointer('_Role', editors.objectId)] },
+  });
+  const doc = await server.restOk('POST', '/1.1/classes/Doc', {
+    text: 'for readers',
+    ACL: { [`role:${readersName}`]: { read: true } },
+  });
+
+  await h.call(AV.User.become(ana.getSessionToken()), 'ana, an editor');
+  const asAna = await h.call(new AV.Query('Doc').get(doc.objectId), 'ana reads');
+  assert.equal(asAna.get('text'), 'for readers', 'editors are a child role of readers');
+  await h.call(AV.User.become(bob.getSessionToken()), 'bob, in no role');
+  await assert.rejects(new AV.Query('Doc').get(doc.objectId), 'bob cannot read it');
+  await AV.User.logOut();
+});
