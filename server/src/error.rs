@@ -240,7 +240,9 @@ impl From<StoreError> for AppError {
             StoreError::MasterKeyRequired => AppError::master_key_required(),
             StoreError::NotFound { class, id } => AppError::not_found(&class, &id),
             StoreError::ClassNotFound(class) => AppError::class_not_found(&class),
-            StoreError::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, code, err.to_string()),
+            StoreError::Forbidden(_) | StoreError::ClassForbidden(_) => {
+                AppError::new(StatusCode::FORBIDDEN, code, err.to_string())
+            }
             StoreError::Sqlite(_) | StoreError::Postgres(_) | StoreError::Internal(_) => {
                 AppError::internal(err)
             }

@@ -79,6 +79,7 @@ pub async fn find(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
     guard(&class, &access)?;
+    objects::check_find_access(&class, &access)?;
     let q = find_params(&query_params(raw.as_deref()), state.max_scan)?;
     let mut found = objects::find(&state.svc.db, access, class.clone(), q).await?;
     if let Some(Value::Array(results)) = found.get_mut("results") {

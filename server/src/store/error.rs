@@ -27,6 +27,9 @@ pub enum StoreError {
     /// `op` is `write` or `delete`.
     #[error("Forbidden to {0} by the object's ACL.")]
     Forbidden(&'static str),
+    /// The class's permissions do not let this caller `{0}` (LeanCloud's wording).
+    #[error("Forbidden to {0} by class permissions.")]
+    ClassForbidden(&'static str),
     /// An object or array over the size limits.
     #[error("{0}")]
     TooLarge(String),
@@ -67,7 +70,7 @@ impl StoreError {
             StoreError::UnsupportedOp(_) => codes::INTERNAL,
             StoreError::NotFound { .. } | StoreError::ClassNotFound(_) => codes::OBJECT_NOT_FOUND,
             StoreError::NoEffect => codes::NO_EFFECT,
-            StoreError::Forbidden(_) => codes::FORBIDDEN,
+            StoreError::Forbidden(_) | StoreError::ClassForbidden(_) => codes::FORBIDDEN,
             StoreError::TooLarge(_) => codes::ENTITY_TOO_LARGE,
             StoreError::Rule { code, .. } => *code,
             StoreError::Taken("email") => codes::EMAIL_TAKEN,

@@ -539,3 +539,44 @@ async fn an_anonymous_login_creates_a_user_each_time_and_a_known_auth_data_accou
         (status, missing["code"].clone())
     );
 }
+
+#[tokio::test]
+async fn only_the_master_key_queries_users_and_anyone_gets_one_by_id() {
+    let app = spawn_app().await;
+    let ana = sign_up(
+        &app,
+        json!({"username": "ana", "password": "p", "email": "ana@x.io"}),
+    )
+    .await;
+    let by_app = app.call(Key::App, Method::GET, "/1.1/users", None).await;
+    let by_user = as_user(
+        &app,
+        &s(&ana["sessionToken"]),
+        Method::GET,
+        "/1.1/classes/_User",
+        None,
+    )
+    .await;
+    let (_, by_master) = app.get("/1.1/users").await;
+    let one = app
+        .call(
+            Key::App,
+            Method::GET,
+            &format!("/1.1/users/{}", s(&ana["objectId"])),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            StatusCode::FORBIDDEN,
+            json!({"code": 403, "error": "Forbidden to find by class permissions."})
+        ),
+        by_app
+    );
+    assert_eq!(StatusCode::FORBIDDEN, by_user.0);
+    assert_eq!(1, by_master["results"].as_array().expect("results").len());
+    assert_eq!(
+        (StatusCode::OK, json!("ana")),
+        (one.0, one.1["username"].clone())
+    );
+}

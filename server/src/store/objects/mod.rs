@@ -125,6 +125,15 @@ pub fn check_class_access(class: &str, caller: &Caller) -> StoreResult<()> {
     }
 }
 
+/// Queries of `_User` need the master key: LeanCloud's default class permission («`_User` 表的查询权限默认是
+/// 关闭的»), so a client cannot list every user's e-mail and phone. Getting one user by id stays open.
+pub fn check_find_access(class: &str, caller: &Caller) -> StoreResult<()> {
+    if class == "_User" && !caller.is_master() {
+        return Err(StoreError::ClassForbidden("find"));
+    }
+    Ok(())
+}
+
 /// The class of roles.
 pub const ROLE: &str = "_Role";
 
