@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::Services;
 use crate::hooks::Refusal;
-use crate::protocol::conversation::{CLASS, CREATOR, MEMBERS, TRANSIENT};
+use crate::protocol::conversation::{CLASS, CREATOR, MEMBERS, MUTED, TRANSIENT};
 use crate::protocol::Hook;
 use crate::realtime::ConvNotice;
 use crate::store::objects::{self, Created};
@@ -230,6 +230,34 @@ pub async fn update(
         notify_update(svc, cid, by, &members, &attr);
     }
     Ok(out)
+}
+
+/// `conv/mute` / `conv/unmute`: `by` added to (or removed from) the conversation's `mu`, so it gets no
+/// offline push from it. `_conversationUpdate` is asked first with `mute`, as LeanCloud does (it may
+/// refuse); nobody else is told.
+pub async fn mute(
+    svc: &Services,
+    by: &str,
+    cid: &str,
+    mute: bool,
+) -> Result<Map<String, Value>, ConvError> {
+    let op = if mute { "AddUnique" } else { "Remove" };
+    let mut body = Map::new();
+    body.insert(MUTED.into(), json!({"__op": op, "objects": [by]}));
+    svc.hooks
+        .conversation_mute(by, cid, mute)
+        .await
+        .map_err(ConvError::Rejected)?;
+    Ok(objects::update(
+        &svc.db,
+        Caller::Master,
+        CLASS.to_string(),
+        cid.to_string(),
+        body,
+        None,
+        false,
+    )
+    .await?)
 }
 
 /// The notifications of `changed` joining (`added`) or leaving a conversation whose members were

@@ -17,7 +17,7 @@ use crate::realtime::proto::{
     AckCommand, CommandType, ConvCommand, GenericCommand, LogItem, LogsCommand, MaxReadTuple,
     OpType, PatchCommand, QueryDirection,
 };
-use crate::store::messages::{self, HistoryQuery, HistoryScope, NewMessage};
+use crate::store::messages::{HistoryQuery, HistoryScope, NewMessage};
 use crate::store::StoreError;
 
 impl Conn {
@@ -296,7 +296,7 @@ impl Conn {
             limit: lq
                 .l
                 .or(lq.limit)
-                .map_or(DEFAULT_LOGS, |l| (l.max(1) as usize).min(MAX_LOGS)),
+                .map_or(DEFAULT_LOGS, |l| (l.max(0) as usize).min(MAX_LOGS)),
             reversed: newer,
             start_ts: lq.t,
             start_msgid: lq.mid.clone(),
@@ -305,7 +305,8 @@ impl Conn {
             stop_msgid: lq.tmid.clone(),
             include_stop: lq.tt_included == Some(true),
         };
-        match messages::history(&self.state.svc.db, q).await {
+        let lctype = lq.lctype.map(i64::from);
+        match messaging::history(&self.state.svc, q, lctype).await {
             Ok(mut records) => {
                 if !newer {
                     records.reverse();

@@ -3,6 +3,7 @@
 mod auth;
 mod classes;
 mod console;
+mod conv_settings;
 mod durability;
 mod faults;
 mod files;
