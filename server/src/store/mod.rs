@@ -19,6 +19,7 @@ pub mod postgres;
 pub mod query;
 pub mod realtime;
 pub mod sqlite;
+pub mod temp_convs;
 pub mod time;
 pub mod uploads;
 pub mod users;

@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::connection::Conn;
-use super::replies::{conv_error, dedup, json_object, refusal, reply_to, store_error};
-use crate::domain::conversations::{self, members_body, strings, Update};
+use super::replies::{conv_error, dedup, json_object, now_ms, refusal, reply_to, store_error};
+use crate::domain::conversations::{self, members_body, strings, TempConvError, Update};
 use crate::protocol::conversation::{is_server_field, CLASS, CREATOR, MEMBERS, TRANSIENT, UNIQUE};
 use crate::protocol::Reason;
 use crate::realtime::proto::{
@@ -56,14 +56,6 @@ impl Conn {
             return;
         };
         let conv = req.conv_message.clone().unwrap_or_default();
-        if conv.temp_conv == Some(true) {
-            self.out.push(refusal(
-                &req,
-                Reason::ConversationApiFailed,
-                Some("temporary conversations are not supported by this server".into()),
-            ));
-            return;
-        }
         let mut members = conv.m.clone();
         members.push(peer.to_string());
         let mut members = dedup(&members);
@@ -75,6 +67,10 @@ impl Conn {
         if !self.signature_ok(signed, conv.t, conv.n.as_deref(), conv.s.as_deref()) {
             self.out
                 .push(refusal(&req, Reason::ConversationSignatureFailed, None));
+            return;
+        }
+        if conv.temp_conv == Some(true) {
+            self.start_temporary(&req, &peer, members, &conv).await;
             return;
         }
         let Some(mut body) = self.attributes(&req, &conv) else {
@@ -105,6 +101,42 @@ impl Conn {
                 });
             }
             Err(e) => self.out.push(conv_error(&req, e)),
+        }
+    }
+
+    /// `conv/start` with `tempConv`: `started` with the id (`_tmp:…`) and the seconds it lives (`tempConvTTL`,
+    /// without which the SDK would never expire it).
+    async fn start_temporary(
+        &mut self,
+        req: &GenericCommand,
+        peer: &str,
+        members: Vec<String>,
+        conv: &ConvCommand,
+    ) {
+        let ttl = conv.temp_conv_ttl.map(i64::from);
+        let unique = conv.unique == Some(true);
+        match conversations::start_temporary(&self.state.svc, peer, members, ttl, unique).await {
+            Ok(started) => {
+                let now = now_ms();
+                let left = ((started.expires_at - now).max(0) + 999) / 1000;
+                let cdate = chrono::DateTime::from_timestamp_millis(started.created_at)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                self.out.push(GenericCommand {
+                    conv_message: Some(ConvCommand {
+                        cid: Some(started.id),
+                        cdate,
+                        temp_conv_ttl: Some(left.min(i64::from(i32::MAX)) as i32),
+                        ..Default::default()
+                    }),
+                    ..reply_to(req, CommandType::Conv, Some(OpType::Started))
+                });
+            }
+            Err(TempConvError::BadTtl) => self.out.push(refusal(
+                req,
+                Reason::ConversationApiFailed,
+                Some(TempConvError::BadTtl.to_string()),
+            )),
+            Err(TempConvError::Store(e)) => self.out.push(store_error(req, e)),
         }
     }
 
@@ -220,9 +252,20 @@ impl Conn {
             }),
             ..reply_to(&req, CommandType::Conv, Some(OpType::Results))
         };
-        if conv.r#where.is_none() && !conv.temp_conv_ids.is_empty() {
-            // Temporary conversations are not kept: none of them exists.
-            self.out.push(results("[]".into()));
+        if !conv.temp_conv_ids.is_empty() {
+            // Temporary conversations by id: the live ones the client is in.
+            let ids = dedup(&conv.temp_conv_ids);
+            match conversations::temporary(&self.state.svc, &peer, ids).await {
+                Ok(found) => {
+                    let now = now_ms();
+                    let rows: Vec<Value> = found
+                        .iter()
+                        .map(|c| conversations::temporary_row(c, now))
+                        .collect();
+                    self.out.push(results(Value::Array(rows).to_string()));
+                }
+                Err(e) => self.out.push(store_error(&req, e)),
+            }
             return;
         }
         let where_ = match json_object(conv.r#where.as_ref()) {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::connection::Conn;
 use super::replies::{now_ms, refusal, reply_to, store_error};
-use crate::domain::conversations::strings;
+use crate::domain::conversations::{self, strings};
 use crate::domain::messaging::{self, Origin, SendError};
 use crate::domain::patches::{self, PatchError, PatchRequest};
 use crate::domain::receipts::{self, Ack, MaxReadError};
@@ -18,6 +18,7 @@ use crate::realtime::proto::{
     OpType, PatchCommand, QueryDirection,
 };
 use crate::store::messages::{HistoryQuery, HistoryScope, NewMessage};
+use crate::store::temp_convs::is_temp;
 use crate::store::StoreError;
 
 impl Conn {
@@ -68,6 +69,21 @@ impl Conn {
             receipt: dm.r == Some(true),
             ..NewMessage::to_conversation(cid, peer.to_string(), data)
         };
+        if is_temp(&msg.conv_id) {
+            // An expired (or unknown) temporary conversation has its own code, which the SDK names.
+            match conversations::temporary(&self.state.svc, &peer, vec![msg.conv_id.clone()]).await
+            {
+                Ok(found) if found.is_empty() => {
+                    self.ack_error(&req, Reason::TemporaryConversationExpired);
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.out.push(store_error(&req, e));
+                    return;
+                }
+            }
+        }
         let ip = self.ip.clone();
         match messaging::send(&self.state.svc, msg, Origin::Client, ip).await {
             Ok(stored) => {

@@ -349,3 +349,149 @@ async fn mute_made_on_one_instance_is_seen_from_the_other() {
     let count = bob.request(conv_op(&conv, OpType::Count)).await;
     assert_eq!(Some(2), count.conv_message.expect("convMessage").count);
 }
+
+fn start_temp(members: &[&str], ttl: Option<i32>, unique: bool) -> GenericCommand {
+    GenericCommand {
+        conv_message: Some(ConvCommand {
+            m: members.iter().map(|m| m.to_string()).collect(),
+            temp_conv: Some(true),
+            temp_conv_ttl: ttl,
+            unique: unique.then_some(true),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Conv, Some(OpType::Start))
+    }
+}
+
+fn temp_query(ids: &[&str]) -> GenericCommand {
+    GenericCommand {
+        conv_message: Some(ConvCommand {
+            temp_conv_ids: ids.iter().map(|i| i.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Conv, Some(OpType::Query))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_conversation_is_started_shared_by_unique_queried_by_id_and_expires() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut alice = online(&app, "alice").await;
+    let mut bob = online(&app, "bob").await;
+
+    // Act: alice starts one (unique, 60 s), then again; bob starts one with the same members.
+    let started = alice.request(start_temp(&["bob"], Some(60), true)).await;
+    assert_eq!(Some(OpType::Started), started.operation(), "{started:?}");
+    let c = started.conv_message.expect("convMessage");
+    let cid = c.cid.expect("cid");
+    assert!(cid.starts_with("_tmp:"), "{cid}");
+    assert!(c.cdate.is_some());
+    assert!(
+        (59..=60).contains(&c.temp_conv_ttl.expect("tempConvTTL")),
+        "{:?}",
+        c.temp_conv_ttl
+    );
+    let again = alice.request(start_temp(&["bob"], Some(60), true)).await;
+    assert_eq!(
+        Some(cid.clone()),
+        again.conv_message.expect("convMessage").cid,
+        "unique: the same one"
+    );
+    let from_bob = bob.request(start_temp(&["alice"], None, true)).await;
+    assert_eq!(
+        Some(cid.clone()),
+        from_bob.conv_message.expect("convMessage").cid,
+        "the same members"
+    );
+    let not_unique = alice.request(start_temp(&["bob"], Some(60), false)).await;
+    assert_ne!(
+        Some(cid.clone()),
+        not_unique.conv_message.expect("convMessage").cid
+    );
+    // No `_Conversation` row, no notification.
+    let (_, listed) = app.get("/1.1/classes/_Conversation").await;
+    assert_eq!(json!([]), listed["results"]);
+    none_of(&mut bob, CommandType::Conv).await;
+
+    // A message reaches the other member; the conversation answers by id to its members only.
+    sent(&mut alice, direct(&cid, "temporary hello")).await;
+    assert_eq!(vec!["temporary hello"], bob.texts(1).await);
+    let found = rows(&mut bob, temp_query(&[&cid, "_tmp:nothing"])).await;
+    assert_eq!(1, found.len(), "{found:?}");
+    assert_eq!(
+        (
+            json!(cid),
+            json!(["alice", "bob"]),
+            json!(true),
+            json!("alice")
+        ),
+        (
+            found[0]["objectId"].clone(),
+            found[0]["m"].clone(),
+            found[0]["tempConv"].clone(),
+            found[0]["c"].clone()
+        )
+    );
+    let ttl = found[0]["ttl"].as_i64().expect("ttl");
+    assert!((1..=60).contains(&ttl), "{ttl}");
+    let mut eve = online(&app, "eve").await;
+    assert!(rows(&mut eve, temp_query(&[&cid])).await.is_empty());
+    let refused = eve
+        .request(direct(&cid, "intruder"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(
+        Some(4323),
+        refused.code,
+        "not a member: it does not exist for eve"
+    );
+
+    // A bad TTL is refused.
+    let bad = alice.request(start_temp(&["bob"], Some(0), false)).await;
+    assert_eq!(4301, bad.error_message.expect("error").code);
+
+    // Expiry: a 1 s conversation refuses sends with 4323 once expired, and is no longer found.
+    let short = alice.request(start_temp(&["carol"], Some(1), true)).await;
+    let short = short.conv_message.expect("convMessage").cid.expect("cid");
+    sent(&mut alice, direct(&short, "in time")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let late = alice
+        .request(direct(&short, "too late"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(
+        (Some(4323), Some("TEMPORARY_CONVERSATION_EXPIRED")),
+        (late.code, late.reason.as_deref())
+    );
+    assert!(rows(&mut alice, temp_query(&[&short])).await.is_empty());
+    // Starting the same members again gives a new one.
+    let renewed = alice.request(start_temp(&["carol"], Some(60), true)).await;
+    assert_ne!(Some(short), renewed.conv_message.expect("convMessage").cid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_conversation_is_shared_by_two_instances() {
+    let [a, b] = spawn_instances(|_| {}).await;
+    let mut alice = connect(&a, "lc.protobuf2.3").await;
+    alice.login("alice").await;
+    let mut bob = connect(&b, "lc.protobuf2.3").await;
+    bob.login("bob").await;
+    let cid = alice
+        .request(start_temp(&["bob"], Some(60), true))
+        .await
+        .conv_message
+        .expect("convMessage")
+        .cid
+        .expect("cid");
+    let from_bob = bob.request(start_temp(&["alice"], Some(60), true)).await;
+    assert_eq!(
+        Some(cid.clone()),
+        from_bob.conv_message.expect("convMessage").cid
+    );
+    sent(&mut bob, direct(&cid, "across")).await;
+    assert_eq!(vec!["across"], alice.texts(1).await);
+    assert_eq!(1, rows(&mut alice, temp_query(&[&cid])).await.len());
+}

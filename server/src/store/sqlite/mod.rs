@@ -23,7 +23,7 @@ use writer::{guarded, into_job, writer_loop, Job};
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
 /// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
 /// lookups.
-const MIGRATIONS: [(i64, &str); 6] = [
+const MIGRATIONS: [(i64, &str); 7] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
@@ -33,6 +33,10 @@ const MIGRATIONS: [(i64, &str); 6] = [
         include_str!("../../../migrations/005_receipts_patches.sql"),
     ),
     (6, include_str!("../../../migrations/006_users.sql")),
+    (
+        7,
+        include_str!("../../../migrations/007_temp_conversations.sql"),
+    ),
 ];
 
 /// Shared handle to a SQLite database. Cheap to clone.
