@@ -138,7 +138,11 @@ for (const [version, sdk] of SDKS) {
     await h.sleep(1100);
     // The server checks too: with the SDK's own expiry pushed back, the send is still refused.
     short.expiredAt = Date.now() + 1000000;
-    await assert.rejects(short.send(new TextMessage('too late')), error => error.code === 4323, 'TEMPORARY_CONVERSATION_EXPIRED');
+    await assert.rejects(short.send(new TextMessage('too late')), {
+      code: 4323,
+      name: 'TEMPORARY_CONVERSATION_EXPIRED',
+      message: 'Temporary conversation expired or does not exist.',
+    });
   });
 }
 
@@ -166,4 +170,30 @@ test('[4.x] unreadMessagesMentioned on login where an unread message mentions th
     flags[conv.name] = [mine.unreadMessagesCount, mine.unreadMessagesMentioned];
   }
   assert.deepEqual(flags, { mentioned: [2, true], everyone: [1, true], quiet: [1, false] });
+});
+
+// 4.x: two devices of one client, each its own Realtime.
+test('[4.x] a read on one device clears the unread count on the other', async () => {
+  const { TextMessage } = SDKS[0][1];
+  const a = await h.login(server, h.uid('alice'));
+  const bId = h.uid('bob');
+  const phone = await h.login(server, bId);
+  const laptop = await h.login(server, bId);
+  const conv = await h.call(a.createConversation({ members: [bId], name: 'two devices' }), 'create');
+  await h.call(conv.send(new TextMessage('one')), 'send 1');
+  const last = await h.call(conv.send(new TextMessage('two')), 'send 2');
+  await h.waitMessages(laptop, conv.id, 2);
+  await h.waitMessages(phone, conv.id, 2);
+  const onLaptop = await h.call(laptop.getConversation(conv.id), 'laptop gets');
+  await h.waitFor(() => onLaptop.unreadMessagesCount === 2, { what: 'two unread on the laptop' });
+
+  const onPhone = await h.call(phone.getConversation(conv.id), 'phone gets');
+  await h.call(onPhone.read(), 'the phone reads');
+
+  await h.waitFor(() => onLaptop.unreadMessagesCount === 0, {
+    what: 'the laptop count cleared',
+    describe: () => String(onLaptop.unreadMessagesCount),
+  });
+  assert.equal(onLaptop.unreadMessagesMentioned, false);
+  assert.equal(onLaptop.lastMessage.id, last.id);
 });

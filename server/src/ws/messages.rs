@@ -74,7 +74,16 @@ impl Conn {
             match conversations::temporary(&self.state.svc, &peer, vec![msg.conv_id.clone()]).await
             {
                 Ok(found) if found.is_empty() => {
-                    self.ack_error(&req, Reason::TemporaryConversationExpired);
+                    // The code alone, as LeanCloud answers it: the SDK then names the error and gives it its
+                    // own message ("Temporary conversation expired or does not exist.").
+                    let code = Reason::TemporaryConversationExpired.code() as i32;
+                    self.out.push(GenericCommand {
+                        ack_message: Some(AckCommand {
+                            code: Some(code),
+                            ..Default::default()
+                        }),
+                        ..reply_to(&req, CommandType::Ack, None)
+                    });
                     return;
                 }
                 Ok(_) => {}
