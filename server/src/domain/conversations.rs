@@ -15,10 +15,11 @@ use serde_json::{json, Map, Value};
 
 use super::Services;
 use crate::hooks::Refusal;
-use crate::protocol::conversation::{CLASS, CREATOR, MEMBERS, TRANSIENT};
+use crate::protocol::conversation::{CLASS, CREATOR, MEMBERS, MUTED, TRANSIENT};
 use crate::protocol::Hook;
 use crate::realtime::ConvNotice;
 use crate::store::objects::{self, Created};
+use crate::store::temp_convs::{self, NewTempConv, TempConv};
 use crate::store::{Caller, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +231,112 @@ pub async fn update(
         notify_update(svc, cid, by, &members, &attr);
     }
     Ok(out)
+}
+
+/// A temporary conversation's time to live when the client names none (LeanCloud's: one day), and the
+/// longest it may ask for (30 days).
+pub const TEMP_TTL_DEFAULT_SECS: i64 = 86_400;
+pub const TEMP_TTL_MAX_SECS: i64 = 30 * 86_400;
+
+/// Starts a temporary conversation of `members` (the creator `by` among them) living `ttl_secs` (default
+/// one day; at most 30 days; refused when not positive). With `unique`, the live one of the same members is
+/// answered instead of a new one. No hook and no notification: its members learn of it with its first
+/// message, as on LeanCloud.
+pub async fn start_temporary(
+    svc: &Services,
+    by: &str,
+    members: Vec<String>,
+    ttl_secs: Option<i64>,
+    unique: bool,
+) -> Result<TempConv, TempConvError> {
+    let ttl = ttl_secs.unwrap_or(TEMP_TTL_DEFAULT_SECS);
+    if ttl <= 0 || ttl > TEMP_TTL_MAX_SECS {
+        return Err(TempConvError::BadTtl);
+    }
+    let mut members = members;
+    if !members.iter().any(|m| m == by) {
+        members.push(by.to_string());
+    }
+    members.sort();
+    members.dedup();
+    Ok(temp_convs::start(
+        &svc.db,
+        NewTempConv {
+            creator: by.to_string(),
+            members,
+            ttl_ms: ttl * 1000,
+            unique,
+            now: chrono::Utc::now().timestamp_millis(),
+        },
+    )
+    .await?)
+}
+
+/// The live temporary conversations among `ids` that `client` is a member of.
+pub async fn temporary(
+    svc: &Services,
+    client: &str,
+    ids: Vec<String>,
+) -> Result<Vec<TempConv>, StoreError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut found = temp_convs::live(&svc.db, ids, now).await?;
+    found.retain(|c| c.members.iter().any(|m| m == client));
+    Ok(found)
+}
+
+/// A live temporary conversation as `conv/query` answers it: `_Conversation`-like, with `tempConv` and `ttl`
+/// (the seconds it has left, from which the SDK sets `expiredAt`).
+pub fn temporary_row(conv: &TempConv, now: i64) -> Value {
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    json!({
+        "objectId": conv.id,
+        "m": conv.members,
+        "c": conv.creator,
+        "tempConv": true,
+        "ttl": ((conv.expires_at - now).max(0) + 999) / 1000,
+        "createdAt": iso(conv.created_at),
+        "updatedAt": iso(conv.created_at),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TempConvError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("tempConvTTL must be between 1 and {TEMP_TTL_MAX_SECS} seconds")]
+    BadTtl,
+}
+
+/// `conv/mute` / `conv/unmute`: `by` added to (or removed from) the conversation's `mu`, so it gets no
+/// offline push from it. `_conversationUpdate` is asked first with `mute`, as LeanCloud does (it may
+/// refuse); nobody else is told.
+pub async fn mute(
+    svc: &Services,
+    by: &str,
+    cid: &str,
+    mute: bool,
+) -> Result<Map<String, Value>, ConvError> {
+    let op = if mute { "AddUnique" } else { "Remove" };
+    let mut body = Map::new();
+    body.insert(MUTED.into(), json!({"__op": op, "objects": [by]}));
+    svc.hooks
+        .conversation_mute(by, cid, mute)
+        .await
+        .map_err(ConvError::Rejected)?;
+    Ok(objects::update(
+        &svc.db,
+        Caller::Master,
+        CLASS.to_string(),
+        cid.to_string(),
+        body,
+        None,
+        false,
+    )
+    .await?)
 }
 
 /// The notifications of `changed` joining (`added`) or leaving a conversation whose members were

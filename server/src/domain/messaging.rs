@@ -298,6 +298,53 @@ fn after_send(
     );
 }
 
+/// How many pages of history a typed `logs` (`lctype`) reads at most, looking for its messages: a rare type
+/// in a long history answers with what these pages held rather than scanning everything.
+const TYPED_HISTORY_PAGES: usize = 20;
+
+/// The `_lctype` of a message's content (a typed message's JSON), if it has one.
+pub fn message_type(data: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(data)
+        .ok()?
+        .get("_lctype")?
+        .as_i64()
+}
+
+/// The history `logs` answers: `q` as it is, or only the messages whose `_lctype` is `lctype`, still
+/// `q.limit` of them at most (pages read one after the other from the query's start).
+pub async fn history(
+    svc: &Services,
+    mut q: messages::HistoryQuery,
+    lctype: Option<i64>,
+) -> Result<Vec<crate::protocol::records::MessageRecord>, StoreError> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(lctype) = lctype else {
+        return messages::history(&svc.db, q).await;
+    };
+    let wanted = q.limit;
+    let mut out = Vec::new();
+    for _ in 0..TYPED_HISTORY_PAGES {
+        let page = messages::history(&svc.db, q.clone()).await?;
+        let full = page.len() == q.limit;
+        if let Some(last) = page.last() {
+            q.start_ts = Some(last.timestamp);
+            q.start_msgid = Some(last.msg_id.clone());
+            q.include_start = false;
+        }
+        out.extend(
+            page.into_iter()
+                .filter(|r| !r.binary && message_type(&r.data) == Some(lctype)),
+        );
+        if out.len() >= wanted || !full {
+            break;
+        }
+    }
+    out.truncate(wanted);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

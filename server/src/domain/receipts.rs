@@ -113,6 +113,13 @@ pub async fn read(svc: &Services, reader: &str, marks: Vec<(String, i64)>) -> St
     let now = now_ms();
     let marks: Vec<(String, i64)> = marks.into_iter().map(|(c, t)| (c, t.min(now))).collect();
     positions::advance(&svc.db, reader.to_string(), Position::Read, marks.clone()).await?;
+    // The reader's sessions (its other devices) clear their count for these conversations.
+    let convs: Vec<String> = marks.iter().map(|(c, _)| c.clone()).collect();
+    let last = positions::last_messages(&svc.db, convs.clone()).await?;
+    for cid in &convs {
+        let of = last.iter().find(|(c, _)| c == cid).map(|(_, m)| m);
+        svc.presence.read_elsewhere(reader, cid, of, now);
+    }
     for (cid, ts) in marks {
         let mut requests = messages::receipt_requests(
             &svc.db,

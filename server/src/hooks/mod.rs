@@ -390,6 +390,26 @@ impl Hooks {
             .cloned())
     }
 
+    /// `_conversationUpdate` for `conv/mute` / `conv/unmute`: LeanCloud sends `mute` (true or false) in place
+    /// of `attr`. The hook may refuse; there is nothing for it to rewrite.
+    pub async fn conversation_mute(
+        &self,
+        init_by: &str,
+        conv_id: &str,
+        mute: bool,
+    ) -> Result<(), Refusal> {
+        let verdict = self
+            .before(
+                Hook::ConversationUpdate,
+                serde_json::json!({"initBy": init_by, "convId": conv_id, "mute": mute}),
+            )
+            .await;
+        match verdict.refusal("reject") {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
     /// `_conversationStarted`, `_conversationAdded`, `_conversationRemoved`: after the change.
     pub fn conversation_changed(
         &self,

@@ -54,6 +54,8 @@ pub const MESSAGE_REJECTED_BY_APP: i64 = 4402;
 pub const MESSAGE_OWNERSHIP_REQUIRED: i64 = 4403;
 pub const MESSAGE_NOT_FOUND: i64 = 4404;
 pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
+/// A temporary conversation that expired or never existed.
+pub const TEMPORARY_CONVERSATION_EXPIRED: i64 = 4323;
 pub const QUOTA_EXCEEDED: i64 = 4318;
 
 /// Why a realtime command was refused: the code and the reason name the official SDKs read (`error.code`,
@@ -82,6 +84,7 @@ pub enum Reason {
     ConversationLogRejected,
     SystemConversationRequired,
     ConversationMembershipRequired,
+    TemporaryConversationExpired,
     InvalidMessagingTarget,
     MessageRejectedByApp,
     MessageOwnershipRequired,
@@ -112,6 +115,7 @@ impl Reason {
             Reason::ConversationLogRejected => CONVERSATION_LOG_REJECTED,
             Reason::SystemConversationRequired => SYSTEM_CONVERSATION_REQUIRED,
             Reason::ConversationMembershipRequired => CONVERSATION_MEMBERSHIP_REQUIRED,
+            Reason::TemporaryConversationExpired => TEMPORARY_CONVERSATION_EXPIRED,
             Reason::InvalidMessagingTarget => INVALID_MESSAGING_TARGET,
             Reason::MessageRejectedByApp => MESSAGE_REJECTED_BY_APP,
             Reason::MessageOwnershipRequired => MESSAGE_OWNERSHIP_REQUIRED,
@@ -142,6 +146,7 @@ impl Reason {
             Reason::ConversationLogRejected => "CONVERSATION_LOG_REJECTED",
             Reason::SystemConversationRequired => "SYSTEM_CONVERSATION_REQUIRED",
             Reason::ConversationMembershipRequired => "CONVERSATION_MEMBERSHIP_REQUIRED",
+            Reason::TemporaryConversationExpired => "TEMPORARY_CONVERSATION_EXPIRED",
             Reason::InvalidMessagingTarget => "INVALID_MESSAGING_TARGET",
             Reason::MessageRejectedByApp => "MESSAGE_REJECTED_BY_APP",
             Reason::MessageOwnershipRequired => "MESSAGE_OWNERSHIP_REQUIRED",
@@ -193,6 +198,7 @@ mod tests {
             (Reason::MessageTooLarge, 413),
             (Reason::MessageOwnershipRequired, 4403),
             (Reason::MessageNotFound, 4404),
+            (Reason::TemporaryConversationExpired, 4323),
         ] {
             assert_eq!(code, reason.code(), "{}", reason.name());
         }

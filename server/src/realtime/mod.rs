@@ -22,6 +22,7 @@ pub use pushes::{ConvNotice, Patch, Receipt};
 
 use crate::store::db::Db;
 use crate::store::messages::Stored;
+use crate::store::realtime::LastMessage;
 
 /// The gateway's shared state: settings, the hub, the bus to other instances, the session-token key.
 #[derive(Debug)]
@@ -150,6 +151,14 @@ impl Realtime {
     /// Tells `sender`'s online sessions, on every instance, of a receipt for one of its messages.
     pub fn receipt(&self, sender: &str, receipt: Receipt<'_>) {
         self.notify(&[sender.to_string()], |p| pushes::receipt(p, receipt));
+    }
+
+    /// Tells `reader`'s online sessions, on every instance, that it read conversation `cid` (`unread` with 0),
+    /// so its other devices clear their count.
+    pub fn read_elsewhere(&self, reader: &str, cid: &str, last: Option<&LastMessage>, now: i64) {
+        self.notify(&[reader.to_string()], |p| {
+            pushes::unread_cleared(p, cid, last, now)
+        });
     }
 
     /// Tells the online sessions of `peers`, on every instance, of a message's edit or recall.

@@ -7,10 +7,10 @@ use base64::Engine as _;
 
 use crate::realtime::proto::{
     CommandType, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, OpType,
-    PatchCommand, PatchItem, RcpCommand,
+    PatchCommand, PatchItem, RcpCommand, UnreadCommand, UnreadTuple,
 };
 use crate::store::messages::Stored;
-use crate::store::realtime::Pending;
+use crate::store::realtime::{LastMessage, Pending};
 
 /// A change to a conversation, as its online members are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,5 +221,41 @@ pub fn patches(peer: &str, list: &[Patch<'_>]) -> GenericCommand {
             last_patch_time: None,
         }),
         ..GenericCommand::new(CommandType::Patch, Some(OpType::Modify))
+    }
+}
+
+/// The `unread` push that tells `peer`'s sessions a conversation was read on one of them (0 unread, not
+/// mentioned), with the conversation's last message, as LeanCloud syncs a read across devices.
+pub fn unread_cleared(
+    peer: &str,
+    cid: &str,
+    last: Option<&LastMessage>,
+    now: i64,
+) -> GenericCommand {
+    let mut t = UnreadTuple {
+        cid: cid.to_string(),
+        unread: 0,
+        mentioned: Some(false),
+        ..Default::default()
+    };
+    if let Some(last) = last {
+        t.mid = Some(last.msg_id.clone());
+        t.timestamp = Some(last.timestamp);
+        t.from = Some(last.from.clone());
+        if last.binary {
+            t.binary_msg = base64::engine::general_purpose::STANDARD
+                .decode(&last.data)
+                .ok();
+        } else {
+            t.data = Some(last.data.clone());
+        }
+    }
+    GenericCommand {
+        peer_id: Some(peer.to_string()),
+        unread_message: Some(UnreadCommand {
+            convs: vec![t],
+            notif_time: Some(now),
+        }),
+        ..GenericCommand::new(CommandType::Unread, None)
     }
 }

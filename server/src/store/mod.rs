@@ -20,6 +20,7 @@ pub mod query;
 pub mod realtime;
 pub mod relations;
 pub mod sqlite;
+pub mod temp_convs;
 pub mod time;
 pub mod uploads;
 pub mod users;

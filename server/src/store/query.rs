@@ -143,6 +143,9 @@ fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, StoreError
     };
     for (op, arg) in ops {
         let ok = match op.as_str() {
+            "$regex" => regex_matches(field, arg, ops.get("$options"))?,
+            // Read with `$regex`.
+            "$options" if ops.contains_key("$regex") => true,
             "$ne" => !field_eq(field, arg),
             "$in" => array_arg(op, arg)?.iter().any(|x| field_eq(field, x)),
             "$nin" => !array_arg(op, arg)?.iter().any(|x| field_eq(field, x)),
@@ -178,6 +181,87 @@ fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, StoreError
         }
     }
     Ok(true)
+}
+
+/// Longest `$regex` pattern accepted, and the compiled program's size cap: a query cannot make the server
+/// build an unbounded automaton.
+const MAX_REGEX_LEN: usize = 1024;
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// LeanCloud's (Java / PCRE) `\Q…\E` literal quoting, which the SDKs' `contains`, `startsWith` and
+/// `endsWith` send, rewritten as escaped text for the `regex` crate.
+fn unquote_literals(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(start) = rest.find("\\Q") {
+        // A `\\Q` (escaped backslash then Q) is not a quote: copy it as it is.
+        let escaped = rest[..start]
+            .chars()
+            .rev()
+            .take_while(|c| *c == '\\')
+            .count()
+            % 2
+            == 1;
+        if escaped {
+            out.push_str(&rest[..start + 2]);
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let literal = &rest[start + 2..];
+        let (text, after) = match literal.find("\\E") {
+            Some(end) => (&literal[..end], &literal[end + 2..]),
+            None => (literal, ""),
+        };
+        out.push_str(&regex::escape(text));
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `{"$regex": pattern, "$options": "imsx"}` against a string field (or any string of an array field).
+/// The `regex` crate's syntax: no lookaround nor backreferences (refused as an invalid query).
+fn regex_matches(
+    field: Option<&Value>,
+    pattern: &Value,
+    options: Option<&Value>,
+) -> Result<bool, StoreError> {
+    let pattern = pattern
+        .as_str()
+        .ok_or_else(|| invalid("$regex expects a string"))?;
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(invalid(format!(
+            "$regex is longer than {MAX_REGEX_LEN} bytes"
+        )));
+    }
+    let options = match options {
+        None => "",
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| invalid("$options expects a string"))?,
+    };
+    let mut builder = regex::RegexBuilder::new(&unquote_literals(pattern));
+    builder.size_limit(REGEX_SIZE_LIMIT);
+    for flag in options.chars() {
+        match flag {
+            'i' => builder.case_insensitive(true),
+            'm' => builder.multi_line(true),
+            's' => builder.dot_matches_new_line(true),
+            'x' => builder.ignore_whitespace(true),
+            other => return Err(invalid(format!("Unsupported $options flag {other}."))),
+        };
+    }
+    let re = builder
+        .build()
+        .map_err(|e| invalid(format!("invalid $regex: {e}")))?;
+    Ok(match field {
+        Some(Value::String(s)) => re.is_match(s),
+        Some(Value::Array(items)) => items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|s| re.is_match(s))),
+        _ => false,
+    })
 }
 
 /// Does `doc` satisfy `where`? `doc` has `objectId` and `createdAt`/`updatedAt` as Date objects.
@@ -301,5 +385,45 @@ mod tests {
             Some(crate::protocol::codes::INVALID_QUERY),
             err.map(|e| e.code())
         );
+    }
+
+    #[test]
+    fn regex_with_options_and_quoted_literals() {
+        let d = doc(json!({"name": "js-realtime-sdk-testconv", "tags": ["a.b", "c"]}));
+        let cases = [
+            (
+                json!({"name": {"$regex": "REALTIME-SDK", "$options": "i"}}),
+                true,
+            ),
+            (json!({"name": {"$regex": "REALTIME-SDK"}}), false),
+            (json!({"name": {"$regex": "\\Qrealtime-sdk\\E"}}), true),
+            (json!({"name": {"$regex": "^\\Qjs-realtime\\E"}}), true),
+            (json!({"name": {"$regex": "^\\QJS-REALTIME\\E"}}), false),
+            (json!({"name": {"$regex": "\\Qtestconv\\E$"}}), true),
+            (json!({"name": {"$regex": "\\Q.*\\E"}}), false),
+            (json!({"tags": {"$regex": "^\\Qa.b\\E$"}}), true),
+            (json!({"tags": {"$regex": "^a\\\\Qx"}}), false),
+            (json!({"missing": {"$regex": ".*"}}), false),
+        ];
+        for (where_, expected) in cases {
+            assert_eq!(
+                Some(expected),
+                matches(&d, &where_).ok(),
+                "when where was {where_}"
+            );
+        }
+        for bad in [
+            json!({"name": {"$regex": "(?=x)"}}),
+            json!({"name": {"$regex": "("}}),
+            json!({"name": {"$regex": 1}}),
+            json!({"name": {"$regex": "a", "$options": "q"}}),
+            json!({"name": {"$options": "i"}}),
+        ] {
+            assert_eq!(
+                Some(crate::protocol::codes::INVALID_QUERY),
+                matches(&d, &bad).err().map(|e| e.code()),
+                "when where was {bad}"
+            );
+        }
     }
 }

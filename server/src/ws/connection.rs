@@ -289,6 +289,10 @@ impl Conn {
             (Some(CommandType::Conv), Some(OpType::Query)) => self.query(req).await,
             (Some(CommandType::Conv), Some(OpType::Update)) => self.update(req).await,
             (Some(CommandType::Conv), Some(OpType::MaxRead)) => self.max_read(req).await,
+            (Some(CommandType::Conv), Some(OpType::Count)) => self.count(req).await,
+            (Some(CommandType::Conv), Some(op @ (OpType::Mute | OpType::Unmute))) => {
+                self.mute(req, op == OpType::Mute).await
+            }
             (Some(CommandType::Session), Some(OpType::Query)) => self.presence_query(req),
             (Some(CommandType::Patch), Some(OpType::Modify)) => self.patch(req).await,
             (Some(CommandType::Direct), _) => self.send(req).await,

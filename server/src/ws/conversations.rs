@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::connection::Conn;
-use super::replies::{conv_error, dedup, json_object, refusal, reply_to, store_error};
-use crate::domain::conversations::{self, members_body, strings, Update};
+use super::replies::{conv_error, dedup, json_object, now_ms, refusal, reply_to, store_error};
+use crate::domain::conversations::{self, members_body, strings, TempConvError, Update};
 use crate::protocol::conversation::{is_server_field, CLASS, CREATOR, MEMBERS, TRANSIENT, UNIQUE};
 use crate::protocol::Reason;
 use crate::realtime::proto::{
@@ -15,7 +15,12 @@ use crate::realtime::proto::{
 use crate::realtime::signature::Signed;
 use crate::store::objects::{self, QueryParams};
 use crate::store::query::parse_order;
-use crate::store::Caller;
+use crate::store::realtime::last_messages;
+use crate::store::{Caller, StoreError};
+
+/// `conv/query`'s `flag` bits (the SDK's `compact` and `withLastMessagesRefreshed`).
+const QUERY_COMPACT: i32 = 1;
+const QUERY_LAST_MESSAGE: i32 = 2;
 
 impl Conn {
     /// Custom attributes of `conv/start` / `conv/update`, refused when they touch a field the server owns.
@@ -51,14 +56,6 @@ impl Conn {
             return;
         };
         let conv = req.conv_message.clone().unwrap_or_default();
-        if conv.temp_conv == Some(true) {
-            self.out.push(refusal(
-                &req,
-                Reason::ConversationApiFailed,
-                Some("temporary conversations are not supported by this server".into()),
-            ));
-            return;
-        }
         let mut members = conv.m.clone();
         members.push(peer.to_string());
         let mut members = dedup(&members);
@@ -70,6 +67,10 @@ impl Conn {
         if !self.signature_ok(signed, conv.t, conv.n.as_deref(), conv.s.as_deref()) {
             self.out
                 .push(refusal(&req, Reason::ConversationSignatureFailed, None));
+            return;
+        }
+        if conv.temp_conv == Some(true) {
+            self.start_temporary(&req, &peer, members, &conv).await;
             return;
         }
         let Some(mut body) = self.attributes(&req, &conv) else {
@@ -100,6 +101,42 @@ impl Conn {
                 });
             }
             Err(e) => self.out.push(conv_error(&req, e)),
+        }
+    }
+
+    /// `conv/start` with `tempConv`: `started` with the id (`_tmp:…`) and the seconds it lives (`tempConvTTL`,
+    /// without which the SDK would never expire it).
+    async fn start_temporary(
+        &mut self,
+        req: &GenericCommand,
+        peer: &str,
+        members: Vec<String>,
+        conv: &ConvCommand,
+    ) {
+        let ttl = conv.temp_conv_ttl.map(i64::from);
+        let unique = conv.unique == Some(true);
+        match conversations::start_temporary(&self.state.svc, peer, members, ttl, unique).await {
+            Ok(started) => {
+                let now = now_ms();
+                let left = ((started.expires_at - now).max(0) + 999) / 1000;
+                let cdate = chrono::DateTime::from_timestamp_millis(started.created_at)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                self.out.push(GenericCommand {
+                    conv_message: Some(ConvCommand {
+                        cid: Some(started.id),
+                        cdate,
+                        temp_conv_ttl: Some(left.min(i64::from(i32::MAX)) as i32),
+                        ..Default::default()
+                    }),
+                    ..reply_to(req, CommandType::Conv, Some(OpType::Started))
+                });
+            }
+            Err(TempConvError::BadTtl) => self.out.push(refusal(
+                req,
+                Reason::ConversationApiFailed,
+                Some(TempConvError::BadTtl.to_string()),
+            )),
+            Err(TempConvError::Store(e)) => self.out.push(store_error(req, e)),
         }
     }
 
@@ -215,9 +252,20 @@ impl Conn {
             }),
             ..reply_to(&req, CommandType::Conv, Some(OpType::Results))
         };
-        if conv.r#where.is_none() && !conv.temp_conv_ids.is_empty() {
-            // Temporary conversations are not kept: none of them exists.
-            self.out.push(results("[]".into()));
+        if !conv.temp_conv_ids.is_empty() {
+            // Temporary conversations by id: the live ones the client is in.
+            let ids = dedup(&conv.temp_conv_ids);
+            match conversations::temporary(&self.state.svc, &peer, ids).await {
+                Ok(found) => {
+                    let now = now_ms();
+                    let rows: Vec<Value> = found
+                        .iter()
+                        .map(|c| conversations::temporary_row(c, now))
+                        .collect();
+                    self.out.push(results(Value::Array(rows).to_string()));
+                }
+                Err(e) => self.out.push(store_error(&req, e)),
+            }
             return;
         }
         let where_ = match json_object(conv.r#where.as_ref()) {
@@ -245,6 +293,19 @@ impl Conn {
             }
             other => json!({"$and": [other, {"$or": visible}]}),
         };
+        if conv.limit == Some(0) {
+            // `limit(0)`: no conversation, as on LeanCloud (the `where` was still checked).
+            if let Err(e) = crate::store::query::matches(&Map::new(), &where_) {
+                self.out.push(refusal(
+                    &req,
+                    Reason::ConversationQueryFailed,
+                    Some(e.to_string()),
+                ));
+            } else {
+                self.out.push(results("[]".into()));
+            }
+            return;
+        }
         let q = QueryParams {
             where_: Some(where_),
             keys: None,
@@ -256,15 +317,110 @@ impl Conn {
             max_scan: self.state.max_scan,
         };
         match objects::find(&self.state.svc.db, Caller::Master, CLASS.to_string(), q).await {
-            Ok(body) => {
-                let rows = body.get("results").cloned().unwrap_or_else(|| json!([]));
-                self.out.push(results(rows.to_string()));
+            Ok(mut body) => {
+                let mut rows = match body.get_mut("results").map(Value::take) {
+                    Some(Value::Array(rows)) => rows,
+                    _ => Vec::new(),
+                };
+                let flag = conv.flag.unwrap_or(0);
+                if flag & QUERY_COMPACT != 0 {
+                    for row in rows.iter_mut().filter_map(Value::as_object_mut) {
+                        row.remove(MEMBERS);
+                    }
+                }
+                if flag & QUERY_LAST_MESSAGE != 0 {
+                    if let Err(e) = self.with_last_messages(&mut rows).await {
+                        self.out.push(store_error(&req, e));
+                        return;
+                    }
+                }
+                self.out.push(results(Value::Array(rows).to_string()));
             }
             Err(e) => {
                 let detail = e.to_string();
                 self.out
                     .push(refusal(&req, Reason::ConversationQueryFailed, Some(detail)));
             }
+        }
+    }
+
+    /// The last-message flag of `conv/query`: each conversation's last kept message as `msg`, `msg_from`,
+    /// `msg_mid`, `msg_timestamp` (and `bin` when binary, base64 in `msg`).
+    async fn with_last_messages(&mut self, rows: &mut [Value]) -> Result<(), StoreError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get("objectId").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let last = last_messages(&self.state.svc.db, ids).await?;
+        for row in rows.iter_mut().filter_map(Value::as_object_mut) {
+            let Some(id) = row.get("objectId").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some((_, m)) = last.iter().find(|(c, _)| c == id) else {
+                continue;
+            };
+            row.insert("msg".into(), json!(m.data));
+            row.insert("msg_from".into(), json!(m.from));
+            row.insert("msg_mid".into(), json!(m.msg_id));
+            row.insert("msg_timestamp".into(), json!(m.timestamp));
+            if m.binary {
+                row.insert("bin".into(), json!(true));
+            }
+        }
+        Ok(())
+    }
+
+    /// `conv/count`: how many members a conversation has (`result` with `count`).
+    pub(super) async fn count(&mut self, req: GenericCommand) {
+        if self.session_of(&req).is_none() {
+            return;
+        }
+        let conv = req.conv_message.clone().unwrap_or_default();
+        let Some((_, row)) = self.conversation(&req, conv.cid.as_deref()).await else {
+            return;
+        };
+        let count = strings(row.get(MEMBERS)).len().min(i32::MAX as usize) as i32;
+        self.out.push(GenericCommand {
+            conv_message: Some(ConvCommand {
+                count: Some(count),
+                ..Default::default()
+            }),
+            ..reply_to(&req, CommandType::Conv, Some(OpType::Result))
+        });
+    }
+
+    /// `conv/mute` / `conv/unmute`: a member turns the conversation's offline pushes off or on for itself.
+    pub(super) async fn mute(&mut self, req: GenericCommand, mute: bool) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let conv = req.conv_message.clone().unwrap_or_default();
+        let Some((cid, row)) = self.conversation(&req, conv.cid.as_deref()).await else {
+            return;
+        };
+        if !strings(row.get(MEMBERS)).iter().any(|m| **m == *peer) {
+            self.out.push(refusal(
+                &req,
+                Reason::ConversationMembershipRequired,
+                Some("only members may mute a conversation".into()),
+            ));
+            return;
+        }
+        match conversations::mute(&self.state.svc, &peer, &cid, mute).await {
+            Ok(out) => {
+                let udate = out
+                    .get("updatedAt")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                self.out.push(GenericCommand {
+                    conv_message: Some(ConvCommand {
+                        udate,
+                        ..Default::default()
+                    }),
+                    ..reply_to(&req, CommandType::Conv, Some(OpType::Updated))
+                });
+            }
+            Err(e) => self.out.push(conv_error(&req, e)),
         }
     }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::connection::Conn;
 use super::replies::{now_ms, refusal, reply_to, store_error};
-use crate::domain::conversations::strings;
+use crate::domain::conversations::{self, strings};
 use crate::domain::messaging::{self, Origin, SendError};
 use crate::domain::patches::{self, PatchError, PatchRequest};
 use crate::domain::receipts::{self, Ack, MaxReadError};
@@ -17,7 +17,8 @@ use crate::realtime::proto::{
     AckCommand, CommandType, ConvCommand, GenericCommand, LogItem, LogsCommand, MaxReadTuple,
     OpType, PatchCommand, QueryDirection,
 };
-use crate::store::messages::{self, HistoryQuery, HistoryScope, NewMessage};
+use crate::store::messages::{HistoryQuery, HistoryScope, NewMessage};
+use crate::store::temp_convs::is_temp;
 use crate::store::StoreError;
 
 impl Conn {
@@ -68,6 +69,30 @@ impl Conn {
             receipt: dm.r == Some(true),
             ..NewMessage::to_conversation(cid, peer.to_string(), data)
         };
+        if is_temp(&msg.conv_id) {
+            // An expired (or unknown) temporary conversation has its own code, which the SDK names.
+            match conversations::temporary(&self.state.svc, &peer, vec![msg.conv_id.clone()]).await
+            {
+                Ok(found) if found.is_empty() => {
+                    // The code alone, as LeanCloud answers it: the SDK then names the error and gives it its
+                    // own message ("Temporary conversation expired or does not exist.").
+                    let code = Reason::TemporaryConversationExpired.code() as i32;
+                    self.out.push(GenericCommand {
+                        ack_message: Some(AckCommand {
+                            code: Some(code),
+                            ..Default::default()
+                        }),
+                        ..reply_to(&req, CommandType::Ack, None)
+                    });
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.out.push(store_error(&req, e));
+                    return;
+                }
+            }
+        }
         let ip = self.ip.clone();
         match messaging::send(&self.state.svc, msg, Origin::Client, ip).await {
             Ok(stored) => {
@@ -296,7 +321,7 @@ impl Conn {
             limit: lq
                 .l
                 .or(lq.limit)
-                .map_or(DEFAULT_LOGS, |l| (l.max(1) as usize).min(MAX_LOGS)),
+                .map_or(DEFAULT_LOGS, |l| (l.max(0) as usize).min(MAX_LOGS)),
             reversed: newer,
             start_ts: lq.t,
             start_msgid: lq.mid.clone(),
@@ -305,7 +330,8 @@ impl Conn {
             stop_msgid: lq.tmid.clone(),
             include_stop: lq.tt_included == Some(true),
         };
-        match messages::history(&self.state.svc.db, q).await {
+        let lctype = lq.lctype.map(i64::from);
+        match messaging::history(&self.state.svc, q, lctype).await {
             Ok(mut records) => {
                 if !newer {
                     records.reverse();

@@ -190,6 +190,7 @@ impl Conn {
                             let mut t = UnreadTuple {
                                 cid: u.conv_id,
                                 unread: u.count.min(i64::from(i32::MAX)) as i32,
+                                mentioned: u.mentioned.then_some(true),
                                 ..Default::default()
                             };
                             if let Some(last) = u.last {

@@ -486,3 +486,52 @@ async fn a_slow_after_hook_never_slows_sends_and_what_its_queue_cannot_hold_is_d
     // At most 8 calls in flight, 1 taken by the worker waiting for a slot and 2 queued: the rest were dropped.
     assert!(dropped >= 30 - 11, "dropped {dropped}");
 }
+
+fn mute_of(cid: &str, mute: bool) -> GenericCommand {
+    GenericCommand {
+        conv_message: Some(ConvCommand {
+            cid: Some(cid.into()),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(
+            CommandType::Conv,
+            Some(if mute { OpType::Mute } else { OpType::Unmute }),
+        )
+    }
+}
+
+#[tokio::test]
+async fn conv_mute_asks_conversation_update_with_mute_which_may_refuse_it() {
+    // Arrange: the engine accepts unmutes and refuses mutes.
+    let (app, engine) = with_engine(&ALL_HOOKS, &[], |_| {}).await;
+    let (conv, mut a, _b) = two_members(&app).await;
+
+    // Act + assert: accepted, the hook is told who, where, and `mute: true`.
+    let muted = a.request(mute_of(&conv, true)).await;
+    assert_eq!(Some(OpType::Updated), muted.operation(), "{muted:?}");
+    let calls = engine.wait_for("_conversationUpdate", 1).await;
+    assert_eq!(
+        vec![json!({"initBy": "A", "convId": &conv, "mute": true})],
+        calls
+    );
+    let (_, row) = app.get(&format!("/1.1/classes/_Conversation/{conv}")).await;
+    assert_eq!(json!(["A"]), row["mu"]);
+
+    // Act + assert: now refused; `mu` stays as it was.
+    engine.answers.lock().expect("lock").insert(
+        "_conversationUpdate".into(),
+        Answer::Result(json!({"reject": true, "code": 11, "detail": "stay loud"})),
+    );
+    let refused = a.request(mute_of(&conv, false)).await;
+    let err = refused.error_message.expect("error");
+    assert_eq!(
+        (4305, Some(11), Some("stay loud")),
+        (err.code, err.app_code, err.detail.as_deref())
+    );
+    assert_eq!(
+        json!({"initBy": "A", "convId": &conv, "mute": false}),
+        engine.wait_for("_conversationUpdate", 2).await[1]
+    );
+    let (_, row) = app.get(&format!("/1.1/classes/_Conversation/{conv}")).await;
+    assert_eq!(json!(["A"]), row["mu"]);
+}

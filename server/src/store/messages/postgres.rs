@@ -10,8 +10,10 @@ use crate::store::messages::{
     user_conversation_key, HistoryQuery, HistoryScope, MessageKind, MessageRef, NewMessage,
     Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
+use crate::store::objects::ConversationKind;
 use crate::store::postgres::shared::{conversation_in, seq_of};
 use crate::store::postgres::{strings, Params, Pg};
+use crate::store::temp_convs::is_temp;
 use crate::store::StoreResult;
 
 /// Held by every broadcast until its commit: broadcasts commit in `seq` order, so a client's broadcast
@@ -49,11 +51,19 @@ const INSERT: &str = "WITH clock AS (
 pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored> {
     let mut client = pg.client().await?;
     if msg.kind == MessageKind::Normal {
-        let conv = check_target(
-            conversation_in(&client, &msg.conv_id, false).await?,
-            &msg,
-            member,
-        )?;
+        let kind = if is_temp(&msg.conv_id) {
+            let now = chrono::Utc::now().timestamp_millis();
+            crate::store::temp_convs::postgres::live_members(&client, &msg.conv_id, now)
+                .await?
+                .map(|members| ConversationKind {
+                    system: false,
+                    transient: false,
+                    members,
+                })
+        } else {
+            conversation_in(&client, &msg.conv_id, false).await?
+        };
+        let conv = check_target(kind, &msg, member)?;
         let (msg_id, seq, ts) = insert(&client, &msg, conv.transient).await?;
         return Ok(stored_message(msg, conv, seq, msg_id, ts));
     }

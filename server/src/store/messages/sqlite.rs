@@ -10,8 +10,10 @@ use crate::store::messages::{
     recipients_from_column, stored_message, user_conversation_key, HistoryQuery, HistoryScope,
     MessageKind, MessageRef, NewMessage, Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
+use crate::store::objects::ConversationKind;
 use crate::store::sqlite::shared::{conversation_kind, seq_of};
 use crate::store::sqlite::SqliteDb;
+use crate::store::temp_convs::is_temp;
 use crate::store::StoreResult;
 
 const STORED_COLUMNS: &str =
@@ -40,9 +42,15 @@ pub async fn store(db: &SqliteDb, msg: NewMessage, member: bool) -> StoreResult<
     // Every error below comes before the first change, so no savepoint is needed.
     db.write_unguarded(move |tx| {
         let conn = tx.conn();
-        let conv = check_target(conversation_kind(conn, &msg.conv_id)?, &msg, member)?;
-        let msg_id = new_message_id();
         let ts = clock.next_timestamp();
+        let kind = if is_temp(&msg.conv_id) {
+            crate::store::temp_convs::sqlite::live_members(conn, &msg.conv_id, ts)?
+                .map(|members| ConversationKind { system: false, transient: false, members })
+        } else {
+            conversation_kind(conn, &msg.conv_id)?
+        };
+        let conv = check_target(kind, &msg, member)?;
+        let msg_id = new_message_id();
         let recipients = recipients_column(&msg.recipients);
         conn.prepare_cached(
             "INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room, recipients, push, push_field, valid_till, from_ip, bin, mentions, receipt)

@@ -28,7 +28,7 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 5] = [
+const MIGRATIONS: [(i32, &str); 6] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
@@ -41,6 +41,10 @@ const MIGRATIONS: [(i32, &str); 5] = [
     (
         4,
         include_str!("../../../migrations/postgres/004_users.sql"),
+    ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/005_temp_conversations.sql"),
     ),
     (
         6,

@@ -27,6 +27,8 @@ pub struct Unread {
     pub conv_id: String,
     pub count: i64,
     pub last: Option<LastMessage>,
+    /// One of the unread messages mentions the client (by id or `mentionAll`).
+    pub mentioned: bool,
 }
 
 /// A message to hand to a client that was offline (protocol version 1: pushed with `offline: true`).
@@ -39,6 +41,14 @@ pub struct Pending {
     pub timestamp: i64,
     pub data: String,
     pub binary: bool,
+}
+
+/// The last kept message (not transient) of each of `convs` that has one.
+pub async fn last_messages(db: &Db, convs: Vec<String>) -> StoreResult<Vec<(String, LastMessage)>> {
+    match db {
+        Db::Sqlite(db) => sqlite::last_messages(db, convs).await,
+        Db::Postgres(pg) => postgres::last_messages(pg, convs).await,
+    }
 }
 
 /// Per conversation of `client`: how many kept messages from others arrived after its last `read`, and

@@ -39,12 +39,31 @@ fn last_of(r: &tokio_postgres::Row) -> LastMessage {
     }
 }
 
+pub async fn last_messages(pg: &Pg, convs: Vec<String>) -> StoreResult<Vec<(String, LastMessage)>> {
+    let db = pg.client().await?;
+    let last_normal = db
+        .prepare_cached(
+            "SELECT msg_id, from_peer, timestamp, data, bin FROM messages
+             WHERE conv_id = $1 AND kind = 'normal' AND NOT transient ORDER BY seq DESC LIMIT 1",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for conv in convs {
+        if let Some(r) = db.query_opt(&last_normal, &[&conv]).await? {
+            out.push((conv, last_of(&r)));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn unread(pg: &Pg, client: String) -> StoreResult<Vec<Unread>> {
     let db = pg.client().await?;
     let c = &db;
     let count_normal = c
         .prepare_cached(
-            "SELECT COUNT(*) FROM messages WHERE conv_id = $1 AND kind = 'normal' AND NOT transient
+            "SELECT COUNT(*), COALESCE(bool_or(mentions IS NOT NULL AND (mentions -> 'all' = 'true'::jsonb
+                 OR (mentions -> 'pids') @> jsonb_build_array($2::text))), false)
+             FROM messages WHERE conv_id = $1 AND kind = 'normal' AND NOT transient
                AND from_peer != $2 AND timestamp > $3",
         )
         .await?;
@@ -56,10 +75,10 @@ pub async fn unread(pg: &Pg, client: String) -> StoreResult<Vec<Unread>> {
         .await?;
     let mut out = Vec::new();
     for (conv, read_ts, _) in member_conversations(c, &client).await? {
-        let count: i64 = c
+        let row = c
             .query_one(&count_normal, &[&conv, &client, &read_ts])
-            .await?
-            .get(0);
+            .await?;
+        let (count, mentioned): (i64, bool) = (row.get(0), row.get(1));
         if count > 0 {
             let last = c
                 .query_opt(&last_normal, &[&conv])
@@ -70,6 +89,7 @@ pub async fn unread(pg: &Pg, client: String) -> StoreResult<Vec<Unread>> {
                 conv_id: conv,
                 count,
                 last,
+                mentioned,
             });
         }
     }
@@ -96,6 +116,7 @@ pub async fn unread(pg: &Pg, client: String) -> StoreResult<Vec<Unread>> {
                 conv_id: conv,
                 count,
                 last,
+                mentioned: false,
             }),
         }
     }

@@ -46,7 +46,9 @@ pub async fn unread(db: &SqliteDb, client: String) -> StoreResult<Vec<Unread>> {
     db.read(move |conn| {
         let mut out = Vec::new();
         let mut count_normal = conn.prepare_cached(
-            "SELECT COUNT(*) FROM messages WHERE conv_id = ?1 AND kind = 'normal' AND transient = 0
+            "SELECT COUNT(*), COALESCE(MAX(mentions IS NOT NULL AND (json_extract(mentions, '$.all') = 1
+                 OR EXISTS (SELECT 1 FROM json_each(mentions, '$.pids') j WHERE j.value = ?2))), 0)
+             FROM messages WHERE conv_id = ?1 AND kind = 'normal' AND transient = 0
                AND from_peer != ?2 AND timestamp > ?3",
         )?;
         let mut last_normal = conn.prepare_cached(
@@ -55,10 +57,11 @@ pub async fn unread(db: &SqliteDb, client: String) -> StoreResult<Vec<Unread>> {
         )?;
         for conv in member_conversations(conn, &client)? {
             let (read_ts, _) = position(conn, &client, &conv)?;
-            let count: i64 = count_normal.query_row(params![conv, client, read_ts], |r| r.get(0))?;
+            let (count, mentioned): (i64, bool) =
+                count_normal.query_row(params![conv, client, read_ts], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if count > 0 {
                 let last = last_normal.query_row([&conv], last_from_row).optional()?;
-                out.push(Unread { conv_id: conv, count, last });
+                out.push(Unread { conv_id: conv, count, last, mentioned });
             }
         }
         // Messages of system conversations sent to this client alone (`to_peers`).
@@ -78,7 +81,27 @@ pub async fn unread(db: &SqliteDb, client: String) -> StoreResult<Vec<Unread>> {
             let last = by_seq.query_row([seq], last_from_row).optional()?;
             match out.iter_mut().find(|u| u.conv_id == conv) {
                 Some(u) => u.count += count,
-                None => out.push(Unread { conv_id: conv, count, last }),
+                None => out.push(Unread { conv_id: conv, count, last, mentioned: false }),
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+pub async fn last_messages(
+    db: &SqliteDb,
+    convs: Vec<String>,
+) -> StoreResult<Vec<(String, LastMessage)>> {
+    db.read(move |conn| {
+        let mut last_normal = conn.prepare_cached(
+            "SELECT msg_id, from_peer, timestamp, data, bin FROM messages
+             WHERE conv_id = ?1 AND kind = 'normal' AND transient = 0 ORDER BY seq DESC LIMIT 1",
+        )?;
+        let mut out = Vec::new();
+        for conv in convs {
+            if let Some(last) = last_normal.query_row([&conv], last_from_row).optional()? {
+                out.push((conv, last));
             }
         }
         Ok(out)

@@ -22,8 +22,8 @@ use writer::{guarded, into_job, writer_loop, Job};
 /// Versioned migrations, applied in order to a database whose `user_version` is below theirs. 3 holds the
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
 /// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
-/// lookups, 8 relation fields (7 is kept for the realtime work landing beside it).
-const MIGRATIONS: [(i64, &str); 7] = [
+/// lookups, 7 temporary conversations, 8 relation fields.
+const MIGRATIONS: [(i64, &str); 8] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
@@ -33,6 +33,10 @@ const MIGRATIONS: [(i64, &str); 7] = [
         include_str!("../../../migrations/005_receipts_patches.sql"),
     ),
     (6, include_str!("../../../migrations/006_users.sql")),
+    (
+        7,
+        include_str!("../../../migrations/007_temp_conversations.sql"),
+    ),
     (8, include_str!("../../../migrations/008_relations.sql")),
 ];
 
