@@ -7,10 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
+use futures::Stream;
 
-use super::{valid_key, BlobError, BlobMeta, BlobReader};
+use super::{valid_key, BlobError, BlobMeta, BlobReader, Meter};
 
 /// The bodies of one server: a directory.
 #[derive(Debug, Clone)]
@@ -66,23 +65,12 @@ impl LocalBlobs {
         ));
         let mut file = tokio::fs::File::create(&tmp).await?;
         let written = async {
-            let mut md5 = Md5::new();
-            let mut size = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| BlobError::Interrupted(e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > max {
-                    return Err(BlobError::TooLarge { max });
-                }
-                md5.update(&chunk);
+            let mut meter = Meter::new(max);
+            while let Some(chunk) = meter.next(&mut body).await? {
                 tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
             }
             file.sync_all().await?;
-            Ok(BlobMeta {
-                size,
-                md5: hex::encode(md5.finalize()),
-                content_type: content_type.to_string(),
-            })
+            Ok(meter.finish(content_type))
         }
         .await;
         let meta = match written {
@@ -160,6 +148,7 @@ fn place(tmp: &Path, target: &Path, meta: &BlobMeta) -> Result<(), BlobError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
 
     fn chunks(parts: &[&[u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
         futures::stream::iter(

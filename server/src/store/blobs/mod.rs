@@ -62,6 +62,54 @@ pub fn valid_key(key: &str) -> bool {
         })
 }
 
+/// What both stores count while a body streams in: its size against the limit, and its MD5.
+struct Meter {
+    md5: md5::Md5,
+    size: u64,
+    max: u64,
+}
+
+impl Meter {
+    fn new(max: u64) -> Meter {
+        use md5::Digest;
+        Meter {
+            md5: md5::Md5::new(),
+            size: 0,
+            max,
+        }
+    }
+
+    /// The next chunk of the client's stream, counted: `None` at its end; an error when the stream broke or
+    /// the body passed the limit.
+    async fn next<S, E>(&mut self, body: &mut S) -> Result<Option<Bytes>, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use md5::Digest;
+        let Some(chunk) = body.next().await else {
+            return Ok(None);
+        };
+        let chunk = chunk.map_err(|e| BlobError::Interrupted(e.to_string()))?;
+        self.size += chunk.len() as u64;
+        if self.size > self.max {
+            return Err(BlobError::TooLarge { max: self.max });
+        }
+        self.md5.update(&chunk);
+        Ok(Some(chunk))
+    }
+
+    /// The facts of the whole body.
+    fn finish(self, content_type: &str) -> BlobMeta {
+        use md5::Digest;
+        BlobMeta {
+            size: self.size,
+            md5: hex::encode(self.md5.finalize()),
+            content_type: content_type.to_string(),
+        }
+    }
+}
+
 /// The file bodies of a server.
 #[derive(Debug, Clone)]
 pub enum Blobs {

@@ -18,7 +18,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use md5::{Digest, Md5};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -26,7 +25,7 @@ use object_store::{
     PutMode, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
 };
 
-use super::{BlobError, BlobMeta, BlobReader, BlobsConfigError};
+use super::{BlobError, BlobMeta, BlobReader, BlobsConfigError, Meter};
 use crate::config::S3Store;
 
 /// Bodies up to this size are one conditional `PUT`; larger ones go up in parts of this size (S3's minimum
@@ -143,22 +142,11 @@ impl S3Blobs {
         E: std::fmt::Display,
     {
         let path = self.path(key);
-        let mut md5 = Md5::new();
-        let mut size = 0u64;
+        let mut meter = Meter::new(max);
         let mut first = BytesMut::new();
-        let mut next = |chunk: Option<Result<Bytes, E>>| -> Result<Option<Bytes>, BlobError> {
-            let Some(chunk) = chunk else { return Ok(None) };
-            let chunk = chunk.map_err(|e| BlobError::Interrupted(e.to_string()))?;
-            size += chunk.len() as u64;
-            if size > max {
-                return Err(BlobError::TooLarge { max });
-            }
-            md5.update(&chunk);
-            Ok(Some(chunk))
-        };
         // The first part decides: a body that ends within it is one conditional PUT.
         let mut ended = true;
-        while let Some(chunk) = next(body.next().await)? {
+        while let Some(chunk) = meter.next(&mut body).await? {
             first.extend_from_slice(&chunk);
             if first.len() > PART {
                 ended = false;
@@ -166,10 +154,10 @@ impl S3Blobs {
             }
         }
         if ended {
-            let digest = hex::encode(md5.finalize());
+            let meta = meter.finish(content_type);
             let opts = PutOptions {
                 mode: PutMode::Create,
-                attributes: Self::attributes(content_type, &digest),
+                attributes: Self::attributes(content_type, &meta.md5),
                 ..PutOptions::default()
             };
             return match self
@@ -177,11 +165,7 @@ impl S3Blobs {
                 .put_opts(&path, PutPayload::from(first.freeze()), opts)
                 .await
             {
-                Ok(_) => Ok(BlobMeta {
-                    size,
-                    md5: digest,
-                    content_type: content_type.to_string(),
-                }),
+                Ok(_) => Ok(meta),
                 Err(
                     object_store::Error::AlreadyExists { .. }
                     | object_store::Error::Precondition { .. },
@@ -209,7 +193,7 @@ impl S3Blobs {
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
         let written = async {
             writer.put(first.freeze());
-            while let Some(chunk) = next(body.next().await)? {
+            while let Some(chunk) = meter.next(&mut body).await? {
                 writer
                     .wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
@@ -224,13 +208,9 @@ impl S3Blobs {
             return Err(e);
         }
         writer.finish().await.map_err(remote)?;
-        let digest = hex::encode(md5.finalize());
-        self.write_sidecar(&path, content_type, &digest).await?;
-        Ok(BlobMeta {
-            size,
-            md5: digest,
-            content_type: content_type.to_string(),
-        })
+        let meta = meter.finish(content_type);
+        self.write_sidecar(&path, content_type, &meta.md5).await?;
+        Ok(meta)
     }
 
     /// The facts of a multipart body, once its MD5 is known.
