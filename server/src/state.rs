@@ -120,7 +120,7 @@ impl AppState {
                 feed: tokio::sync::broadcast::channel(1024).0,
                 pushes: Arc::new(PushLog::default()),
                 files,
-                logins: crate::domain::users::login_failures(),
+                logins: crate::domain::credentials::login_failures(),
             },
             credentials: Arc::new(credentials),
             faults: Arc::new(Faults::new(config.faults)),

@@ -14,6 +14,7 @@
 //! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
 pub mod conversations;
+pub mod credentials;
 pub mod files;
 pub mod limits;
 pub mod messaging;
@@ -47,5 +48,5 @@ pub struct Services {
     /// File bodies and the file API's settings.
     pub files: Arc<Files>,
     /// Recent failed logins (per account and address).
-    pub logins: Arc<users::LoginFailures>,
+    pub logins: Arc<credentials::LoginFailures>,
 }
