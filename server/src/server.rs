@@ -144,6 +144,16 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/__admin/rate-limits", put(admin::put_rate_limits))
         .route("/__admin/messages", get(admin::messages))
+        .route(
+            "/__admin/class-permissions",
+            get(crate::routes::class_permissions::list),
+        )
+        .route(
+            "/__admin/class-permissions/{class}",
+            get(crate::routes::class_permissions::get)
+                .put(crate::routes::class_permissions::put)
+                .delete(crate::routes::class_permissions::delete),
+        )
         .nest_service("/console", crate::console::router(state.clone()));
     let routed = operators
         .merge(api)

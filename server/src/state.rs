@@ -121,6 +121,7 @@ impl AppState {
                 pushes: Arc::new(PushLog::default()),
                 files,
                 logins: crate::domain::credentials::login_failures(),
+                class_permissions: std::sync::Arc::default(),
             },
             credentials: Arc::new(credentials),
             faults: Arc::new(Faults::new(config.faults)),

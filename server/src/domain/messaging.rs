@@ -422,6 +422,7 @@ mod tests {
                 FilesConfig::default(),
             ),
             logins: std::sync::Arc::default(),
+            class_permissions: std::sync::Arc::default(),
             db,
         }
     }

@@ -11,8 +11,10 @@
 //! - [`limits`]: the app-wide rate-limit buckets;
 //! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
 //! - [`patches`]: edits and recalls of a sent message;
+//! - [`class_permissions`]: who may get, find, create, update, delete and add fields to a class;
 //! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
+pub mod class_permissions;
 pub mod conversations;
 pub mod credentials;
 pub mod files;
@@ -49,4 +51,6 @@ pub struct Services {
     pub files: Arc<Files>,
     /// Recent failed logins (per account and address).
     pub logins: Arc<credentials::LoginFailures>,
+    /// The class permissions this instance read recently.
+    pub class_permissions: Arc<class_permissions::PermissionCache>,
 }

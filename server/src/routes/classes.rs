@@ -10,23 +10,36 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::auth::Access;
+use crate::domain::class_permissions;
 use crate::domain::conversations::{self, Update};
 use crate::error::AppError;
 use crate::routes::scan::{strip_private, strip_private_value};
 use crate::routes::{json_object, parse_json_param, query_params, truthy};
 use crate::state::AppState;
-use crate::store::objects::{
-    self, check_class_access, validate_class_name, QueryParams, CONVERSATION,
-};
+use crate::store::class_permissions::Op;
+use crate::store::objects::{self, validate_class_name, QueryParams, CONVERSATION};
 use crate::store::query::parse_order;
 use crate::store::users::USER_CLASS;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-fn guard(class: &str, access: &Access) -> Result<(), AppError> {
+/// A valid class name, and the class permission of `op` (reads and deletes).
+async fn guard(state: &AppState, class: &str, op: Op, access: &Access) -> Result<(), AppError> {
     validate_class_name(class)?;
-    Ok(check_class_access(class, access)?)
+    Ok(class_permissions::check(&state.svc, class, op, access).await?)
+}
+
+/// A valid class name, and the class permissions of a create or update of `body` (`add_fields` included).
+async fn guard_write(
+    state: &AppState,
+    class: &str,
+    op: Op,
+    access: &Access,
+    body: &serde_json::Map<String, Value>,
+) -> Result<(), AppError> {
+    validate_class_name(class)?;
+    Ok(class_permissions::check_write(&state.svc, class, op, access, body).await?)
 }
 
 pub async fn create(
@@ -36,9 +49,10 @@ pub async fn create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    guard(&class, &access)?;
+    validate_class_name(&class)?;
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
+    guard_write(&state, &class, Op::Create, &access, &body).await?;
     let fetch = truthy(params.get("fetchWhenSave"));
     if class == USER_CLASS {
         // The Python SDK signs up this way: the same as `POST /1.1/users`.
@@ -78,8 +92,7 @@ pub async fn find(
     Path(class): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, &access)?;
-    objects::check_find_access(&class, &access)?;
+    guard(&state, &class, Op::Find, &access).await?;
     let q = find_params(&query_params(raw.as_deref()), state.max_scan)?;
     let mut found = objects::find(&state.svc.db, access, class.clone(), q).await?;
     if let Some(Value::Array(results)) = found.get_mut("results") {
@@ -134,7 +147,7 @@ pub async fn get(
     Path((class, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, &access)?;
+    guard(&state, &class, Op::Get, &access).await?;
     let params = query_params(raw.as_deref());
     let found = objects::get(
         &state.svc.db,
@@ -159,12 +172,13 @@ pub async fn update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, &access)?;
+    validate_class_name(&class)?;
     if class == USER_CLASS {
         return crate::routes::users::update_user(&state, access, &id, raw.as_deref(), &body).await;
     }
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
+    guard_write(&state, &class, Op::Update, &access, &body).await?;
     let where_ = parse_json_param(params.get("where"))?;
     let fetch = truthy(params.get("fetchWhenSave"));
     let mut out = if class == CONVERSATION {
@@ -197,7 +211,7 @@ pub async fn delete(
     Path((class, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&class, &access)?;
+    guard(&state, &class, Op::Delete, &access).await?;
     if class == USER_CLASS {
         crate::domain::users::delete(&state.svc, &access, &id).await?;
         return Ok(Json(json!({})));

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod aliases;
 pub mod batch;
+pub mod class_permissions;
 pub mod classes;
 pub mod files;
 pub mod history2;

@@ -11,10 +11,12 @@ use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{session_token, Access};
-use crate::domain::users;
+use crate::domain::{class_permissions, users};
 use crate::error::{codes, AppError};
 use crate::routes::{json_object, parse_json_param, query_params, truthy};
 use crate::state::{AppState, ConnInfo};
+use crate::store::class_permissions::Op;
+use crate::store::users::USER_CLASS;
 
 /// A sign-up's answer: 201 with `Location` for a new user, 200 for a known `authData` account.
 pub async fn sign_up_response(
@@ -40,12 +42,13 @@ pub async fn sign_up_response(
 /// `POST /1.1/users`. A session token sent along (the SDKs send the previous user's) is ignored.
 pub async fn sign_up(
     State(state): State<AppState>,
-    _access: Access,
+    access: Access,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let params = query_params(raw.as_deref());
     let body = json_object(&body)?;
+    class_permissions::check_write(&state.svc, USER_CLASS, Op::Create, &access, &body).await?;
     sign_up_response(&state, body, truthy(params.get("failOnNotExist"))).await
 }
 
@@ -126,6 +129,7 @@ pub async fn update_user(
 ) -> Result<Json<Value>, AppError> {
     let params = query_params(raw);
     let body = json_object(body)?;
+    class_permissions::check_write(&state.svc, USER_CLASS, Op::Update, &access, &body).await?;
     let where_ = parse_json_param(params.get("where"))?;
     let fetch = truthy(params.get("fetchWhenSave")) || truthy(params.get("new"));
     Ok(Json(Value::Object(
@@ -139,6 +143,7 @@ pub async fn delete(
     access: Access,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    class_permissions::check(&state.svc, USER_CLASS, Op::Delete, &access).await?;
     users::delete(&state.svc, &access, &id).await?;
     Ok(Json(json!({})))
 }

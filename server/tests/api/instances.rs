@@ -377,3 +377,47 @@ async fn backends_gone(url: &str, application: &str) {
     }
     panic!("the killed instance's PostgreSQL backends did not end");
 }
+
+#[tokio::test]
+async fn class_permissions_set_on_one_instance_hold_on_the_other_within_two_seconds() {
+    async fn create(app: &TestApp) -> (StatusCode, Value) {
+        app.call(
+            crate::helpers::Key::App,
+            reqwest::Method::POST,
+            "/1.1/classes/_Conversation",
+            Some(json!({"name": "open", "m": ["x"]})),
+        )
+        .await
+    }
+    // Arrange: B has read the default (closed) permissions of `_Conversation`.
+    let [a, b] = spawn_instances(|_| {}).await;
+    assert_eq!(StatusCode::FORBIDDEN, create(&b).await.0);
+
+    // Act
+    let (status, _) = a
+        .put(
+            "/__admin/class-permissions/_Conversation",
+            json!({"create": {"*": true}}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status);
+
+    // Assert: in force on A at once, on B once its copy is older than two seconds.
+    assert_eq!(StatusCode::CREATED, create(&a).await.0);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = create(&b).await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(StatusCode::FORBIDDEN, status, "{body}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "B still refuses after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, on_b) = b.get("/__admin/class-permissions/_Conversation").await;
+    assert_eq!(json!({"*": true}), on_b["permissions"]["create"]);
+}

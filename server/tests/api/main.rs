@@ -2,6 +2,7 @@
 
 mod auth;
 mod batch;
+mod class_permissions;
 mod classes;
 mod console;
 mod conv_settings;

@@ -116,24 +116,6 @@ pub fn validate_class_name(class: &str) -> StoreResult<()> {
     }
 }
 
-/// `_Conversation` needs the master key (LeanCloud's default class permissions for it).
-pub fn check_class_access(class: &str, caller: &Caller) -> StoreResult<()> {
-    if class == CONVERSATION {
-        caller.require_master()
-    } else {
-        Ok(())
-    }
-}
-
-/// Queries of `_User` need the master key: LeanCloud's default class permission («`_User` 表的查询权限默认是
-/// 关闭的»), so a client cannot list every user's e-mail and phone. Getting one user by id stays open.
-pub fn check_find_access(class: &str, caller: &Caller) -> StoreResult<()> {
-    if class == "_User" && !caller.is_master() {
-        return Err(StoreError::ClassForbidden("find"));
-    }
-    Ok(())
-}
-
 /// The class of roles.
 pub const ROLE: &str = "_Role";
 

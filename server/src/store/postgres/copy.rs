@@ -296,6 +296,46 @@ pub async fn from_sqlite(sqlite: &Path, pg: &Pg) -> StoreResult<CopyCounts> {
         },
     )
     .await?;
+    copy_table(
+        sqlite,
+        "SELECT owner_class, owner_id, key, target_class, target_id FROM relations",
+        async |rows| {
+            c.execute(
+                "INSERT INTO relations (owner_class, owner_id, key, target_class, target_id)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &texts(rows, 0),
+                    &texts(rows, 1),
+                    &texts(rows, 2),
+                    &texts(rows, 3),
+                    &texts(rows, 4),
+                ],
+            )
+            .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    copy_table(
+        sqlite,
+        "SELECT class, permissions, updated_at FROM class_permissions",
+        async |rows| {
+            c.execute(
+                "INSERT INTO class_permissions (class, permissions, updated_at)
+                 SELECT cl, p::jsonb, at FROM unnest($1::text[], $2::text[], $3::bigint[]) AS r(cl, p, at)
+                 ON CONFLICT (class) DO UPDATE SET permissions = EXCLUDED.permissions, updated_at = EXCLUDED.updated_at",
+                &[
+                    &texts(rows, 0),
+                    &texts(rows, 1),
+                    &column(rows, 2, |v| int(v).unwrap_or(0)),
+                ],
+            )
+            .await?;
+            Ok(())
+        },
+    )
+    .await?;
     // Sends to a conversation continue after its newest copied message.
     c.execute(
         "INSERT INTO conversation_clocks (conv_id, last_ts)
