@@ -66,6 +66,36 @@ impl Request for Scan {
     }
 }
 
+/// `GET /__admin/class-permissions` (leancloud-server's; LeanCloud's API has no such endpoint): the classes whose
+/// permissions were set.
+#[derive(Debug, Clone)]
+pub struct ClassPermissionsList;
+
+/// The answer of [`ClassPermissionsList`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClassPermissionsPage {
+    pub results: Vec<Map<String, Value>>,
+}
+
+impl Request for ClassPermissionsList {
+    type Response = ClassPermissionsPage;
+    fn method(&self) -> http::Method {
+        http::Method::GET
+    }
+    fn path(&self) -> String {
+        "/../__admin/class-permissions".into()
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+        Ok(None)
+    }
+    fn is_idempotent(&self) -> bool {
+        true
+    }
+}
+
 /// Which history endpoint a conversation's messages come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HistoryOf {

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::api::{
-    Api, History, HistoryOf, Scan, Subscribers, HISTORY_LIMIT, SCAN_LIMIT, SUBSCRIBER_LIMIT,
+    Api, ClassPermissionsList, History, HistoryOf, Scan, Subscribers, HISTORY_LIMIT, SCAN_LIMIT,
+    SUBSCRIBER_LIMIT,
 };
 use crate::files::{self, committed_rows, DownloadOptions, FileRow, FilesSummary, FILE_CLASS};
 use crate::{bar_style, Error, FORMAT};
@@ -35,6 +36,8 @@ pub const MESSAGES: &str = "messages.jsonl";
 pub const SUBSCRIBERS: &str = "subscribers.jsonl";
 /// With `--subscriber-history`: what each subscriber of a service conversation received.
 pub const SUBSCRIBER_MESSAGES: &str = "subscriber-messages.jsonl";
+/// The class permissions set on the source (when it is a leancloud-server: LeanCloud's API does not answer them).
+pub const CLASS_PERMISSIONS: &str = "class-permissions.jsonl";
 pub const CLASSES_DIR: &str = "classes";
 /// Exported unless told otherwise: conversations, upstream messages to system conversations, files (whose
 /// bodies follow), users, roles and devices. LeanCloud's REST API never shows `password` and `salt`, so users
@@ -136,6 +139,8 @@ pub struct ExportSummary {
     pub files: FilesSummary,
     /// Only `_File` and the bodies were exported.
     pub files_only: bool,
+    /// Classes whose permissions were exported; `None`: the source does not answer them (LeanCloud).
+    pub class_permissions: Option<u64>,
 }
 
 impl ExportSummary {
@@ -175,6 +180,13 @@ impl ExportSummary {
             self.elapsed_secs,
             if self.resumed { ", resumed" } else { "" }
         );
+        match self.class_permissions {
+            Some(n) => println!("  {:<28} {n:>10} classes", "class permissions"),
+            None if !self.files_only => println!(
+                "  class permissions: not offered by the source (LeanCloud shows them in its console only); set them on the new server"
+            ),
+            None => {}
+        }
         self.files.print();
     }
 }
@@ -303,6 +315,36 @@ fn subscriber_list(dir: &Path, committed: u64) -> Result<Vec<(String, String)>, 
             ))
         })
         .collect())
+}
+
+/// The class permissions set on the source into [`CLASS_PERMISSIONS`], rewritten whole on every run (one request).
+/// A source that refuses the request (LeanCloud has no such endpoint) leaves no file: `None`.
+async fn export_class_permissions(api: &Api, dir: &Path) -> Result<Option<u64>, Error> {
+    let page = match api.call(&ClassPermissionsList).await {
+        Ok(page) => page,
+        Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => return Ok(None),
+        Err(e) => return Err(Error::Api(e)),
+    };
+    let mut text = header("ClassPermissions", None);
+    let mut n = 0;
+    for row in page
+        .results
+        .iter()
+        .filter(|r| r.get("default") != Some(&Value::Bool(true)))
+    {
+        let line =
+            json!({"className": row.get("className"), "permissions": row.get("permissions")});
+        text.push_str(&line.to_string());
+        text.push('\n');
+        n += 1;
+    }
+    let path = dir.join(CLASS_PERMISSIONS);
+    let partial = dir.join(format!("{CLASS_PERMISSIONS}.partial"));
+    fs::write(&partial, text)
+        .and_then(|()| File::open(&partial)?.sync_all())
+        .and_then(|()| fs::rename(&partial, &path))
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(Some(n))
 }
 
 /// Runs (or continues) an export into `options.out`.
@@ -555,6 +597,12 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
             );
         }
     }
+
+    let class_permissions = if cp.files_only {
+        None
+    } else {
+        export_class_permissions(api, &dir).await?
+    };
 
     // 2. File bodies, on every run once the classes are in: the directory itself records which are saved, so
     // this retries what failed before and costs one stat per file otherwise.
@@ -865,6 +913,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         rows_this_run: 0,
         files: files_summary,
         files_only: cp.files_only,
+        class_permissions,
     };
     for class in &cp.classes {
         summary

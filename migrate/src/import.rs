@@ -12,7 +12,8 @@ use leancloud_server::store::blobs::Blobs;
 
 use crate::bodies::{move_bodies, BodiesSummary};
 use crate::export::{
-    class_file, CLASSES_DIR, MANIFEST, MESSAGES, SUBSCRIBERS, SUBSCRIBER_MESSAGES,
+    class_file, CLASSES_DIR, CLASS_PERMISSIONS, MANIFEST, MESSAGES, SUBSCRIBERS,
+    SUBSCRIBER_MESSAGES,
 };
 use crate::Error;
 
@@ -98,6 +99,7 @@ impl ImportSummary {
                 FileKind::Objects { class } => format!("class {class}"),
                 FileKind::Messages => "messages".into(),
                 FileKind::Subscribers => "service subscribers".into(),
+                FileKind::ClassPermissions => "class permissions".into(),
             };
             println!(
                 "{:<44} {:<24} {:>10} {:>10} {:>10}",
@@ -172,7 +174,12 @@ pub fn export_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         }
         files.extend(others);
     }
-    for rel in [MESSAGES, SUBSCRIBER_MESSAGES, SUBSCRIBERS] {
+    for rel in [
+        MESSAGES,
+        SUBSCRIBER_MESSAGES,
+        SUBSCRIBERS,
+        CLASS_PERMISSIONS,
+    ] {
         let p = dir.join(rel);
         if p.exists() {
             files.push(p);

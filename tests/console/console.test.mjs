@@ -394,6 +394,42 @@ test('the operations page shows the per-minute chart, the buckets and the connec
   await tom.close();
 });
 
+test('class permissions are shown, opened and reset from the permissions page', async () => {
+  const appKeyCreate = async () => (await fetch(base + '/1.1/classes/_Conversation', {
+    method: 'POST',
+    headers: { 'X-LC-Id': APP_ID, 'X-LC-Key': 'dev-app-key', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'from a client', m: ['ann'] }),
+  })).status;
+  assert.equal(await appKeyCreate(), 403);
+  await page.goto(base + '/console/#/permissions');
+  const row = page.locator('#permissions tr[data-class="_Conversation"]');
+  await row.waitFor();
+  assert.match(await row.textContent(), /_Conversation \(default\)master key only/);
+  await row.locator('button', { hasText: 'Edit' }).click();
+  assert.equal(await page.inputValue('#perm-class'), '_Conversation');
+  assert.equal(await page.inputValue('#perm-create'), 'named');
+  await page.selectOption('#perm-create', 'everyone');
+  await page.selectOption('#perm-find', 'named');
+  await page.fill('#perm-find-roles', 'Staff, Admins');
+  await page.click('#perm-save');
+  await page.locator('.notice.ok', { hasText: 'Saved the permissions of _Conversation.' }).waitFor();
+  await page.locator('#permissions tr[data-class="_Conversation"] td', { hasText: 'roles: Staff, Admins' }).waitFor();
+  await shot('10-permissions');
+  const stored = await rest('GET', '/__admin/class-permissions/_Conversation');
+  assert.deepEqual(stored.permissions.create, { '*': true });
+  assert.deepEqual(stored.permissions.find, { users: [], roles: ['Staff', 'Admins'] });
+  assert.equal(await appKeyCreate(), 201);
+  // A bad class name is refused with the server's message, and nothing changes.
+  await page.fill('#perm-class', 'no-dash');
+  await page.click('#perm-save');
+  await page.locator('.notice.error', { hasText: 'code 103' }).waitFor();
+  await page.fill('#perm-class', '_Conversation');
+  await page.click('#perm-reset');
+  await page.locator('.notice.ok', { hasText: '_Conversation has its default permissions again.' }).waitFor();
+  assert.equal(await page.inputValue('#perm-create'), 'named');
+  assert.equal(await appKeyCreate(), 403);
+});
+
 test('signing out ends the session', async () => {
   await page.click('#signout');
   await page.locator('#signin-form').waitFor({ state: 'visible' });

@@ -102,8 +102,20 @@ async fn export(server: &Server, dir: &std::path::Path) -> std::process::Output 
 }
 
 /// The second server answers as the first: every object of `CLASSES` as stored, each conversation's history,
-/// the messages to chosen clients with their recipients, a recipient's own history, `lm`, the subscribers.
+/// the messages to chosen clients with their recipients, a recipient's own history, `lm`, the subscribers, the
+/// class permissions.
 async fn assert_same_app(first: &Server, second: &Server, seeded: &Seeded) {
+    let permissions = first.get("/__admin/class-permissions").await;
+    assert_eq!(
+        serde_json::json!({"users": [], "roles": ["mods"]}),
+        permissions["results"][0]["permissions"]["delete"],
+        "{permissions}"
+    );
+    assert_eq!(
+        permissions,
+        second.get("/__admin/class-permissions").await,
+        "class permissions move with the app"
+    );
     for class in CLASSES {
         let before = first.scan(class).await;
         let after = second.scan(class).await;

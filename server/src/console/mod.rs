@@ -12,6 +12,7 @@ mod api;
 mod conversations;
 mod messages;
 mod operations;
+mod permissions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -144,6 +145,11 @@ pub fn router(app: AppState) -> Router {
         .route("/broadcasts", post(messages::broadcast))
         .route("/quota", get(operations::quota))
         .route("/operations", get(operations::operations))
+        .route("/permissions", get(permissions::list))
+        .route(
+            "/permissions/{class}",
+            axum::routing::put(permissions::put).delete(permissions::reset),
+        )
         .route("/live", get(messages::live))
         .fallback(api_not_found);
     Router::new()

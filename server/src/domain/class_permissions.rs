@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::domain::Services;
 use crate::store::class_permissions::{self as perms, ClassPermissions, Op};
-use crate::store::objects::validate_class_name;
+use crate::store::objects::{validate_class_name, CONVERSATION};
+use crate::store::users::USER_CLASS;
 use crate::store::{Caller, StoreError, StoreResult};
 
 /// How long an instance answers from what it read.
@@ -114,9 +115,15 @@ pub async fn check_write(
     }
 }
 
-/// Every class whose permissions were set, by name (the others have their defaults).
+/// Every class whose permissions were set, and the built-in classes whose defaults close something, by name (the
+/// other classes are open).
 pub async fn list(svc: &Services) -> StoreResult<BTreeMap<String, ClassPermissions>> {
-    perms::load_all(&svc.db).await
+    let mut set = perms::load_all(&svc.db).await?;
+    for class in [CONVERSATION, USER_CLASS] {
+        set.entry(class.to_string())
+            .or_insert_with(|| ClassPermissions::defaults(class));
+    }
+    Ok(set)
 }
 
 /// Sets the permissions of `class` from LeanCloud's wire form (an operation left out gets the class's default),

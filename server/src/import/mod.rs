@@ -23,6 +23,7 @@ use rusqlite::{params, Connection, Transaction};
 use serde_json::{Map, Value};
 
 use crate::config::Durability;
+use crate::store::class_permissions::ClassPermissions;
 use crate::store::db::{parse_iso_millis, SqliteDb};
 use crate::store::objects::{unique_key, validate_class_name};
 pub use files::FileUrls;
@@ -60,6 +61,8 @@ pub enum FileKind {
     Messages,
     /// Service-conversation subscribers.
     Subscribers,
+    /// Class permissions: one `{"className", "permissions"}` per line.
+    ClassPermissions,
 }
 
 /// The outcome of one file.
@@ -255,6 +258,7 @@ impl Importer {
             }
             "Messages" => FileKind::Messages,
             "Subscribers" => FileKind::Subscribers,
+            "ClassPermissions" => FileKind::ClassPermissions,
             other => return Err(lines.error(format!("unknown file type {other:?}"))),
         };
         let dry_run = self.dry_run;
@@ -282,6 +286,9 @@ impl Importer {
             }
             FileKind::Messages => import_messages(&tx, &mut lines, &mut report, &self.files)?,
             FileKind::Subscribers => import_subscribers(&tx, &mut lines, &mut report)?,
+            FileKind::ClassPermissions => {
+                import_class_permissions(&tx, &mut lines, &mut report)?;
+            }
         }
         if dry_run {
             tx.rollback().map_err(db_error)?;
@@ -400,6 +407,44 @@ fn import_objects(
                 .and_then(|mut s| s.execute(params![class, id, url]))
                 .map_err(|e| sql(lines, e))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Class permissions, checked as the admin endpoint checks them; a class that has permissions here already keeps
+/// them (as an object that exists is skipped).
+fn import_class_permissions(
+    tx: &Transaction<'_>,
+    lines: &mut Lines<impl BufRead>,
+    report: &mut FileReport,
+) -> Result<(), ImportError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    while let Some(text) = lines.next_line()? {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let row = parse_object(lines, &text)?;
+        report.rows += 1;
+        let class = row
+            .get("className")
+            .and_then(Value::as_str)
+            .ok_or_else(|| lines.error("missing className"))?;
+        validate_class_name(class)
+            .map_err(|_| lines.error(format!("invalid class name {class:?}")))?;
+        let perms =
+            ClassPermissions::from_json(class, row.get("permissions").unwrap_or(&Value::Null))
+                .map_err(|e| lines.error(e.to_string()))?;
+        let changed = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO class_permissions (class, permissions, updated_at) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![class, perms.to_json().to_string(), now]))
+            .map_err(|e| sql(lines, e))?;
+        if changed == 1 {
+            report.inserted += 1;
+        } else {
+            report.skipped += 1;
         }
     }
     Ok(())

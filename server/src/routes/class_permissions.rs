@@ -14,26 +14,12 @@ use crate::domain::class_permissions;
 use crate::error::AppError;
 use crate::routes::json_object;
 use crate::state::AppState;
-use crate::store::class_permissions::ClassPermissions;
-use crate::store::objects::{validate_class_name, CONVERSATION};
-use crate::store::users::USER_CLASS;
-
-fn render(class: &str, p: &ClassPermissions) -> Value {
-    json!({
-        "className": class,
-        "permissions": p.to_json(),
-        "default": *p == ClassPermissions::defaults(class),
-    })
-}
+use crate::store::objects::validate_class_name;
 
 pub async fn list(State(state): State<AppState>, access: Access) -> Result<Json<Value>, AppError> {
     access.require_master()?;
-    let mut set = class_permissions::list(&state.svc).await?;
-    for class in [CONVERSATION, USER_CLASS] {
-        set.entry(class.to_string())
-            .or_insert_with(|| ClassPermissions::defaults(class));
-    }
-    let results: Vec<Value> = set.iter().map(|(c, p)| render(c, p)).collect();
+    let set = class_permissions::list(&state.svc).await?;
+    let results: Vec<Value> = set.iter().map(|(c, p)| p.summary(c)).collect();
     Ok(Json(json!({ "results": results })))
 }
 
@@ -45,7 +31,7 @@ pub async fn get(
     access.require_master()?;
     validate_class_name(&class)?;
     let p = class_permissions::of(&state.svc, &class).await?;
-    Ok(Json(render(&class, &p)))
+    Ok(Json(p.summary(&class)))
 }
 
 pub async fn put(
@@ -57,7 +43,7 @@ pub async fn put(
     access.require_master()?;
     let body = Value::Object(json_object(&body)?);
     let p = class_permissions::set(&state.svc, &class, &body).await?;
-    Ok(Json(render(&class, &p)))
+    Ok(Json(p.summary(&class)))
 }
 
 pub async fn delete(
@@ -67,5 +53,5 @@ pub async fn delete(
 ) -> Result<Json<Value>, AppError> {
     access.require_master()?;
     let p = class_permissions::reset(&state.svc, &class).await?;
-    Ok(Json(render(&class, &p)))
+    Ok(Json(p.summary(&class)))
 }

@@ -160,6 +160,7 @@
     } else if (page === 'live') renderLive(view);
     else if (page === 'send') renderSend(view);
     else if (page === 'operations') renderOperations(view);
+    else if (page === 'permissions') renderPermissions(view);
     else { page = 'conversations'; renderConversations(view); }
     for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
   }
@@ -592,6 +593,102 @@
     }
     load();
     state.timer = setInterval(load, 5000);
+  }
+
+  // ---- class permissions ------------------------------------------------------------------------------
+
+  const PERM_OPS = ['get', 'find', 'create', 'update', 'delete', 'add_fields'];
+
+  function permText(p) {
+    if (p['*']) return 'everyone';
+    if (p.onlySignInUsers) return 'signed-in users';
+    const users = p.users || []; const roles = p.roles || [];
+    if (!users.length && !roles.length) return 'master key only';
+    return [users.length ? 'users: ' + users.join(', ') : null, roles.length ? 'roles: ' + roles.join(', ') : null].filter(Boolean).join('; ');
+  }
+
+  function renderPermissions(view) {
+    const list = el('div');
+    const result = el('div');
+    const classInput = el('input', { type: 'text', id: 'perm-class', placeholder: 'Class name, e.g. _Conversation', required: true });
+    const rows = {};
+    const form = el('form', { id: 'perm-form', class: 'card', onsubmit: (ev) => { ev.preventDefault(); save(); } },
+      el('h2', {}, 'Set a class\u2019s permissions'),
+      el('label', { for: 'perm-class' }, 'Class'), classInput,
+      el('table', {},
+        el('thead', {}, el('tr', {}, ['Operation', 'Who', 'Users (ids)', 'Roles (names)'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, PERM_OPS.map((op) => {
+          const who = el('select', { id: `perm-${op}`, 'aria-label': `${op}: who` },
+            el('option', { value: 'everyone' }, 'Everyone'), el('option', { value: 'signed-in' }, 'Signed-in users'),
+            el('option', { value: 'named' }, 'Named users and roles (none: master key only)'));
+          const users = el('input', { type: 'text', id: `perm-${op}-users`, 'aria-label': `${op}: users`, placeholder: 'id, id' });
+          const roles = el('input', { type: 'text', id: `perm-${op}-roles`, 'aria-label': `${op}: roles`, placeholder: 'Role, Role' });
+          rows[op] = { who, users, roles };
+          return el('tr', {}, el('td', { class: 'mono' }, op), el('td', {}, who), el('td', {}, users), el('td', {}, roles));
+        }))),
+      el('div', { class: 'actions' },
+        el('button', { id: 'perm-save', class: 'primary', type: 'submit' }, 'Save'),
+        el('button', { id: 'perm-reset', type: 'button', onclick: () => reset() }, 'Reset to defaults')),
+      result);
+    append(view,
+      el('div', { class: 'page-head' },
+        el('div', {}, el('h1', {}, 'Class permissions'),
+          el('div', { class: 'muted' }, 'Who may get, find, create, update, delete and add fields to a class\u2019s objects. The master key always may; ACLs still apply to each object.'))),
+      list, form);
+
+    function fill(summary) {
+      classInput.value = summary.className;
+      for (const op of PERM_OPS) {
+        const p = summary.permissions[op] || { '*': true };
+        const r = rows[op];
+        r.who.value = p['*'] ? 'everyone' : p.onlySignInUsers ? 'signed-in' : 'named';
+        r.users.value = (p.users || []).join(', ');
+        r.roles.value = (p.roles || []).join(', ');
+      }
+    }
+    function collect() {
+      const out = {};
+      for (const op of PERM_OPS) {
+        const r = rows[op];
+        if (r.who.value === 'everyone') out[op] = { '*': true };
+        else if (r.who.value === 'signed-in') out[op] = { onlySignInUsers: true };
+        else out[op] = { users: splitIds(r.users.value), roles: splitIds(r.roles.value) };
+      }
+      return out;
+    }
+    async function save() {
+      const cls = classInput.value.trim();
+      try {
+        const saved = await api('PUT', '/permissions/' + encodeURIComponent(cls), collect());
+        fill(saved);
+        clear(result).appendChild(okBox(`Saved the permissions of ${saved.className}.`));
+        load();
+      } catch (err) { clear(result).appendChild(errorBox(err)); }
+    }
+    async function reset() {
+      const cls = classInput.value.trim();
+      try {
+        const back = await api('DELETE', '/permissions/' + encodeURIComponent(cls));
+        fill(back);
+        clear(result).appendChild(okBox(`${back.className} has its default permissions again.`));
+        load();
+      } catch (err) { clear(result).appendChild(errorBox(err)); }
+    }
+    async function load() {
+      try {
+        const data = await api('GET', '/permissions');
+        clear(list);
+        append(list, el('div', { class: 'card table-card' },
+          el('div', { class: 'card-head' }, el('h2', {}, 'Classes with permissions set'), el('span', { class: 'muted' }, 'Other classes are open to everyone.')),
+          el('table', { id: 'permissions' },
+            el('thead', {}, el('tr', {}, el('th', {}, 'Class'), PERM_OPS.map((op) => el('th', {}, op)), el('th', {}, ''))),
+            el('tbody', {}, data.results.map((c) => el('tr', { 'data-class': c.className },
+              el('td', { class: 'mono' }, c.className, c.default ? el('span', { class: 'muted' }, ' (default)') : null),
+              PERM_OPS.map((op) => el('td', {}, permText(c.permissions[op]))),
+              el('td', {}, el('button', { type: 'button', onclick: () => fill(c) }, 'Edit'))))))));
+      } catch (err) { clear(list); list.appendChild(errorBox(err)); }
+    }
+    load();
   }
 
   // ---- start ------------------------------------------------------------------------------------------

@@ -197,6 +197,16 @@ impl ClassPermissions {
         }
     }
 
+    /// How the admin endpoint and the console show a class's permissions: `{"className", "permissions",
+    /// "default"}` (`default`: the class has its default permissions).
+    pub fn summary(&self, class: &str) -> Value {
+        json!({
+            "className": class,
+            "permissions": self.to_json(),
+            "default": *self == ClassPermissions::defaults(class),
+        })
+    }
+
     pub fn to_json(&self) -> Value {
         Value::Object(
             self.0
