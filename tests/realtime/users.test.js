@@ -129,3 +129,27 @@ test('a role grants its users, and the users of its child roles, what its ACL en
   await assert.rejects(new AV.Query('Doc').get(doc.objectId), 'bob cannot read it');
   await AV.User.logOut();
 });
+
+test('class permissions: conversations an app opens to signed-in users are created and found through the SDK', async () => {
+  const Conversation = AV.Object.extend('_Conversation');
+  const save = () => {
+    const conv = new Conversation();
+    conv.set('name', 'made by a client');
+    conv.set('m', ['ana', 'bob']);
+    return conv.save();
+  };
+  // Closed by default: the app key alone, or a user, is refused.
+  await assert.rejects(save(), err => err.code === 403 && /Forbidden to create by class permissions/.test(err.message));
+  await server.restOk('PUT', '/__admin/class-permissions/_Conversation', {
+    create: { onlySignInUsers: true }, find: { onlySignInUsers: true }, get: { onlySignInUsers: true },
+  });
+  await assert.rejects(save(), err => err.code === 403, 'no session: still refused');
+  const ana = await signUp(h.uid('ana'));
+  const saved = await h.call(save(), 'a signed-in user creates a conversation');
+  const found = await h.call(new AV.Query('_Conversation').equalTo('name', 'made by a client').find(), 'find');
+  assert.deepEqual(found.map(c => c.id), [saved.id]);
+  assert.deepEqual(found[0].get('m'), ['ana', 'bob']);
+  assert.equal(AV.User.current().id, ana.id);
+  await AV.User.logOut();
+  await server.restOk('DELETE', '/__admin/class-permissions/_Conversation');
+});
