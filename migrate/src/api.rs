@@ -23,6 +23,8 @@ const V12: &str = "/../1.2";
 pub const SCAN_LIMIT: u32 = 1000;
 /// Records per history page (LeanCloud's maximum).
 pub const HISTORY_LIMIT: u32 = 1000;
+/// Members of a relation per page (LeanCloud's largest query page).
+pub const RELATION_LIMIT: u32 = 1000;
 /// Subscribers per page (LeanCloud's maximum).
 pub const SUBSCRIBER_LIMIT: u32 = 50;
 
@@ -87,6 +89,55 @@ impl Request for ClassPermissionsList {
     }
     fn query(&self) -> Vec<(&'static str, String)> {
         Vec::new()
+    }
+    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+        Ok(None)
+    }
+    fn is_idempotent(&self) -> bool {
+        true
+    }
+}
+
+/// `GET /1.1/classes/{target}?where={"$relatedTo":…,"objectId":{"$gt":after}}&keys=objectId&order=objectId&limit`:
+/// the ids of the objects one `Relation` field of one object holds, a page at a time.
+#[derive(Debug, Clone)]
+pub struct RelatedIds {
+    pub owner_class: String,
+    pub owner_id: String,
+    pub key: String,
+    pub target_class: String,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// One page of [`RelatedIds`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelatedPage {
+    pub results: Vec<Map<String, Value>>,
+}
+
+impl Request for RelatedIds {
+    type Response = RelatedPage;
+    fn method(&self) -> http::Method {
+        http::Method::GET
+    }
+    fn path(&self) -> String {
+        format!("/classes/{}", segment(&self.target_class))
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut w = serde_json::json!({"$relatedTo": {
+            "object": {"__type": "Pointer", "className": self.owner_class, "objectId": self.owner_id},
+            "key": self.key,
+        }});
+        if let Some(after) = &self.after {
+            w["objectId"] = serde_json::json!({"$gt": after});
+        }
+        vec![
+            ("where", w.to_string()),
+            ("keys", "objectId".into()),
+            ("order", "objectId".into()),
+            ("limit", self.limit.to_string()),
+        ]
     }
     fn body(&self) -> Result<Option<Vec<u8>>, Error> {
         Ok(None)

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::api::{
-    Api, ClassPermissionsList, History, HistoryOf, Scan, Subscribers, HISTORY_LIMIT, SCAN_LIMIT,
-    SUBSCRIBER_LIMIT,
+    Api, ClassPermissionsList, History, HistoryOf, RelatedIds, Scan, Subscribers, HISTORY_LIMIT,
+    RELATION_LIMIT, SCAN_LIMIT, SUBSCRIBER_LIMIT,
 };
 use crate::files::{self, committed_rows, DownloadOptions, FileRow, FilesSummary, FILE_CLASS};
 use crate::{bar_style, Error, FORMAT};
@@ -36,6 +36,8 @@ pub const MESSAGES: &str = "messages.jsonl";
 pub const SUBSCRIBERS: &str = "subscribers.jsonl";
 /// With `--subscriber-history`: what each subscriber of a service conversation received.
 pub const SUBSCRIBER_MESSAGES: &str = "subscriber-messages.jsonl";
+/// The members of every `Relation` field of the exported objects (a role's users and child roles, …).
+pub const RELATIONS: &str = "relations.jsonl";
 /// The class permissions set on the source (when it is a leancloud-server: LeanCloud's API does not answer them).
 pub const CLASS_PERMISSIONS: &str = "class-permissions.jsonl";
 pub const CLASSES_DIR: &str = "classes";
@@ -141,6 +143,8 @@ pub struct ExportSummary {
     pub files_only: bool,
     /// Classes whose permissions were exported; `None`: the source does not answer them (LeanCloud).
     pub class_permissions: Option<u64>,
+    /// Members of `Relation` fields.
+    pub relations: u64,
 }
 
 impl ExportSummary {
@@ -180,6 +184,7 @@ impl ExportSummary {
             self.elapsed_secs,
             if self.resumed { ", resumed" } else { "" }
         );
+        println!("  {:<28} {:>10}", "relation members", self.relations);
         match self.class_permissions {
             Some(n) => println!("  {:<28} {n:>10} classes", "class permissions"),
             None if !self.files_only => println!(
@@ -317,6 +322,16 @@ fn subscriber_list(dir: &Path, committed: u64) -> Result<Vec<(String, String)>, 
         .collect())
 }
 
+/// Replaces `dir/name` with `text` whole: written beside it, synced, renamed over it.
+fn replace_file(dir: &Path, name: &str, text: &str) -> Result<(), Error> {
+    let path = dir.join(name);
+    let partial = dir.join(format!("{name}.partial"));
+    fs::write(&partial, text)
+        .and_then(|()| File::open(&partial)?.sync_all())
+        .and_then(|()| fs::rename(&partial, &path))
+        .map_err(|e| Error::io(&path, e))
+}
+
 /// The class permissions set on the source into [`CLASS_PERMISSIONS`], rewritten whole on every run (one request).
 /// A source that refuses the request (LeanCloud has no such endpoint) leaves no file: `None`.
 async fn export_class_permissions(api: &Api, dir: &Path) -> Result<Option<u64>, Error> {
@@ -338,13 +353,73 @@ async fn export_class_permissions(api: &Api, dir: &Path) -> Result<Option<u64>, 
         text.push('\n');
         n += 1;
     }
-    let path = dir.join(CLASS_PERMISSIONS);
-    let partial = dir.join(format!("{CLASS_PERMISSIONS}.partial"));
-    fs::write(&partial, text)
-        .and_then(|()| File::open(&partial)?.sync_all())
-        .and_then(|()| fs::rename(&partial, &path))
-        .map_err(|e| Error::io(&path, e))?;
+    replace_file(dir, CLASS_PERMISSIONS, &text)?;
     Ok(Some(n))
+}
+
+/// The members of every `Relation` field (`{"__type":"Relation","className"}`) of the objects exported into
+/// `classes/`, into [`RELATIONS`] (`{"owner_class","owner_id","key","target_class","target_id"}` per member):
+/// one query per field of each such object (`$relatedTo`, 1,000 ids a page), rewritten whole on every run. Objects
+/// without relations cost nothing.
+async fn export_relations(api: &Api, dir: &Path, classes: &[String]) -> Result<u64, Error> {
+    let mut text = header("Relations", None);
+    let mut n = 0;
+    for class in classes {
+        let path = dir.join(class_file(class));
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
+            let line = line.map_err(|e| Error::io(&path, e))?;
+            let Ok(Value::Object(row)) = serde_json::from_str::<Value>(&line) else {
+                continue; // the header
+            };
+            let Some(id) = row.get("objectId").and_then(Value::as_str) else {
+                continue;
+            };
+            for (key, value) in &row {
+                if value.get("__type").and_then(Value::as_str) != Some("Relation") {
+                    continue;
+                }
+                let Some(target) = value.get("className").and_then(Value::as_str) else {
+                    continue;
+                };
+                let mut after = None;
+                loop {
+                    let page = api
+                        .call(&RelatedIds {
+                            owner_class: class.clone(),
+                            owner_id: id.to_string(),
+                            key: key.clone(),
+                            target_class: target.to_string(),
+                            after: after.clone(),
+                            limit: RELATION_LIMIT,
+                        })
+                        .await?;
+                    let ids: Vec<&str> = page
+                        .results
+                        .iter()
+                        .filter_map(|r| r.get("objectId").and_then(Value::as_str))
+                        .collect();
+                    for target_id in &ids {
+                        let member = json!({"owner_class": class, "owner_id": id, "key": key,
+                            "target_class": target, "target_id": target_id});
+                        text.push_str(&member.to_string());
+                        text.push('\n');
+                        n += 1;
+                    }
+                    match ids.last() {
+                        Some(last) if ids.len() == RELATION_LIMIT as usize => {
+                            after = Some(last.to_string())
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+    replace_file(dir, RELATIONS, &text)?;
+    Ok(n)
 }
 
 /// Runs (or continues) an export into `options.out`.
@@ -598,10 +673,13 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         }
     }
 
-    let class_permissions = if cp.files_only {
-        None
+    let (class_permissions, relations) = if cp.files_only {
+        (None, 0)
     } else {
-        export_class_permissions(api, &dir).await?
+        (
+            export_class_permissions(api, &dir).await?,
+            export_relations(api, &dir, &cp.classes).await?,
+        )
     };
 
     // 2. File bodies, on every run once the classes are in: the directory itself records which are saved, so
@@ -914,6 +992,7 @@ pub async fn export(api: &Api, options: &ExportOptions) -> Result<ExportSummary,
         files: files_summary,
         files_only: cp.files_only,
         class_permissions,
+        relations,
     };
     for class in &cp.classes {
         summary

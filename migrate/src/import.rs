@@ -12,7 +12,7 @@ use leancloud_server::store::blobs::Blobs;
 
 use crate::bodies::{move_bodies, BodiesSummary};
 use crate::export::{
-    class_file, CLASSES_DIR, CLASS_PERMISSIONS, MANIFEST, MESSAGES, SUBSCRIBERS,
+    class_file, CLASSES_DIR, CLASS_PERMISSIONS, MANIFEST, MESSAGES, RELATIONS, SUBSCRIBERS,
     SUBSCRIBER_MESSAGES,
 };
 use crate::Error;
@@ -100,6 +100,7 @@ impl ImportSummary {
                 FileKind::Messages => "messages".into(),
                 FileKind::Subscribers => "service subscribers".into(),
                 FileKind::ClassPermissions => "class permissions".into(),
+                FileKind::Relations => "relation members".into(),
             };
             println!(
                 "{:<44} {:<24} {:>10} {:>10} {:>10}",
@@ -178,6 +179,7 @@ pub fn export_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         MESSAGES,
         SUBSCRIBER_MESSAGES,
         SUBSCRIBERS,
+        RELATIONS,
         CLASS_PERMISSIONS,
     ] {
         let p = dir.join(rel);

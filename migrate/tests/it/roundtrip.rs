@@ -291,6 +291,13 @@ async fn export_then_import_into_postgres_gives_a_server_with_identical_objects_
     );
 }
 
+/// `where=<the JSON, URL-encoded>`.
+fn where_query(w: &Value) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("where", &w.to_string())
+        .finish()
+}
+
 /// Users, roles and devices are exported without asking (`_User`, `_Role`, `_Installation`), imported with their
 /// ids, and covered by `verify`; a role's ACL and a user's fields come through, never a password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,12 +311,15 @@ async fn users_roles_and_devices_are_exported_by_default_and_verified() {
         )
         .await;
     let user_id = user["objectId"].as_str().expect("id").to_string();
-    first
+    let role = first
         .post(
             "/1.1/roles",
-            serde_json::json!({"name": "staff", "ACL": {"*": {"read": true}}}),
+            serde_json::json!({"name": "staff", "ACL": {"*": {"read": true}},
+                "users": {"__op": "AddRelation", "objects": [
+                    {"__type": "Pointer", "className": "_User", "objectId": user_id}]}}),
         )
         .await;
+    let role_id = role["objectId"].as_str().expect("id").to_string();
     first
         .create(
             "_Installation",
@@ -338,6 +348,31 @@ async fn users_roles_and_devices_are_exported_by_default_and_verified() {
         assert_eq!(1, rows.len(), "{class} exported");
         assert!(rows[0].get("password").is_none());
     }
+    let relations = data_lines(&dir.join("relations.jsonl"));
+    assert_eq!(
+        vec![
+            serde_json::json!({"owner_class": "_Role", "owner_id": role_id, "key": "users",
+            "target_class": "_User", "target_id": user_id})
+        ],
+        relations
+    );
+    let members = second
+        .get(&format!(
+            "/1.1/classes/_User?{}",
+            where_query(&serde_json::json!({"$relatedTo": {"key": "users",
+                "object": {"__type": "Pointer", "className": "_Role", "objectId": role_id}}}))
+        ))
+        .await;
+    assert_eq!(
+        serde_json::json!([user_id]),
+        serde_json::json!(members["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|u| u["objectId"].clone())
+            .collect::<Vec<_>>()),
+        "the role keeps its users"
+    );
     let moved = second.get(&format!("/1.1/users/{user_id}")).await;
     assert_eq!(serde_json::json!("mei@example.com"), moved["email"]);
     let report = String::from_utf8_lossy(&verified.stdout);

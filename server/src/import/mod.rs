@@ -63,6 +63,8 @@ pub enum FileKind {
     Subscribers,
     /// Class permissions: one `{"className", "permissions"}` per line.
     ClassPermissions,
+    /// Members of `Relation` fields: one `{"owner_class", "owner_id", "key", "target_class", "target_id"}` per line.
+    Relations,
 }
 
 /// The outcome of one file.
@@ -259,6 +261,7 @@ impl Importer {
             "Messages" => FileKind::Messages,
             "Subscribers" => FileKind::Subscribers,
             "ClassPermissions" => FileKind::ClassPermissions,
+            "Relations" => FileKind::Relations,
             other => return Err(lines.error(format!("unknown file type {other:?}"))),
         };
         let dry_run = self.dry_run;
@@ -289,6 +292,7 @@ impl Importer {
             FileKind::ClassPermissions => {
                 import_class_permissions(&tx, &mut lines, &mut report)?;
             }
+            FileKind::Relations => import_relations(&tx, &mut lines, &mut report)?,
         }
         if dry_run {
             tx.rollback().map_err(db_error)?;
@@ -407,6 +411,52 @@ fn import_objects(
                 .and_then(|mut s| s.execute(params![class, id, url]))
                 .map_err(|e| sql(lines, e))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Members of `Relation` fields (a member already there is skipped).
+fn import_relations(
+    tx: &Transaction<'_>,
+    lines: &mut Lines<impl BufRead>,
+    report: &mut FileReport,
+) -> Result<(), ImportError> {
+    const FIELDS: [&str; 5] = [
+        "owner_class",
+        "owner_id",
+        "key",
+        "target_class",
+        "target_id",
+    ];
+    while let Some(text) = lines.next_line()? {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let row = parse_object(lines, &text)?;
+        report.rows += 1;
+        let mut values = Vec::with_capacity(FIELDS.len());
+        for field in FIELDS {
+            match row.get(field).and_then(Value::as_str) {
+                Some(v) if !v.is_empty() => values.push(v.to_string()),
+                _ => return Err(lines.error(format!("missing {field}"))),
+            }
+        }
+        for class in [&values[0], &values[3]] {
+            validate_class_name(class)
+                .map_err(|_| lines.error(format!("invalid class name {class:?}")))?;
+        }
+        let changed = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO relations (owner_class, owner_id, key, target_class, target_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(&values)))
+            .map_err(|e| sql(lines, e))?;
+        if changed == 1 {
+            report.inserted += 1;
+        } else {
+            report.skipped += 1;
         }
     }
     Ok(())
