@@ -397,6 +397,28 @@ pub struct RealtimeConfig {
     pub queue_len: usize,
     /// Lifetime of the session token handed out at login (`stTtl`).
     pub session_ttl: Duration,
+    /// What clients may do to messages they sent (LeanCloud's console switches).
+    pub patches: PatchPolicy,
+}
+
+/// Edits and recalls by clients, as LeanCloud's console sets them: each can be switched off, and both can be
+/// limited to a time after the message was sent. The app's backend (master key) is never limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchPolicy {
+    pub edit: bool,
+    pub recall: bool,
+    /// A message older than this can no longer be edited or recalled by a client; `None`: no limit.
+    pub window: Option<Duration>,
+}
+
+impl Default for PatchPolicy {
+    fn default() -> Self {
+        PatchPolicy {
+            edit: true,
+            recall: true,
+            window: None,
+        }
+    }
 }
 
 impl Default for RealtimeConfig {
@@ -409,6 +431,7 @@ impl Default for RealtimeConfig {
             commands_per_second: 100,
             queue_len: 1024,
             session_ttl: Duration::from_secs(17_280),
+            patches: PatchPolicy::default(),
         }
     }
 }

@@ -59,6 +59,15 @@ struct Args {
     /// Close realtime connections silent for this long (the SDK echoes every 180 s).
     #[arg(long, default_value_t = 380)]
     realtime_idle_timeout_secs: u64,
+    /// Clients may not edit the messages they sent (`MESSAGE_EDIT_DISABLED`, 4406); the master key still may.
+    #[arg(long)]
+    realtime_no_edit: bool,
+    /// Clients may not recall the messages they sent (`MESSAGE_RECALL_DISABLED`, 4407); the master key still may.
+    #[arg(long)]
+    realtime_no_recall: bool,
+    /// Clients may edit or recall a message only this long after it was sent (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    realtime_patch_window_secs: u64,
     /// Commands per second one realtime connection may send (twice that as a burst).
     #[arg(long, default_value_t = 100)]
     realtime_commands_per_second: u32,
@@ -188,6 +197,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             require_signatures: args.realtime_require_signatures,
             idle_timeout: std::time::Duration::from_secs(args.realtime_idle_timeout_secs.max(1)),
             commands_per_second: args.realtime_commands_per_second,
+            patches: leancloud_server::config::PatchPolicy {
+                edit: !args.realtime_no_edit,
+                recall: !args.realtime_no_recall,
+                window: (args.realtime_patch_window_secs > 0)
+                    .then(|| std::time::Duration::from_secs(args.realtime_patch_window_secs)),
+            },
             ..RealtimeConfig::default()
         },
         hooks: HooksConfig {

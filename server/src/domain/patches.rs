@@ -25,6 +25,8 @@ pub struct PatchRequest {
     pub binary: bool,
     pub mention_pids: Vec<String>,
     pub mention_all: bool,
+    /// Asked by the app's backend (master key): the clients' switches and time limit do not apply.
+    pub by_backend: bool,
 }
 
 /// Why a patch is refused.
@@ -38,6 +40,12 @@ pub enum PatchError {
     Empty,
     #[error("the new content is {0} bytes; the limit is {MAX_MESSAGE_BYTES}")]
     TooLarge(usize),
+    #[error("clients may not edit messages in this app")]
+    EditDisabled,
+    #[error("clients may not recall messages in this app")]
+    RecallDisabled,
+    #[error("a message may be edited or recalled only within {0} s of being sent")]
+    TooLate(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -50,6 +58,20 @@ pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError>
         .ok_or(PatchError::NotFound)?;
     if found.from != req.by {
         return Err(PatchError::NotOwner);
+    }
+    if !req.by_backend {
+        let policy = svc.presence.config.patches;
+        match req.recall {
+            true if !policy.recall => return Err(PatchError::RecallDisabled),
+            false if !policy.edit => return Err(PatchError::EditDisabled),
+            _ => {}
+        }
+        if let Some(window) = policy.window {
+            let age = chrono::Utc::now().timestamp_millis() - found.timestamp;
+            if age > window.as_millis() as i64 {
+                return Err(PatchError::TooLate(window.as_secs()));
+            }
+        }
     }
     let (data, binary, mention_pids, mention_all) = if req.recall {
         (RECALLED_CONTENT.to_string(), false, Vec::new(), false)

@@ -53,6 +53,8 @@ pub const INVALID_MESSAGING_TARGET: i64 = 4401;
 pub const MESSAGE_REJECTED_BY_APP: i64 = 4402;
 pub const MESSAGE_OWNERSHIP_REQUIRED: i64 = 4403;
 pub const MESSAGE_NOT_FOUND: i64 = 4404;
+pub const MESSAGE_EDIT_DISABLED: i64 = 4406;
+pub const MESSAGE_RECALL_DISABLED: i64 = 4407;
 pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
 /// A temporary conversation that expired or never existed.
 pub const TEMPORARY_CONVERSATION_EXPIRED: i64 = 4323;
@@ -89,6 +91,8 @@ pub enum Reason {
     MessageRejectedByApp,
     MessageOwnershipRequired,
     MessageNotFound,
+    MessageEditDisabled,
+    MessageRecallDisabled,
 }
 
 impl Reason {
@@ -120,6 +124,8 @@ impl Reason {
             Reason::MessageRejectedByApp => MESSAGE_REJECTED_BY_APP,
             Reason::MessageOwnershipRequired => MESSAGE_OWNERSHIP_REQUIRED,
             Reason::MessageNotFound => MESSAGE_NOT_FOUND,
+            Reason::MessageEditDisabled => MESSAGE_EDIT_DISABLED,
+            Reason::MessageRecallDisabled => MESSAGE_RECALL_DISABLED,
         }
     }
 
@@ -151,6 +157,8 @@ impl Reason {
             Reason::MessageRejectedByApp => "MESSAGE_REJECTED_BY_APP",
             Reason::MessageOwnershipRequired => "MESSAGE_OWNERSHIP_REQUIRED",
             Reason::MessageNotFound => "MESSAGE_NOT_FOUND",
+            Reason::MessageEditDisabled => "MESSAGE_EDIT_DISABLED",
+            Reason::MessageRecallDisabled => "MESSAGE_RECALL_DISABLED",
         }
     }
 }
@@ -198,6 +206,8 @@ mod tests {
             (Reason::MessageTooLarge, 413),
             (Reason::MessageOwnershipRequired, 4403),
             (Reason::MessageNotFound, 4404),
+            (Reason::MessageEditDisabled, 4406),
+            (Reason::MessageRecallDisabled, 4407),
             (Reason::TemporaryConversationExpired, 4323),
         ] {
             assert_eq!(code, reason.code(), "{}", reason.name());

@@ -256,15 +256,17 @@ impl Conn {
                 ),
                 (None, data) => (data, false),
             };
+            let item_recall = item.recall == Some(true);
             let request = PatchRequest {
                 by: peer.to_string(),
                 cid: item.cid.unwrap_or_default(),
                 msg_id: item.mid.unwrap_or_default(),
-                recall: item.recall == Some(true),
+                recall: item_recall,
                 data,
                 binary,
                 mention_pids: item.mention_pids,
                 mention_all: item.mention_all == Some(true),
+                by_backend: false,
             };
             match patches::patch(&self.state.svc, request).await {
                 Ok(at) => last = Some(last.map_or(at, |l: i64| l.max(at))),
@@ -274,6 +276,10 @@ impl Conn {
                         PatchError::NotOwner => Reason::MessageOwnershipRequired,
                         PatchError::Empty => Reason::EmptyMessage,
                         PatchError::TooLarge(_) => Reason::MessageTooLarge,
+                        PatchError::EditDisabled => Reason::MessageEditDisabled,
+                        PatchError::RecallDisabled => Reason::MessageRecallDisabled,
+                        PatchError::TooLate(_) if item_recall => Reason::MessageRecallDisabled,
+                        PatchError::TooLate(_) => Reason::MessageEditDisabled,
                         PatchError::Store(_) => Reason::Internal,
                     };
                     if let PatchError::Store(e) = e {

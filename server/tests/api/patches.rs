@@ -250,6 +250,74 @@ async fn only_the_sender_may_patch_a_message_and_an_unknown_one_is_not_found() {
     none_of(&mut bob, CommandType::Patch).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switched_off_edits_and_a_time_limit_refuse_clients_with_leanclouds_codes() {
+    // Arrange: edits are off; recalls allowed for 1 s after sending.
+    let app = crate::helpers::spawn_with(|c| {
+        c.realtime.patches = leancloud_server::config::PatchPolicy {
+            edit: false,
+            recall: true,
+            window: Some(std::time::Duration::from_secs(1)),
+        }
+    })
+    .await;
+    let conv = app.conversation(json!({"m": ["alice", "bob"]})).await;
+    let mut alice = online(&app, "alice").await;
+    let mut bob = online(&app, "bob").await;
+    let (fresh, t1) = sent(&mut alice, &conv, "fresh").await;
+    let (old, t2) = sent(&mut alice, &conv, "old").await;
+    assert_eq!(vec!["fresh", "old"], bob.texts(2).await);
+
+    // Act
+    let edited = alice.request(edit(&conv, &fresh, t1, "changed")).await;
+    let recalled = alice.request(recall(&conv, &fresh, t1)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let too_late = alice.request(recall(&conv, &old, t2)).await;
+
+    // Assert
+    let error = |r: &GenericCommand| {
+        r.error_message
+            .as_ref()
+            .map(|e| (e.code, e.reason.clone(), e.detail.clone()))
+    };
+    assert_eq!(
+        Some((
+            4406,
+            "MESSAGE_EDIT_DISABLED".to_string(),
+            Some("clients may not edit messages in this app".to_string())
+        )),
+        error(&edited)
+    );
+    assert_eq!(Some(OpType::Modified), recalled.operation(), "{recalled:?}");
+    assert_eq!(
+        Some((
+            4407,
+            "MESSAGE_RECALL_DISABLED".to_string(),
+            Some("a message may be edited or recalled only within 1 s of being sent".to_string())
+        )),
+        error(&too_late)
+    );
+    assert_eq!(
+        vec![
+            (fresh.clone(), RECALLED.to_string()),
+            (old.clone(), "old".to_string()),
+        ],
+        logs(&mut bob, &conv)
+            .await
+            .into_iter()
+            .map(|(id, data, _)| (id, data))
+            .collect::<Vec<_>>()
+    );
+    let item = push_of(&mut bob, CommandType::Patch)
+        .await
+        .patch_message
+        .expect("patch")
+        .patches
+        .remove(0);
+    assert_eq!((Some(fresh), Some(true)), (item.mid, item.recall));
+    none_of(&mut bob, CommandType::Patch).await;
+}
+
 /// `session/open` for `peer` with the `lastPatchTime` the SDK sends.
 fn open_since(peer: &str, last_patch_time: i64) -> GenericCommand {
     GenericCommand {
