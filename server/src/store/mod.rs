@@ -8,6 +8,7 @@
 //! this module (except the bulk loader, `import/`, SQLite only).
 
 pub mod blobs;
+pub mod conv_admin;
 pub mod db;
 mod error;
 pub mod history;
