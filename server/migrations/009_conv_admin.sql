@@ -18,5 +18,6 @@ CREATE TABLE IF NOT EXISTS rtm_notifications (
     body      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rtm_notifications_client ON rtm_notifications (client_id, at);
+CREATE INDEX IF NOT EXISTS rtm_notifications_at ON rtm_notifications (at);
 
 PRAGMA user_version = 9;

@@ -18,4 +18,5 @@ CREATE TABLE IF NOT EXISTS rtm_notifications (
     body      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rtm_notifications_client ON rtm_notifications (client_id, at);
+CREATE INDEX IF NOT EXISTS rtm_notifications_at ON rtm_notifications (at);
 

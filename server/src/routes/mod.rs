@@ -4,6 +4,7 @@ pub mod admin;
 pub mod aliases;
 pub mod batch;
 pub mod classes;
+pub mod conv_admin;
 pub mod files;
 pub mod history2;
 pub mod rtm;

@@ -103,7 +103,12 @@ pub async fn keep(pg: &Pg, items: Vec<Notification>, purge_before: i64) -> Store
     Ok(())
 }
 
-pub async fn since(pg: &Pg, client: String, since: i64, limit: i64) -> StoreResult<Vec<Notification>> {
+pub async fn since(
+    pg: &Pg,
+    client: String,
+    since: i64,
+    limit: i64,
+) -> StoreResult<Vec<Notification>> {
     let c = pg.client().await?;
     Ok(c.query(
         "SELECT client_id, at, body FROM rtm_notifications

@@ -77,7 +77,12 @@ pub async fn set(
     .await
 }
 
-pub async fn unset(db: &SqliteDb, cid: String, mark: Mark, clients: Vec<String>) -> StoreResult<()> {
+pub async fn unset(
+    db: &SqliteDb,
+    cid: String,
+    mark: Mark,
+    clients: Vec<String>,
+) -> StoreResult<()> {
     db.write(move |tx| {
         let conn = tx.conn();
         let mut stmt = conn.prepare_cached(
