@@ -4,6 +4,7 @@ mod auth;
 mod batch;
 mod classes;
 mod console;
+mod conv_admin;
 mod conv_settings;
 mod durability;
 mod faults;
