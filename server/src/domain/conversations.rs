@@ -381,6 +381,23 @@ pub fn notify_update(svc: &Services, cid: &str, by: Option<&str>, members: &[Str
 /// How long permanent notifications are kept for clients that were offline (7 days).
 pub const NOTIFICATIONS_KEPT_MS: i64 = 7 * 86_400_000;
 
+/// The time (ms) of a notification: now, but always after the previous one of this instance, so that two
+/// notifications never share a `serverTs` (the SDK resumes `GET /1.1/rtm/notifications` strictly after the
+/// last one it saw, and a shared time would lose the second).
+fn notice_time() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// Tells the online sessions of `peers` (on every instance) of `notice` about `cid`, made by `by`, and
 /// keeps a permanent notice for `GET /1.1/rtm/notifications`, so a client offline now learns of it when it
 /// comes back. The one way every conversation notification goes out.
@@ -388,7 +405,7 @@ pub fn tell(svc: &Services, peers: &[String], cid: &str, by: Option<&str>, notic
     if peers.is_empty() {
         return;
     }
-    let at = chrono::Utc::now().timestamp_millis();
+    let at = notice_time();
     svc.presence.notify_conversation(peers, cid, by, notice, at);
     if !notice.is_permanent() {
         return;
