@@ -29,12 +29,41 @@ const owner = new WeakMap();
 async function login(sdk, id) {
   let realtime = shared.get(sdk);
   if (!realtime) {
-    realtime = await h.newRealtime(server, { sdk });
+    // `server`: the REST API too (getAllMemberInfo, and rtm/notifications after a reconnect).
+    realtime = await h.newRealtime(server, { sdk, server: server.httpUrl });
     if (sdk === SDKS[1][1]) shared.set(sdk, realtime);
+    else overHttp(realtime);
   }
   const client = await h.login(realtime, id);
   owner.set(client, realtime);
   return client;
+}
+
+/**
+ * SDK 4.x prefixes `https://` to `server` in its REST requests, and the suite's server speaks plain http on
+ * loopback: send them there as the SDK would (method, `/1.1` path, query with objects as JSON, its headers).
+ */
+function overHttp(realtime) {
+  // eslint-disable-next-line no-param-reassign
+  realtime._request = async ({ method = 'GET', version = '1.1', path, query = {}, headers = {}, data }) => {
+    const url = new URL(`${server.httpUrl}/${version}${path}`);
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined) url.searchParams.set(key, typeof value === 'object' ? JSON.stringify(value) : String(value));
+    }
+    const res = await fetch(url, {
+      method,
+      headers: {
+        'X-LC-Id': realtime._options.appId,
+        'X-LC-Key': realtime._options.appKey,
+        'Content-Type': 'application/json',
+        ...headers,
+      },
+      body: method === 'GET' ? undefined : JSON.stringify(data || {}),
+    });
+    const body = await res.json();
+    if (!res.ok) throw Object.assign(new Error(body.error || `HTTP ${res.status}`), body);
+    return body;
+  };
 }
 
 /** Every `event` of `emitter`, recorded. */
