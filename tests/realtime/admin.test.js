@@ -120,8 +120,9 @@ for (const [version, sdk] of SDKS) {
     assert.deepEqual(rest.body.results.map(r => [r.clientId, r.role]).sort(), [[member.id, 'Manager'], [own.id, 'Owner']].sort());
   });
 
-  test(`[${version}] the owner cannot quit; a partial remove names it`, async () => {
-    const { own, third, conv } = await group(sdk, 'need owner');
+  test(`[${version}] the owner cannot quit while it has managers; a partial remove names it`, async () => {
+    const { own, member, third, conv } = await group(sdk, 'need owner');
+    await h.call(conv.updateMemberRole(member.id, ConversationMemberRole.MANAGER), 'promote');
     await assert.rejects(conv.quit(), err => err.message === 'CONVERSATION_NEED_OWNER' && err.code === 4324);
     const result = await h.call(conv.remove([own.id, third]), 'remove');
     assert.deepEqual(result.successfulClientIds, [third]);
@@ -129,6 +130,21 @@ for (const [version, sdk] of SDKS) {
     assert.equal(result.failures[0].message, 'CONVERSATION_NEED_OWNER');
     assert.deepEqual(result.failures[0].clientIds, [own.id]);
     assert.ok(conv.members.includes(own.id), 'the owner stays');
+
+    // Without managers, the creator may leave.
+    const other = await h.call(own.createConversation({ members: [member.id], name: 'no roles', unique: false }), 'create');
+    await h.call(other.quit(), 'quit without managers');
+    assert.ok(!other.members.includes(own.id));
+  });
+
+  test(`[${version}] a muted manager cannot unmute itself; managers mute plain members`, async () => {
+    const { own, member, third, conv, convM } = await group(sdk, 'manager rights');
+    await h.call(conv.updateMemberRole(member.id, ConversationMemberRole.MANAGER), 'promote');
+    const muted = await h.call(convM.muteMembers(third), 'the manager mutes a member');
+    assert.deepEqual(muted.successfulClientIds, [third]);
+    await h.call(conv.muteMembers(member.id), 'the owner mutes the manager');
+    await assert.rejects(convM.unmuteMembers(member.id), { code: 4320 });
+    await assert.rejects(convM.blockMembers(own.id).then(r => { throw r.failures[0]; }), { code: 4324 });
   });
 
   test(`[${version}] mute and unmute a member`, async () => {

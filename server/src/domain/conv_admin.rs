@@ -3,9 +3,11 @@
 //! function per operation for every door. The rules:
 //!
 //! - only the owner changes roles, to `Manager` or `Member` (never `Owner`: 5130);
-//! - the owner and managers mute, unmute, block, unblock and remove others; never the owner (4320 for the
-//!   whole command when the caller may not, a per-client failure for the owner);
-//! - the owner cannot leave or be removed (4324 `CONVERSATION_NEED_OWNER`), so a conversation keeps one;
+//! - the owner mutes, unmutes, blocks, unblocks and removes anyone; a manager plain members only (4320 for
+//!   the whole command when the caller may not; the owner as a target is a per-client failure);
+//! - while the conversation has managers, the owner cannot leave or be removed (4324
+//!   `CONVERSATION_NEED_OWNER`), so the roles keep their owner; without managers it may leave (LeanCloud's
+//!   own suite asks both);
 //! - a blocked client is removed (`left` / `members_left`, through [`conversations::update`], with its
 //!   hooks) and cannot join or be added again until unblocked (4315);
 //! - a muted member's messages are refused (4563 `SILENCED`);
@@ -155,6 +157,37 @@ pub async fn may_manage(svc: &Services, conv: &Admin, client: &str) -> Result<bo
     Ok(role == OWNER || role == MANAGER)
 }
 
+/// The members of `conv` with the role `Manager`.
+pub async fn managers(svc: &Services, conv: &Admin) -> Result<Vec<String>, AdminError> {
+    Ok(
+        conv_admin::marked(&svc.db, &conv.cid, Mark::Role, None, i64::MAX)
+            .await?
+            .into_iter()
+            .filter(|m| m.role.as_deref() == Some(MANAGER) && conv.is_member(&m.client))
+            .map(|m| m.client)
+            .collect(),
+    )
+}
+
+/// Whether `by` may mute, unmute, block or unblock `ids` in `conv`: the owner anyone; a manager plain members
+/// only (not another manager, not itself); anyone when the conversation has no owner and `by` is a member.
+/// The owner among `ids` is not asked about here: it is a per-client failure.
+async fn may_act_on(
+    svc: &Services,
+    conv: &Admin,
+    by: &str,
+    ids: &[String],
+) -> Result<bool, AdminError> {
+    if conv.owner.is_none() {
+        return Ok(conv.is_member(by));
+    }
+    if conv.is_owner(by) {
+        return Ok(true);
+    }
+    let managers = managers(svc, conv).await?;
+    Ok(managers.iter().any(|m| m == by) && !ids.iter().any(|id| managers.contains(id)))
+}
+
 /// `member_info_update`: the owner `by` sets `target`'s role (`Manager` or `Member`); every member hears
 /// `member_info_changed`.
 pub async fn update_role(
@@ -243,7 +276,7 @@ pub async fn shutup(
     add: bool,
 ) -> Result<Partial, AdminError> {
     let conv = load(svc, cid).await?;
-    if !may_manage(svc, &conv, by).await? {
+    if !may_act_on(svc, &conv, by, ids).await? {
         return Err(AdminError::Unauthorized);
     }
     let out = split(&conv, ids, add);
@@ -283,7 +316,7 @@ pub async fn block(
     add: bool,
 ) -> Result<Partial, AdminError> {
     let conv = load(svc, cid).await?;
-    if !may_manage(svc, &conv, by).await? {
+    if !may_act_on(svc, &conv, by, ids).await? {
         return Err(AdminError::Unauthorized);
     }
     let out = split(&conv, ids, false);
@@ -394,8 +427,10 @@ pub async fn is_muted(svc: &Services, cid: &str, client: &str) -> Result<bool, S
 }
 
 /// `conv/add` / `conv/remove` by `by`: who of `ids` may be added or removed. Adding: anyone not blocked
-/// (a member adds others, anyone adds itself). Removing: oneself (but the owner), or others by the owner
-/// or a manager (never the owner). Non-members changing others are refused per client.
+/// (a member adds others, anyone adds itself). Removing: oneself; others by the owner (anyone) or a manager
+/// (plain members). The owner stays while the conversation has managers (LeanCloud's
+/// `CONVERSATION_NEED_OWNER`): someone must hold the roles; without managers it may leave, as before roles.
+/// A member removing others without the role is refused per client (4320), a non-member too (4317).
 pub async fn membership_change(
     svc: &Services,
     conv: &Admin,
@@ -404,29 +439,40 @@ pub async fn membership_change(
     add: bool,
 ) -> Result<Partial, AdminError> {
     let mut out = Partial::default();
-    let blocked = if add {
-        blocked_among(svc, &conv.cid, ids).await?
-    } else {
-        Vec::new()
-    };
-    let manager = if !add && ids.iter().any(|i| i != by) {
-        may_manage(svc, conv, by).await?
-    } else {
-        false
-    };
-    for id in ids {
-        let myself = id == by;
-        if add {
+    if add {
+        let blocked = blocked_among(svc, &conv.cid, ids).await?;
+        for id in ids {
             if blocked.contains(id) {
                 out.fail(Failure::Blacklisted, id.clone());
-            } else if myself || conv.is_member(by) {
+            } else if id == by || conv.is_member(by) {
                 out.allowed.push(id.clone());
             } else {
                 out.fail(Failure::NotMember, id.clone());
             }
-        } else if conv.is_owner(id) {
-            out.fail(Failure::NeedOwner, id.clone());
-        } else if myself || manager {
+        }
+        return Ok(out);
+    }
+    let managers = if conv.owner.is_some() {
+        managers(svc, conv).await?
+    } else {
+        Vec::new()
+    };
+    let by_manager = managers.iter().any(|m| m == by);
+    for id in ids {
+        let may = if conv.is_owner(id) {
+            if !managers.is_empty() {
+                out.fail(Failure::NeedOwner, id.clone());
+                continue;
+            }
+            id == by
+        } else if id == by {
+            true
+        } else if conv.owner.is_none() {
+            conv.is_member(by)
+        } else {
+            conv.is_owner(by) || (by_manager && !managers.contains(id))
+        };
+        if may {
             out.allowed.push(id.clone());
         } else if conv.is_member(by) {
             out.fail(Failure::Unauthorized, id.clone());

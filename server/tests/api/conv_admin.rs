@@ -260,14 +260,23 @@ async fn only_the_owner_changes_roles_and_every_member_hears_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_cannot_leave_and_only_the_owner_and_managers_remove_others() {
-    // Arrange
+    // Arrange: alice created both conversations; in the first, bob is a manager.
     let app = spawn_app().await;
     let cid = app
         .conversation(json!({"c": "alice", "m": ["alice", "bob", "carol", "dave", "erin"]}))
         .await;
+    let plain = app
+        .conversation(json!({"c": "alice", "m": ["alice", "bob"]}))
+        .await;
     let mut alice = online(&app, "alice").await;
     let mut bob = online(&app, "bob").await;
     let mut carol = online(&app, "carol").await;
+    let reply = alice.request(role_update(&cid, "bob", "Manager")).await;
+    assert_eq!(
+        Some(OpType::MemberInfoUpdated),
+        reply.operation(),
+        "{reply:?}"
+    );
 
     // Act: the owner quits, and removes itself with dave.
     let quit = alice
@@ -275,6 +284,9 @@ async fn the_owner_cannot_leave_and_only_the_owner_and_managers_remove_others() 
         .await;
     let partial = alice
         .request(with_members(OpType::Remove, &cid, &["alice", "dave"]))
+        .await;
+    let kick_owner = bob
+        .request(with_members(OpType::Remove, &cid, &["alice"]))
         .await;
 
     // Assert
@@ -291,9 +303,22 @@ async fn the_owner_cannot_leave_and_only_the_owner_and_managers_remove_others() 
         partial.failed_pids
     );
     assert_eq!(
+        vec![failure(4324, "CONVERSATION_NEED_OWNER", &["alice"])],
+        kick_owner.conv_message.expect("c").failed_pids
+    );
+    assert_eq!(
         ids(&["dave"]),
         conv_push(&mut carol, OpType::MembersLeft).await.m
     );
+
+    // Act + Assert: without managers the creator may leave (LeanCloud's own suite asks both).
+    let quit = alice
+        .request(with_members(OpType::Remove, &plain, &["alice"]))
+        .await
+        .conv_message
+        .expect("convMessage");
+    assert_eq!(ids(&["alice"]), quit.allowed_pids);
+    assert!(quit.failed_pids.is_empty());
 
     // Act + Assert: a plain member cannot remove others, but can leave.
     let reply = carol
@@ -315,8 +340,7 @@ async fn the_owner_cannot_leave_and_only_the_owner_and_managers_remove_others() 
         "bob was not removed"
     );
 
-    // Act + Assert: once a manager, bob removes erin.
-    alice.request(role_update(&cid, "bob", "Manager")).await;
+    // Act + Assert: the manager bob removes erin.
     let reply = bob
         .request(with_members(OpType::Remove, &cid, &["erin"]))
         .await
