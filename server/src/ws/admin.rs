@@ -61,6 +61,9 @@ pub(super) fn admin_error(req: &GenericCommand, err: AdminError) -> GenericComma
     }
 }
 
+/// The most clients one shutup or blacklist command may name.
+pub const MAX_CLIENTS: usize = 100;
+
 fn cid_of(conv: &ConvCommand) -> Option<String> {
     conv.cid.clone().filter(|c| !c.is_empty())
 }
@@ -116,6 +119,9 @@ impl Conn {
             return;
         };
         let ids = dedup(&conv.m);
+        if !self.few_enough(&req, &ids) {
+            return;
+        }
         match conv_admin::shutup(&self.state.svc, &peer, &cid, &ids, add).await {
             Ok(partial) => {
                 let op = if add {
@@ -222,6 +228,9 @@ impl Conn {
             }
         };
         let ids = dedup(&bl.to_pids);
+        if !self.few_enough(&req, &ids) {
+            return;
+        }
         let signed = Signed::Block {
             client: &peer,
             conv: &cid,
@@ -252,6 +261,19 @@ impl Conn {
             }
             Err(e) => self.out.push(admin_error(&req, e)),
         }
+    }
+
+    /// Whether a command names at most [`MAX_CLIENTS`] clients, and at least one; refuses it otherwise.
+    fn few_enough(&mut self, req: &GenericCommand, ids: &[String]) -> bool {
+        if ids.is_empty() || ids.len() > MAX_CLIENTS {
+            self.out.push(refusal(
+                req,
+                Reason::ConversationApiFailed,
+                Some(format!("name between 1 and {MAX_CLIENTS} clients")),
+            ));
+            return false;
+        }
+        true
     }
 
     /// Whether `peer` may send to `cid` as far as shutups go; refuses the send (`ack` with 4563 `SILENCED`)

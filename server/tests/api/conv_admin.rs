@@ -363,6 +363,16 @@ async fn a_muted_member_cannot_send_until_the_owner_unmutes_it() {
     let mut bob = online(&app, "bob").await;
     let mut carol = online(&app, "carol").await;
 
+    // Act + Assert: no clients, or too many, are refused before anything else.
+    let reply = alice
+        .request(with_members(OpType::AddShutup, &cid, &[]))
+        .await;
+    assert_eq!(4301, error_of(&reply).0);
+    let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let reply = alice.request(blacklist(OpType::Block, &cid, &many)).await;
+    assert_eq!(4301, error_of(&reply).0);
+
     // Act + Assert: a member may not mute.
     let reply = carol
         .request(with_members(OpType::AddShutup, &cid, &["bob"]))
