@@ -205,8 +205,7 @@ impl Conn {
             return;
         }
         // Anyone may add or remove themselves (join, quit; not the owner while it has managers), members add
-        // others, the owner
-        // and managers remove others; blocked clients never come back (`domain::conv_admin`).
+        // others, the owner and managers remove others; blocked clients never come back (`domain::conv_admin`).
         let admin = conv_admin::from_row(&cid, &row);
         let partial =
             match conv_admin::membership_change(&self.state.svc, &admin, &peer, &ids, add).await {
