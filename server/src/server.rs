@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
-use crate::routes::{admin, aliases, classes, files, history2, rtm, scan, users};
+use crate::routes::{admin, aliases, classes, conv_admin, files, history2, rtm, scan, users};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
 use crate::store::db::{Db, SqliteDb};
@@ -56,6 +56,11 @@ pub enum ServerError {
 pub fn app(state: AppState) -> Router {
     // LeanCloud's API: what fault mode exercises (clients must survive 5xx, 429, timeouts, drops).
     let routes = Router::new()
+        .route(
+            "/1.1/classes/_ConversationMemberInfo",
+            get(conv_admin::member_infos),
+        )
+        .route("/1.1/rtm/notifications", get(conv_admin::notifications))
         .route(
             "/1.1/classes/{class}",
             post(classes::create).get(classes::find),

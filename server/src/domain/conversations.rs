@@ -18,6 +18,7 @@ use crate::hooks::Refusal;
 use crate::protocol::conversation::{CLASS, CREATOR, MEMBERS, MUTED, TRANSIENT};
 use crate::protocol::Hook;
 use crate::realtime::ConvNotice;
+use crate::store::conv_admin::{self, Notification};
 use crate::store::objects::{self, Created};
 use crate::store::temp_convs::{self, NewTempConv, TempConv};
 use crate::store::{Caller, StoreError};
@@ -122,8 +123,7 @@ pub async fn start(
                 .into_iter()
                 .filter(|m| Some(m.as_str()) != by)
                 .collect();
-            svc.presence
-                .notify_conversation(&others, &created.id, by, ConvNotice::Joined);
+            tell(svc, &others, &created.id, by, ConvNotice::Joined);
         }
     }
     Ok(created)
@@ -364,8 +364,8 @@ pub fn notify_members(
     } else {
         (ConvNotice::Left, ConvNotice::MembersLeft(changed))
     };
-    svc.presence.notify_conversation(&targets, cid, by, own);
-    svc.presence.notify_conversation(&others, cid, by, theirs);
+    tell(svc, &targets, cid, by, own);
+    tell(svc, &others, cid, by, theirs);
 }
 
 /// `updated` with the attributes set (`attr`, a JSON object) to every member but `by`.
@@ -375,8 +375,56 @@ pub fn notify_update(svc: &Services, cid: &str, by: Option<&str>, members: &[Str
         .filter(|m| Some(m.as_str()) != by)
         .cloned()
         .collect();
-    svc.presence
-        .notify_conversation(&others, cid, by, ConvNotice::Updated(attr));
+    tell(svc, &others, cid, by, ConvNotice::Updated(attr));
+}
+
+/// How long permanent notifications are kept for clients that were offline (7 days).
+pub const NOTIFICATIONS_KEPT_MS: i64 = 7 * 86_400_000;
+
+/// The time (ms) of a notification: now, but always after the previous one of this instance, so that two
+/// notifications never share a `serverTs` (the SDK resumes `GET /1.1/rtm/notifications` strictly after the
+/// last one it saw, and a shared time would lose the second).
+fn notice_time() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// Tells the online sessions of `peers` (on every instance) of `notice` about `cid`, made by `by`, and
+/// keeps a permanent notice for `GET /1.1/rtm/notifications`, so a client offline now learns of it when it
+/// comes back. The one way every conversation notification goes out.
+pub fn tell(svc: &Services, peers: &[String], cid: &str, by: Option<&str>, notice: ConvNotice<'_>) {
+    if peers.is_empty() {
+        return;
+    }
+    let at = notice_time();
+    svc.presence.notify_conversation(peers, cid, by, notice, at);
+    if !notice.is_permanent() {
+        return;
+    }
+    let body = crate::realtime::pushes::conv_entry(cid, by, notice, at).to_string();
+    let items: Vec<Notification> = peers
+        .iter()
+        .map(|p| Notification {
+            client: p.clone(),
+            at,
+            body: body.clone(),
+        })
+        .collect();
+    let db = svc.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = conv_admin::keep(&db, items, at - NOTIFICATIONS_KEPT_MS).await {
+            tracing::warn!(error = %e, "realtime: keeping notifications failed");
+        }
+    });
 }
 
 /// An update body that adds (`AddUnique`) or removes `ids` from `m`.

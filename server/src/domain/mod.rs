@@ -5,6 +5,7 @@
 //!
 //! - [`messaging`]: `send` (messages and broadcasts): the size, recipients and validity rules, the rate
 //!   limits (taken, and given back when the send fails), hooks → store → delivery → after-hooks;
+//! - [`conv_admin`]: member roles, shutups, the blacklist; who may manage members;
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
 //! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
@@ -15,6 +16,7 @@
 //! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
 pub mod class_permissions;
+pub mod conv_admin;
 pub mod conversations;
 pub mod credentials;
 pub mod files;

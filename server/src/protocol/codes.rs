@@ -59,6 +59,17 @@ pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
 /// A temporary conversation that expired or never existed.
 pub const TEMPORARY_CONVERSATION_EXPIRED: i64 = 4323;
 pub const QUOTA_EXCEEDED: i64 = 4318;
+/// Blacklisted in the conversation (a blocked client joining or added).
+pub const CONVERSATION_BLACKLISTED: i64 = 4315;
+/// Not the owner (or a manager) for a member-management operation.
+pub const CONVERSATION_OPERATION_UNAUTHORIZED: i64 = 4320;
+pub const UNKNOWN_CONVERSATION_ROLE: i64 = 4321;
+/// The owner cannot leave or be removed.
+pub const CONVERSATION_NEED_OWNER: i64 = 4324;
+/// A muted member (shutup) sending.
+pub const SILENCED: i64 = 4563;
+/// `member_info_update` to the role `Owner`.
+pub const OWNER_PROMOTION_NOT_ALLOWED: i64 = 5130;
 
 /// Why a realtime command was refused: the code and the reason name the official SDKs read (`error.code`,
 /// `error.reason`; `realtime-protocol.md` §3.1). One list, so a reply never pairs a code with another
@@ -93,6 +104,12 @@ pub enum Reason {
     MessageNotFound,
     MessageEditDisabled,
     MessageRecallDisabled,
+    ConversationBlacklisted,
+    ConversationOperationUnauthorized,
+    UnknownConversationRole,
+    ConversationNeedOwner,
+    Silenced,
+    OwnerPromotionNotAllowed,
 }
 
 impl Reason {
@@ -126,6 +143,12 @@ impl Reason {
             Reason::MessageNotFound => MESSAGE_NOT_FOUND,
             Reason::MessageEditDisabled => MESSAGE_EDIT_DISABLED,
             Reason::MessageRecallDisabled => MESSAGE_RECALL_DISABLED,
+            Reason::ConversationBlacklisted => CONVERSATION_BLACKLISTED,
+            Reason::ConversationOperationUnauthorized => CONVERSATION_OPERATION_UNAUTHORIZED,
+            Reason::UnknownConversationRole => UNKNOWN_CONVERSATION_ROLE,
+            Reason::ConversationNeedOwner => CONVERSATION_NEED_OWNER,
+            Reason::Silenced => SILENCED,
+            Reason::OwnerPromotionNotAllowed => OWNER_PROMOTION_NOT_ALLOWED,
         }
     }
 
@@ -159,6 +182,12 @@ impl Reason {
             Reason::MessageNotFound => "MESSAGE_NOT_FOUND",
             Reason::MessageEditDisabled => "MESSAGE_EDIT_DISABLED",
             Reason::MessageRecallDisabled => "MESSAGE_RECALL_DISABLED",
+            Reason::ConversationBlacklisted => "CONVERSATION_BLACKLISTED",
+            Reason::ConversationOperationUnauthorized => "CONVERSATION_OPERATION_UNAUTHORIZED",
+            Reason::UnknownConversationRole => "UNKNOWN_CONVERSATION_ROLE",
+            Reason::ConversationNeedOwner => "CONVERSATION_NEED_OWNER",
+            Reason::Silenced => "SILENCED",
+            Reason::OwnerPromotionNotAllowed => "OWNER_PROMOTION_NOT_ALLOWED",
         }
     }
 }

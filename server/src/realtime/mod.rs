@@ -137,15 +137,16 @@ impl Realtime {
     }
 
     /// Tells the online sessions of `peers`, here and on every instance, of a change to conversation `cid`
-    /// made by `by`.
+    /// made by `by` at `at` (ms).
     pub fn notify_conversation(
         &self,
         peers: &[String],
         cid: &str,
         by: Option<&str>,
         notice: ConvNotice<'_>,
+        at: i64,
     ) {
-        self.notify(peers, |p| pushes::conv_notice(p, cid, by, notice));
+        self.notify(peers, |p| pushes::conv_notice(p, cid, by, notice, at));
     }
 
     /// Tells `sender`'s online sessions, on every instance, of a receipt for one of its messages.

@@ -56,8 +56,69 @@ pub enum OpType {
     Mute = 47,
     Unmute = 48,
     MaxRead = 51,
+    MemberInfoUpdate = 53,
+    MemberInfoUpdated = 54,
+    MemberInfoChanged = 55,
     Modify = 150,
     Modified = 151,
+    Block = 170,
+    Unblock = 171,
+    Blocked = 172,
+    Unblocked = 173,
+    MembersBlocked = 174,
+    MembersUnblocked = 175,
+    AddShutup = 180,
+    RemoveShutup = 181,
+    QueryShutup = 182,
+    ShutupAdded = 183,
+    ShutupRemoved = 184,
+    ShutupResult = 185,
+    Shutuped = 186,
+    Unshutuped = 187,
+    MembersShutuped = 188,
+    MembersUnshutuped = 189,
+}
+
+/// A member's role in a conversation (`member_info_update`, `member_info_changed`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ConvMemberInfo {
+    #[prost(string, optional, tag = "1")]
+    pub pid: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    pub role: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    pub info_id: Option<String>,
+}
+
+/// `blacklist` `block` / `unblock` / `query` and their replies and pushes.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlacklistCommand {
+    #[prost(string, optional, tag = "1")]
+    pub src_cid: Option<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub to_pids: Vec<String>,
+    #[prost(string, optional, tag = "3")]
+    pub src_pid: Option<String>,
+    #[prost(string, repeated, tag = "4")]
+    pub to_cids: Vec<String>,
+    #[prost(int32, optional, tag = "5")]
+    pub limit: Option<i32>,
+    #[prost(string, optional, tag = "6")]
+    pub next: Option<String>,
+    #[prost(string, repeated, tag = "8")]
+    pub blocked_pids: Vec<String>,
+    #[prost(string, repeated, tag = "9")]
+    pub blocked_cids: Vec<String>,
+    #[prost(string, repeated, tag = "10")]
+    pub allowed_pids: Vec<String>,
+    #[prost(message, repeated, tag = "11")]
+    pub failed_pids: Vec<ErrorCommand>,
+    #[prost(int64, optional, tag = "12")]
+    pub t: Option<i64>,
+    #[prost(string, optional, tag = "13")]
+    pub n: Option<String>,
+    #[prost(string, optional, tag = "14")]
+    pub s: Option<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -260,6 +321,8 @@ pub struct ConvCommand {
     pub query_all_members: Option<bool>,
     #[prost(message, repeated, tag = "24")]
     pub max_read_tuples: Vec<MaxReadTuple>,
+    #[prost(message, optional, tag = "26")]
+    pub info: Option<ConvMemberInfo>,
     #[prost(bool, optional, tag = "27")]
     pub temp_conv: Option<bool>,
     #[prost(int32, optional, tag = "28")]
@@ -442,6 +505,8 @@ pub struct GenericCommand {
     pub service: Option<i32>,
     #[prost(int64, optional, tag = "9")]
     pub server_ts: Option<i64>,
+    #[prost(int32, optional, tag = "11")]
+    pub notification_type: Option<i32>,
     #[prost(message, optional, tag = "102")]
     pub session_message: Option<SessionCommand>,
     #[prost(message, optional, tag = "103")]
@@ -462,6 +527,8 @@ pub struct GenericCommand {
     pub conv_message: Option<ConvCommand>,
     #[prost(message, optional, tag = "114")]
     pub patch_message: Option<PatchCommand>,
+    #[prost(message, optional, tag = "116")]
+    pub blacklist_message: Option<BlacklistCommand>,
 }
 
 impl GenericCommand {

@@ -6,8 +6,8 @@
 use base64::Engine as _;
 
 use crate::realtime::proto::{
-    CommandType, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, OpType,
-    PatchCommand, PatchItem, RcpCommand, UnreadCommand, UnreadTuple,
+    CommandType, ConvCommand, ConvMemberInfo, DirectCommand, GenericCommand, JsonObjectMessage,
+    OpType, PatchCommand, PatchItem, RcpCommand, UnreadCommand, UnreadTuple,
 };
 use crate::store::messages::Stored;
 use crate::store::realtime::{LastMessage, Pending};
@@ -25,40 +25,149 @@ pub enum ConvNotice<'a> {
     MembersLeft(&'a [String]),
     /// Attributes changed; the JSON object of what was set.
     Updated(&'a str),
+    /// A member's role changed (`pid`, its new `role`).
+    MemberInfoChanged {
+        pid: &'a str,
+        role: &'a str,
+    },
+    /// You were muted / unmuted.
+    Shutuped,
+    Unshutuped,
+    /// These members were muted / unmuted.
+    MembersShutuped(&'a [String]),
+    MembersUnshutuped(&'a [String]),
+    /// You were blocked / unblocked.
+    Blocked,
+    Unblocked,
+    /// These clients were blocked / unblocked.
+    MembersBlocked(&'a [String]),
+    MembersUnblocked(&'a [String]),
+}
+
+impl ConvNotice<'_> {
+    /// Whether it is a permanent notification (`notificationType` 1): kept for a client that was offline,
+    /// answered by `GET /1.1/rtm/notifications`. Attribute changes are not.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, ConvNotice::Updated(_))
+    }
+
+    /// The op and the `convMessage` of the notice about `cid`, made by `by`.
+    fn parts(&self, cid: &str, by: Option<&str>) -> (OpType, ConvCommand) {
+        let mut conv = ConvCommand {
+            cid: Some(cid.to_string()),
+            init_by: by.map(str::to_owned),
+            ..Default::default()
+        };
+        let op = match *self {
+            ConvNotice::Joined => OpType::Joined,
+            ConvNotice::Left => OpType::Left,
+            ConvNotice::Shutuped => OpType::Shutuped,
+            ConvNotice::Unshutuped => OpType::Unshutuped,
+            ConvNotice::Blocked => OpType::Blocked,
+            ConvNotice::Unblocked => OpType::Unblocked,
+            ConvNotice::MembersJoined(m)
+            | ConvNotice::MembersLeft(m)
+            | ConvNotice::MembersShutuped(m)
+            | ConvNotice::MembersUnshutuped(m)
+            | ConvNotice::MembersBlocked(m)
+            | ConvNotice::MembersUnblocked(m) => {
+                conv.m = m.to_vec();
+                match *self {
+                    ConvNotice::MembersJoined(_) => OpType::MembersJoined,
+                    ConvNotice::MembersLeft(_) => OpType::MembersLeft,
+                    ConvNotice::MembersShutuped(_) => OpType::MembersShutuped,
+                    ConvNotice::MembersUnshutuped(_) => OpType::MembersUnshutuped,
+                    ConvNotice::MembersBlocked(_) => OpType::MembersBlocked,
+                    _ => OpType::MembersUnblocked,
+                }
+            }
+            ConvNotice::Updated(attr) => {
+                conv.attr = Some(JsonObjectMessage {
+                    data: attr.to_string(),
+                });
+                OpType::Updated
+            }
+            ConvNotice::MemberInfoChanged { pid, role } => {
+                conv.info = Some(ConvMemberInfo {
+                    pid: Some(pid.to_string()),
+                    role: Some(role.to_string()),
+                    info_id: None,
+                });
+                OpType::MemberInfoChanged
+            }
+        };
+        (op, conv)
+    }
+}
+
+/// The name of a conversation notice's op, as `GET /1.1/rtm/notifications` spells it (the schema's).
+fn op_name(op: OpType) -> &'static str {
+    match op {
+        OpType::Joined => "joined",
+        OpType::Left => "left",
+        OpType::MembersJoined => "members_joined",
+        OpType::MembersLeft => "members_left",
+        OpType::Updated => "updated",
+        OpType::MemberInfoChanged => "member_info_changed",
+        OpType::Shutuped => "shutuped",
+        OpType::Unshutuped => "unshutuped",
+        OpType::MembersShutuped => "members_shutuped",
+        OpType::MembersUnshutuped => "members_unshutuped",
+        OpType::Blocked => "blocked",
+        OpType::Unblocked => "unblocked",
+        OpType::MembersBlocked => "members_blocked",
+        _ => "members_unblocked",
+    }
+}
+
+/// The entry of `GET /1.1/rtm/notifications` for `notice`, made at `at` (ms): `{cmd, op, serverTs,
+/// notificationType, …the fields of convMessage}`, which the SDK dispatches like the push.
+pub fn conv_entry(
+    cid: &str,
+    by: Option<&str>,
+    notice: ConvNotice<'_>,
+    at: i64,
+) -> serde_json::Value {
+    let (op, conv) = notice.parts(cid, by);
+    let mut entry = serde_json::json!({
+        "cmd": "conv",
+        "op": op_name(op),
+        "serverTs": at,
+        "notificationType": 1,
+        "cid": cid,
+    });
+    if let Some(by) = conv.init_by {
+        entry["initBy"] = by.into();
+    }
+    if !conv.m.is_empty() {
+        entry["m"] = conv.m.into();
+    }
+    if let Some(info) = conv.info {
+        entry["info"] = serde_json::json!({"pid": info.pid, "role": info.role});
+    }
+    if let Some(attr) = conv.attr {
+        entry["attr"] = serde_json::json!({"data": attr.data});
+    }
+    entry
 }
 
 /// The `conv` push that tells `peer` of `notice` about conversation `cid`, made by `by` (a client id, or
-/// none when the app's backend made it).
+/// none when the app's backend made it) at `at` (ms, its `serverTs`; permanent ones carry `notificationType`
+/// 1, from which the SDK knows where to resume with `GET /1.1/rtm/notifications`).
 pub fn conv_notice(
     peer: &str,
     cid: &str,
     by: Option<&str>,
     notice: ConvNotice<'_>,
+    at: i64,
 ) -> GenericCommand {
-    let mut conv = ConvCommand {
-        cid: Some(cid.to_string()),
-        init_by: by.map(str::to_owned),
-        ..Default::default()
-    };
-    let op = match notice {
-        ConvNotice::Joined => OpType::Joined,
-        ConvNotice::Left => OpType::Left,
-        ConvNotice::MembersJoined(m) => {
-            conv.m = m.to_vec();
-            OpType::MembersJoined
-        }
-        ConvNotice::MembersLeft(m) => {
-            conv.m = m.to_vec();
-            OpType::MembersLeft
-        }
-        ConvNotice::Updated(attr) => {
-            conv.attr = Some(JsonObjectMessage {
-                data: attr.to_string(),
-            });
-            OpType::Updated
-        }
-    };
-    conv_push(peer, op, conv)
+    let (op, conv) = notice.parts(cid, by);
+    let mut cmd = conv_push(peer, op, conv);
+    cmd.server_ts = Some(at);
+    if notice.is_permanent() {
+        cmd.notification_type = Some(1);
+    }
+    cmd
 }
 
 /// A stored message as the `direct` push the SDK reads (§3.2).

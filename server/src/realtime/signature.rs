@@ -27,6 +27,14 @@ pub enum Signed<'a> {
         conv: &'a str,
         members: &'a [String],
     },
+    /// `appid:clientid:convid:sorted_member_ids:timestamp:nonce:conversation-block-clients` (or
+    /// `conversation-unblock-clients`).
+    Block {
+        client: &'a str,
+        conv: &'a str,
+        members: &'a [String],
+        block: bool,
+    },
 }
 
 fn sorted(ids: &[String]) -> String {
@@ -59,6 +67,22 @@ pub fn signed_string(app_id: &str, what: Signed<'_>, timestamp: i64, nonce: &str
         } => {
             format!(
                 "{app_id}:{client}:{conv}:{}:{timestamp}:{nonce}:kick",
+                sorted(members)
+            )
+        }
+        Signed::Block {
+            client,
+            conv,
+            members,
+            block,
+        } => {
+            let action = if block {
+                "conversation-block-clients"
+            } else {
+                "conversation-unblock-clients"
+            };
+            format!(
+                "{app_id}:{client}:{conv}:{}:{timestamp}:{nonce}:{action}",
                 sorted(members)
             )
         }

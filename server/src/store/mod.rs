@@ -9,6 +9,7 @@
 
 pub mod blobs;
 pub mod class_permissions;
+pub mod conv_admin;
 pub mod db;
 mod error;
 pub mod history;

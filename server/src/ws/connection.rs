@@ -293,6 +293,14 @@ impl Conn {
             (Some(CommandType::Conv), Some(op @ (OpType::Mute | OpType::Unmute))) => {
                 self.mute(req, op == OpType::Mute).await
             }
+            (Some(CommandType::Conv), Some(OpType::MemberInfoUpdate)) => {
+                self.member_info_update(req).await
+            }
+            (Some(CommandType::Conv), Some(op @ (OpType::AddShutup | OpType::RemoveShutup))) => {
+                self.shutup(req, op == OpType::AddShutup).await
+            }
+            (Some(CommandType::Conv), Some(OpType::QueryShutup)) => self.query_shutup(req).await,
+            (Some(CommandType::Blacklist), _) => self.blacklist(req).await,
             (Some(CommandType::Session), Some(OpType::Query)) => self.presence_query(req),
             (Some(CommandType::Patch), Some(OpType::Modify)) => self.patch(req).await,
             (Some(CommandType::Direct), _) => self.send(req).await,

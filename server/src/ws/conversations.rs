@@ -4,14 +4,14 @@
 
 use serde_json::{json, Map, Value};
 
+use super::admin::{admin_error, failed_pids};
 use super::connection::Conn;
 use super::replies::{conv_error, dedup, json_object, now_ms, refusal, reply_to, store_error};
+use crate::domain::conv_admin;
 use crate::domain::conversations::{self, members_body, strings, TempConvError, Update};
 use crate::protocol::conversation::{is_server_field, CLASS, CREATOR, MEMBERS, TRANSIENT, UNIQUE};
 use crate::protocol::Reason;
-use crate::realtime::proto::{
-    CommandType, ConvCommand, ErrorCommand, GenericCommand, JsonObjectMessage, OpType,
-};
+use crate::realtime::proto::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
 use crate::realtime::signature::Signed;
 use crate::store::objects::{self, QueryParams};
 use crate::store::query::parse_order;
@@ -186,7 +186,6 @@ impl Conn {
             return;
         };
         let ids = dedup(&conv.m);
-        let is_member = strings(row.get(MEMBERS)).iter().any(|m| **m == *peer);
         let signed = if add {
             Signed::Add {
                 client: &peer,
@@ -205,20 +204,19 @@ impl Conn {
                 .push(refusal(&req, Reason::ConversationSignatureFailed, None));
             return;
         }
-        // Anyone may add or remove themselves (join, quit); only members may change others.
-        let (allowed, refused): (Vec<String>, Vec<String>) =
-            ids.into_iter().partition(|id| is_member || **id == *peer);
-        let failed = if refused.is_empty() {
-            Vec::new()
-        } else {
-            let reason = Reason::ConversationMembershipRequired;
-            vec![ErrorCommand {
-                code: reason.code() as i32,
-                reason: reason.name().into(),
-                pids: refused,
-                ..Default::default()
-            }]
-        };
+        // Anyone may add or remove themselves (join, quit; not the owner while it has managers), members add
+        // others, the owner and managers remove others; blocked clients never come back (`domain::conv_admin`).
+        let admin = conv_admin::from_row(&cid, &row);
+        let partial =
+            match conv_admin::membership_change(&self.state.svc, &admin, &peer, &ids, add).await {
+                Ok(partial) => partial,
+                Err(e) => {
+                    self.out.push(admin_error(&req, e));
+                    return;
+                }
+            };
+        let failed = failed_pids(&partial);
+        let allowed = partial.allowed;
         if !allowed.is_empty() {
             let update = Update::master(members_body(add, &allowed));
             if let Err(e) = conversations::update(&self.state.svc, Some(&peer), &cid, update).await

@@ -23,7 +23,7 @@ use crate::store::StoreError;
 
 impl Conn {
     /// An `ack` that refuses a `direct`: the SDK rejects the send's promise with `reason`.
-    fn ack_error(&mut self, req: &GenericCommand, reason: Reason) {
+    pub(super) fn ack_error(&mut self, req: &GenericCommand, reason: Reason) {
         self.out.push(GenericCommand {
             ack_message: Some(AckCommand {
                 code: Some(reason.code() as i32),
@@ -92,6 +92,9 @@ impl Conn {
                     return;
                 }
             }
+        }
+        if !is_temp(&msg.conv_id) && !self.may_speak(&req, &msg.conv_id, &peer).await {
+            return;
         }
         let ip = self.ip.clone();
         match messaging::send(&self.state.svc, msg, Origin::Client, ip).await {

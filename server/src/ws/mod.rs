@@ -5,8 +5,9 @@
 //! - this file: the upgrade on any path, and `GET /v1/route`;
 //! - `frame`: subprotocols and the binary/base64 framing;
 //! - `connection`: one socket's loop and its sessions; the commands in `session`, `conversations`, `messages`;
-//!   replies and refusals in `replies`.
+//!   conversation administration (roles, shutups, blacklist) in `admin`; replies and refusals in `replies`.
 
+mod admin;
 mod connection;
 mod conversations;
 pub mod frame;

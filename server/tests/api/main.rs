@@ -5,6 +5,7 @@ mod batch;
 mod class_permissions;
 mod classes;
 mod console;
+mod conv_admin;
 mod conv_settings;
 mod durability;
 mod faults;

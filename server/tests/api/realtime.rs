@@ -392,7 +392,7 @@ async fn malformed_frames_unknown_commands_and_unopened_peers_get_errors_and_the
     ws.login("Tom").await;
     let unknown = ws
         .request(GenericCommand::new(
-            CommandType::Blacklist,
+            CommandType::Presence,
             Some(OpType::Query),
         ))
         .await;

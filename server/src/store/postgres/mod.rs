@@ -28,7 +28,7 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 7] = [
+const MIGRATIONS: [(i32, &str); 8] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
@@ -49,6 +49,10 @@ const MIGRATIONS: [(i32, &str); 7] = [
     (
         6,
         include_str!("../../../migrations/postgres/006_relations.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/007_conv_admin.sql"),
     ),
     (
         8,

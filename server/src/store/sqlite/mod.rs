@@ -23,7 +23,7 @@ use writer::{guarded, into_job, writer_loop, Job};
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
 /// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
 /// lookups, 7 temporary conversations, 8 relation fields.
-const MIGRATIONS: [(i64, &str); 9] = [
+const MIGRATIONS: [(i64, &str); 10] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
@@ -38,6 +38,7 @@ const MIGRATIONS: [(i64, &str); 9] = [
         include_str!("../../../migrations/007_temp_conversations.sql"),
     ),
     (8, include_str!("../../../migrations/008_relations.sql")),
+    (9, include_str!("../../../migrations/009_conv_admin.sql")),
     (
         10,
         include_str!("../../../migrations/010_class_permissions.sql"),
