@@ -7,7 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use leancloud_server::realtime::proto::{CommandType, GenericCommand, OpType, SessionCommand};
+use std::collections::HashMap;
+
+use leancloud_server::realtime::proto::{
+    AckCommand, CommandType, DirectCommand, GenericCommand, OpType, SessionCommand,
+};
 use leancloud_server::ws::frame::{self, Encoded};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +48,8 @@ pub enum Kind {
     Message,
     /// a broadcast (`POST /1.1/rtm/broadcast`)
     Broadcast,
+    /// a client's `direct` with `r: true`; reported by its sender when the delivery receipt (`rcp`) arrives
+    Receipt,
 }
 
 /// The text of a benchmark message: what it is, its number, and when it was sent (ns since the bench's epoch).
@@ -51,6 +57,7 @@ pub fn message_text(kind: Kind, seq: u32, sent_ns: u64) -> String {
     let k = match kind {
         Kind::Message => 'm',
         Kind::Broadcast => 'b',
+        Kind::Receipt => 'r',
     };
     format!("rtb:{k}:{seq}:{sent_ns}")
 }
@@ -60,6 +67,7 @@ pub fn parse_text(text: &str) -> Option<(Kind, u32, u64)> {
     let kind = match parts.next()? {
         "m" => Kind::Message,
         "b" => Kind::Broadcast,
+        "r" => Kind::Receipt,
         _ => return None,
     };
     let seq = parts.next()?.parse().ok()?;
@@ -72,6 +80,9 @@ pub fn parse_text(text: &str) -> Option<(Kind, u32, u64)> {
 pub enum Ctrl {
     /// Send an `echo` and report when its answer arrives.
     Echo(oneshot::Sender<()>),
+    /// Send benchmark message `seq` to conversation `cid` as a `direct` asking for receipts (`r: true`), and
+    /// report its delivery receipt (`rcp`) when it arrives.
+    Direct { cid: String, seq: u32 },
 }
 
 /// The benchmark's handle on a logged-in client; dropping it closes the connection.
@@ -91,6 +102,31 @@ async fn send(ws: &mut Ws, command: &GenericCommand) -> Result<(), String> {
         Encoded::Text(text) => Message::Text(text.into()),
     };
     ws.send(message).await.map_err(|e| format!("send: {e}"))
+}
+
+/// The SDK's `ack` of a received message: the receipt its sender asked for.
+fn ack(cid: Option<String>, mid: Option<String>) -> GenericCommand {
+    GenericCommand {
+        ack_message: Some(AckCommand {
+            cid,
+            mid,
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Ack, None)
+    }
+}
+
+fn direct(i: i32, cid: String, text: String) -> GenericCommand {
+    GenericCommand {
+        i: Some(i),
+        direct_message: Some(DirectCommand {
+            cid: Some(cid),
+            msg: Some(text),
+            r: Some(true),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Direct, None)
+    }
 }
 
 fn echo(i: i32) -> GenericCommand {
@@ -205,6 +241,10 @@ async fn run(
 ) {
     let mut next_i = 1;
     let mut waiting: Vec<(i32, oneshot::Sender<()>)> = Vec::new();
+    // receipts: sends awaiting their `ack` (by `i`), then their `rcp` (by message id); `rcp`s that came first
+    let mut unacked: HashMap<i32, (u32, u64)> = HashMap::new();
+    let mut sent: HashMap<String, (u32, u64)> = HashMap::new();
+    let mut early: HashMap<String, u64> = HashMap::new();
     let mut heartbeat = tokio::time::Instant::now() + HEARTBEAT;
     let closed = |reason: String| Event::Closed {
         client: index,
@@ -217,6 +257,16 @@ async fn run(
                     next_i += 1;
                     waiting.push((next_i, done));
                     if let Err(e) = send(&mut ws, &echo(next_i)).await {
+                        let _ = events.send(closed(e));
+                        return;
+                    }
+                }
+                Some(Ctrl::Direct { cid, seq }) => {
+                    next_i += 1;
+                    let sent_ns = epoch.elapsed().as_nanos() as u64;
+                    unacked.insert(next_i, (seq, sent_ns));
+                    let text = message_text(Kind::Receipt, seq, sent_ns);
+                    if let Err(e) = send(&mut ws, &direct(next_i, cid, text)).await {
                         let _ = events.send(closed(e));
                         return;
                     }
@@ -234,7 +284,43 @@ async fn run(
                         let Some(dm) = cmd.direct_message else { continue };
                         let Some((kind, seq, sent_ns)) = dm.msg.as_deref().and_then(parse_text) else { continue };
                         let own = dm.from_peer_id.as_deref() == Some(peer.as_str());
+                        if kind == Kind::Receipt {
+                            // as the SDK does on receipt of a message: acknowledge it
+                            if !own {
+                                if let Err(e) = send(&mut ws, &ack(dm.cid, dm.id)).await {
+                                    let _ = events.send(closed(e));
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
                         let _ = events.send(Event::Received { client: index, own, kind, seq, sent_ns, recv_ns });
+                    } else if cmd.cmd == Some(CommandType::Ack as i32) {
+                        let Some(pending) = cmd.i.and_then(|i| unacked.remove(&i)) else { continue };
+                        let Some(uid) = cmd.ack_message.and_then(|a| a.uid) else { continue };
+                        match early.remove(&uid) {
+                            Some(at) => {
+                                let (seq, sent_ns) = pending;
+                                let _ = events.send(Event::Received { client: index, own: true, kind: Kind::Receipt, seq, sent_ns, recv_ns: at });
+                            }
+                            None => {
+                                sent.insert(uid, pending);
+                            }
+                        }
+                    } else if cmd.cmd == Some(CommandType::Rcp as i32) {
+                        let Some(rcp) = cmd.rcp_message else { continue };
+                        if rcp.read == Some(true) {
+                            continue;
+                        }
+                        let Some(id) = rcp.id else { continue };
+                        match sent.remove(&id) {
+                            Some((seq, sent_ns)) => {
+                                let _ = events.send(Event::Received { client: index, own: true, kind: Kind::Receipt, seq, sent_ns, recv_ns });
+                            }
+                            None => {
+                                early.insert(id, recv_ns);
+                            }
+                        }
                     } else if cmd.cmd == Some(CommandType::Echo as i32) {
                         if let Some(pos) = waiting.iter().position(|(i, _)| Some(*i) == cmd.i) {
                             let (_, done) = waiting.swap_remove(pos);
@@ -280,6 +366,10 @@ mod tests {
         assert_eq!(
             parse_text(&message_text(Kind::Message, 0, 1)),
             Some((Kind::Message, 0, 1))
+        );
+        assert_eq!(
+            parse_text(&message_text(Kind::Receipt, 3, 9)),
+            Some((Kind::Receipt, 3, 9))
         );
         assert_eq!(parse_text("hello"), None);
         assert_eq!(parse_text("rtb:x:1:2"), None);

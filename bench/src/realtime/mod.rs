@@ -444,6 +444,8 @@ async fn measure(
     burst(run, &mut rest, &sys_conv, &alive).await?;
     // 4. steady sends to 2-member conversations
     latency(run, &alive).await?;
+    // 5. client sends with delivery receipts
+    receipts(run, &slots, &alive).await?;
     Ok(slots.into_iter().flatten().collect())
 }
 
@@ -644,19 +646,14 @@ async fn burst(run: &mut Run, rest: &mut Rest, conv: &str, alive: &[u32]) -> Res
     Ok(())
 }
 
-async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
-    let pairs = (run.args.pairs as usize).min(alive.len() / 2).max(1);
-    if alive.len() < 2 {
-        return Err("fewer than 2 clients connected".into());
-    }
-    let rate = run.args.rate.max(1);
-    let warmup = rate; // the first second
-    let total = rate * (run.args.seconds.max(1) + 1);
-    eprintln!(
-        "bench realtime: {pairs} conversations of 2 online clients, {total} sends at {rate}/s"
-    );
-    // conversations [a, b], created over a few connections at once
-    let mut convs: Vec<(String, u32, u32)> = Vec::with_capacity(pairs);
+/// `pairs` conversations of 2 logged-in clients `[a, b]` (`alive[2p]`, `alive[2p + 1]`), created over a few
+/// connections at once; `(id, a, b)` in pair order.
+async fn pair_conversations(
+    run: &Run,
+    alive: &[u32],
+    pairs: usize,
+    prefix: &'static str,
+) -> Result<Vec<(String, u32, u32)>, String> {
     let chunks: Vec<Vec<usize>> = (0..8).map(|w| (w..pairs).step_by(8).collect()).collect();
     let mut tasks = Vec::new();
     for chunk in chunks {
@@ -671,7 +668,7 @@ async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
                 let (pa, pb) = (client::peer_id(a), client::peer_id(b));
                 let id = rest
                     .create_conversation(
-                        &json!({"name": format!("bench-pair-{p}"), "m": [pa, pb], "c": pa}),
+                        &json!({"name": format!("{prefix}-{p}"), "m": [pa, pb], "c": pa}),
                     )
                     .await?;
                 out.push((p, id, a, b));
@@ -684,8 +681,118 @@ async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
         made.extend(t.await.map_err(|e| e.to_string())??);
     }
     made.sort_by_key(|m| m.0);
-    convs.extend(made.into_iter().map(|(_, id, a, b)| (id, a, b)));
-    let convs = Arc::new(convs);
+    Ok(made.into_iter().map(|(_, id, a, b)| (id, a, b)).collect())
+}
+
+/// Client sends with `r: true` (`direct` over the sender's own WebSocket, open loop at the latency run's rate):
+/// each reaches the other member, whose client acknowledges it as the SDK does (`ack`), and the server sends the
+/// delivery receipt (`rcp`) back to the sender; latency = the receipt's arrival − the send's write.
+async fn receipts(run: &mut Run, clients: &[Option<Client>], alive: &[u32]) -> Result<(), String> {
+    let pairs = (run.args.pairs as usize).min(alive.len() / 2).max(1);
+    let rate = run.args.rate.max(1);
+    let warmup = rate;
+    let total = rate * (run.args.seconds.max(1) + 1);
+    eprintln!("bench realtime: receipts: {pairs} conversations, {total} client sends with r: true at {rate}/s");
+    let convs = pair_conversations(run, alive, pairs, "bench-receipts").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let period_ns = 1e9 / f64::from(rate);
+    let mut late = 0u32;
+    let mut queued = 0u32;
+    for k in 0..total {
+        let at = start + Duration::from_nanos((f64::from(k) * period_ns) as u64);
+        if tokio::time::Instant::now() > at + Duration::from_millis(1) {
+            late += 1;
+        }
+        tokio::time::sleep_until(at).await;
+        let (conv, a, _) = &convs[k as usize % convs.len()];
+        let Some(client) = clients.get(*a as usize).and_then(Option::as_ref) else {
+            continue;
+        };
+        let ctrl = Ctrl::Direct {
+            cid: conv.clone(),
+            seq: k,
+        };
+        if client.ctrl.send(ctrl).await.is_ok() {
+            queued += 1;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut got: HashSet<u32> = HashSet::with_capacity(queued as usize);
+    let mut lat_ms = Vec::with_capacity(queued as usize);
+    while got.len() < queued as usize {
+        match run.next_received(deadline).await {
+            Some((_, _, Kind::Receipt, seq, sent, recv)) => {
+                if got.insert(seq) && seq >= warmup {
+                    lat_ms.push(ms(recv.saturating_sub(sent)));
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let lost = queued as usize - got.len();
+    let summary = stats::summarize(&lat_ms);
+    let pick = |f: fn(&stats::Summary) -> f64| -> report::Measure {
+        match (summary, lost) {
+            (Some(s), 0) => Ok(f(&s)),
+            (Some(_), l) => Err(format!("{l} receipts never arrived")),
+            (None, _) => Err("no samples".into()),
+        }
+    };
+    run.rows.push(row(
+        &format!(
+            "realtime: client send (`r: true`) → delivery receipt back at the sender, p50 ({} sends at {rate}/s, {pairs} 2-member conversations)",
+            group_thousands((total - warmup).into())
+        ),
+        Unit::Millis,
+        &pick(|s| s.median),
+        None,
+        Target::None,
+    ));
+    run.rows.push(row(
+        "realtime: client send → delivery receipt, p99",
+        Unit::Millis,
+        &pick(|s| s.p99),
+        None,
+        Target::None,
+    ));
+    run.rows.push(row(
+        "realtime: client sends with receipts/s achieved (open loop)",
+        Unit::Rate,
+        &Ok(f64::from(queued) / elapsed.max(1e-9)),
+        None,
+        Target::None,
+    ));
+    run.notes.push(format!(
+        "Receipts: {queued} client sends with `r: true`, {} receipts back at their senders, {lost} never arrived{}.",
+        got.len(),
+        if late > 0 {
+            format!("; {late} sends left more than 1 ms after their scheduled instant")
+        } else {
+            String::new()
+        }
+    ));
+    run.method.push(format!(
+        "send → receipt: {pairs} more conversations of 2 logged-in clients [a, b]; an open-loop schedule at {rate}/s          for {} s, round robin over them, of `direct` commands with `r: true` written by a's own WebSocket client          (text = the instant it was written); b's client answers each with `ack` {{cid, mid}} as the SDK does; a's          client matches the `rcp` push to its send by message id (from the server's `ack` of the send). Latency =          the `rcp`'s arrival − the send's write (one process, monotonic clock); the first second is warm-up.",
+        run.args.seconds.max(1) + 1
+    ));
+    Ok(())
+}
+
+async fn latency(run: &mut Run, alive: &[u32]) -> Result<(), String> {
+    let pairs = (run.args.pairs as usize).min(alive.len() / 2).max(1);
+    if alive.len() < 2 {
+        return Err("fewer than 2 clients connected".into());
+    }
+    let rate = run.args.rate.max(1);
+    let warmup = rate; // the first second
+    let total = rate * (run.args.seconds.max(1) + 1);
+    eprintln!(
+        "bench realtime: {pairs} conversations of 2 online clients, {total} sends at {rate}/s"
+    );
+    let convs = Arc::new(pair_conversations(run, alive, pairs, "bench-pair").await?);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let sched_server = rest::sched_ns(run.server.pid);
