@@ -309,18 +309,43 @@ impl Conn {
             return;
         };
         let lq: LogsCommand = req.logs_message.clone().unwrap_or_default();
-        let Some((cid, row)) = self.conversation(&req, lq.cid.as_deref()).await else {
-            return;
+        let cid = match lq.cid.as_deref() {
+            Some(tmp) if is_temp(tmp) => {
+                // A live temporary conversation's history, for its members (expired: LeanCloud's own code).
+                match conversations::temporary(&self.state.svc, &peer, vec![tmp.to_string()]).await
+                {
+                    Ok(found) if found.is_empty() => {
+                        self.out.push(refusal(
+                            &req,
+                            Reason::TemporaryConversationExpired,
+                            Some("the temporary conversation expired, does not exist or does not have this client".into()),
+                        ));
+                        return;
+                    }
+                    Ok(_) => tmp.to_string(),
+                    Err(e) => {
+                        self.out.push(store_error(&req, e));
+                        return;
+                    }
+                }
+            }
+            cid => {
+                let Some((cid, row)) = self.conversation(&req, cid).await else {
+                    return;
+                };
+                let open =
+                    row.get("sys") == Some(&json!(true)) || row.get("tr") == Some(&json!(true));
+                if !open && !strings(row.get("m")).iter().any(|m| **m == *peer) {
+                    self.out.push(refusal(
+                        &req,
+                        Reason::ConversationLogRejected,
+                        Some("only members may read a conversation's history".into()),
+                    ));
+                    return;
+                }
+                cid
+            }
         };
-        let open = row.get("sys") == Some(&json!(true)) || row.get("tr") == Some(&json!(true));
-        if !open && !strings(row.get("m")).iter().any(|m| **m == *peer) {
-            self.out.push(refusal(
-                &req,
-                Reason::ConversationLogRejected,
-                Some("only members may read a conversation's history".into()),
-            ));
-            return;
-        }
         let newer = lq.direction == Some(QueryDirection::New as i32);
         let q = HistoryQuery {
             scope: HistoryScope::ConversationFor {

@@ -556,3 +556,42 @@ async fn a_read_on_one_device_clears_the_count_on_the_clients_other_sessions() {
     );
     none_of(&mut alice, CommandType::Unread).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_conversations_history_is_read_by_its_members_until_it_expires() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut alice = online(&app, "alice").await;
+    let mut bob = online(&app, "bob").await;
+    let started = alice.request(start_temp(&["bob"], Some(1), false)).await;
+    let cid = started.conv_message.expect("convMessage").cid.expect("cid");
+    sent(&mut alice, direct(&cid, "one")).await;
+    sent(&mut alice, direct(&cid, "two")).await;
+    assert_eq!(vec!["one", "two"], bob.texts(2).await);
+    let logs = |cid: &str| GenericCommand {
+        logs_message: Some(LogsCommand {
+            cid: Some(cid.into()),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Logs, None)
+    };
+
+    // Act
+    let read = bob.request(logs(&cid)).await;
+    let mut eve = online(&app, "eve").await;
+    let by_eve = eve.request(logs(&cid)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let expired = bob.request(logs(&cid)).await;
+
+    // Assert
+    let texts: Vec<String> = read
+        .logs_message
+        .expect("logs")
+        .logs
+        .into_iter()
+        .filter_map(|l| l.data)
+        .collect();
+    assert_eq!(vec!["one", "two"], texts);
+    assert_eq!(4323, by_eve.error_message.expect("error").code);
+    assert_eq!(4323, expired.error_message.expect("error").code);
+}
