@@ -241,10 +241,16 @@ fn after_send(
         && !stored.transient
         && stored.kind != MessageKind::Broadcast;
     if pushable {
+        // Members who muted the conversation get no offline push, unless the hook forces one.
+        let unmuted: Vec<String> = offline
+            .iter()
+            .filter(|p| !stored.muted.contains(p))
+            .cloned()
+            .collect();
         let default = OfflinePush {
             msg_id: stored.msg_id.clone(),
             conv_id: stored.conv_id.clone(),
-            peers: offline.clone(),
+            peers: unmuted,
             payload: stored
                 .push
                 .clone()
@@ -252,6 +258,7 @@ fn after_send(
             force: false,
         };
         let log = svc.pushes.clone();
+        let all_offline = offline.clone();
         let mention_offline: Vec<&String> = offline
             .iter()
             .filter(|p| stored.mention_pids.contains(p))
@@ -269,6 +276,10 @@ fn after_send(
                     if answer.get("skip").and_then(Value::as_bool) == Some(true) {
                         return;
                     }
+                    push.force = answer.get("force").and_then(Value::as_bool) == Some(true);
+                    if push.force {
+                        push.peers = all_offline.clone();
+                    }
                     if let Some(peers) = answer.get("offlinePeers").and_then(strings) {
                         push.peers.retain(|p| peers.contains(p));
                     }
@@ -278,7 +289,6 @@ fn after_send(
                             other => other.clone(),
                         };
                     }
-                    push.force = answer.get("force").and_then(Value::as_bool) == Some(true);
                 }
                 if !push.peers.is_empty() {
                     log.push(push);

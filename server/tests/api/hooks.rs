@@ -535,3 +535,41 @@ async fn conv_mute_asks_conversation_update_with_mute_which_may_refuse_it() {
     let (_, row) = app.get(&format!("/1.1/classes/_Conversation/{conv}")).await;
     assert_eq!(json!(["A"]), row["mu"]);
 }
+
+/// Members who muted a conversation (`mu`) get no offline push, unless `_receiversOffline` answers `force`.
+#[tokio::test]
+async fn muted_members_get_no_offline_push_unless_the_hook_forces_one() {
+    async fn pushed_to(app: &TestApp) -> Vec<String> {
+        let conv = app
+            .conversation(json!({"m": ["A", "Off", "Muted"], "mu": ["Muted"], "c": "A"}))
+            .await;
+        let mut a = connect(app, "lc.protobuf2.3").await;
+        a.login("A").await;
+        let ack = a
+            .request(direct(&conv, "hello"))
+            .await
+            .ack_message
+            .expect("ack");
+        assert_eq!(None, ack.code);
+        for _ in 0..50 {
+            let pushes = app.server.inspect().offline_pushes();
+            if let Some(push) = pushes.first() {
+                return push.peers.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no offline push was recorded");
+    }
+    // Without hooks: the muted member is left out.
+    let plain = crate::helpers::spawn_app().await;
+    assert_eq!(vec!["Off".to_string()], pushed_to(&plain).await);
+    // The hook forces the push: every offline member, muted ones included.
+    let answer = Answer::Result(json!({"force": true}));
+    let (app, engine) = with_engine(&ALL_HOOKS, &[("_receiversOffline", answer)], |_| {}).await;
+    assert_eq!(
+        vec!["Off".to_string(), "Muted".to_string()],
+        pushed_to(&app).await
+    );
+    let asked = engine.wait_for("_receiversOffline", 1).await;
+    assert_eq!(json!(["Off", "Muted"]), asked[0]["offlinePeers"]);
+}

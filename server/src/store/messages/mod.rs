@@ -130,6 +130,9 @@ pub struct Stored {
     pub mention_all: bool,
     /// The offline push payload the sender gave.
     pub push: Option<Value>,
+    /// The members who muted the conversation (`mu`): no offline push unless the hook forces one.
+    #[serde(default)]
+    pub muted: Vec<String>,
 }
 
 pub fn new_message_id() -> String {
@@ -207,6 +210,7 @@ pub(crate) fn stored_message(
         mention_pids: msg.mention_pids,
         mention_all: msg.mention_all,
         push: msg.push,
+        muted: conv.muted,
     }
 }
 

@@ -59,6 +59,7 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
                     system: false,
                     transient: false,
                     members,
+                    muted: Vec::new(),
                 })
         } else {
             conversation_in(&client, &msg.conv_id, false).await?

@@ -534,6 +534,8 @@ pub struct ConversationKind {
     pub transient: bool,
     /// `m`, the member ids (for delivery).
     pub members: Vec<String>,
+    /// `mu`, the members who muted the conversation (no offline push).
+    pub muted: Vec<String>,
 }
 
 impl ConversationKind {
@@ -542,14 +544,20 @@ impl ConversationKind {
         ConversationKind {
             system: data.get("sys") == Some(&Value::Bool(true)),
             transient: data.get("tr") == Some(&Value::Bool(true)),
-            members: match data.get("m") {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-                _ => Vec::new(),
-            },
+            members: string_list(data.get("m")),
+            muted: string_list(data.get("mu")),
         }
+    }
+}
+
+/// The strings of a list field (anything else in it, or a field that is no list: none).
+pub(crate) fn string_list(field: Option<&Value>) -> Vec<String> {
+    match field {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -4,28 +4,29 @@
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
-use crate::store::objects::ConversationKind;
+use crate::store::objects::{string_list, ConversationKind};
 use crate::store::StoreResult;
 
 /// The conversation `id`'s kind and members, or `None` when there is no such conversation.
 pub fn conversation_kind(conn: &Connection, id: &str) -> StoreResult<Option<ConversationKind>> {
     let mut stmt = conn.prepare_cached(
         // json_type: a field stored as "true", 1.0 or an object is simply not `true` (never a type error).
-        "SELECT json_type(data, '$.sys') = 'true', json_type(data, '$.tr') = 'true', json_extract(data, '$.m') FROM objects WHERE class = '_Conversation' AND id = ?1",
+        "SELECT json_type(data, '$.sys') = 'true', json_type(data, '$.tr') = 'true', json_extract(data, '$.m'), json_extract(data, '$.mu') FROM objects WHERE class = '_Conversation' AND id = ?1",
     )?;
     let kind = stmt
         .query_row([id], |r| {
             let truthy = |v: Option<i64>| v.unwrap_or(0) != 0;
-            let members: Option<String> = r.get(2)?;
+            let list = |text: Option<String>| {
+                string_list(
+                    text.and_then(|m| serde_json::from_str::<Value>(&m).ok())
+                        .as_ref(),
+                )
+            };
             Ok(ConversationKind {
                 system: truthy(r.get(0)?),
                 transient: truthy(r.get(1)?),
-                members: members
-                    .and_then(|m| serde_json::from_str::<Vec<Value>>(&m).ok())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
+                members: list(r.get(2)?),
+                muted: list(r.get(3)?),
             })
         })
         .optional()?;
