@@ -3,7 +3,11 @@
 //! other members are told, on every instance, with the `patch` push. A recall carries no content: the message
 //! becomes LeanCloud's recalled message (`_lctype` -127, the SDK's `RecalledMessage`).
 
+use serde_json::{json, Value};
+
 use super::Services;
+use crate::hooks::Refusal;
+use crate::protocol::hook::Hook;
 use crate::protocol::limits::MAX_MESSAGE_BYTES;
 use crate::realtime::Patch;
 use crate::store::messages::{self, Patched, Rewrite};
@@ -25,8 +29,11 @@ pub struct PatchRequest {
     pub binary: bool,
     pub mention_pids: Vec<String>,
     pub mention_all: bool,
-    /// Asked by the app's backend (master key): the clients' switches and time limit do not apply.
+    /// Asked by the app's backend (master key): the clients' switches, time limit and `_messageUpdate` do
+    /// not apply.
     pub by_backend: bool,
+    /// The client's address, for `_messageUpdate`.
+    pub source_ip: Option<String>,
 }
 
 /// Why a patch is refused.
@@ -46,6 +53,9 @@ pub enum PatchError {
     RecallDisabled,
     #[error("a message may be edited or recalled only within {0} s of being sent")]
     TooLate(u64),
+    /// `_messageUpdate` refused it (or failed, with fail-closed hooks).
+    #[error("the edit or recall was rejected by the app")]
+    Rejected(Refusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -73,7 +83,7 @@ pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError>
             }
         }
     }
-    let (data, binary, mention_pids, mention_all) = if req.recall {
+    let (mut data, mut binary, mention_pids, mention_all) = if req.recall {
         (RECALLED_CONTENT.to_string(), false, Vec::new(), false)
     } else {
         let data = req
@@ -85,6 +95,38 @@ pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError>
         }
         (data, req.binary, req.mention_pids, req.mention_all)
     };
+    let members: Vec<String> = objects::conversation(&svc.db, req.cid.clone())
+        .await?
+        .map(|c| c.members)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| *m != req.by)
+        .collect();
+    if !req.by_backend && svc.hooks.defines(Hook::MessageUpdate) {
+        let verdict = svc
+            .hooks
+            .before(
+                Hook::MessageUpdate,
+                json!({
+                    "fromPeer": &req.by, "convId": &req.cid, "toPeers": &members, "bin": binary,
+                    "content": &data, "timestamp": found.timestamp, "msgId": &found.msg_id,
+                    "sourceIP": req.source_ip, "recall": req.recall, "system": false,
+                }),
+            )
+            .await;
+        if let Some(refusal) = verdict.refusal("drop") {
+            return Err(PatchError::Rejected(refusal));
+        }
+        if let (Some(answer), false) = (verdict.answer(), req.recall) {
+            // An edit's new content may be rewritten (as `_messageReceived` rewrites a send).
+            if let Some(content) = answer.get("content").and_then(Value::as_str) {
+                data = content.to_string();
+            }
+            if let Some(bin) = answer.get("bin").and_then(Value::as_bool) {
+                binary = bin;
+            }
+        }
+    }
     let at = chrono::Utc::now()
         .timestamp_millis()
         .max(found.timestamp + 1);
@@ -103,13 +145,6 @@ pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError>
     if !rewritten {
         return Err(PatchError::NotFound);
     }
-    let members: Vec<String> = objects::conversation(&svc.db, req.cid.clone())
-        .await?
-        .map(|c| c.members)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| *m != req.by)
-        .collect();
     svc.presence.patched(
         &members,
         Patch {

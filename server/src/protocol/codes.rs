@@ -53,6 +53,7 @@ pub const INVALID_MESSAGING_TARGET: i64 = 4401;
 pub const MESSAGE_REJECTED_BY_APP: i64 = 4402;
 pub const MESSAGE_OWNERSHIP_REQUIRED: i64 = 4403;
 pub const MESSAGE_NOT_FOUND: i64 = 4404;
+pub const MESSAGE_UPDATE_REJECTED_BY_APP: i64 = 4405;
 pub const MESSAGE_EDIT_DISABLED: i64 = 4406;
 pub const MESSAGE_RECALL_DISABLED: i64 = 4407;
 pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
@@ -104,6 +105,7 @@ pub enum Reason {
     MessageNotFound,
     MessageEditDisabled,
     MessageRecallDisabled,
+    MessageUpdateRejectedByApp,
     ConversationBlacklisted,
     ConversationOperationUnauthorized,
     UnknownConversationRole,
@@ -143,6 +145,7 @@ impl Reason {
             Reason::MessageNotFound => MESSAGE_NOT_FOUND,
             Reason::MessageEditDisabled => MESSAGE_EDIT_DISABLED,
             Reason::MessageRecallDisabled => MESSAGE_RECALL_DISABLED,
+            Reason::MessageUpdateRejectedByApp => MESSAGE_UPDATE_REJECTED_BY_APP,
             Reason::ConversationBlacklisted => CONVERSATION_BLACKLISTED,
             Reason::ConversationOperationUnauthorized => CONVERSATION_OPERATION_UNAUTHORIZED,
             Reason::UnknownConversationRole => UNKNOWN_CONVERSATION_ROLE,
@@ -182,6 +185,7 @@ impl Reason {
             Reason::MessageNotFound => "MESSAGE_NOT_FOUND",
             Reason::MessageEditDisabled => "MESSAGE_EDIT_DISABLED",
             Reason::MessageRecallDisabled => "MESSAGE_RECALL_DISABLED",
+            Reason::MessageUpdateRejectedByApp => "MESSAGE_UPDATE_REJECTED_BY_APP",
             Reason::ConversationBlacklisted => "CONVERSATION_BLACKLISTED",
             Reason::ConversationOperationUnauthorized => "CONVERSATION_OPERATION_UNAUTHORIZED",
             Reason::UnknownConversationRole => "UNKNOWN_CONVERSATION_ROLE",
@@ -237,6 +241,7 @@ mod tests {
             (Reason::MessageNotFound, 4404),
             (Reason::MessageEditDisabled, 4406),
             (Reason::MessageRecallDisabled, 4407),
+            (Reason::MessageUpdateRejectedByApp, 4405),
             (Reason::TemporaryConversationExpired, 4323),
         ] {
             assert_eq!(code, reason.code(), "{}", reason.name());

@@ -10,6 +10,8 @@ pub enum Hook {
     ReceiversOffline,
     /// After a message is stored and delivered.
     MessageSent,
+    /// Before a client's edit or recall is applied; may refuse it or rewrite the new content.
+    MessageUpdate,
     /// Before a conversation is created; may reject it.
     ConversationStart,
     /// After a conversation was created.
@@ -31,10 +33,11 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub const ALL: [Hook; 12] = [
+    pub const ALL: [Hook; 13] = [
         Hook::MessageReceived,
         Hook::ReceiversOffline,
         Hook::MessageSent,
+        Hook::MessageUpdate,
         Hook::ConversationStart,
         Hook::ConversationStarted,
         Hook::ConversationAdd,
@@ -51,6 +54,7 @@ impl Hook {
             Hook::MessageReceived => "_messageReceived",
             Hook::ReceiversOffline => "_receiversOffline",
             Hook::MessageSent => "_messageSent",
+            Hook::MessageUpdate => "_messageUpdate",
             Hook::ConversationStart => "_conversationStart",
             Hook::ConversationStarted => "_conversationStarted",
             Hook::ConversationAdd => "_conversationAdd",

@@ -270,6 +270,7 @@ impl Conn {
                 mention_pids: item.mention_pids,
                 mention_all: item.mention_all == Some(true),
                 by_backend: false,
+                source_ip: self.ip.clone(),
             };
             match patches::patch(&self.state.svc, request).await {
                 Ok(at) => last = Some(last.map_or(at, |l: i64| l.max(at))),
@@ -284,9 +285,17 @@ impl Conn {
                         PatchError::TooLate(_) if item_recall => Reason::MessageRecallDisabled,
                         PatchError::TooLate(_) => Reason::MessageEditDisabled,
                         PatchError::Store(_) => Reason::Internal,
+                        PatchError::Rejected(_) => Reason::MessageUpdateRejectedByApp,
                     };
                     if let PatchError::Store(e) = e {
                         self.out.push(store_error(&req, e));
+                    } else if let PatchError::Rejected(r) = e {
+                        let mut reply = refusal(&req, reason, r.detail.clone());
+                        if let Some(err) = reply.error_message.as_mut() {
+                            err.app_code = r.app_code.map(|c| c as i32);
+                            err.app_msg = r.detail;
+                        }
+                        self.out.push(reply);
                     } else {
                         self.out.push(refusal(&req, reason, Some(e.to_string())));
                     }

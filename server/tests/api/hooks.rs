@@ -99,9 +99,10 @@ async fn metadatas(State(engine): State<Engine>) -> Json<Value> {
     Json(json!({"result": *engine.defined}))
 }
 
-const ALL_HOOKS: [&str; 12] = [
+const ALL_HOOKS: [&str; 13] = [
     "_messageReceived",
     "_messageSent",
+    "_messageUpdate",
     "_receiversOffline",
     "_conversationStart",
     "_conversationStarted",
@@ -572,4 +573,94 @@ async fn muted_members_get_no_offline_push_unless_the_hook_forces_one() {
     );
     let asked = engine.wait_for("_receiversOffline", 1).await;
     assert_eq!(json!(["Off", "Muted"]), asked[0]["offlinePeers"]);
+}
+
+/// `_messageUpdate` is asked before a client's edit or recall: it may rewrite an edit's content or refuse
+/// the patch (`4405 MESSAGE_UPDATE_REJECTED_BY_APP` with the app's code).
+#[tokio::test]
+async fn message_update_rewrites_an_edit_and_can_refuse_a_recall() {
+    use leancloud_server::realtime::proto::{PatchCommand, PatchItem};
+    let patch = |cid: &str, mid: &str, data: Option<&str>, recall: bool| GenericCommand {
+        patch_message: Some(PatchCommand {
+            patches: vec![PatchItem {
+                cid: Some(cid.into()),
+                mid: Some(mid.into()),
+                data: data.map(str::to_owned),
+                recall: recall.then_some(true),
+                ..Default::default()
+            }],
+            last_patch_time: None,
+        }),
+        ..GenericCommand::new(CommandType::Patch, Some(OpType::Modify))
+    };
+    let answer = Answer::Result(json!({"content": "[edited by the app]"}));
+    let (app, engine) =
+        with_engine(&["_messageUpdate"], &[("_messageUpdate", answer)], |_| {}).await;
+    let conv = app.conversation(json!({"m": ["A", "B"], "c": "A"})).await;
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    let mut b = connect(&app, "lc.protobuf2.3").await;
+    b.login("B").await;
+    let mid = a
+        .request(direct(&conv, "hi"))
+        .await
+        .ack_message
+        .and_then(|ack| ack.uid)
+        .expect("uid");
+    assert_eq!(vec!["hi"], b.drain_texts().await);
+
+    // An edit: the hook is asked and its content is what is stored and pushed.
+    let edited = a.request(patch(&conv, &mid, Some("hello"), false)).await;
+    assert_eq!(Some(OpType::Modified), edited.operation(), "{edited:?}");
+    let asked = engine.wait_for("_messageUpdate", 1).await;
+    assert_eq!(
+        (
+            json!("A"),
+            json!(conv.clone()),
+            json!(["B"]),
+            json!("hello"),
+            json!(false),
+            json!(mid.clone())
+        ),
+        (
+            asked[0]["fromPeer"].clone(),
+            asked[0]["convId"].clone(),
+            asked[0]["toPeers"].clone(),
+            asked[0]["content"].clone(),
+            asked[0]["recall"].clone(),
+            asked[0]["msgId"].clone()
+        )
+    );
+    assert_eq!(
+        "[edited by the app]",
+        app.server.inspect().messages(&conv)[0].data
+    );
+
+    // A recall the app refuses.
+    engine.answers.lock().expect("lock").insert(
+        "_messageUpdate".into(),
+        Answer::Result(json!({"drop": true, "code": 9, "detail": "recalls are reviewed"})),
+    );
+    let refused = a.request(patch(&conv, &mid, None, true)).await;
+    let error = refused.error_message.expect("error");
+    assert_eq!(
+        (
+            4405,
+            "MESSAGE_UPDATE_REJECTED_BY_APP",
+            Some(9),
+            Some("recalls are reviewed")
+        ),
+        (
+            error.code,
+            error.reason.as_str(),
+            error.app_code,
+            error.app_msg.as_deref()
+        )
+    );
+    assert_eq!(2, engine.calls("_messageUpdate").len());
+    assert_eq!(
+        "[edited by the app]",
+        app.server.inspect().messages(&conv)[0].data,
+        "not recalled"
+    );
 }
