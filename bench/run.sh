@@ -75,14 +75,7 @@ status=0
   "$@" || status=$?
 # the realtime gateway under WebSocket load (bench/src/realtime): its own server; 10,000 sockets on each side
 if $partial; then
-  # Users and sessions: login latency beside the argon2id hash alone, a query as the app key and as a user
-# (bench/src/bin/users-bench.rs).
-echo "== users: logins and ACL checks" >&2
-"$target/release/users-bench" --append-to bench/RESULTS.md || {
-  echo "bench: users-bench failed" >&2
-  status=1
-}
-echo "bench: total $(($(date +%s) - started)) s; results in $results, logs in $out/" >&2
+  echo "bench: total $(($(date +%s) - started)) s; results in $results, logs in $out/" >&2
   exit "$status"
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
