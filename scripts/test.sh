@@ -3,12 +3,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Each stage's header says when it starts (seconds since the start), so a slow stage shows in CI's log.
+stage() { echo "== $* (at ${SECONDS} s)"; }
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+stage "cargo test"
 scripts/setup.sh aws  # moto: DynamoDB/SQS/SSM/Scheduler (tests/tests/it/bulk.rs, schedules.rs) and S3 (file store)
 # PostgreSQL for the server's second backend: the two-instance tests, the black-box suite's second run, the
 # SDK conformance check on PostgreSQL, the realtime checks across instances.
@@ -21,7 +23,7 @@ pg_start
 trap 'pg_stop; s3_stop' EXIT
 s3_start
 cargo test --workspace --locked 2>&1 | tee /tmp/cargo-test.log
-echo "== cargo test: the server's black-box suite on PostgreSQL (the workspace build: its features, no rebuild)"
+stage "cargo test: the server's black-box suite on PostgreSQL (the workspace build: its features, no rebuild)"
 LEANCLOUD_TEST_BACKEND=postgres cargo test --workspace --locked --test api -- --skip instances:: --skip postgres_tls:: 2>&1 | tee -a /tmp/cargo-test.log
 pg_drop_test_databases
 # One summary line for CI, counted over every test binary.
@@ -29,7 +31,7 @@ awk '/^test result:/ {p+=$4; f+=$6; s+=$8} END {printf "cargo: %d passed, %d fai
 
 for check in scripts/checks/*.sh; do
   [ -e "$check" ] || continue
-  echo "== $check"
+  stage "$check"
   bash "$check"
 done
-echo "== all tests passed"
+stage "all tests passed"
