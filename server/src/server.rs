@@ -22,7 +22,10 @@ use tower::ServiceExt;
 use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
-use crate::routes::{admin, aliases, classes, conv_admin, files, history2, rtm, scan, users};
+use crate::routes::{
+    admin, aliases, classes, conv_admin, files, friendships, history2, rtm, scan, users,
+    verification,
+};
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
 use crate::store::db::{Db, SqliteDb};
@@ -106,6 +109,46 @@ pub fn app(state: AppState) -> Router {
             put(users::update_password),
         )
         .route("/1.1/rtm/sign", post(users::rtm_sign))
+        .route(
+            "/1.1/requestPasswordReset",
+            post(verification::password_reset),
+        )
+        .route("/1.1/requestEmailVerify", post(verification::email_verify))
+        .route(
+            "/1.1/requestMobilePhoneVerify",
+            post(verification::phone_verify),
+        )
+        .route(
+            "/1.1/requestPasswordResetBySmsCode",
+            post(verification::password_reset_sms),
+        )
+        .route("/1.1/requestLoginSmsCode", post(verification::login_sms))
+        .route(
+            "/1.1/requestChangePhoneNumber",
+            post(verification::change_phone),
+        )
+        .route("/1.1/requestSmsCode", post(verification::sms_code))
+        .route("/1.1/usersByMobilePhone", post(verification::with_code))
+        .route(
+            "/1.1/resetPasswordBySmsCode/{code}",
+            put(verification::with_code),
+        )
+        .route(
+            "/1.1/verifyMobilePhone/{code}",
+            post(verification::with_code),
+        )
+        .route("/1.1/verifySmsCode/{code}", post(verification::with_code))
+        .route("/1.1/changePhoneNumber", post(verification::with_code))
+        .route(
+            "/1.1/users/{id}/friendship/{target}",
+            post(friendships::follow).delete(friendships::unfollow),
+        )
+        .route("/1.1/users/{id}/followers", get(friendships::followers))
+        .route("/1.1/users/{id}/followees", get(friendships::followees))
+        .route(
+            "/1.1/users/{id}/followersAndFollowees",
+            get(friendships::followers_and_followees),
+        )
         .route(
             "/1.1/roles",
             post(aliases::create_role).get(aliases::find_roles),

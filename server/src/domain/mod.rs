@@ -8,11 +8,13 @@
 //! - [`conv_admin`]: member roles, shutups, the blacklist; who may manage members;
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
+//! - [`friendships`]: follow and unfollow (the status system's `_Follower`/`_Followee` graph);
 //! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
 //! - [`limits`]: the app-wide rate-limit buckets;
 //! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
 //! - [`patches`]: edits and recalls of a sent message;
 //! - [`class_permissions`]: who may get, find, create, update, delete and add fields to a class;
+//! - [`verification`]: the e-mail and SMS flows of users (checked, then refused: nothing is sent);
 //! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
 pub mod class_permissions;
@@ -20,11 +22,13 @@ pub mod conv_admin;
 pub mod conversations;
 pub mod credentials;
 pub mod files;
+pub mod friendships;
 pub mod limits;
 pub mod messaging;
 pub mod patches;
 pub mod receipts;
 pub mod users;
+pub mod verification;
 
 use std::sync::Arc;
 

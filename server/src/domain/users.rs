@@ -24,8 +24,7 @@ use crate::store::relations;
 use crate::store::users::{self, UserKey, USER_CLASS};
 use crate::store::{Caller, SessionUser, StoreError};
 
-/// Fields of `_User` stored but never served to anyone: the password hash, LeanCloud's salt, the token.
-pub const PRIVATE_FIELDS: [&str; 3] = ["password", "salt", "sessionToken"];
+pub use crate::store::users::PRIVATE_FIELDS;
 /// Fields a client may not set: the server keeps them.
 const SERVER_KEPT: [&str; 5] = [
     "sessionToken",
@@ -34,6 +33,7 @@ const SERVER_KEPT: [&str; 5] = [
     "mobilePhoneVerified",
     "objectId",
 ];
+const VERIFIED_FLAGS: [&str; 2] = ["emailVerified", "mobilePhoneVerified"];
 const LOCKED_MESSAGE: &str = "登录失败次数超过限制，请稍候再试，或者通过忘记密码重设密码。";
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,12 @@ impl UserError {
     fn not_found() -> UserError {
         UserError::refused(codes::USER_NOT_FOUND, "Could not find user.")
     }
+}
+
+/// The refusal of an SMS code (login, sign-up, password reset, phone verification or change): this server sends
+/// none, so none is valid (603).
+pub fn invalid_sms_code() -> UserError {
+    UserError::refused(codes::INVALID_SMS_CODE, "Invalid SMS code.")
 }
 
 /// The slow work off the async threads.
@@ -275,6 +281,10 @@ pub async fn login(
         ));
     };
     let Some(password) = string_field(body, "password").map(str::to_owned) else {
+        if body.contains_key("smsCode") {
+            // A login by SMS code: this server sends none, so none is valid.
+            return Err(invalid_sms_code());
+        }
         return Err(UserError::refused(
             codes::PASSWORD_MISSING,
             "Password is missing or empty.",
@@ -493,7 +503,10 @@ pub async fn update(
 ) -> Result<Map<String, Value>, UserError> {
     require_self(&caller, id)?;
     for field in SERVER_KEPT {
-        body.remove(field);
+        // The master key may mark an address verified (an admin's decision); nobody sets the rest.
+        if !(caller.is_master() && VERIFIED_FLAGS.contains(&field)) {
+            body.remove(field);
+        }
     }
     for key in UserKey::UNIQUE {
         if let Some(value) = string_field(&body, key.field()).filter(|v| !v.is_empty()) {

@@ -196,6 +196,18 @@ impl Reason {
     }
 }
 
+/// A unique value given twice (a follow of a user already followed).
+pub const DUPLICATE_VALUE: i64 = 137;
+/// `requestPasswordReset`/`requestEmailVerify` without an `email`, or with one no user has.
+pub const EMAIL_MISSING: i64 = 204;
+pub const EMAIL_NOT_FOUND: i64 = 205;
+/// SMS flows without a `mobilePhoneNumber`, with one no user has, or with one not verified.
+pub const PHONE_MISSING: i64 = 212;
+pub const PHONE_NOT_FOUND: i64 = 213;
+pub const PHONE_NOT_VERIFIED: i64 = 215;
+/// An SMS code that was not sent, has expired or was used.
+pub const INVALID_SMS_CODE: i64 = 603;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,12 +12,13 @@ use serde_json::{json, Value};
 use crate::auth::Access;
 use crate::domain::class_permissions;
 use crate::domain::conversations::{self, Update};
-use crate::error::AppError;
+use crate::error::{codes, AppError};
 use crate::routes::scan::{strip_private, strip_private_value};
 use crate::routes::{json_object, parse_json_param, query_params, truthy};
 use crate::state::AppState;
 use crate::store::class_permissions::Op;
-use crate::store::objects::{self, validate_class_name, QueryParams, CONVERSATION};
+use crate::store::objects::include::{MAX_INCLUDE_DEPTH, MAX_INCLUDE_PATHS};
+use crate::store::objects::{self, validate_class_name, IncludeTree, QueryParams, CONVERSATION};
 use crate::store::query::parse_order;
 use crate::store::users::USER_CLASS;
 
@@ -92,18 +93,45 @@ pub async fn find(
     Path(class): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    guard(&state, &class, Op::Find, &access).await?;
-    let q = find_params(&query_params(raw.as_deref()), state.max_scan)?;
-    let mut found = objects::find(&state.svc.db, access, class.clone(), q).await?;
+    let params = query_params(raw.as_deref());
+    Ok(Json(find_in(&state, access, &class, &params).await?))
+}
+
+/// A query of `class` as `access` (class permission, ACL) with the request's parameters, files and `include`s
+/// whole and `_User`'s private fields left out.
+pub async fn find_in(
+    state: &AppState,
+    access: Access,
+    class: &str,
+    params: &HashMap<String, String>,
+) -> Result<Value, AppError> {
+    guard(state, class, Op::Find, &access).await?;
+    let q = find_params(params, state.max_scan)?;
+    let include = include_param(params)?;
+    let mut found = objects::find(&state.svc.db, access.clone(), class.to_string(), q).await?;
     if let Some(Value::Array(results)) = found.get_mut("results") {
         let mut maps: Vec<&mut serde_json::Map<String, Value>> = results
             .iter_mut()
             .filter_map(Value::as_object_mut)
             .collect();
         objects::expand_files(&state.svc.db, &mut maps).await?;
+        objects::expand_includes(&state.svc.db, &access, &mut maps, &include, state.max_scan)
+            .await?;
     }
-    strip_private_value(&class, &mut found);
-    Ok(Json(found))
+    strip_private_value(class, &mut found);
+    Ok(found)
+}
+
+/// The `include` parameter: the pointer paths to answer whole (400/102 beyond its limits).
+pub fn include_param(params: &HashMap<String, String>) -> Result<IncludeTree, AppError> {
+    IncludeTree::parse(params.get("include").map(String::as_str)).ok_or_else(|| {
+        AppError::bad_request(
+            codes::INVALID_QUERY,
+            format!(
+                "include takes at most {MAX_INCLUDE_PATHS} paths of at most {MAX_INCLUDE_DEPTH} fields each."
+            ),
+        )
+    })
 }
 
 /// A find's query string (`where`, `keys`, `order`, `limit`, `skip`, `count`, `returnACL`) as [`QueryParams`].
@@ -149,9 +177,10 @@ pub async fn get(
 ) -> Result<Json<Value>, AppError> {
     guard(&state, &class, Op::Get, &access).await?;
     let params = query_params(raw.as_deref());
+    let include = include_param(&params)?;
     let found = objects::get(
         &state.svc.db,
-        access,
+        access.clone(),
         class.clone(),
         id,
         truthy(params.get("returnACL")),
@@ -159,7 +188,14 @@ pub async fn get(
     .await?;
     let mut found = found.map_or_else(|| json!({}), Value::Object);
     if let Value::Object(map) = &mut found {
-        objects::expand_files(&state.svc.db, &mut [map]).await?;
+        if let Some(keys) = find_params(&params, state.max_scan)?.keys {
+            objects::project(map, &keys);
+        }
+        if !map.is_empty() {
+            objects::expand_files(&state.svc.db, &mut [&mut *map]).await?;
+            objects::expand_includes(&state.svc.db, &access, &mut [map], &include, state.max_scan)
+                .await?;
+        }
     }
     strip_private_value(&class, &mut found);
     Ok(Json(found))

@@ -7,10 +7,12 @@ pub mod class_permissions;
 pub mod classes;
 pub mod conv_admin;
 pub mod files;
+pub mod friendships;
 pub mod history2;
 pub mod rtm;
 pub mod scan;
 pub mod users;
+pub mod verification;
 
 use std::collections::HashMap;
 

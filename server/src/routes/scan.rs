@@ -3,7 +3,8 @@
 //!
 //! Master key only (as on LeanCloud). `limit` 1–1000 (default 100); the answer is
 //! `{"results":[…],"cursor":"…"}`, and `cursor` is `null` on the last page. `returnACL=true` adds each
-//! object's `ACL`.
+//! object's `ACL`; `where` filters each page (a page may then hold fewer than `limit`). Files are answered whole,
+//! as in queries. `scan_key` (LeanCloud's order by a field) is not supported: pages are in storage order.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
@@ -11,9 +12,10 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::Access;
 use crate::error::{codes, AppError};
-use crate::routes::{query_params, truthy};
+use crate::routes::{parse_json_param, query_params, truthy};
 use crate::state::AppState;
 use crate::store::objects::{self, validate_class_name};
+use crate::store::query;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
@@ -87,17 +89,24 @@ pub async fn scan(
             .ok_or_else(|| AppError::bad_request(codes::INTERNAL, "Invalid cursor."))?,
     };
     let with_acl = truthy(params.get("returnACL"));
+    let where_ = parse_json_param(params.get("where"))?;
     let rows = objects::scan(&state.svc.db, class.clone(), after, limit).await?;
     let last = rows.last().map(|(seq, _)| *seq);
     let full = rows.len() as i64 == limit;
-    let results: Vec<Value> = rows
-        .into_iter()
-        .map(|(_, row)| {
-            let mut out = row.render(with_acl);
-            strip_private(&class, &mut out);
-            Value::Object(out)
-        })
-        .collect();
+    let mut results: Vec<Map<String, Value>> = Vec::with_capacity(rows.len());
+    for (_, row) in rows {
+        // `where` filters each page: a page may hold fewer than `limit`, the cursor still moves on.
+        if let Some(w) = &where_ {
+            if !query::matches(&row.match_view(), w)? {
+                continue;
+            }
+        }
+        let mut out = row.render(with_acl);
+        strip_private(&class, &mut out);
+        results.push(out);
+    }
+    let mut maps: Vec<&mut Map<String, Value>> = results.iter_mut().collect();
+    objects::expand_files(&state.svc.db, &mut maps).await?;
     let cursor = match last {
         Some(seq) if full => json!(encode_cursor(seq)),
         _ => Value::Null,

@@ -155,7 +155,11 @@ fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, StoreError
                     Some(Value::Array(items)) => {
                         wanted.iter().all(|w| items.iter().any(|i| values_eq(i, w)))
                     }
-                    _ => false,
+                    // A scalar is the array of itself (MongoDB's rule, which LeanCloud follows).
+                    Some(scalar) => {
+                        !wanted.is_empty() && wanted.iter().all(|w| values_eq(scalar, w))
+                    }
+                    None => false,
                 }
             }
             "$exists" => {
@@ -355,6 +359,9 @@ mod tests {
             (json!({"m": {"$nin": ["a"]}}), false),
             (json!({"m": {"$all": ["b", "a"]}}), true),
             (json!({"m": {"$all": ["a", "c"]}}), false),
+            (json!({"n": {"$all": [3]}}), true),
+            (json!({"n": {"$all": [3, 4]}}), false),
+            (json!({"n": {"$all": []}}), false),
             (json!({"n": {"$gt": 2, "$lte": 3}}), true),
             (json!({"n": {"$ne": 3}}), false),
             (json!({"x": {"$exists": false}}), true),

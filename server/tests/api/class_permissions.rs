@@ -7,43 +7,7 @@ use pretty_assertions::assert_eq;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Key, TestApp};
-
-async fn user(app: &TestApp, name: &str) -> (String, String) {
-    let (status, u) = app
-        .call(
-            Key::App,
-            Method::POST,
-            "/1.1/users",
-            Some(json!({"username": name, "password": "p"})),
-        )
-        .await;
-    assert_eq!(StatusCode::CREATED, status, "{u}");
-    (
-        u["objectId"].as_str().expect("id").to_string(),
-        u["sessionToken"].as_str().expect("token").to_string(),
-    )
-}
-
-/// A request with the app key, as the user whose session `token` is (none: the app key alone).
-async fn call_as(
-    app: &TestApp,
-    token: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app.request(Key::App, method, path);
-    if let Some(token) = token {
-        req = req.header("X-LC-Session", token);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.expect("sent");
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{spawn_app, TestApp};
 
 fn forbidden(verb: &str) -> (StatusCode, Value) {
     (
@@ -64,7 +28,7 @@ async fn set(app: &TestApp, class: &str, permissions: Value) -> Value {
 async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
     // Arrange
     let app = spawn_app().await;
-    let (_, token) = user(&app, "ana").await;
+    let (_, token) = app.user("ana").await;
     let new_conv = json!({"name": "room", "m": ["ana", "bob"]});
 
     // Act + Assert: the defaults keep conversations to the master key.
@@ -80,8 +44,7 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
     for token in [None, Some(token.as_str())] {
         assert_eq!(
             forbidden("create"),
-            call_as(
-                &app,
+            app.call_as(
                 token,
                 Method::POST,
                 "/1.1/classes/_Conversation",
@@ -91,7 +54,8 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
         );
         assert_eq!(
             forbidden("find"),
-            call_as(&app, token, Method::GET, "/1.1/classes/_Conversation", None).await
+            app.call_as(token, Method::GET, "/1.1/classes/_Conversation", None)
+                .await
         );
     }
 
@@ -110,42 +74,43 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
         opened["permissions"]["find"]
     );
     assert_eq!(closed, opened["permissions"]["update"]);
-    let (status, created) = call_as(
-        &app,
-        None,
-        Method::POST,
-        "/1.1/classes/_Conversation",
-        Some(new_conv.clone()),
-    )
-    .await;
+    let (status, created) = app
+        .call_as(
+            None,
+            Method::POST,
+            "/1.1/classes/_Conversation",
+            Some(new_conv.clone()),
+        )
+        .await;
     assert_eq!(StatusCode::CREATED, status, "{created}");
     let id = created["objectId"].as_str().expect("id").to_string();
     let (_, stored) = app.get(&format!("/1.1/classes/_Conversation/{id}")).await;
     assert_eq!(json!(["ana", "bob"]), stored["m"]);
-    let (status, got) = call_as(
-        &app,
-        None,
-        Method::GET,
-        &format!("/1.1/classes/_Conversation/{id}"),
-        None,
-    )
-    .await;
+    let (status, got) = app
+        .call_as(
+            None,
+            Method::GET,
+            &format!("/1.1/classes/_Conversation/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(
         (StatusCode::OK, json!("room")),
         (status, got["name"].clone())
     );
     assert_eq!(
         forbidden("find"),
-        call_as(&app, None, Method::GET, "/1.1/classes/_Conversation", None).await
+        app.call_as(None, Method::GET, "/1.1/classes/_Conversation", None)
+            .await
     );
-    let (status, found) = call_as(
-        &app,
-        Some(&token),
-        Method::GET,
-        "/1.1/classes/_Conversation",
-        None,
-    )
-    .await;
+    let (status, found) = app
+        .call_as(
+            Some(&token),
+            Method::GET,
+            "/1.1/classes/_Conversation",
+            None,
+        )
+        .await;
     assert_eq!(StatusCode::OK, status, "{found}");
     assert_eq!(
         json!([id.clone()]),
@@ -158,8 +123,7 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
     );
     assert_eq!(
         forbidden("update"),
-        call_as(
-            &app,
+        app.call_as(
             Some(&token),
             Method::PUT,
             &format!("/1.1/classes/_Conversation/{id}"),
@@ -169,8 +133,7 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
     );
     assert_eq!(
         forbidden("delete"),
-        call_as(
-            &app,
+        app.call_as(
             Some(&token),
             Method::DELETE,
             &format!("/1.1/classes/_Conversation/{id}"),
@@ -189,8 +152,7 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
     );
     assert_eq!(
         forbidden("create"),
-        call_as(
-            &app,
+        app.call_as(
             None,
             Method::POST,
             "/1.1/classes/_Conversation",
@@ -210,9 +172,9 @@ async fn conversations_are_closed_to_clients_until_the_app_opens_them() {
 async fn named_users_and_the_members_of_named_roles_pass_and_nobody_else() {
     // Arrange
     let app = spawn_app().await;
-    let (ana, ana_token) = user(&app, "ana").await;
-    let (bob, bob_token) = user(&app, "bob").await;
-    let (_, carl_token) = user(&app, "carl").await;
+    let (ana, ana_token) = app.user("ana").await;
+    let (bob, bob_token) = app.user("bob").await;
+    let (_, carl_token) = app.user("carl").await;
     let (status, role) = app
         .post(
             "/1.1/roles",
@@ -229,14 +191,14 @@ async fn named_users_and_the_members_of_named_roles_pass_and_nobody_else() {
     .await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (status, r) = call_as(
-            &app,
-            None,
-            Method::POST,
-            "/1.1/classes/Report",
-            Some(json!({"text": "spam"})),
-        )
-        .await;
+        let (status, r) = app
+            .call_as(
+                None,
+                Method::POST,
+                "/1.1/classes/Report",
+                Some(json!({"text": "spam"})),
+            )
+            .await;
         assert_eq!(StatusCode::CREATED, status, "{r}");
         ids.push(r["objectId"].as_str().expect("id").to_string());
     }
@@ -244,8 +206,7 @@ async fn named_users_and_the_members_of_named_roles_pass_and_nobody_else() {
     // Act + Assert
     assert_eq!(
         forbidden("delete"),
-        call_as(
-            &app,
+        app.call_as(
             None,
             Method::DELETE,
             &format!("/1.1/classes/Report/{}", ids[0]),
@@ -255,8 +216,7 @@ async fn named_users_and_the_members_of_named_roles_pass_and_nobody_else() {
     );
     assert_eq!(
         forbidden("delete"),
-        call_as(
-            &app,
+        app.call_as(
             Some(&carl_token),
             Method::DELETE,
             &format!("/1.1/classes/Report/{}", ids[0]),
@@ -265,14 +225,14 @@ async fn named_users_and_the_members_of_named_roles_pass_and_nobody_else() {
         .await
     );
     for (token, id) in [(&ana_token, &ids[0]), (&bob_token, &ids[1])] {
-        let (status, body) = call_as(
-            &app,
-            Some(token),
-            Method::DELETE,
-            &format!("/1.1/classes/Report/{id}"),
-            None,
-        )
-        .await;
+        let (status, body) = app
+            .call_as(
+                Some(token),
+                Method::DELETE,
+                &format!("/1.1/classes/Report/{id}"),
+                None,
+            )
+            .await;
         assert_eq!((StatusCode::OK, json!({})), (status, body));
     }
     let (_, left) = app.get("/1.1/classes/Report").await;
@@ -297,19 +257,18 @@ async fn a_closed_add_fields_refuses_new_fields_and_keeps_the_known_ones_writabl
     .await;
 
     // Act + Assert
-    let (status, ok) = call_as(
-        &app,
-        None,
-        Method::POST,
-        "/1.1/classes/Score",
-        Some(json!({"points": 2, "player": "bob"})),
-    )
-    .await;
+    let (status, ok) = app
+        .call_as(
+            None,
+            Method::POST,
+            "/1.1/classes/Score",
+            Some(json!({"points": 2, "player": "bob"})),
+        )
+        .await;
     assert_eq!(StatusCode::CREATED, status, "{ok}");
     assert_eq!(
         forbidden("add fields"),
-        call_as(
-            &app,
+        app.call_as(
             None,
             Method::POST,
             "/1.1/classes/Score",
@@ -319,8 +278,7 @@ async fn a_closed_add_fields_refuses_new_fields_and_keeps_the_known_ones_writabl
     );
     assert_eq!(
         forbidden("add fields"),
-        call_as(
-            &app,
+        app.call_as(
             None,
             Method::PUT,
             &format!("/1.1/classes/Score/{id}"),
@@ -328,28 +286,28 @@ async fn a_closed_add_fields_refuses_new_fields_and_keeps_the_known_ones_writabl
         )
         .await
     );
-    let (status, _) = call_as(
-        &app,
-        None,
-        Method::PUT,
-        &format!("/1.1/classes/Score/{id}"),
-        Some(json!({"points": {"__op": "Increment", "amount": 5}})),
-    )
-    .await;
+    let (status, _) = app
+        .call_as(
+            None,
+            Method::PUT,
+            &format!("/1.1/classes/Score/{id}"),
+            Some(json!({"points": {"__op": "Increment", "amount": 5}})),
+        )
+        .await;
     assert_eq!(StatusCode::OK, status);
     // The master key adds a field; clients may then write it.
     let (status, _) = app
         .put(&format!("/1.1/classes/Score/{id}"), json!({"level": 1}))
         .await;
     assert_eq!(StatusCode::OK, status);
-    let (status, body) = call_as(
-        &app,
-        None,
-        Method::PUT,
-        &format!("/1.1/classes/Score/{id}"),
-        Some(json!({"level": 2})),
-    )
-    .await;
+    let (status, body) = app
+        .call_as(
+            None,
+            Method::PUT,
+            &format!("/1.1/classes/Score/{id}"),
+            Some(json!({"level": 2})),
+        )
+        .await;
     assert_eq!(StatusCode::OK, status, "{body}");
     let (_, stored) = app.get(&format!("/1.1/classes/Score/{id}")).await;
     assert_eq!(
@@ -368,13 +326,14 @@ async fn a_closed_add_fields_refuses_new_fields_and_keeps_the_known_ones_writabl
 async fn the_user_class_and_batches_are_governed_too() {
     // Arrange
     let app = spawn_app().await;
-    let (_, token) = user(&app, "ana").await;
-    user(&app, "bob").await;
+    let (_, token) = app.user("ana").await;
+    app.user("bob").await;
 
     // Act + Assert: `_User` find is closed by default; signed-in users may find once the app says so.
     assert_eq!(
         forbidden("find"),
-        call_as(&app, Some(&token), Method::GET, "/1.1/users", None).await
+        app.call_as(Some(&token), Method::GET, "/1.1/users", None)
+            .await
     );
     set(
         &app,
@@ -382,14 +341,9 @@ async fn the_user_class_and_batches_are_governed_too() {
         json!({"find": {"onlySignInUsers": true}, "create": {"users": [], "roles": []}}),
     )
     .await;
-    let (status, found) = call_as(
-        &app,
-        Some(&token),
-        Method::GET,
-        "/1.1/users?order=username",
-        None,
-    )
-    .await;
+    let (status, found) = app
+        .call_as(Some(&token), Method::GET, "/1.1/users?order=username", None)
+        .await;
     assert_eq!(StatusCode::OK, status, "{found}");
     let names: Vec<&str> = found["results"]
         .as_array()
@@ -400,14 +354,14 @@ async fn the_user_class_and_batches_are_governed_too() {
     assert_eq!(vec!["ana", "bob"], names);
     assert_eq!(
         forbidden("find"),
-        call_as(&app, None, Method::GET, "/1.1/classes/_User", None).await
+        app.call_as(None, Method::GET, "/1.1/classes/_User", None)
+            .await
     );
     // Sign-up is a create: closed now, at both doors.
     for path in ["/1.1/users", "/1.1/classes/_User"] {
         assert_eq!(
             forbidden("create"),
-            call_as(
-                &app,
+            app.call_as(
                 None,
                 Method::POST,
                 path,
@@ -418,17 +372,17 @@ async fn the_user_class_and_batches_are_governed_too() {
         );
     }
     // A batch runs each request through the same checks.
-    let (status, results) = call_as(
-        &app,
-        None,
-        Method::POST,
-        "/1.1/batch",
-        Some(json!({"requests": [
-            {"method": "POST", "path": "/1.1/classes/_Conversation", "body": {"name": "x"}},
-            {"method": "POST", "path": "/1.1/classes/Note", "body": {"text": "y"}},
-        ]})),
-    )
-    .await;
+    let (status, results) = app
+        .call_as(
+            None,
+            Method::POST,
+            "/1.1/batch",
+            Some(json!({"requests": [
+                {"method": "POST", "path": "/1.1/classes/_Conversation", "body": {"name": "x"}},
+                {"method": "POST", "path": "/1.1/classes/Note", "body": {"text": "y"}},
+            ]})),
+        )
+        .await;
     assert_eq!(StatusCode::OK, status, "{results}");
     assert_eq!(
         json!({"code": 403, "error": "Forbidden to create by class permissions."}),
@@ -445,14 +399,14 @@ async fn settings_need_the_master_key_and_malformed_ones_are_refused() {
     let app = spawn_app().await;
 
     // Act + Assert
-    let (status, body) = call_as(
-        &app,
-        None,
-        Method::PUT,
-        "/__admin/class-permissions/A",
-        Some(json!({"get": {"*": true}})),
-    )
-    .await;
+    let (status, body) = app
+        .call_as(
+            None,
+            Method::PUT,
+            "/__admin/class-permissions/A",
+            Some(json!({"get": {"*": true}})),
+        )
+        .await;
     assert_eq!(
         (
             StatusCode::FORBIDDEN,

@@ -2,7 +2,7 @@ use pretty_assertions::assert_eq;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{is_iso_millis, spawn_app, Key, TestApp};
+use crate::helpers::{is_iso_millis, spawn_app, urlencode, Key, TestApp};
 
 async fn create(app: &TestApp, class: &str, body: Value) -> String {
     let (status, created) = app.post(&format!("/1.1/classes/{class}"), body).await;
@@ -496,4 +496,141 @@ async fn acl_is_stored_and_enforced_without_the_master_key() {
             .object("Note", &public)
             .expect("stored")["t"]
     );
+}
+
+/// The `name`s a query of `class` with `where_` answers, sorted, as the app key alone.
+async fn names_where(app: &TestApp, class: &str, where_: Value) -> (StatusCode, Vec<String>) {
+    let path = format!(
+        "/1.1/classes/{class}?where={}",
+        urlencode(&where_.to_string())
+    );
+    let (status, body) = app.call(Key::App, Method::GET, &path, None).await;
+    let mut out: Vec<String> = body["results"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|o| o["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    (status, out)
+}
+
+#[tokio::test]
+async fn subqueries_select_by_the_answer_of_another_query_as_the_same_caller() {
+    // Arrange: teams in cities, players in teams; one team hidden from the public by its ACL
+    let app = spawn_app().await;
+    let red = create(
+        &app,
+        "Team",
+        json!({"name": "red", "city": "Paris", "rank": 1}),
+    )
+    .await;
+    let blue = create(
+        &app,
+        "Team",
+        json!({"name": "blue", "city": "Lyon", "rank": 2}),
+    )
+    .await;
+    let hidden = create(
+        &app,
+        "Team",
+        json!({"name": "hidden", "city": "Nice", "rank": 1, "ACL": {}}),
+    )
+    .await;
+    let team = |id: &str| json!({"__type": "Pointer", "className": "Team", "objectId": id});
+    create(
+        &app,
+        "Player",
+        json!({"name": "ana", "team": team(&red), "home": "Paris"}),
+    )
+    .await;
+    create(
+        &app,
+        "Player",
+        json!({"name": "bob", "team": team(&blue), "home": "Nice"}),
+    )
+    .await;
+    create(
+        &app,
+        "Player",
+        json!({"name": "eve", "team": team(&hidden), "home": "Lyon"}),
+    )
+    .await;
+    create(&app, "Player", json!({"name": "kim", "home": "Rome"})).await;
+    let first = json!({"className": "Team", "where": {"rank": 1}});
+
+    // Act and assert
+    assert_eq!(
+        (StatusCode::OK, vec!["ana".to_string()]),
+        names_where(&app, "Player", json!({"team": {"$inQuery": first}})).await,
+        "the hidden team is not the app key's to see, so eve is not in"
+    );
+    assert_eq!(
+        (
+            StatusCode::OK,
+            vec!["bob".to_string(), "eve".to_string(), "kim".to_string()]
+        ),
+        names_where(&app, "Player", json!({"team": {"$notInQuery": first}})).await
+    );
+    let cities = json!({"query": {"className": "Team", "where": {}}, "key": "city"});
+    assert_eq!(
+        (StatusCode::OK, vec!["ana".to_string(), "eve".to_string()]),
+        names_where(&app, "Player", json!({"home": {"$select": cities}})).await
+    );
+    assert_eq!(
+        (StatusCode::OK, vec!["bob".to_string(), "kim".to_string()]),
+        names_where(&app, "Player", json!({"home": {"$dontSelect": cities}})).await
+    );
+    assert_eq!(
+        (StatusCode::OK, vec!["ana".to_string()]),
+        names_where(
+            &app,
+            "Player",
+            json!({"$or": [{"team": {"$inQuery": first}}, {"name": "nobody"}]})
+        )
+        .await
+    );
+    let (status, _) = names_where(
+        &app,
+        "Player",
+        json!({"home": {"$select": {"key": "city"}}}),
+    )
+    .await;
+    assert_eq!(StatusCode::BAD_REQUEST, status);
+}
+
+#[tokio::test]
+async fn built_in_classes_exist_empty_and_return_acl_shows_the_default_acl() {
+    let app = spawn_app().await;
+    for class in ["_User", "_Role", "_Installation", "_Follower", "_Followee"] {
+        let (status, body) = app.get(&format!("/1.1/classes/{class}?count=1")).await;
+        assert_eq!(
+            (StatusCode::OK, json!({"results": [], "count": 0})),
+            (status, body),
+            "{class}"
+        );
+    }
+    let id = create(&app, "Thing", json!({"name": "open", "size": 3})).await;
+    let (_, found) = app.get("/1.1/classes/Thing?returnACL=true").await;
+    assert_eq!(
+        json!({"*": {"read": true, "write": true}}),
+        found["results"][0]["ACL"]
+    );
+    let (_, got) = app.get(&format!("/1.1/classes/Thing/{id}?keys=size")).await;
+    let mut keys: Vec<&String> = got.as_object().expect("object").keys().collect();
+    keys.sort();
+    assert_eq!(vec!["createdAt", "objectId", "size", "updatedAt"], keys);
+    // Scan: `where` filters the page
+    create(&app, "Thing", json!({"name": "other", "size": 4})).await;
+    let (status, scanned) = app
+        .get(&format!(
+            "/1.1/scan/classes/Thing?where={}",
+            urlencode(&json!({"size": 4}).to_string())
+        ))
+        .await;
+    assert_eq!(StatusCode::OK, status);
+    assert_eq!(1, scanned["results"].as_array().expect("results").len());
+    assert_eq!("other", scanned["results"][0]["name"]);
 }

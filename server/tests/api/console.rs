@@ -8,7 +8,7 @@ use leancloud_server::{RateLimits, DEV_MASTER_KEY};
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_with, TestApp};
+use crate::helpers::{spawn_app, spawn_with, urlencode, TestApp};
 use crate::realtime::{connect, direct};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
@@ -373,10 +373,6 @@ async fn conversations_are_paged_newest_first_filtered_by_kind_and_searched_by_i
         .get(&format!("{}&kind=system", search("room")))
         .await;
     assert_eq!(json!(0), none["count"]);
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test]

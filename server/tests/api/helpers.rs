@@ -232,6 +232,44 @@ impl TestApp {
         .await
     }
 
+    /// Signs up user `name` (password `p`) with the app key: its id and session token.
+    pub async fn user(&self, name: &str) -> (String, String) {
+        let (status, u) = self
+            .call(
+                Key::App,
+                Method::POST,
+                "/1.1/users",
+                Some(serde_json::json!({"username": name, "password": "p"})),
+            )
+            .await;
+        assert_eq!(StatusCode::CREATED, status, "{u}");
+        (
+            u["objectId"].as_str().expect("id").to_string(),
+            u["sessionToken"].as_str().expect("token").to_string(),
+        )
+    }
+
+    /// A request with the app key, as the user whose session `token` is (none: the app key alone); a body that
+    /// is not JSON reads as `null`.
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.request(Key::App, method, path);
+        if let Some(token) = token {
+            req = req.header("X-LC-Session", token);
+        }
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        let res = req.send().await.expect("sent");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Creates a conversation with the master key and returns its id.
     pub async fn conversation(&self, body: Value) -> String {
         let (status, created) = self
@@ -247,6 +285,11 @@ impl TestApp {
     pub async fn send(&self, body: Value) -> (StatusCode, Value) {
         self.post("/1.1/rtm/messages", body).await
     }
+}
+
+/// A query-string value, percent-encoded.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub fn is_iso_millis(v: &Value) -> bool {

@@ -6,23 +6,7 @@ use pretty_assertions::assert_eq;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Key, TestApp};
-
-async fn user(app: &TestApp, name: &str) -> (String, String) {
-    let (status, u) = app
-        .call(
-            Key::App,
-            Method::POST,
-            "/1.1/users",
-            Some(json!({"username": name, "password": "p"})),
-        )
-        .await;
-    assert_eq!(StatusCode::CREATED, status, "{u}");
-    (
-        u["objectId"].as_str().expect("id").to_string(),
-        u["sessionToken"].as_str().expect("token").to_string(),
-    )
-}
+use crate::helpers::{spawn_app, urlencode, Key, TestApp};
 
 fn pointer(class: &str, id: &str) -> Value {
     json!({"__type": "Pointer", "className": class, "objectId": id})
@@ -43,9 +27,9 @@ async fn get_as(app: &TestApp, token: &str, path: &str) -> Value {
 async fn a_role_acl_entry_grants_the_roles_users_and_the_users_of_its_child_roles() {
     // Arrange
     let app = spawn_app().await;
-    let (ana, ana_token) = user(&app, "ana").await;
-    let (bob, bob_token) = user(&app, "bob").await;
-    let (_, carl_token) = user(&app, "carl").await;
+    let (ana, ana_token) = app.user("ana").await;
+    let (bob, bob_token) = app.user("bob").await;
+    let (_, carl_token) = app.user("carl").await;
     let public_read = json!({"*": {"read": true}});
     let (status, admin) = app
         .post(
@@ -166,15 +150,4 @@ async fn a_role_needs_an_acl_and_a_plain_name() {
         )
         .await;
     assert_eq!(StatusCode::BAD_REQUEST, status, "{mixed}");
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -2,8 +2,12 @@
 //! (the `__op` interpreter is in [`super::ops`]). Each operation runs its queries on the backend the [`Db`]
 //! names: `sqlite` (fields as JSON text) or `postgres` (fields as `jsonb`), peers under these rules.
 
+pub mod include;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+mod subquery;
+
+pub use include::{expand_includes, IncludeTree};
 
 use std::collections::BTreeSet;
 
@@ -40,6 +44,16 @@ pub struct Row {
 }
 
 impl Row {
+    /// The wire form a client is answered (`returnACL`): an object stored without an ACL shows LeanCloud's
+    /// default one, everyone reads and writes, which is what the checks apply to it.
+    pub fn render_answer(&self, with_acl: bool) -> Map<String, Value> {
+        let mut out = self.render(with_acl);
+        if with_acl && self.acl.is_none() {
+            out.insert("ACL".into(), json!({"*": {"read": true, "write": true}}));
+        }
+        out
+    }
+
     /// The wire form: fields, `objectId`, ISO `createdAt`/`updatedAt`, and `ACL` when asked for.
     pub fn render(&self, with_acl: bool) -> Map<String, Value> {
         let mut out = Map::new();
@@ -143,8 +157,33 @@ fn check_new_role(data: &Map<String, Value>, acl: Option<&Value>) -> StoreResult
     Ok(())
 }
 
-/// The member-set key of a `unique: true` conversation.
+/// The status system's follow edges: `_Follower` (`user` is followed by `follower`) and `_Followee` (`user`
+/// follows `followee`), one row per pair.
+pub const FOLLOWER: &str = "_Follower";
+pub const FOLLOWEE: &str = "_Followee";
+
+/// The objectId of a `_User` pointer (or of a bare id string).
+fn user_pointer_id(value: Option<&Value>) -> Option<&str> {
+    match value? {
+        Value::String(id) => Some(id),
+        Value::Object(ptr) => ptr.get("objectId").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The key that keeps a class from holding two rows for the same thing: the member set of a `unique: true`
+/// conversation, the pair of a follow edge. A create whose key exists answers the existing row.
 pub(crate) fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
+    let pair = |other: &str| {
+        let user = user_pointer_id(data.get("user"))?;
+        let other = user_pointer_id(data.get(other))?;
+        Some(format!("{user}\u{1f}{other}"))
+    };
+    match class {
+        FOLLOWER => return pair("follower"),
+        FOLLOWEE => return pair("followee"),
+        _ => {}
+    }
     if class != CONVERSATION || data.get("unique") != Some(&Value::Bool(true)) {
         return None;
     }
@@ -467,10 +506,51 @@ pub async fn find(
     mut q: QueryParams,
 ) -> StoreResult<Value> {
     q.where_ = crate::store::relations::rewrite_where(db, &class, q.where_.take()).await?;
-    match db {
+    if let Some(w) = q.where_.take() {
+        q.where_ = Some(if subquery::has_subquery(&w) {
+            subquery::rewrite(db, &caller, w, q.max_scan, 0).await?
+        } else {
+            w
+        });
+    }
+    let count = q.count;
+    let built_in = BUILT_IN_CLASSES.contains(&class.as_str());
+    let found = match db {
         Db::Sqlite(db) => sqlite::find(db, caller, class, q).await,
         Db::Postgres(pg) => postgres::find(pg, caller, class, q).await,
+    };
+    match found {
+        // LeanCloud's own classes exist in every app, empty until their first object.
+        Err(StoreError::ClassNotFound(_)) if built_in => Ok(if count {
+            json!({"results": [], "count": 0})
+        } else {
+            json!({"results": []})
+        }),
+        other => other,
     }
+}
+
+/// The classes every LeanCloud app has from the start.
+pub const BUILT_IN_CLASSES: [&str; 8] = [
+    "_User",
+    ROLE,
+    "_Installation",
+    "_File",
+    CONVERSATION,
+    FOLLOWER,
+    FOLLOWEE,
+    "_Notification",
+];
+
+/// `keys`: only the named fields (the first part of a dotted key), the server's own fields and the `ACL` stay.
+pub fn project(object: &mut Map<String, Value>, keys: &[String]) {
+    object.retain(|k, _| {
+        RESERVED.contains(&k.as_str())
+            || k == "ACL"
+            || keys
+                .iter()
+                .any(|want| want.split('.').next() == Some(k.as_str()))
+    });
 }
 
 /// What a query answers over the rows SQL selected: the caller's read ACL, the full `where` matcher, `order`,
@@ -507,15 +587,9 @@ pub fn select(rows: Vec<Row>, caller: Caller, q: &QueryParams) -> StoreResult<Va
         .skip(q.skip)
         .take(q.limit)
         .map(|(row, _)| {
-            let mut out = row.render(q.with_acl);
+            let mut out = row.render_answer(q.with_acl);
             if let Some(keys) = &q.keys {
-                out.retain(|k, _| {
-                    RESERVED.contains(&k.as_str())
-                        || (k == "ACL" && q.with_acl)
-                        || keys
-                            .iter()
-                            .any(|want| want.split('.').next() == Some(k.as_str()))
-                });
+                project(&mut out, keys);
             }
             Value::Object(out)
         })

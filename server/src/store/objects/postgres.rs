@@ -195,7 +195,7 @@ pub async fn get(
     Ok(load(&client, &class, &id, false)
         .await?
         .filter(|r| r.allows(&caller, "read"))
-        .map(|r| r.render(with_acl)))
+        .map(|r| r.render_answer(with_acl)))
 }
 
 pub async fn scan(pg: &Pg, class: String, after: i64, limit: i64) -> StoreResult<Vec<(i64, Row)>> {

@@ -156,7 +156,7 @@ pub async fn get(
         }
         Ok(load(conn, &class, &id)?
             .filter(|r| r.allows(&caller, "read"))
-            .map(|r| r.render(with_acl)))
+            .map(|r| r.render_answer(with_acl)))
     })
     .await
 }

@@ -14,6 +14,8 @@ use crate::store::StoreResult;
 
 /// The class of users.
 pub const USER_CLASS: &str = "_User";
+/// Fields of `_User` stored but never served to anyone: the password hash, LeanCloud's salt, the token.
+pub const PRIVATE_FIELDS: [&str; 3] = ["password", "salt", "sessionToken"];
 
 /// The fields a user is found by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
