@@ -133,4 +133,3 @@ fn phone(body: &Map<String, Value>) -> Result<&str, UserError> {
         )
     })
 }
-
