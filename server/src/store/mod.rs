@@ -12,6 +12,7 @@ pub mod class_permissions;
 pub mod conv_admin;
 pub mod db;
 mod error;
+pub mod geo;
 pub mod history;
 pub mod messages;
 pub mod objects;

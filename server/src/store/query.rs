@@ -172,6 +172,14 @@ fn field_matches(field: Option<&Value>, cond: &Value) -> Result<bool, StoreError
             "$gte" => field_cmp(field, arg, |o| o != Ordering::Less),
             "$lt" => field_cmp(field, arg, |o| o == Ordering::Less),
             "$lte" => field_cmp(field, arg, |o| o != Ordering::Greater),
+            "$nearSphere" => crate::store::geo::near(field, arg, ops)?,
+            // Read with `$nearSphere`.
+            d if crate::store::geo::DISTANCE_OPS.contains(&d)
+                && ops.contains_key("$nearSphere") =>
+            {
+                true
+            }
+            "$within" => crate::store::geo::within(field, arg)?,
             "$size" => {
                 let n = arg
                     .as_u64()

@@ -581,6 +581,16 @@ pub fn select(rows: Vec<Row>, caller: Caller, q: &QueryParams) -> StoreResult<Va
             }
             std::cmp::Ordering::Equal
         });
+    } else if let Some((field, center)) = crate::store::geo::near_order(q.where_.as_ref()) {
+        // `$nearSphere` without an `order`: nearest first.
+        let distance = |view: &Map<String, Value>| {
+            query::lookup(view, &field)
+                .and_then(crate::store::geo::point)
+                .map_or(f64::INFINITY, |p| {
+                    crate::store::geo::radians_between(center, p)
+                })
+        };
+        hits.sort_by(|(_, a), (_, b)| distance(a).total_cmp(&distance(b)));
     }
     let results: Vec<Value> = hits
         .into_iter()
