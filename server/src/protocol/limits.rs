@@ -17,3 +17,14 @@ pub const MAX_LOGS: usize = MAX_HISTORY_LIMIT;
 pub const MAX_SCANNED_ROWS: usize = 100_000;
 /// How far ahead a broadcast may stay valid (`valid_till`): one calendar month.
 pub const BROADCAST_VALID_MONTHS: u32 = 1;
+/// The largest frame the realtime gateway writes (its write buffer holds one whole frame): every reply it builds
+/// stays below it, by the budgets below.
+pub const MAX_REPLY_FRAME_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes of conversations in one `unread` notification: more conversations go in further notifications (the
+/// SDK applies each as it comes), so a client with many never gets a frame it cannot be sent.
+pub const UNREAD_FRAME_BUDGET: usize = 32 * 1024;
+/// Bytes of rows in one `conv/query` answer: rows past it are left out (a shorter page; the client pages on).
+pub const QUERY_REPLY_BUDGET: usize = 4 * 1024 * 1024;
+/// Most messages a protocol-1 client is pushed at login, over all its conversations (the rest stay in the
+/// store, read through `logs`).
+pub const OFFLINE_PUSH_TOTAL: usize = 1000;

@@ -199,7 +199,8 @@ impl Conn {
                 Encoded::Binary(bytes) => Message::Binary(bytes.into()),
                 Encoded::Text(text) => Message::Text(text.into()),
             };
-            if socket.send(message).await.is_err() {
+            if let Err(e) = socket.send(message).await {
+                tracing::debug!(error = %e, "realtime: a reply could not be written; closing");
                 return false;
             }
         }

@@ -10,6 +10,7 @@ use super::replies::{conv_error, dedup, json_object, now_ms, refusal, reply_to, 
 use crate::domain::conv_admin;
 use crate::domain::conversations::{self, members_body, strings, TempConvError, Update};
 use crate::protocol::conversation::{is_server_field, CLASS, CREATOR, MEMBERS, TRANSIENT, UNIQUE};
+use crate::protocol::limits::QUERY_REPLY_BUDGET;
 use crate::protocol::Reason;
 use crate::realtime::proto::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
 use crate::realtime::signature::Signed;
@@ -332,7 +333,8 @@ impl Conn {
                         return;
                     }
                 }
-                self.out.push(results(Value::Array(rows).to_string()));
+                self.out
+                    .push(results(rows_within(rows, QUERY_REPLY_BUDGET)));
             }
             Err(e) => {
                 let detail = e.to_string();
@@ -459,5 +461,56 @@ impl Conn {
             }
             Err(e) => self.out.push(conv_error(&req, e)),
         }
+    }
+}
+
+/// The JSON array of `rows`, stopping before the row that would take it past `budget` bytes (the first row
+/// always goes): one `conv/query` answer stays a frame the gateway can write.
+fn rows_within(rows: Vec<Value>, budget: usize) -> String {
+    let mut out = String::from("[");
+    for (i, row) in rows.iter().enumerate() {
+        let text = row.to_string();
+        if i > 0 {
+            if out.len() + 1 + text.len() + 1 > budget {
+                break;
+            }
+            out.push(',');
+        }
+        out.push_str(&text);
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn query_rows_stop_at_the_byte_budget_and_stay_valid_json() {
+        let rows: Vec<Value> = (0..10)
+            .map(|i| json!({"objectId": i, "pad": "x".repeat(100)}))
+            .collect();
+        let all = rows_within(rows.clone(), usize::MAX);
+        assert_eq!(
+            Value::Array(rows.clone()),
+            serde_json::from_str::<Value>(&all).unwrap()
+        );
+        let some = rows_within(rows.clone(), 500);
+        let parsed: Vec<Value> = serde_json::from_str(&some).unwrap();
+        assert!(some.len() <= 500, "{}", some.len());
+        assert_eq!(rows[..parsed.len()].to_vec(), parsed);
+        assert_eq!(
+            4,
+            parsed.len(),
+            "four rows of 123 bytes, commas and brackets: 497 bytes"
+        );
+        assert_eq!(
+            1,
+            serde_json::from_str::<Vec<Value>>(&rows_within(rows, 10))
+                .unwrap()
+                .len()
+        );
+        assert_eq!("[]", rows_within(Vec::new(), 10));
     }
 }

@@ -69,7 +69,9 @@ pub async fn upgrade_or_next(State(state): State<AppState>, req: Request, next: 
         // The SDK's frames are small; the buffer grows for a larger one.
         .read_buffer_size(1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(max * 4)
+        // Room for the largest frame the gateway builds (the budgets of `protocol::limits`): a frame longer than
+        // this buffer could never be written, and the connection would drop.
+        .max_write_buffer_size((max * 4).max(crate::protocol::limits::MAX_REPLY_FRAME_BYTES))
         .max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "realtime: upgrade failed"))

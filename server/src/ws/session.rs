@@ -11,6 +11,7 @@ use super::connection::{Conn, Session};
 use super::replies::{now_ms, refusal, reply_to};
 use crate::domain::patches;
 use crate::hooks::close_code;
+use crate::protocol::limits::{OFFLINE_PUSH_TOTAL, UNREAD_FRAME_BUDGET};
 use crate::protocol::{Hook, Reason};
 use crate::realtime::hub::{Outbound, SessionRef};
 use crate::realtime::proto::{
@@ -208,23 +209,28 @@ impl Conn {
                             t
                         })
                         .collect();
-                    self.out.push(GenericCommand {
-                        peer_id: Some(peer.to_string()),
-                        unread_message: Some(UnreadCommand {
-                            convs,
-                            notif_time: Some(now),
-                        }),
-                        ..GenericCommand::new(CommandType::Unread, None)
-                    });
+                    for convs in unread_chunks(convs, UNREAD_FRAME_BUDGET) {
+                        self.out.push(GenericCommand {
+                            peer_id: Some(peer.to_string()),
+                            unread_message: Some(UnreadCommand {
+                                convs,
+                                notif_time: Some(now),
+                            }),
+                            ..GenericCommand::new(CommandType::Unread, None)
+                        });
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "realtime: unread counts failed"),
             }
         } else {
             match positions::undelivered(&db, peer.to_string(), OFFLINE_PUSH_LIMIT).await {
-                Ok(pending) => self
-                    .out
-                    .extend(pending.iter().map(|p| pending_push(peer, p, true))),
+                Ok(pending) => self.out.extend(
+                    pending
+                        .iter()
+                        .take(OFFLINE_PUSH_TOTAL)
+                        .map(|p| pending_push(peer, p, true)),
+                ),
                 Err(e) => tracing::error!(error = %e, "realtime: offline messages failed"),
             }
         }
@@ -305,5 +311,61 @@ impl Conn {
             session_message: Some(self.session_token(&peer)),
             ..reply_to(&req, CommandType::Session, Some(OpType::Refreshed))
         });
+    }
+}
+
+/// `convs` in groups of at most `budget` encoded bytes each (a conversation bigger than that alone in its group),
+/// in order: the `unread` notifications of one login.
+fn unread_chunks(convs: Vec<UnreadTuple>, budget: usize) -> Vec<Vec<UnreadTuple>> {
+    use prost::Message as _;
+    let mut chunks: Vec<Vec<UnreadTuple>> = Vec::new();
+    let mut size = 0;
+    for t in convs {
+        let len = t.encoded_len();
+        match chunks.last_mut() {
+            Some(chunk) if size + len <= budget => {
+                chunk.push(t);
+                size += len;
+            }
+            _ => {
+                chunks.push(vec![t]);
+                size = len;
+            }
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_tuples_are_grouped_under_the_byte_budget_in_order() {
+        let tuple = |cid: &str, bytes: usize| UnreadTuple {
+            cid: cid.into(),
+            unread: 1,
+            data: Some("x".repeat(bytes)),
+            ..Default::default()
+        };
+        let convs: Vec<UnreadTuple> = (0..70).map(|i| tuple(&format!("c{i:02}"), 5000)).collect();
+        let chunks = unread_chunks(convs, UNREAD_FRAME_BUDGET);
+        use prost::Message as _;
+        for chunk in &chunks {
+            let bytes: usize = chunk.iter().map(|t| t.encoded_len()).sum();
+            assert!(bytes <= UNREAD_FRAME_BUDGET, "{bytes}");
+        }
+        let cids: Vec<String> = chunks.iter().flatten().map(|t| t.cid.clone()).collect();
+        let expected: Vec<String> = (0..70).map(|i| format!("c{i:02}")).collect();
+        assert_eq!(expected, cids);
+        assert_eq!(12, chunks.len(), "6 tuples of ~5 KB per 32 KB notification");
+        // One conversation over the budget goes alone; nothing is dropped.
+        let big = unread_chunks(
+            vec![tuple("a", 10), tuple("b", 40_000), tuple("c", 10)],
+            1000,
+        );
+        let sizes: Vec<usize> = big.iter().map(Vec::len).collect();
+        assert_eq!(vec![1, 1, 1], sizes);
+        assert!(unread_chunks(Vec::new(), 1000).is_empty());
     }
 }

@@ -26,5 +26,6 @@ mod realtime;
 mod receipts;
 mod roles;
 mod rtm;
+mod security3;
 mod users;
 mod verification;
