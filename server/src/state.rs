@@ -21,17 +21,23 @@ use crate::store::db::Db;
 /// Longest path, and longest query, kept per request: the log must not become a memory sink for
 /// unauthenticated 64 KB URIs.
 const MAX_RECORDED_URI_PART: usize = 512;
+/// Most bytes of paths and queries the log holds in all, whatever its entry capacity.
+pub const MAX_RECORDED_BYTES: usize = 4 * 1024 * 1024;
 
-fn clip(mut s: String) -> String {
-    if s.len() > MAX_RECORDED_URI_PART {
-        let mut end = MAX_RECORDED_URI_PART;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push('…');
+/// `s` cut to [`MAX_RECORDED_URI_PART`] bytes (at a character boundary, marked with `…`), in an allocation of
+/// its own size: a `truncate` would keep the whole capacity of the request's string alive.
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_RECORDED_URI_PART {
+        return s.to_owned();
     }
-    s
+    let mut end = MAX_RECORDED_URI_PART;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + '…'.len_utf8());
+    out.push_str(&s[..end]);
+    out.push('…');
+    out
 }
 
 /// A request as the server saw it. `status` is 0 when the connection was dropped without a response.
@@ -44,39 +50,65 @@ pub struct ReceivedRequest {
     pub at: DateTime<Utc>,
 }
 
-/// The latest requests, at most `capacity` of them, paths and queries clipped.
+impl ReceivedRequest {
+    /// The bytes this entry holds on the heap.
+    fn heap_bytes(&self) -> usize {
+        self.method.capacity()
+            + self.path.capacity()
+            + self.query.as_ref().map_or(0, String::capacity)
+    }
+}
+
+/// The latest requests: at most `capacity` of them and [`MAX_RECORDED_BYTES`] of their paths and queries
+/// (clipped), the oldest dropped first.
 #[derive(Debug, Default)]
 pub struct RequestLog {
-    entries: Mutex<VecDeque<ReceivedRequest>>,
+    entries: Mutex<(VecDeque<ReceivedRequest>, usize)>,
     capacity: usize,
 }
 
 impl RequestLog {
     pub fn new(capacity: usize) -> Self {
         RequestLog {
-            entries: Mutex::new(VecDeque::new()),
+            entries: Mutex::new((VecDeque::new(), 0)),
             capacity,
         }
     }
 
-    pub fn push(&self, mut entry: ReceivedRequest) {
+    pub fn push(&self, entry: ReceivedRequest) {
         if self.capacity == 0 {
             return;
         }
-        entry.path = clip(entry.path);
-        entry.query = entry.query.map(clip);
-        if let Ok(mut entries) = self.entries.lock() {
-            while entries.len() >= self.capacity {
-                entries.pop_front();
+        let entry = ReceivedRequest {
+            method: clip(&entry.method),
+            path: clip(&entry.path),
+            query: entry.query.as_deref().map(clip),
+            ..entry
+        };
+        let size = entry.heap_bytes();
+        if let Ok(mut guard) = self.entries.lock() {
+            let (entries, bytes) = &mut *guard;
+            while entries.len() >= self.capacity
+                || (*bytes + size > MAX_RECORDED_BYTES && !entries.is_empty())
+            {
+                if let Some(old) = entries.pop_front() {
+                    *bytes -= old.heap_bytes();
+                }
             }
+            *bytes += size;
             entries.push_back(entry);
         }
+    }
+
+    /// The bytes of paths and queries held now.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().map(|g| g.1).unwrap_or_default()
     }
 
     pub fn all(&self) -> Vec<ReceivedRequest> {
         self.entries
             .lock()
-            .map(|e| e.iter().cloned().collect())
+            .map(|e| e.0.iter().cloned().collect())
             .unwrap_or_default()
     }
 }
@@ -129,5 +161,55 @@ impl AppState {
             sign_max_age: config.sign_max_age,
             max_scan: config.max_scanned_rows,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path_len: usize, query_len: usize) -> ReceivedRequest {
+        ReceivedRequest {
+            method: "GET".into(),
+            path: format!("/{}", "p".repeat(path_len)),
+            query: Some("q".repeat(query_len)),
+            status: 404,
+            at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn entries_are_clipped_into_small_allocations_and_the_log_is_bounded_in_bytes() {
+        let log = RequestLog::new(1_000_000);
+        for _ in 0..20_000 {
+            log.push(request(30_000, 30_000));
+        }
+        let all = log.all();
+        assert!(log.bytes() <= MAX_RECORDED_BYTES, "{}", log.bytes());
+        assert!(
+            all.len() >= MAX_RECORDED_BYTES / 1100,
+            "{} entries kept",
+            all.len()
+        );
+        let newest = all.last().expect("an entry");
+        assert_eq!(MAX_RECORDED_URI_PART + '…'.len_utf8(), newest.path.len());
+        assert!(newest.path.capacity() < 600, "{}", newest.path.capacity());
+        let sum: usize = all.iter().map(ReceivedRequest::heap_bytes).sum();
+        assert_eq!(sum, log.bytes());
+    }
+
+    #[test]
+    fn the_entry_capacity_still_holds_and_short_requests_stay_whole() {
+        let log = RequestLog::new(3);
+        for i in 0..5 {
+            log.push(request(i, 1));
+        }
+        let paths: Vec<usize> = log.all().iter().map(|r| r.path.len()).collect();
+        assert_eq!(vec![3, 4, 5], paths);
+        assert_eq!(0, {
+            let off = RequestLog::new(0);
+            off.push(request(1, 1));
+            off.all().len()
+        });
     }
 }

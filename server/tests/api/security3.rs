@@ -67,3 +67,47 @@ async fn r1_a_login_with_seventy_big_unread_conversations_gets_them_all_and_stay
         .await;
     assert_eq!(Some(OpType::Results), reply.operation(), "{reply:?}");
 }
+
+/// The resident memory of process `pid`, in KB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// R10: the request log kept each request's whole path and query allocation (a `truncate` keeps the
+/// capacity): 1,500 unauthenticated requests with 60 KB URIs grew the server by 87 MB. It now holds clipped
+/// copies within a byte budget.
+#[tokio::test]
+async fn r10_three_thousand_unauthenticated_60_kb_requests_do_not_grow_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("r10.sqlite3");
+    let (child, base) = crate::durability::start_binary(db.to_str().expect("utf-8 path"));
+    let client = reqwest::Client::new();
+    crate::durability::wait_ready(&client, &base).await;
+    let pid = child.0.id();
+    let send = |i: usize| {
+        let client = client.clone();
+        let url = format!("{base}/{}{i}?q={}", "p".repeat(30_000), "q".repeat(30_000));
+        async move {
+            let response = client.get(url).send().await.expect("answered");
+            assert!(response.status().is_client_error(), "{}", response.status());
+        }
+    };
+    // Warm up (allocator arenas, the runtime's buffers), then measure.
+    for chunk in (0..200).collect::<Vec<_>>().chunks(8) {
+        futures::future::join_all(chunk.iter().map(|&i| send(i))).await;
+    }
+    let before = rss_kb(pid);
+    for chunk in (0..3000).collect::<Vec<_>>().chunks(8) {
+        futures::future::join_all(chunk.iter().map(|&i| send(i))).await;
+    }
+    let grown_mb = rss_kb(pid).saturating_sub(before) / 1024;
+    assert!(
+        grown_mb < 40,
+        "3,000 requests of 60 KB grew the server by {grown_mb} MB (180 MB were pinned before the fix)"
+    );
+}
