@@ -134,6 +134,8 @@ pub struct AppState {
     pub requests: Arc<RequestLog>,
     pub sign_max_age: Option<std::time::Duration>,
     pub max_scan: usize,
+    /// Wrong master keys per address (REST and console).
+    pub master_keys: Arc<crate::auth::MasterKeyGuard>,
 }
 
 impl AppState {
@@ -160,6 +162,7 @@ impl AppState {
             requests: Arc::new(RequestLog::new(config.request_log)),
             sign_max_age: config.sign_max_age,
             max_scan: config.max_scanned_rows,
+            master_keys: Arc::default(),
         }
     }
 }

@@ -12,14 +12,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::{ct_eq, Console, Signed, SignedWrite, COOKIE, SESSION_TTL};
+use crate::auth::MasterKeyGuard;
 use crate::error::AppError;
 use crate::protocol::codes;
 use crate::protocol::conversation::SERVER_FIELDS;
 use crate::routes::json_object;
+use crate::state::ConnInfo;
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
@@ -80,13 +82,18 @@ pub async fn session(State(console): State<Console>, signed: Signed) -> Json<Val
 /// `POST /console/api/session` `{"masterKey"}`: signs in, setting the session cookie.
 pub async fn sign_in(
     State(console): State<Console>,
+    conn: Option<Extension<ConnInfo>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    let ip = conn.map(|Extension(c)| c.peer.ip());
+    let guard = &console.app.master_keys;
+    guard.admit(ip).map_err(MasterKeyGuard::refusal)?;
     let body = json_object(&body)?;
     let key = body.get("masterKey").and_then(Value::as_str).unwrap_or("");
     if key.is_empty() || !ct_eq(key, &console.app.credentials.master_key) {
-        // Slows down guessing without holding anything.
+        guard.record(ip);
+        // Slows down guessing (the guard limits how many guesses an address gets).
         tokio::time::sleep(Duration::from_millis(200)).await;
         tracing::warn!("console: sign-in refused (wrong master key)");
         return Err(AppError::new(

@@ -111,3 +111,72 @@ async fn r10_three_thousand_unauthenticated_60_kb_requests_do_not_grow_the_serve
         "3,000 requests of 60 KB grew the server by {grown_mb} MB (180 MB were pinned before the fix)"
     );
 }
+
+/// R9: wrong master keys were answered at full speed (640/s at the REST API). Now ten per minute from one
+/// address, at the REST API and the console's sign-in together, then 429 with `Retry-After`, the right key
+/// included; other addresses and the app key are not affected.
+#[tokio::test]
+async fn r9_master_key_guessing_is_throttled_per_address_across_rest_and_console() {
+    use leancloud_server::{DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY};
+    let app = spawn_app().await;
+    let base = app.server.base_url();
+    let client = reqwest::Client::new();
+    let rest = |key: String| {
+        client
+            .get(format!("{base}/1.1/classes/_Conversation"))
+            .header("X-LC-Id", DEV_APP_ID)
+            .header("X-LC-Key", key)
+            .send()
+    };
+    for i in 0..6 {
+        let r = rest(format!("guess{i},master")).await.expect("sent");
+        assert_eq!(401, r.status().as_u16());
+    }
+    for i in 0..4 {
+        let r = client
+            .post(format!("{base}/console/api/session"))
+            .header("Content-Type", "application/json")
+            .body(json!({"masterKey": format!("console-guess{i}")}).to_string())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(401, r.status().as_u16());
+    }
+    // The eleventh attempt, even with the right key, waits.
+    let r = rest(format!("{DEV_MASTER_KEY},master"))
+        .await
+        .expect("sent");
+    assert_eq!(429, r.status().as_u16());
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(json!(429), body["code"]);
+    assert!(!body.to_string().contains(DEV_MASTER_KEY));
+    let r = client
+        .post(format!("{base}/console/api/session"))
+        .header("Content-Type", "application/json")
+        .body(json!({"masterKey": DEV_MASTER_KEY}).to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(429, r.status().as_u16());
+    // The app key from the same address, and the master key from another address, still work.
+    let r = rest(DEV_APP_KEY.to_string()).await.expect("sent");
+    assert_ne!(429, r.status().as_u16());
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let r = other
+        .get(format!("{base}/1.1/classes/_Conversation"))
+        .header("X-LC-Id", DEV_APP_ID)
+        .header("X-LC-Key", format!("{DEV_MASTER_KEY},master"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(200, r.status().as_u16());
+}
