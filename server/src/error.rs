@@ -167,6 +167,7 @@ pub fn invalid_send(err: &Invalid, recipients: &str, valid_till: &str) -> AppErr
                 crate::protocol::limits::MAX_RECIPIENTS
             ),
         ),
+        Invalid::TooManyMentions(_) => AppError::bad_request(codes::INTERNAL, err.to_string()),
         Invalid::ValidTill => AppError::bad_request(
             codes::INTERNAL,
             format!("{valid_till} must be a time (ms) in the future and at most one month ahead."),

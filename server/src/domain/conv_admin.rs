@@ -18,6 +18,8 @@
 //! A conversation without a creator (made by the backend without `c`) has no owner: its members keep the
 //! rights they had before roles existed.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::conversations::{self, members_body, strings, tell, ConvError, Update};
@@ -102,8 +104,13 @@ impl Admin {
         self.owner.as_deref() == Some(client)
     }
 
+    /// Whether `client` is a member (a linear scan: for many lookups, [`Admin::member_set`]).
     pub fn is_member(&self, client: &str) -> bool {
         self.members.iter().any(|m| m == client)
+    }
+
+    pub fn member_set(&self) -> HashSet<&str> {
+        self.members.iter().map(String::as_str).collect()
     }
 }
 
@@ -255,10 +262,11 @@ pub async fn roles(svc: &Services, cid: &str) -> Result<Vec<(String, String)>, A
 /// only (for shutups) when `members_only`.
 fn split(conv: &Admin, ids: &[String], members_only: bool) -> Partial {
     let mut out = Partial::default();
+    let members = conv.member_set();
     for id in ids {
         if conv.is_owner(id) {
             out.fail(Failure::NeedOwner, id.clone());
-        } else if members_only && !conv.is_member(id) {
+        } else if members_only && !members.contains(id.as_str()) {
             out.fail(Failure::NotMember, id.clone());
         } else {
             out.allowed.push(id.clone());
@@ -326,15 +334,17 @@ pub async fn block(
     let now = chrono::Utc::now().timestamp_millis();
     let mut members = conv.members.clone();
     if add {
+        let current = conv.member_set();
         let leaving: Vec<String> = out
             .allowed
             .iter()
-            .filter(|c| conv.is_member(c))
+            .filter(|c| current.contains(c.as_str()))
             .cloned()
             .collect();
         if !leaving.is_empty() {
             let update = Update::master(members_body(false, &leaving));
             conversations::update(svc, Some(by), cid, update).await?;
+            let leaving: HashSet<&String> = leaving.iter().collect();
             members.retain(|m| !leaving.contains(m));
         }
         conv_admin::set(&svc.db, cid, Mark::Block, out.allowed.clone(), None, now).await?;
@@ -440,11 +450,15 @@ pub async fn membership_change(
 ) -> Result<Partial, AdminError> {
     let mut out = Partial::default();
     if add {
-        let blocked = blocked_among(svc, &conv.cid, ids).await?;
+        let blocked: HashSet<String> = blocked_among(svc, &conv.cid, ids)
+            .await?
+            .into_iter()
+            .collect();
+        let by_member = conv.is_member(by);
         for id in ids {
             if blocked.contains(id) {
                 out.fail(Failure::Blacklisted, id.clone());
-            } else if id == by || conv.is_member(by) {
+            } else if id == by || by_member {
                 out.allowed.push(id.clone());
             } else {
                 out.fail(Failure::NotMember, id.clone());

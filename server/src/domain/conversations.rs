@@ -11,6 +11,8 @@
 //! master key, the console). Who may make a change is the adapters' decision (signatures, membership);
 //! what happens once it is made is decided here.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Map, Value};
 
 use super::Services;
@@ -195,17 +197,18 @@ pub async fn update(
         None => (Vec::new(), Vec::new()),
         Some(MemberChange::Add(ids)) => (ids, Vec::new()),
         Some(MemberChange::Remove(ids)) => (Vec::new(), ids),
-        Some(MemberChange::Set(ids)) => (
-            ids.iter()
-                .filter(|m| !before.contains(m))
-                .cloned()
-                .collect(),
-            before
-                .iter()
-                .filter(|m| !ids.contains(m))
-                .cloned()
-                .collect(),
-        ),
+        Some(MemberChange::Set(ids)) => {
+            let (old, new): (HashSet<&String>, HashSet<&String>) =
+                (before.iter().collect(), ids.iter().collect());
+            (
+                ids.iter().filter(|m| !old.contains(m)).cloned().collect(),
+                before
+                    .iter()
+                    .filter(|m| !new.contains(m))
+                    .cloned()
+                    .collect(),
+            )
+        }
     };
     if !added.is_empty() {
         svc.hooks
@@ -219,12 +222,15 @@ pub async fn update(
     }
     if let Some(attr) = attr_json {
         // The members after the change, from the change itself: no second read of the conversation.
+        let gone: HashSet<&String> = removed.iter().collect();
         let mut members: Vec<String> = before
-            .into_iter()
-            .filter(|m| !removed.contains(m))
+            .iter()
+            .filter(|m| !gone.contains(m))
+            .cloned()
             .collect();
+        let mut present: HashSet<String> = members.iter().cloned().collect();
         for id in added {
-            if !members.contains(&id) {
+            if present.insert(id.clone()) {
                 members.push(id);
             }
         }
@@ -354,9 +360,10 @@ pub fn notify_members(
         .filter(|c| Some(c.as_str()) != by)
         .cloned()
         .collect();
+    let changed_set: HashSet<&String> = changed.iter().collect();
     let others: Vec<String> = before
         .iter()
-        .filter(|m| !changed.contains(m))
+        .filter(|m| !changed_set.contains(m))
         .cloned()
         .collect();
     let (own, theirs) = if added {

@@ -5,7 +5,7 @@
 //! which decides the offline push, and `_messageSent`). Which path triggers which hook, and why, is in
 //! `server/README.md` § Hooks.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use super::limits::{Bucket, Limited};
 use super::Services;
 use crate::hooks::Refusal;
-use crate::protocol::limits::{BROADCAST_VALID_MONTHS, MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
+use crate::protocol::limits::{
+    BROADCAST_VALID_MONTHS, MAX_MENTIONS, MAX_MESSAGE_BYTES, MAX_RECIPIENTS,
+};
 use crate::protocol::Hook;
 use crate::store::messages::{self, MessageKind, NewMessage, Stored};
 use crate::store::objects;
@@ -52,6 +54,9 @@ pub enum Invalid {
     /// More chosen recipients than [`MAX_RECIPIENTS`].
     #[error("{0} recipients; at most {MAX_RECIPIENTS} are allowed")]
     TooManyRecipients(usize),
+    /// More mentioned clients than [`MAX_MENTIONS`].
+    #[error("{0} mentioned clients; at most {MAX_MENTIONS} are allowed")]
+    TooManyMentions(usize),
     /// A broadcast's end of validity in the past, or more than a month ahead.
     #[error("the end of validity must be in the future and at most one month ahead")]
     ValidTill,
@@ -68,6 +73,9 @@ pub fn message_size(data: &str, push: Option<&Value>) -> usize {
 pub fn validate(msg: &NewMessage) -> Result<(), Invalid> {
     if msg.recipients.len() > MAX_RECIPIENTS {
         return Err(Invalid::TooManyRecipients(msg.recipients.len()));
+    }
+    if msg.mention_pids.len() > MAX_MENTIONS {
+        return Err(Invalid::TooManyMentions(msg.mention_pids.len()));
     }
     let size = message_size(&msg.data, msg.push.as_ref());
     if size > MAX_MESSAGE_BYTES {
@@ -210,6 +218,7 @@ async fn store_and_deliver(
     let mut stored = messages::store(&svc.db, msg, from_client).await?;
     if let Some(only) = only {
         // The hook may narrow the recipients, never add to them.
+        let only: HashSet<String> = only.into_iter().collect();
         stored.audience.retain(|p| only.contains(p));
     }
     let realtime = &svc.presence;
@@ -242,9 +251,10 @@ fn after_send(
         && stored.kind != MessageKind::Broadcast;
     if pushable {
         // Members who muted the conversation get no offline push, unless the hook forces one.
+        let muted: HashSet<&String> = stored.muted.iter().collect();
         let unmuted: Vec<String> = offline
             .iter()
-            .filter(|p| !stored.muted.contains(p))
+            .filter(|p| !muted.contains(p))
             .cloned()
             .collect();
         let default = OfflinePush {
@@ -259,10 +269,9 @@ fn after_send(
         };
         let log = svc.pushes.clone();
         let all_offline = offline.clone();
-        let mention_offline: Vec<&String> = offline
-            .iter()
-            .filter(|p| stored.mention_pids.contains(p))
-            .collect();
+        let mentioned: HashSet<&String> = stored.mention_pids.iter().collect();
+        let mention_offline: Vec<&String> =
+            offline.iter().filter(|p| mentioned.contains(p)).collect();
         hooks.after(
             Hook::ReceiversOffline,
             json!({
@@ -281,6 +290,7 @@ fn after_send(
                         push.peers = all_offline.clone();
                     }
                     if let Some(peers) = answer.get("offlinePeers").and_then(strings) {
+                        let peers: HashSet<String> = peers.into_iter().collect();
                         push.peers.retain(|p| peers.contains(p));
                     }
                     if let Some(payload) = answer.get("pushMessage") {

@@ -5,6 +5,8 @@
 /// Largest message, push data included (5 KB), measured by
 /// `domain::messaging::message_size`.
 pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+/// Most clients one message may mention (`mentionPids`).
+pub const MAX_MENTIONS: usize = 500;
 /// Most recipients of one message to chosen clients (`to_peers`, `toClients`).
 pub const MAX_RECIPIENTS: usize = 20;
 /// History records of one REST request: the default and the most.

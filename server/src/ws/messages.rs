@@ -120,6 +120,9 @@ impl Conn {
                     ..reply_to(&req, CommandType::Ack, None)
                 });
             }
+            Err(SendError::Invalid(crate::domain::messaging::Invalid::TooManyMentions(_))) => {
+                self.ack_error(&req, Reason::InvalidMessagingTarget)
+            }
             Err(SendError::Invalid(_)) => self.ack_error(&req, Reason::MessageTooLarge),
             Err(SendError::Store(StoreError::SystemConversationRequired)) => {
                 self.ack_error(&req, Reason::SystemConversationRequired)

@@ -180,3 +180,53 @@ async fn r9_master_key_guessing_is_throttled_per_address_across_rest_and_console
         .expect("sent");
     assert_eq!(200, r.status().as_u16());
 }
+
+/// R11: mention lists were matched against the offline members by a linear scan per member (8,000 × 8,000 string
+/// comparisons on a runtime thread). The lookups are sets now, and a message mentions at most 500 clients: more
+/// is refused (4401), the limit itself goes through with every mention kept.
+#[tokio::test]
+async fn r11_a_message_mentions_at_most_five_hundred_clients() {
+    use leancloud_server::realtime::proto::DirectCommand;
+    let app = spawn_app().await;
+    let members: Vec<String> = std::iter::once("alice".to_string())
+        .chain((0..600).map(|i| format!("m{i}")))
+        .collect();
+    let cid = app.conversation(json!({"m": members, "c": "alice"})).await;
+    let mut alice = connect(&app, "lc.protobuf2.3").await;
+    alice.login("alice").await;
+    let mention = |n: usize| GenericCommand {
+        direct_message: Some(DirectCommand {
+            msg: Some(format!("hello {n}")),
+            cid: Some(cid.clone()),
+            mention_pids: (0..n).map(|i| format!("m{i}")).collect(),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Direct, None)
+    };
+    let refused = alice.request(mention(501)).await;
+    let ack = refused.ack_message.expect("an ack");
+    assert_eq!(
+        (Some(4401), Some("INVALID_MESSAGING_TARGET")),
+        (ack.code, ack.reason.as_deref())
+    );
+    let accepted = alice.request(mention(500)).await;
+    let ack = accepted.ack_message.expect("an ack");
+    assert_eq!(None, ack.code, "{ack:?}");
+    let (status, history) = app
+        .get(&format!("/1.1/rtm/messages/history?convid={cid}&limit=10"))
+        .await;
+    assert_eq!(200, status.as_u16());
+    let stored = history.as_array().expect("records");
+    assert_eq!(
+        1,
+        stored.len(),
+        "only the accepted message is stored: {history}"
+    );
+    assert_eq!(json!("hello 500"), stored[0]["data"]);
+    assert_eq!(
+        500,
+        stored[0]["mention-pids"].as_array().map_or(0, Vec::len),
+        "{}",
+        stored[0]
+    );
+}
