@@ -587,6 +587,15 @@ impl Inspector {
             .map(|m: Map<String, Value>| Value::Object(m))
     }
 
+    /// The delivery and read positions `(ack_ts, read_ts)` of `client` in conversation `conv`, if it has any.
+    pub async fn position(&self, conv: &str, client: &str) -> Option<(i64, i64)> {
+        crate::store::realtime::positions_of(&self.state.svc.db, conv.into(), vec![client.into()])
+            .await
+            .ok()?
+            .first()
+            .map(|p| (p.ack_ts, p.read_ts))
+    }
+
     /// Every request received (the latest 100,000), oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.state.requests.all()

@@ -64,10 +64,48 @@ async fn tell(
     Ok(())
 }
 
+/// Most conversations one `read` moves, and the longest conversation id kept (LeanCloud's ids are 24
+/// characters): a client cannot fill the positions table with junk.
+pub const MAX_MARKS: usize = 200;
+pub const MAX_CID_BYTES: usize = 128;
+
+/// The marks of `reader` that may move a position: conversations that exist, that it is a member of (or
+/// service conversations), not chat rooms, each once, at most [`MAX_MARKS`]. The rest are dropped, as a mark
+/// for a conversation one cannot see changes nothing anyone can see.
+async fn visible_marks(
+    svc: &Services,
+    reader: &str,
+    marks: Vec<(String, i64)>,
+) -> StoreResult<Vec<(String, i64)>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (cid, ts) in marks {
+        if out.len() >= MAX_MARKS {
+            break;
+        }
+        if cid.is_empty() || cid.len() > MAX_CID_BYTES || !seen.insert(cid.clone()) {
+            continue;
+        }
+        let Some(conv) = objects::conversation(&svc.db, cid.clone()).await? else {
+            continue;
+        };
+        if !conv.transient && (conv.system || conv.members.iter().any(|m| m == reader)) {
+            out.push((cid, ts));
+        }
+    }
+    Ok(out)
+}
+
 /// `reader` acked messages of a conversation: its delivery position moves to the newest of them (never back),
 /// and the senders that asked for receipts get one per message.
 pub async fn acked(svc: &Services, reader: &str, ack: Ack) -> StoreResult<()> {
     let now = now_ms();
+    if visible_marks(svc, reader, vec![(ack.cid.clone(), now)])
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
     let one = match &ack.msg_id {
         Some(id) => messages::find(&svc.db, id.clone())
             .await?
@@ -111,7 +149,14 @@ pub async fn acked(svc: &Services, reader: &str, ack: Ack) -> StoreResult<()> {
 /// and the read time as `t`.
 pub async fn read(svc: &Services, reader: &str, marks: Vec<(String, i64)>) -> StoreResult<()> {
     let now = now_ms();
-    let marks: Vec<(String, i64)> = marks.into_iter().map(|(c, t)| (c, t.min(now))).collect();
+    let marks: Vec<(String, i64)> = visible_marks(svc, reader, marks)
+        .await?
+        .into_iter()
+        .map(|(c, t)| (c, t.min(now)))
+        .collect();
+    if marks.is_empty() {
+        return Ok(());
+    }
     positions::advance(&svc.db, reader.to_string(), Position::Read, marks.clone()).await?;
     // The reader's sessions (its other devices) clear their count for these conversations.
     let convs: Vec<String> = marks.iter().map(|(c, _)| c.clone()).collect();

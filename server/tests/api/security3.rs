@@ -230,3 +230,78 @@ async fn r11_a_message_mentions_at_most_five_hundred_clients() {
         stored[0]
     );
 }
+
+/// R2: `read` and `ack` stored a position row for any conversation id, of any length (302 rows from one
+/// fresh client). Only conversations the client is in (or service conversations) move a position now.
+#[tokio::test]
+async fn r2_read_and_ack_move_positions_only_in_the_clients_own_conversations() {
+    use leancloud_server::realtime::proto::{AckCommand, ReadCommand, ReadTuple};
+    let app = spawn_app().await;
+    let own = app
+        .conversation(json!({"m": ["mallory", "bob"], "c": "bob"}))
+        .await;
+    let others = app
+        .conversation(json!({"m": ["alice", "bob"], "c": "bob"}))
+        .await;
+    let mut mallory = connect(&app, "lc.protobuf2.3").await;
+    mallory.login("mallory").await;
+    let junk: Vec<String> = (0..250).map(|i| format!("junk{i:04}")).collect();
+    let long = "x".repeat(40_000);
+    let mut convs: Vec<ReadTuple> = junk
+        .iter()
+        .chain([&long, &others, &own])
+        .map(|cid| ReadTuple {
+            cid: cid.clone(),
+            timestamp: Some(1_000),
+            ..Default::default()
+        })
+        .collect();
+    convs.truncate(253);
+    mallory
+        .send(&GenericCommand {
+            peer_id: Some("mallory".into()),
+            read_message: Some(ReadCommand {
+                convs,
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Read, None)
+        })
+        .await;
+    for cid in [&others, &"junk-ack".to_string()] {
+        mallory
+            .send(&GenericCommand {
+                peer_id: Some("mallory".into()),
+                ack_message: Some(AckCommand {
+                    cid: Some(cid.clone()),
+                    tots: Some(2_000),
+                    ..Default::default()
+                }),
+                ..GenericCommand::new(CommandType::Ack, None)
+            })
+            .await;
+    }
+    // A request after them: the server handled the frames in order before answering it.
+    let reply = mallory
+        .request(GenericCommand {
+            conv_message: Some(ConvCommand {
+                cid: Some(own.clone()),
+                ..Default::default()
+            }),
+            ..GenericCommand::new(CommandType::Conv, Some(OpType::MaxRead))
+        })
+        .await;
+    assert!(reply.conv_message.is_some(), "{reply:?}");
+
+    let inspect = app.server.inspect();
+    assert_eq!(
+        Some((1_000, 1_000)),
+        inspect.position(&own, "mallory").await,
+        "a read is a delivery too"
+    );
+    assert_eq!(None, inspect.position(&others, "mallory").await);
+    assert_eq!(None, inspect.position("junk-ack", "mallory").await);
+    assert_eq!(None, inspect.position(&long, "mallory").await);
+    for cid in junk.iter().take(5) {
+        assert_eq!(None, inspect.position(cid, "mallory").await);
+    }
+}
