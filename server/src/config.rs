@@ -386,6 +386,9 @@ pub struct RealtimeConfig {
     pub public_url: Option<String>,
     /// Refuse logins (and conversation creation, invites and kicks) without a valid signature.
     pub require_signatures: bool,
+    /// With signatures required: how far a signature's timestamp may be from now, each signature accepted once
+    /// within it; `None`: the HMAC alone (LeanCloud's own check).
+    pub signature_max_age: Option<Duration>,
     /// A connection that sends nothing (not even `echo`) for this long is closed. The SDK echoes every
     /// 180 s and gives up itself after 380 s.
     pub idle_timeout: Duration,
@@ -426,6 +429,7 @@ impl Default for RealtimeConfig {
         RealtimeConfig {
             public_url: None,
             require_signatures: false,
+            signature_max_age: Some(Duration::from_secs(3600)),
             idle_timeout: Duration::from_secs(380),
             max_frame_bytes: 64 * 1024,
             commands_per_second: 100,

@@ -56,6 +56,9 @@ struct Args {
     /// Refuse realtime logins and conversation changes without LeanCloud's HMAC-SHA1 signature.
     #[arg(long)]
     realtime_require_signatures: bool,
+    /// With signatures required: accept a signature only this close to its timestamp, and once (0: no limit).
+    #[arg(long, default_value_t = 3600)]
+    realtime_signature_max_age_secs: u64,
     /// Close realtime connections silent for this long (the SDK echoes every 180 s).
     #[arg(long, default_value_t = 380)]
     realtime_idle_timeout_secs: u64,
@@ -195,6 +198,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         realtime: RealtimeConfig {
             public_url: args.realtime_public_url,
             require_signatures: args.realtime_require_signatures,
+            signature_max_age: (args.realtime_signature_max_age_secs > 0)
+                .then(|| std::time::Duration::from_secs(args.realtime_signature_max_age_secs)),
             idle_timeout: std::time::Duration::from_secs(args.realtime_idle_timeout_secs.max(1)),
             commands_per_second: args.realtime_commands_per_second,
             patches: leancloud_server::config::PatchPolicy {

@@ -32,6 +32,8 @@ pub struct Realtime {
     pub bus: Bus,
     /// Session tokens are signed, not stored: any instance (or this one after a restart) checks them.
     token_key: Vec<u8>,
+    /// Signatures accepted within their window (each is good once).
+    pub seen_signatures: signature::SeenSignatures,
 }
 
 type HmacSha1 = hmac::Hmac<sha1::Sha1>;
@@ -58,6 +60,7 @@ impl Realtime {
                 master_key.as_bytes(),
             ]
             .concat(),
+            seen_signatures: signature::SeenSignatures::default(),
         }
     }
 

@@ -37,6 +37,104 @@ pub enum Signed<'a> {
     },
 }
 
+fn ids(members: &[String]) -> Vec<&str> {
+    members.iter().map(String::as_str).collect()
+}
+
+impl<'a> Signed<'a> {
+    /// The client-chosen fields the signed string joins with `:`.
+    fn fields(&self) -> Vec<&'a str> {
+        match *self {
+            Signed::Login { client } => vec![client],
+            Signed::Create { client, members } => [vec![client], ids(members)].concat(),
+            Signed::Add {
+                client,
+                conv,
+                members,
+            }
+            | Signed::Remove {
+                client,
+                conv,
+                members,
+            }
+            | Signed::Block {
+                client,
+                conv,
+                members,
+                ..
+            } => [vec![client, conv], ids(members)].concat(),
+        }
+    }
+}
+
+/// Signatures seen within their freshness window, so each is accepted once (per instance).
+#[derive(Debug, Default)]
+pub struct SeenSignatures {
+    seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl SeenSignatures {
+    /// Whether `signature` is new (and remembers it until `keep` has passed).
+    fn first_use(&self, signature: &str, keep: std::time::Duration) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if seen.len() > 100_000 {
+            seen.retain(|_, until| *until > now);
+        }
+        match seen.get(signature) {
+            Some(until) if *until > now => false,
+            _ => {
+                seen.insert(signature.to_ascii_lowercase(), now + keep);
+                true
+            }
+        }
+    }
+}
+
+/// Whether `t` (seconds or ms, as the SDKs send it) is within `max_age` of now.
+fn fresh(t: i64, max_age: std::time::Duration) -> bool {
+    let ms = if t < 100_000_000_000 {
+        t.saturating_mul(1000)
+    } else {
+        t
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    now.saturating_sub(ms).unsigned_abs() <= max_age.as_millis() as u64
+}
+
+/// [`verify`], and more than the HMAC (review part 3, R7): no `:` inside a signed field or the nonce, so one
+/// signed string cannot be re-cut into another; with `max_age`, a timestamp within that of now and each
+/// signature accepted once within it.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_fresh(
+    master_key: &str,
+    app_id: &str,
+    what: Signed<'_>,
+    t: Option<i64>,
+    n: Option<&str>,
+    s: Option<&str>,
+    max_age: Option<std::time::Duration>,
+    seen: &SeenSignatures,
+) -> bool {
+    let (Some(t), Some(n), Some(s)) = (t, n, s) else {
+        return false;
+    };
+    if n.is_empty() || n.contains(':') || what.fields().iter().any(|f| f.contains(':')) {
+        return false;
+    }
+    if max_age.is_some_and(|age| !fresh(t, age)) {
+        return false;
+    }
+    if !verify(master_key, app_id, what, Some(t), Some(n), Some(s)) {
+        return false;
+    }
+    match max_age {
+        // Remembered for the whole window on either side of now.
+        Some(age) => seen.first_use(s.trim(), age * 2),
+        None => true,
+    }
+}
+
 fn sorted(ids: &[String]) -> String {
     let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     ids.sort_unstable();
@@ -174,6 +272,110 @@ mod tests {
             Some(1_700_000_001),
             Some("n1"),
             Some("49b3949a14e620abfa6f062b45740637cb372e20")
+        ));
+    }
+
+    #[test]
+    fn fresh_signatures_are_accepted_once_and_colons_never() {
+        let (key, app) = ("emuMasterKey", "emuAppId0000000-gzGzoHsz");
+        let seen = SeenSignatures::default();
+        let hour = Some(std::time::Duration::from_secs(3600));
+        let now_s = chrono::Utc::now().timestamp();
+        fn login<'c>(
+            key: &str,
+            app: &str,
+            client: &'c str,
+            t: i64,
+            n: &str,
+        ) -> (Signed<'c>, String) {
+            let what = Signed::Login { client };
+            (what, sign(key, &signed_string(app, what, t, n)))
+        }
+        let login = |client: &'static str, t: i64, n: &str| login(key, app, client, t, n);
+        let (what, s) = login("Tom", now_s, "abc");
+        assert!(verify_fresh(
+            key,
+            app,
+            what,
+            Some(now_s),
+            Some("abc"),
+            Some(&s),
+            hour,
+            &seen
+        ));
+        assert!(
+            !verify_fresh(
+                key,
+                app,
+                what,
+                Some(now_s),
+                Some("abc"),
+                Some(&s),
+                hour,
+                &seen
+            ),
+            "a replay"
+        );
+        let ms = now_s * 1000;
+        let (what, s) = login("Tom", ms, "def");
+        assert!(verify_fresh(
+            key,
+            app,
+            what,
+            Some(ms),
+            Some("def"),
+            Some(&s),
+            hour,
+            &seen
+        ));
+        let old = now_s - 400 * 24 * 3600;
+        let (what, s) = login("Tom", old, "ghi");
+        assert!(!verify_fresh(
+            key,
+            app,
+            what,
+            Some(old),
+            Some("ghi"),
+            Some(&s),
+            hour,
+            &seen
+        ));
+        assert!(
+            verify_fresh(
+                key,
+                app,
+                what,
+                Some(old),
+                Some("ghi"),
+                Some(&s),
+                None,
+                &seen
+            ),
+            "no window: the HMAC alone"
+        );
+        // `app:victim7::1700000000:x::T:nn` signed for client `victim7::1700000000:x` is not a login of `victim7`.
+        let (_, s) = login("victim7::1700000000:x", now_s, "nn");
+        let recut = Signed::Login { client: "victim7" };
+        assert!(!verify_fresh(
+            key,
+            app,
+            recut,
+            Some(1_700_000_000),
+            Some(&format!("x::{now_s}:nn")),
+            Some(&s),
+            None,
+            &seen
+        ));
+        let (what, s) = login("victim7::1700000000:x", now_s, "nn2");
+        assert!(!verify_fresh(
+            key,
+            app,
+            what,
+            Some(now_s),
+            Some("nn2"),
+            Some(&s),
+            None,
+            &seen
         ));
     }
 }

@@ -51,14 +51,17 @@ impl Conn {
         n: Option<&str>,
         s: Option<&str>,
     ) -> bool {
-        !self.realtime().config.require_signatures
-            || signature::verify(
+        let realtime = self.realtime();
+        !realtime.config.require_signatures
+            || signature::verify_fresh(
                 &self.state.credentials.master_key,
                 &self.state.credentials.app_id,
                 what,
                 t,
                 n,
                 s,
+                realtime.config.signature_max_age,
+                &realtime.seen_signatures,
             )
     }
 

@@ -162,17 +162,34 @@ impl Ws {
 }
 
 /// `session/open` for `peer` with LeanCloud's login signature (computed with the master key).
+/// A fresh nonce per signature: a signature is accepted once.
+pub fn nonce() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "n{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// Now, in seconds, as an app's backend signs.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
 pub fn signed_open(peer: &str) -> GenericCommand {
-    let t = 1_700_000_000;
+    let (t, n) = (now_secs(), nonce());
     let s = sign(
         DEV_MASTER_KEY,
-        &signed_string(DEV_APP_ID, Signed::Login { client: peer }, t, "n0"),
+        &signed_string(DEV_APP_ID, Signed::Login { client: peer }, t, &n),
     );
     GenericCommand {
         peer_id: Some(peer.into()),
         session_message: Some(SessionCommand {
             t: Some(t),
-            n: Some("n0".into()),
+            n: Some(n),
             s: Some(s),
             ..Default::default()
         }),
@@ -604,24 +621,43 @@ async fn logins_and_conversation_creation_need_signatures_when_required() {
         })
         .await;
     assert_eq!(4102, unsigned.error_message.expect("error").code);
-    let t = 1_700_000_000;
+    let t = now_secs();
     let s = sign(
         DEV_MASTER_KEY,
         &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, t, "n0"),
     );
-    let signed = ws
-        .request(GenericCommand {
-            peer_id: Some("Tom".into()),
-            session_message: Some(SessionCommand {
-                t: Some(t),
-                n: Some("n0".into()),
-                s: Some(s),
-                ..Default::default()
-            }),
-            ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
-        })
-        .await;
+    let login = |s: String, t: i64| GenericCommand {
+        peer_id: Some("Tom".into()),
+        session_message: Some(SessionCommand {
+            t: Some(t),
+            n: Some("n0".into()),
+            s: Some(s),
+            ..Default::default()
+        }),
+        ..GenericCommand::new(CommandType::Session, Some(OpType::Open))
+    };
+    let signed = ws.request(login(s.clone(), t)).await;
     assert_eq!(Some(OpType::Opened), signed.operation());
+    // The same signature again (a replay), and a signature from long ago: refused (review part 3, R7).
+    let mut other = connect(&app, "lc.protobuf2.3").await;
+    let replay = other.request(login(s, t)).await;
+    assert_eq!(
+        4102,
+        replay.error_message.expect("a replay is refused").code
+    );
+    let old = t - 400 * 24 * 3600;
+    let stale = sign(
+        DEV_MASTER_KEY,
+        &signed_string(DEV_APP_ID, Signed::Login { client: "Tom" }, old, "n0"),
+    );
+    let stale = other.request(login(stale, old)).await;
+    assert_eq!(
+        4102,
+        stale
+            .error_message
+            .expect("an old signature is refused")
+            .code
+    );
     let start = ws
         .request(GenericCommand {
             conv_message: Some(ConvCommand {
