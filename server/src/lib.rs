@@ -27,6 +27,7 @@ pub mod error;
 mod faults;
 pub mod hooks;
 pub mod import;
+pub mod key_guard;
 pub mod protocol;
 pub mod realtime;
 pub mod routes;

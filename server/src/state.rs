@@ -135,7 +135,7 @@ pub struct AppState {
     pub sign_max_age: Option<std::time::Duration>,
     pub max_scan: usize,
     /// Wrong master keys per address (REST and console).
-    pub master_keys: Arc<crate::auth::MasterKeyGuard>,
+    pub master_keys: Arc<crate::key_guard::MasterKeyGuard>,
 }
 
 impl AppState {

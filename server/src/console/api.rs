@@ -16,8 +16,8 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::{ct_eq, Console, Signed, SignedWrite, COOKIE, SESSION_TTL};
-use crate::auth::MasterKeyGuard;
 use crate::error::AppError;
+use crate::key_guard::MasterKeyGuard;
 use crate::protocol::codes;
 use crate::protocol::conversation::SERVER_FIELDS;
 use crate::routes::json_object;
