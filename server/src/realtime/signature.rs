@@ -81,10 +81,12 @@ impl SeenSignatures {
         if seen.len() > 100_000 {
             seen.retain(|_, until| *until > now);
         }
-        match seen.get(signature) {
+        // One key per signature whatever the case of its hex: `verify` accepts either.
+        let key = signature.to_ascii_lowercase();
+        match seen.get(&key) {
             Some(until) if *until > now => false,
             _ => {
-                seen.insert(signature.to_ascii_lowercase(), now + keep);
+                seen.insert(key, now + keep);
                 true
             }
         }
@@ -315,6 +317,19 @@ mod tests {
                 &seen
             ),
             "a replay"
+        );
+        assert!(
+            !verify_fresh(
+                key,
+                app,
+                what,
+                Some(now_s),
+                Some("abc"),
+                Some(&s.to_ascii_uppercase()),
+                hour,
+                &seen
+            ),
+            "a replay in upper-case hex"
         );
         let ms = now_s * 1000;
         let (what, s) = login("Tom", ms, "def");
