@@ -122,6 +122,16 @@ pub async fn find_in(
     Ok(found)
 }
 
+/// The `keys` parameter (`keys=name,score`): the fields to answer, on queries and gets alike.
+fn keys_param(params: &HashMap<String, String>) -> Option<Vec<String>> {
+    params.get("keys").map(|k| {
+        k.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
 /// The `include` parameter: the pointer paths to answer whole (400/102 beyond its limits).
 pub fn include_param(params: &HashMap<String, String>) -> Result<IncludeTree, AppError> {
     IncludeTree::parse(params.get("include").map(String::as_str)).ok_or_else(|| {
@@ -151,12 +161,7 @@ pub fn find_params(
         .unwrap_or(0);
     Ok(QueryParams {
         where_: parse_json_param(params.get("where"))?,
-        keys: params.get("keys").map(|k| {
-            k.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        }),
+        keys: keys_param(params),
         limit,
         skip,
         order: params
@@ -188,7 +193,7 @@ pub async fn get(
     .await?;
     let mut found = found.map_or_else(|| json!({}), Value::Object);
     if let Value::Object(map) = &mut found {
-        if let Some(keys) = find_params(&params, state.max_scan)?.keys {
+        if let Some(keys) = keys_param(&params) {
             objects::project(map, &keys);
         }
         if !map.is_empty() {
