@@ -20,13 +20,24 @@ use crate::store::StoreResult;
 /// cursor never passes one that commits later.
 const BROADCAST_LOCK: i64 = 0x6c63_6263_6173;
 
-/// One statement stores a message: it takes the conversation's clock row (the message's timestamp: now, or
-/// later than the conversation's last one), inserts the message and moves the conversation's `lm` forward. The
-/// clock row stays locked until the commit, so the next send to the conversation, from any instance, gets a
-/// later (or equal) timestamp and a higher seq.
-const INSERT: &str = "WITH clock AS (
-        INSERT INTO conversation_clocks (conv_id, last_ts) VALUES ($2, $5)
-        ON CONFLICT (conv_id) DO UPDATE SET last_ts = GREATEST(conversation_clocks.last_ts, EXCLUDED.last_ts)
+/// One statement stores a message. It first locks the conversation's row (`FOR NO KEY UPDATE`, the lock its
+/// `lm` update takes anyway), checking that it still exists and, for a client's send, that the sender is still
+/// in `m` (`$18`, `$19`; review part 3, L-d: checked only by a read before, a member removed or a conversation
+/// deleted in between could still be written to). Then it takes the conversation's clock row (the message's
+/// timestamp: now, or later than the conversation's last one), inserts the message and moves `lm` forward. Both
+/// rows stay locked until the commit, always in that order, so the next send to the conversation, from any
+/// instance, waits, sees the row as committed, and gets a strictly later timestamp (at least a millisecond:
+/// unread counts and offline delivery compare `timestamp > position`) and a higher seq. When the check fails,
+/// nothing is written and no row comes back.
+const INSERT: &str = "WITH conv AS (
+        SELECT 1 FROM objects o
+        WHERE $18 AND o.class = '_Conversation' AND o.id = $2
+          AND (NOT $19 OR (o.data -> 'm') @> jsonb_build_array($3::text))
+        FOR NO KEY UPDATE
+    ), clock AS (
+        INSERT INTO conversation_clocks (conv_id, last_ts)
+        SELECT $2, $5 WHERE NOT $18 OR EXISTS (SELECT 1 FROM conv)
+        ON CONFLICT (conv_id) DO UPDATE SET last_ts = GREATEST(conversation_clocks.last_ts + 1, EXCLUDED.last_ts)
         RETURNING last_ts
     ), msg AS (
         INSERT INTO messages (msg_id, conv_id, from_peer, data, timestamp, kind, transient, is_room,
@@ -64,8 +75,13 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
         } else {
             conversation_in(&client, &msg.conv_id, false).await?
         };
+        let guard = match (is_temp(&msg.conv_id), member) {
+            (true, _) => Guard::None,
+            (false, true) => Guard::Member,
+            (false, false) => Guard::Exists,
+        };
         let conv = check_target(kind, &msg, member)?;
-        let (msg_id, seq, ts) = insert(&client, &msg, conv.transient).await?;
+        let (msg_id, seq, ts) = insert(&client, &msg, conv.transient, guard).await?;
         return Ok(stored_message(msg, conv, seq, msg_id, ts));
     }
     let tx = client.transaction().await?;
@@ -78,7 +94,8 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BROADCAST_LOCK])
             .await?;
     }
-    let (msg_id, seq, ts) = insert(&tx, &msg, conv.transient).await?;
+    let guard = if member { Guard::Member } else { Guard::Exists };
+    let (msg_id, seq, ts) = insert(&tx, &msg, conv.transient, guard).await?;
     if msg.kind == MessageKind::ToClients {
         let keys: Vec<String> = msg
             .recipients
@@ -96,18 +113,31 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
     Ok(stored_message(msg, conv, seq, msg_id, ts))
 }
 
-/// Runs [`INSERT`] for `msg` (in a conversation that is a chat room when `room`): its id, seq and timestamp.
+/// What the insert itself checks again, under a share lock on the conversation's row: that it still exists
+/// and, for a client's send, that the sender is still in `m` (review part 3, L-d: checked only by the read
+/// before, a member removed, or a conversation deleted, in between could still be written to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// A temporary conversation: no `_Conversation` row (its read is the check).
+    None,
+    Exists,
+    Member,
+}
+
+/// Runs [`INSERT`] for `msg` (in a conversation that is a chat room when `room`): its id, seq and timestamp;
+/// [`StoreError::InvalidMessagingTarget`](crate::store::StoreError) when the guard fails.
 async fn insert(
     c: &impl GenericClient,
     msg: &NewMessage,
     room: bool,
+    guard: Guard,
 ) -> StoreResult<(String, i64, i64)> {
     let msg_id = new_message_id();
     let now = chrono::Utc::now().timestamp_millis();
     let recipients = (!msg.recipients.is_empty()).then(|| Value::from(msg.recipients.clone()));
     let stmt = c.prepare_cached(INSERT).await?;
     let row = c
-        .query_one(
+        .query_opt(
             &stmt,
             &[
                 &msg_id,
@@ -127,9 +157,12 @@ async fn insert(
                 &mentions(&msg.mention_pids, msg.mention_all),
                 &(msg.kind != MessageKind::Broadcast),
                 &msg.receipt,
+                &(guard != Guard::None),
+                &(guard == Guard::Member),
             ],
         )
-        .await?;
+        .await?
+        .ok_or(crate::store::StoreError::InvalidMessagingTarget)?;
     Ok((msg_id, row.get(0), row.get(1)))
 }
 
@@ -350,4 +383,62 @@ pub async fn patched_since(
         .iter()
         .map(|r| Patched::new(message_ref(r), r.get(4), r.get(5), r.get(6), r.get(7)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    /// L-d: membership was read before the insert and not by it, so a member removed (or a conversation
+    /// deleted) in between could still be written to. The insert's own guard refuses both. Needs the cluster
+    /// at `LEANCLOUD_TEST_POSTGRES` (`scripts/test.sh` starts one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn l_d_the_insert_itself_refuses_a_sender_outside_the_conversation_and_a_deleted_one() {
+        let url = std::env::var("LEANCLOUD_TEST_POSTGRES").expect(
+            "LEANCLOUD_TEST_POSTGRES names a PostgreSQL cluster (scripts/test.sh starts one)",
+        );
+        let pg = Pg::connect(&url, None).await.expect("connects");
+        let client = pg.client().await.expect("a connection");
+        let cid = format!("ld{}", hex::encode(rand::random::<[u8; 8]>()));
+        client
+            .execute(
+                "INSERT INTO objects (class, id, data, acl, created_at, updated_at)
+                 VALUES ('_Conversation', $1, '{\"m\": [\"alice\"]}'::jsonb, NULL, 0, 0)",
+                &[&cid],
+            )
+            .await
+            .expect("conversation");
+        let from = |peer: &str| NewMessage::to_conversation(cid.clone(), peer.into(), "hi".into());
+        let refused = insert(&client, &from("mallory"), false, Guard::Member).await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidMessagingTarget)),
+            "{refused:?}"
+        );
+        insert(&client, &from("alice"), false, Guard::Member)
+            .await
+            .expect("a member's message is stored");
+        // The app's backend may send as anyone, into a conversation that exists.
+        insert(&client, &from("backend"), false, Guard::Exists)
+            .await
+            .expect("stored");
+        client
+            .execute(
+                "DELETE FROM objects WHERE class = '_Conversation' AND id = $1",
+                &[&cid],
+            )
+            .await
+            .expect("deleted");
+        let gone = insert(&client, &from("alice"), false, Guard::Exists).await;
+        assert!(
+            matches!(gone, Err(StoreError::InvalidMessagingTarget)),
+            "{gone:?}"
+        );
+        let stored: i64 = client
+            .query_one("SELECT count(*) FROM messages WHERE conv_id = $1", &[&cid])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(2, stored);
+    }
 }

@@ -5,6 +5,8 @@
 pub mod include;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+#[cfg(feature = "fuzzing")]
+pub use sqlite::PrefilterCheck;
 mod subquery;
 
 pub use include::{expand_includes, IncludeTree};
@@ -419,6 +421,16 @@ pub(crate) fn narrowings(where_: Option<&Value>) -> Vec<Narrowing<'_>> {
             }
             ("createdAt" | "updatedAt" | "ACL", _) => {}
             (_, Value::String(_) | Value::Bool(_)) => out.push(Narrowing::Field(key, cond)),
+            // `$all` of strings (the SDK's `containsMembers`): each one is held as the value or as an element.
+            (_, Value::Object(op)) => {
+                if let Some(Value::Array(all)) = op.get("$all") {
+                    out.extend(
+                        all.iter()
+                            .filter(|v| v.is_string())
+                            .map(|v| Narrowing::Field(key, v)),
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -499,9 +511,17 @@ pub async fn expand_files(db: &Db, objects: &mut [&mut Map<String, Value>]) -> S
     Ok(())
 }
 
-pub async fn find(
+pub async fn find(db: &Db, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
+    let lane = caller.lane();
+    find_on(db, caller, lane, class, q).await
+}
+
+/// [`find`] on a chosen lane: the realtime gateway reads with the master key's visibility (its own rules
+/// decide what a client sees) but not its priority, so clients' queries queue with the app key's.
+pub async fn find_on(
     db: &Db,
     caller: Caller,
+    lane: crate::store::Lane,
     class: String,
     mut q: QueryParams,
 ) -> StoreResult<Value> {
@@ -516,8 +536,8 @@ pub async fn find(
     let count = q.count;
     let built_in = BUILT_IN_CLASSES.contains(&class.as_str());
     let found = match db {
-        Db::Sqlite(db) => sqlite::find(db, caller, class, q).await,
-        Db::Postgres(pg) => postgres::find(pg, caller, class, q).await,
+        Db::Sqlite(db) => sqlite::find(db, caller, lane, class, q).await,
+        Db::Postgres(pg) => postgres::find(pg, caller, lane, class, q).await,
     };
     match found {
         // LeanCloud's own classes exist in every app, empty until their first object.

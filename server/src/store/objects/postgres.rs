@@ -248,8 +248,14 @@ fn prefilter(where_: Option<&Value>, params: &mut Params) -> String {
     sql
 }
 
-pub async fn find(pg: &Pg, caller: Caller, class: String, q: QueryParams) -> StoreResult<Value> {
-    let client = pg.client_in(caller.lane()).await?;
+pub async fn find(
+    pg: &Pg,
+    caller: Caller,
+    lane: crate::store::Lane,
+    class: String,
+    q: QueryParams,
+) -> StoreResult<Value> {
+    let client = pg.client_in(lane).await?;
     if !class_exists(&*client, &class).await? {
         return Err(StoreError::ClassNotFound(class));
     }

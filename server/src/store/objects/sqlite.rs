@@ -199,14 +199,15 @@ pub fn get_blocking(
 pub async fn find(
     db: &SqliteDb,
     caller: Caller,
+    lane: crate::store::Lane,
     class: String,
     q: QueryParams,
 ) -> StoreResult<Value> {
-    db.read_in(caller.lane(), move |conn| {
+    db.read_in(lane, move |conn| {
         if !class_exists(conn, &class)? {
             return Err(StoreError::ClassNotFound(class));
         }
-        let (filter, args) = prefilter(q.where_.as_ref());
+        let (filter, args) = prefilter(&class, q.where_.as_ref());
         let sql = format!(
             "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1{filter} ORDER BY seq LIMIT {}",
             q.max_scan + 1
@@ -229,8 +230,9 @@ pub async fn find(
     .await
 }
 
-/// The SQLite side of [`narrowings`]: SQL appended to the `WHERE` and its arguments (from `?2`).
-fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
+/// The SQLite side of [`narrowings`]: SQL appended to the `WHERE` and its arguments (from `?2`). A member of a
+/// conversation is found through the `conversation_members` index.
+fn prefilter(class: &str, where_: Option<&Value>) -> (String, Vec<String>) {
     let mut sql = String::new();
     let mut args: Vec<String> = Vec::new();
     for narrowing in narrowings(where_) {
@@ -250,6 +252,12 @@ fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
                 sql.push_str(&format!(" AND json_type(data, ?{n}) IN ('{t}', 'array')"));
                 args.push(format!("$.{key}"));
             }
+            Narrowing::Field("m", Value::String(client)) if class == "_Conversation" => {
+                sql.push_str(&format!(
+                    " AND seq IN (SELECT conv_seq FROM conversation_members WHERE client = ?{n})"
+                ));
+                args.push(client.clone());
+            }
             Narrowing::Field(key, v) => {
                 sql.push_str(&format!(
                     " AND EXISTS (SELECT 1 FROM json_each(data, ?{n}) j WHERE j.type = 'text' AND j.value = ?{})",
@@ -265,4 +273,196 @@ fn prefilter(where_: Option<&Value>) -> (String, Vec<String>) {
 
 pub async fn conversation(db: &SqliteDb, id: String) -> StoreResult<Option<ConversationKind>> {
     db.read(move |conn| conversation_kind(conn, &id)).await
+}
+
+/// The property the SQL pre-filter must keep (review part 3): it only narrows. The rows of `class` that the
+/// in-memory matcher accepts for `where_` are the same whether read through [`prefilter`] or not; `Err` names
+/// a row the pre-filter lost (or kept wrongly). A `where_` the matcher refuses is no disagreement.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn prefilter_agrees(conn: &Connection, class: &str, where_: &Value) -> Result<(), String> {
+    let read = |filter: &str, args: &[String]| -> Result<Vec<Row>, String> {
+        let sql = format!(
+            "SELECT id, data, acl, created_at, updated_at FROM objects WHERE class = ?1{filter} ORDER BY seq"
+        );
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&class];
+        params.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+        let mut stmt = conn.prepare(&sql).map_err(|e| format!("{sql}: {e}"))?;
+        let raws = stmt
+            .query_map(params.as_slice(), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<RawRow>, _>>())
+            .map_err(|e| format!("{sql}: {e}"))?;
+        raws.into_iter()
+            .map(decode_row)
+            .collect::<StoreResult<Vec<Row>>>()
+            .map_err(|e| e.to_string())
+    };
+    let matching = |rows: Vec<Row>| -> Result<Option<Vec<String>>, String> {
+        let mut ids = Vec::new();
+        for row in rows {
+            match crate::store::query::matches(&row.match_view(), where_) {
+                Ok(true) => ids.push(row.id),
+                Ok(false) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some(ids))
+    };
+    let (filter, args) = prefilter(class, Some(where_));
+    let Some(all) = matching(read("", &[])?)? else {
+        return Ok(());
+    };
+    let narrowed = matching(read(&filter, &args)?)?.unwrap_or_default();
+    if all == narrowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "where {where_}: the matcher accepts {all:?} of every row, but {narrowed:?} of the pre-filtered ones \
+             ({filter})"
+        ))
+    }
+}
+
+/// A database of varied documents (in `_Conversation` and in an ordinary class) to check [`prefilter_agrees`]
+/// against, for the fuzz target `query_prefilter`.
+#[cfg(feature = "fuzzing")]
+pub struct PrefilterCheck {
+    conn: Connection,
+}
+
+#[cfg(feature = "fuzzing")]
+impl PrefilterCheck {
+    /// Creates the database file at `path` (with the server's schema) and fills it.
+    pub fn new(path: &std::path::Path) -> Result<PrefilterCheck, String> {
+        let _ = std::fs::remove_file(path);
+        crate::store::sqlite::SqliteDb::open(path, crate::config::Durability::Normal)
+            .map_err(|e| e.to_string())?
+            .close();
+        let conn = Connection::open(path).map_err(|e| e.to_string())?;
+        let words = [json!("a"), json!("b"), json!("me"), json!(""), json!("x y")];
+        let mut docs = vec![
+            json!({}),
+            json!({"m": null}),
+            json!({"m": []}),
+            json!({"m": {"a": 1}}),
+        ];
+        for (i, w) in words.iter().enumerate() {
+            let other = &words[(i + 1) % words.len()];
+            docs.push(json!({"m": w, "k": other}));
+            docs.push(json!({"m": [w, other], "k": [w], "tr": true}));
+            docs.push(json!({"m": [[w]], "k": {"$all": [w]}, "tr": false}));
+            docs.push(json!({"m": [w, 1, true, null], "k": w, "tr": "true"}));
+        }
+        for (i, doc) in docs.iter().enumerate() {
+            for class in ["_Conversation", "Thing"] {
+                conn.execute(
+                    "INSERT INTO objects (class, id, data, acl, created_at, updated_at) VALUES (?1, ?2, ?3, NULL, 0, 0)",
+                    rusqlite::params![class, format!("id{i}"), doc.to_string()],
+                )
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(PrefilterCheck { conn })
+    }
+
+    /// [`prefilter_agrees`] on both classes.
+    pub fn check(&self, where_: &Value) -> Result<(), String> {
+        for class in ["_Conversation", "Thing"] {
+            prefilter_agrees(&self.conn, class, where_).map_err(|e| format!("{class}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod prefilter_tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::prefilter_agrees;
+    use crate::config::Durability;
+    use crate::store::sqlite::SqliteDb;
+
+    const WORDS: [&str; 4] = ["a", "b", "me", "x y"];
+
+    fn word() -> impl Strategy<Value = Value> {
+        prop::sample::select(WORDS.to_vec()).prop_map(Value::from)
+    }
+
+    /// A field value: a word, a bool, a number, null, or an array of those.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            word(),
+            any::<bool>().prop_map(Value::from),
+            (0i64..3).prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        prop_oneof![
+            3 => leaf.clone(),
+            2 => prop::collection::vec(leaf, 0..4).prop_map(Value::Array),
+        ]
+    }
+
+    /// A condition on one field: the shapes the pre-filter narrows (equality on a word or bool, `$all` of
+    /// words) and some it must leave alone.
+    fn condition() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            word(),
+            any::<bool>().prop_map(Value::from),
+            prop::collection::vec(word(), 0..3).prop_map(|w| json!({"$all": w})),
+            (prop::collection::vec(word(), 0..3), value())
+                .prop_map(|(w, v)| json!({"$all": w, "$ne": v})),
+            value().prop_map(|v| json!({"$in": [v]})),
+            value().prop_map(|v| json!({"$ne": v})),
+            Just(json!({"$exists": true})),
+        ]
+    }
+
+    fn document() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+        prop::collection::btree_map(prop::sample::select(vec!["m", "k", "tr"]), value(), 0..3)
+            .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The SQL pre-filter (equalities and `$all`, and on `_Conversation.m` the member index) and the
+        /// in-memory matcher agree: every row the matcher accepts is among the rows SQL hands it.
+        #[test]
+        fn the_sql_prefilter_never_loses_a_row_the_matcher_accepts(
+            docs in prop::collection::vec(document(), 1..12),
+            wheres in prop::collection::vec(
+                prop::collection::btree_map(prop::sample::select(vec!["m", "k", "tr", "objectId"]), condition(), 1..3),
+                1..8,
+            ),
+        ) {
+            let dir = tempfile::tempdir().expect("dir");
+            let db = SqliteDb::open(&dir.path().join("p.sqlite3"), Durability::Normal).expect("db");
+            db.read_blocking(|_| Ok(())).expect("open");
+            let conn = rusqlite::Connection::open(dir.path().join("p.sqlite3")).expect("conn");
+            for (i, doc) in docs.iter().enumerate() {
+                for class in ["_Conversation", "Thing"] {
+                    conn.execute(
+                        "INSERT INTO objects (class, id, data, acl, created_at, updated_at) VALUES (?1, ?2, ?3, NULL, 0, 0)",
+                        rusqlite::params![class, format!("id{i}"), Value::Object(doc.clone()).to_string()],
+                    ).expect("row");
+                }
+            }
+            // A member change goes through the index's update trigger.
+            conn.execute(
+                "UPDATE objects SET data = json_set(data, '$.m', json('[\"me\"]')) WHERE class = '_Conversation' AND id = 'id0'",
+                [],
+            ).expect("update");
+            for w in wheres {
+                let w: serde_json::Map<String, Value> = w.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                let w = Value::Object(w);
+                for class in ["_Conversation", "Thing"] {
+                    if let Err(why) = prefilter_agrees(&conn, class, &w) {
+                        prop_assert!(false, "{class}: {why}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -21,8 +21,8 @@ fn last_from_row(r: &SqlRow<'_>) -> rusqlite::Result<LastMessage> {
 /// Conversations (not chat rooms) that have `client` in `m`.
 fn member_conversations(conn: &Connection, client: &str) -> StoreResult<Vec<String>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id FROM objects o
-         WHERE o.class = '_Conversation'
+        "SELECT o.id FROM conversation_members cm JOIN objects o ON o.seq = cm.conv_seq
+         WHERE cm.client = ?1 AND o.class = '_Conversation'
            AND json_type(o.data, '$.tr') IS NOT 'true'
            AND EXISTS (SELECT 1 FROM json_each(o.data, '$.m') j WHERE j.value = ?1)",
     )?;

@@ -23,7 +23,7 @@ use writer::{guarded, into_job, writer_loop, Job};
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
 /// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
 /// lookups, 7 temporary conversations, 8 relation fields.
-const MIGRATIONS: [(i64, &str); 10] = [
+const MIGRATIONS: [(i64, &str); 11] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
@@ -42,6 +42,10 @@ const MIGRATIONS: [(i64, &str); 10] = [
     (
         10,
         include_str!("../../../migrations/010_class_permissions.sql"),
+    ),
+    (
+        11,
+        include_str!("../../../migrations/011_conversation_members.sql"),
     ),
 ];
 
@@ -211,12 +215,19 @@ impl SqliteDb {
         &self.inner.path
     }
 
-    /// A message timestamp (ms): now, but never below one already handed out, so that timestamps follow
-    /// insertion order.
+    /// A message timestamp (ms): now, but always after every one already handed out, so timestamps follow
+    /// insertion order and no two are equal (unread counts and offline delivery compare `timestamp >
+    /// position`: a message stamped the same millisecond as the one a client just read would be missed).
     pub fn next_timestamp(&self) -> i64 {
         let now = chrono::Utc::now().timestamp_millis();
-        let prev = self.inner.clock.fetch_max(now, Ordering::SeqCst);
-        prev.max(now)
+        let prev = self
+            .inner
+            .clock
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |prev| {
+                Some(now.max(prev + 1))
+            })
+            .unwrap_or_else(|prev| prev);
+        now.max(prev + 1)
     }
 
     /// Runs `f` in the writer thread inside a savepoint of the current batch; resolves once the batch is
