@@ -159,6 +159,15 @@ pub struct ConnectionLimits {
     pub header_timeout: std::time::Duration,
 }
 
+impl ConnectionLimits {
+    /// The WebSocket budget under this cap: `wanted`, or seven eighths of the cap; always leaving HTTP at
+    /// least one slot.
+    pub fn websockets(&self, wanted: Option<usize>) -> usize {
+        let cap = self.max_connections.max(2);
+        wanted.unwrap_or(cap - cap / 8).clamp(1, cap - 1)
+    }
+}
+
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
@@ -392,6 +401,20 @@ pub struct RealtimeConfig {
     /// A connection that sends nothing (not even `echo`) for this long is closed. The SDK echoes every
     /// 180 s and gives up itself after 380 s.
     pub idle_timeout: Duration,
+    /// A connection with no session is closed this long after it opened (or lost its last session); its
+    /// frames (`echo`, pings) do not extend it.
+    pub login_timeout: Duration,
+    /// WebSockets open at once; `None`: seven eighths of the connection cap, so HTTP keeps a reserve. Always
+    /// below the connection cap.
+    pub max_sockets: Option<usize>,
+    /// WebSockets one client address may hold (0: no limit; behind a proxy every socket has its address).
+    pub max_sockets_per_address: usize,
+    /// Web pages (`Origin`s, e.g. `https://app.example.com`) whose browsers may open the WebSocket; empty: any.
+    /// Native SDKs send no `Origin` and are never refused (LeanCloud's "Web security domains").
+    pub allowed_origins: Vec<String>,
+    /// Conversations started by clients (`conv/start`) get a members-only read ACL, so other clients and
+    /// app-key REST calls do not list who talks to whom; off: public, as on LeanCloud.
+    pub private_conversations: bool,
     /// Largest frame or message accepted.
     pub max_frame_bytes: usize,
     /// Commands per second one connection may send (a burst of twice that is allowed).
@@ -402,6 +425,20 @@ pub struct RealtimeConfig {
     pub session_ttl: Duration,
     /// What clients may do to messages they sent (LeanCloud's console switches).
     pub patches: PatchPolicy,
+}
+
+impl RealtimeConfig {
+    /// Whether a browser page from `origin` may open the WebSocket (see [`RealtimeConfig::allowed_origins`]).
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        self.allowed_origins.is_empty()
+            || self.allowed_origins.iter().any(|a| {
+                a.trim_end_matches('/')
+                    .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+            })
+    }
 }
 
 /// Edits and recalls by clients, as LeanCloud's console sets them: each can be switched off, and both can be
@@ -431,6 +468,11 @@ impl Default for RealtimeConfig {
             require_signatures: false,
             signature_max_age: Some(Duration::from_secs(3600)),
             idle_timeout: Duration::from_secs(380),
+            login_timeout: Duration::from_secs(10),
+            max_sockets: None,
+            max_sockets_per_address: 0,
+            allowed_origins: Vec::new(),
+            private_conversations: false,
             max_frame_bytes: 64 * 1024,
             commands_per_second: 100,
             queue_len: 1024,
@@ -451,12 +493,43 @@ pub struct HooksConfig {
     pub timeout: Duration,
     /// A failed or timed-out blocking hook refuses the request instead of letting it through.
     pub fail_closed: bool,
-    /// Blocking hook calls in flight at once; one that cannot start within the timeout has failed.
+    /// Blocking hook calls in flight at once; one that gets no slot within the timeout is refused as busy.
     pub concurrency: usize,
     /// After-hook calls waiting; more are dropped and counted.
     pub queue_len: usize,
     /// How often the list of defined hooks is fetched again.
     pub refresh: Duration,
+}
+
+/// Whether the hooks may be called at `url`: every call carries the master key, so only over TLS, or in
+/// plain HTTP to a loopback or private address (the engine beside the server); `allow_http` lifts that for
+/// a network the operator trusts. `Err` says why not, without the URL's credentials.
+pub fn hooks_url_allowed(url: &str, allow_http: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("--hooks-url is not a URL ({e})"))?;
+    match parsed.scheme() {
+        "https" => return Ok(()),
+        "http" if allow_http => return Ok(()),
+        "http" => {}
+        other => return Err(format!("--hooks-url must be http or https, not {other}")),
+    }
+    let private = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if private {
+        Ok(())
+    } else {
+        Err(format!(
+            "--hooks-url {}://{}/ is plain HTTP to a public or named host, and every hook call carries the \
+             master key: use https, a loopback or private address, or --hooks-allow-http on a trusted network",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("")
+        ))
+    }
 }
 
 impl std::fmt::Debug for HooksConfig {
@@ -498,4 +571,37 @@ pub fn describe_postgres(config: &tokio_postgres::Config) -> String {
         .unwrap_or_default();
     let port = config.get_ports().first().copied().unwrap_or(5432);
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod hooks_url_tests {
+    use super::hooks_url_allowed;
+
+    /// Review part 3, L-a: a mistyped or public plain-HTTP hooks URL leaked the master key on the first call.
+    #[test]
+    fn l_a_plain_http_hooks_go_only_to_loopback_or_private_addresses() {
+        for ok in [
+            "https://engine.example.com",
+            "http://127.0.0.1:3000",
+            "http://localhost:3000",
+            "http://10.1.2.3",
+            "http://192.168.0.9:8080/",
+            "http://[::1]:3000",
+            "http://[fd00::5]:3000",
+        ] {
+            assert_eq!(Ok(()), hooks_url_allowed(ok, false), "{ok}");
+        }
+        for refused in [
+            "http://engine.example.com",
+            "http://8.8.8.8",
+            "http://engine:3000",
+        ] {
+            let why = hooks_url_allowed(refused, false).unwrap_err();
+            assert!(why.contains("--hooks-allow-http"), "{why}");
+        }
+        assert_eq!(Ok(()), hooks_url_allowed("http://engine:3000", true));
+        let why = hooks_url_allowed("http://user:secret@example.com/", false).unwrap_err();
+        assert!(!why.contains("secret"), "{why}");
+        assert!(hooks_url_allowed("ftp://x", true).is_err());
+    }
 }

@@ -140,6 +140,11 @@ impl From<SendError> for AppError {
             SendError::Store(e) => e.into(),
             SendError::Limited(l) => l.into(),
             SendError::Invalid(i) => invalid_send(&i, "to_peers", "valid_till"),
+            SendError::Busy => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::SERVICE_UNAVAILABLE,
+                SendError::Busy.to_string(),
+            ),
             SendError::Rejected(r) => AppError::bad_request(
                 codes::MESSAGE_REJECTED_BY_APP,
                 r.detail.unwrap_or_else(|| "MESSAGE_REJECTED_BY_APP".into()),

@@ -62,6 +62,23 @@ struct Args {
     /// Close realtime connections silent for this long (the SDK echoes every 180 s).
     #[arg(long, default_value_t = 380)]
     realtime_idle_timeout_secs: u64,
+    /// Close realtime connections that open no session within this long (their frames do not count).
+    #[arg(long, default_value_t = 10)]
+    realtime_login_timeout_secs: u64,
+    /// WebSockets open at once (default: seven eighths of --max-connections, so REST keeps a reserve).
+    #[arg(long)]
+    realtime_max_sockets: Option<usize>,
+    /// WebSockets one client address may hold (0: no limit). Only for clients that connect directly: behind
+    /// a proxy or load balancer every socket comes from its address.
+    #[arg(long, default_value_t = 0)]
+    realtime_max_sockets_per_address: usize,
+    /// Web pages whose browsers may open the WebSocket, comma-separated (`https://app.example.com`); default:
+    /// any. Native SDKs send no `Origin` and are always let in.
+    #[arg(long, value_delimiter = ',')]
+    realtime_allowed_origins: Vec<String>,
+    /// Conversations clients start get a members-only read ACL (other clients cannot list them).
+    #[arg(long)]
+    realtime_private_conversations: bool,
     /// Clients may not edit the messages they sent (`MESSAGE_EDIT_DISABLED`, 4406); the master key still may.
     #[arg(long)]
     realtime_no_edit: bool,
@@ -78,6 +95,10 @@ struct Args {
     /// `POST {url}/1.1/functions/{hook}` with `X-LC-Hook-Key: $LEANCLOUD_APP_HOOK_KEY`.
     #[arg(long)]
     hooks_url: Option<String>,
+    /// Call the hooks over plain HTTP also at a public or named host (every call carries the master key: by
+    /// default plain HTTP goes only to loopback and private addresses).
+    #[arg(long)]
+    hooks_allow_http: bool,
     /// Time a hook call may take (queueing included) before it counts as failed.
     #[arg(long, default_value_t = 3000)]
     hooks_timeout_ms: u64,
@@ -202,6 +223,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .then(|| std::time::Duration::from_secs(args.realtime_signature_max_age_secs)),
             idle_timeout: std::time::Duration::from_secs(args.realtime_idle_timeout_secs.max(1)),
             commands_per_second: args.realtime_commands_per_second,
+            login_timeout: std::time::Duration::from_secs(args.realtime_login_timeout_secs.max(1)),
+            max_sockets: args.realtime_max_sockets,
+            max_sockets_per_address: args.realtime_max_sockets_per_address,
+            allowed_origins: args.realtime_allowed_origins,
+            private_conversations: args.realtime_private_conversations,
             patches: leancloud_server::config::PatchPolicy {
                 edit: !args.realtime_no_edit,
                 recall: !args.realtime_no_recall,
@@ -243,6 +269,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             config.listen
         );
         std::process::exit(2);
+    }
+    // Without a public URL, `/v1/route` answers `ws://<Host>/` from each request's `Host` header; reachable from
+    // other machines, a cache in front that ignores `Host` could hand SDKs an attacker's address.
+    if !config.listen.ip().is_loopback() && config.realtime.public_url.is_none() {
+        eprintln!(
+            "leancloud-server: listening on {} needs --realtime-public-url (the WebSocket address SDKs are sent \
+             to by /v1/route, e.g. wss://im.example.com/); only a loopback address may go without it",
+            config.listen
+        );
+        std::process::exit(2);
+    }
+    if let Some(url) = &config.hooks.url {
+        if let Err(why) = leancloud_server::config::hooks_url_allowed(url, args.hooks_allow_http) {
+            eprintln!("leancloud-server: {why}");
+            std::process::exit(2);
+        }
     }
     let database = match &config.postgres {
         Some(pg) => format!("{pg:?}"),

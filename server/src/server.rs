@@ -617,6 +617,21 @@ impl Inspector {
         )
     }
 
+    /// Bus notifications this instance dropped as unsealed, forged, stale or unreadable.
+    pub fn bus_rejected(&self) -> u64 {
+        self.state.svc.presence.bus.rejected()
+    }
+
+    /// Blocking hook calls refused because no slot came free in time.
+    pub fn hook_busy(&self) -> u64 {
+        self.state
+            .svc
+            .hooks
+            .stats
+            .busy
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Client ids with a realtime session open.
     pub fn online_clients(&self) -> usize {
         self.state.svc.presence.hub.online_clients()

@@ -143,7 +143,9 @@ impl AppState {
     pub fn new(db: Db, config: ServerConfig, files: Arc<Files>) -> Self {
         let credentials = config.credentials;
         let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
-        let realtime = Arc::new(Realtime::new(config.realtime, &db, &credentials.master_key));
+        let mut realtime = config.realtime.clone();
+        realtime.max_sockets = Some(config.limits.websockets(realtime.max_sockets));
+        let realtime = Arc::new(Realtime::new(realtime, &db, &credentials.master_key));
         let limits = Arc::new(RateLimiter::for_db(config.rate_limits, &db));
         AppState {
             svc: Services {

@@ -19,8 +19,8 @@ use crate::protocol::limits::{
 };
 use crate::protocol::Hook;
 use crate::store::messages::{self, MessageKind, NewMessage, Stored};
-use crate::store::objects;
 use crate::store::StoreError;
+use crate::store::{objects, temp_convs};
 
 /// Who sent: the REST API (the app's backend, trusted) or a realtime client on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub enum SendError {
     /// `_messageReceived` dropped the message (or failed, with fail-closed hooks).
     #[error("the message was rejected by the app")]
     Rejected(Refusal),
+    /// `_messageReceived` could not be asked in time (every hook slot busy): nothing was stored; retry.
+    #[error("the server is too busy to check the message with the app: retry later")]
+    Busy,
 }
 
 /// A rule a message breaks. The adapters name the parameters in their own words.
@@ -185,10 +188,10 @@ async fn store_and_deliver(
     let from_client = origin == Origin::Client;
     let mut only: Option<Vec<String>> = None;
     if from_client && svc.hooks.defines(Hook::MessageReceived) {
-        let members = objects::conversation(&svc.db, msg.conv_id.clone())
-            .await?
-            .map(|k| k.members)
-            .unwrap_or_default();
+        // Only a message that may be stored is shown to the app: a sender outside the conversation (or one
+        // that does not exist) is refused here, without a blocking call (the store checks again, atomically).
+        let kind = target_kind(svc, &msg.conv_id).await?;
+        let members = messages::check_target(kind, &msg, true)?.members;
         let to_peers: Vec<&String> = members.iter().filter(|m| **m != msg.from).collect();
         let verdict = svc
             .hooks
@@ -203,7 +206,11 @@ async fn store_and_deliver(
             )
             .await;
         if let Some(refusal) = verdict.refusal("drop") {
-            return Err(SendError::Rejected(refusal));
+            return Err(if refusal.busy {
+                SendError::Busy
+            } else {
+                SendError::Rejected(refusal)
+            });
         }
         if let Some(answer) = verdict.answer() {
             if let Some(content) = answer.get("content").and_then(Value::as_str) {
@@ -235,6 +242,25 @@ async fn store_and_deliver(
     let _ = svc.feed.send(std::sync::Arc::new(stored.clone()));
     after_send(svc, &stored, online, offline, source_ip);
     Ok(stored)
+}
+
+/// The conversation a message goes to, as [`messages::check_target`] judges it: a stored conversation, or a
+/// live temporary one (its members; never a system conversation or a chat room).
+async fn target_kind(
+    svc: &Services,
+    cid: &str,
+) -> Result<Option<objects::ConversationKind>, StoreError> {
+    if !temp_convs::is_temp(cid) {
+        return objects::conversation(&svc.db, cid.to_string()).await;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let live = temp_convs::live(&svc.db, vec![cid.to_string()], now).await?;
+    Ok(live.into_iter().next().map(|t| objects::ConversationKind {
+        system: false,
+        transient: false,
+        members: t.members,
+        muted: Vec::new(),
+    }))
 }
 
 fn after_send(

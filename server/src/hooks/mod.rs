@@ -17,6 +17,36 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::config::HooksConfig;
 use crate::protocol::Hook;
 
+/// The largest answer read from the app's engine: a broken or hostile engine cannot stream more into
+/// the server (review part 3, L-b). Hook answers are small objects.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Why an answer's body was not taken.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body is over {0} bytes")]
+    TooLarge(usize),
+    #[error("the body could not be read")]
+    Unreadable,
+    #[error("the body is not JSON")]
+    NotJson,
+}
+
+/// An answer's JSON body, read chunk by chunk and given up past `max` bytes.
+async fn json_body(mut response: reqwest::Response, max: usize) -> Result<Value, BodyError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge(max));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| BodyError::Unreadable)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|_| BodyError::NotJson)
+}
+
 /// What a blocking hook said.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -26,6 +56,9 @@ pub enum Verdict {
     Answer(Map<String, Value>),
     /// The hook failed (timeout, error status, bad JSON) and the policy is fail-closed.
     Failed(String),
+    /// No slot for the call came free within the timeout: this server is overloaded, whatever the policy.
+    /// The request is refused (retryable), never waved through unasked.
+    Busy,
 }
 
 /// The app's answer to a request it may refuse (`reject`/`drop` with `code` and `detail`).
@@ -33,6 +66,8 @@ pub enum Verdict {
 pub struct Refusal {
     pub app_code: Option<i64>,
     pub detail: Option<String>,
+    /// Refused because the server could not ask the hook in time ([`Verdict::Busy`]): worth retrying.
+    pub busy: bool,
 }
 
 impl Verdict {
@@ -44,6 +79,12 @@ impl Verdict {
             Verdict::Failed(why) => Some(Refusal {
                 app_code: None,
                 detail: Some(format!("hook failed: {why}")),
+                busy: false,
+            }),
+            Verdict::Busy => Some(Refusal {
+                app_code: None,
+                detail: Some("the server is too busy to ask the app's hook: retry later".into()),
+                busy: true,
             }),
             Verdict::Answer(result) => {
                 let refused = result.get(key).is_some_and(|v| match v {
@@ -59,6 +100,7 @@ impl Verdict {
                         .get("detail")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
+                    busy: false,
                 })
             }
         }
@@ -85,6 +127,8 @@ pub struct HookStats {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
     pub dropped: AtomicU64,
+    /// Blocking calls refused because no slot came free within the timeout.
+    pub busy: AtomicU64,
 }
 
 /// The hook caller. Cheap to share (`Arc`).
@@ -175,10 +219,9 @@ impl Hooks {
         if !response.status().is_success() {
             return Err(format!("status {}", response.status().as_u16()));
         }
-        let body: Value = response
-            .json()
+        let body = json_body(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| e.to_string())?;
         let names: HashSet<String> = body["result"]
             .as_array()
             .ok_or("no result list")?
@@ -220,10 +263,9 @@ impl Hooks {
                 }
             })?;
             let status = response.status();
-            let body: Value = response
-                .json()
+            let body = json_body(response, MAX_ANSWER_BYTES)
                 .await
-                .map_err(|_| format!("status {}, body is not JSON", status.as_u16()))?;
+                .map_err(|e| format!("status {}, {e}", status.as_u16()))?;
             if !status.is_success() {
                 return Err(format!("status {}", status.as_u16()));
             }
@@ -240,21 +282,30 @@ impl Hooks {
         result
     }
 
-    /// Calls a blocking hook and waits (at most the timeout, queueing included) for its answer.
+    /// Calls a blocking hook and waits for its answer: at most the timeout for a slot (none free in time is
+    /// [`Verdict::Busy`]: local overload, not the app's failure), then at most the timeout for the call,
+    /// whose failure follows the fail-open/fail-closed policy.
     pub async fn before(&self, hook: Hook, params: Value) -> Verdict {
         if !self.defines(hook) {
             return Verdict::Proceed;
         }
-        let outcome = tokio::time::timeout(self.config.timeout, async {
-            let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-            self.call(hook, &params).await
-        })
-        .await
-        .unwrap_or_else(|_| {
-            self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(hook = hook.name(), "hook call timed out");
-            Err("timed out".into())
-        });
+        let Ok(Ok(_permit)) =
+            tokio::time::timeout(self.config.timeout, self.permits.acquire()).await
+        else {
+            self.stats.busy.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                hook = hook.name(),
+                "no hook slot free in time: request refused as busy"
+            );
+            return Verdict::Busy;
+        };
+        let outcome = tokio::time::timeout(self.config.timeout, self.call(hook, &params))
+            .await
+            .unwrap_or_else(|_| {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(hook = hook.name(), "hook call timed out");
+                Err("timed out".into())
+            });
         match outcome {
             Ok(answer) => Verdict::Answer(answer),
             Err(why) if self.config.fail_closed => Verdict::Failed(why),

@@ -153,6 +153,10 @@ fn date_millis(v: &Value) -> Option<i64> {
     }
 }
 
+/// The longest line an export file may hold (LeanCloud's objects are at most 128 KB): a longer one is an
+/// error naming its file and line, read no further, so a hostile or broken file cannot fill the memory.
+pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
 pub(crate) struct Lines<R> {
     reader: R,
     file: String,
@@ -166,8 +170,16 @@ impl<R: BufRead> Lines<R> {
     pub(crate) fn next_line(&mut self) -> Result<Option<String>, ImportError> {
         self.buf.clear();
         self.number += 1;
-        match self.reader.read_line(&mut self.buf) {
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        match std::io::Read::take(&mut self.reader, limit).read_line(&mut self.buf) {
             Ok(0) => Ok(None),
+            Ok(n) if n as u64 == limit && !self.buf.ends_with('\n') => {
+                self.buf = String::new();
+                Err(self.error(format!(
+                    "the line is longer than {} MiB; an export line holds one object",
+                    MAX_LINE_BYTES / (1024 * 1024)
+                )))
+            }
             Ok(_) => {
                 let end = self.buf.trim_end_matches(['\n', '\r']).len();
                 self.buf.truncate(end);
@@ -502,6 +514,43 @@ fn import_class_permissions(
 
 #[cfg(test)]
 mod tests {
+    /// Review part 3, R12: a line was read whole, however long (a 1.4 MB gzip of one 300 MB line took 308 MB).
+    #[test]
+    fn r12_a_line_over_the_limit_is_an_error_naming_file_and_line() {
+        let mut text = String::from("{\"a\":1}\n");
+        text.push_str(&"x".repeat(super::MAX_LINE_BYTES + 10));
+        text.push('\n');
+        let mut lines = super::Lines {
+            reader: std::io::Cursor::new(text.into_bytes()),
+            file: "_User.0.jsonl".into(),
+            number: 0,
+            buf: String::new(),
+        };
+        assert_eq!(lines.next_line().unwrap().as_deref(), Some("{\"a\":1}"));
+        let err = lines.next_line().unwrap_err().to_string();
+        assert!(err.contains("_User.0.jsonl"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("longer than 16 MiB"), "{err}");
+        assert!(lines.buf.capacity() == 0, "the long line is not kept");
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_read() {
+        let mut text = "y".repeat(super::MAX_LINE_BYTES);
+        text.push('\n');
+        let mut lines = super::Lines {
+            reader: std::io::Cursor::new(text.into_bytes()),
+            file: "f.jsonl".into(),
+            number: 0,
+            buf: String::new(),
+        };
+        assert_eq!(
+            lines.next_line().unwrap().map(|l| l.len()),
+            Some(super::MAX_LINE_BYTES)
+        );
+        assert_eq!(lines.next_line().unwrap(), None);
+    }
+
     use super::*;
 
     #[test]

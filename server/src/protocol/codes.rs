@@ -25,6 +25,7 @@ pub const UNAUTHORIZED: i64 = 401;
 pub const FORBIDDEN: i64 = 403;
 pub const ENTITY_TOO_LARGE: i64 = 413;
 pub const TOO_MANY_REQUESTS: i64 = 429;
+pub const SERVICE_UNAVAILABLE: i64 = 503;
 
 // Realtime (`leancloud-realtime` `src/error.js`).
 pub const APP_NOT_AVAILABLE: i64 = 4100;
@@ -83,6 +84,10 @@ pub enum Reason {
     EmptyMessage,
     MessageTooLarge,
     TooManyCommands,
+    /// Over the sessions one connection, or one client id, may hold (`protocol::limits`).
+    TooManySessions,
+    /// The server is too busy to run a blocking hook in time: retry later (the message was not stored).
+    Overloaded,
     AppNotAvailable,
     SignatureFailed,
     InvalidLogin,
@@ -122,7 +127,8 @@ impl Reason {
             | Reason::UnsupportedCommand
             | Reason::EmptyMessage => INTERNAL,
             Reason::MessageTooLarge => ENTITY_TOO_LARGE,
-            Reason::TooManyCommands => TOO_MANY_REQUESTS,
+            Reason::TooManyCommands | Reason::TooManySessions => TOO_MANY_REQUESTS,
+            Reason::Overloaded => SERVICE_UNAVAILABLE,
             Reason::AppNotAvailable => APP_NOT_AVAILABLE,
             Reason::SignatureFailed => SIGNATURE_FAILED,
             Reason::InvalidLogin => INVALID_LOGIN,
@@ -163,6 +169,8 @@ impl Reason {
             Reason::EmptyMessage => "EMPTY_MESSAGE",
             Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Reason::TooManyCommands => "TOO_MANY_COMMANDS",
+            Reason::TooManySessions => "TOO_MANY_SESSIONS",
+            Reason::Overloaded => "SERVER_OVERLOADED",
             Reason::AppNotAvailable => "APP_NOT_AVAILABLE",
             Reason::SignatureFailed => "SIGNATURE_FAILED",
             Reason::InvalidLogin => "INVALID_LOGIN",

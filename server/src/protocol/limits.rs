@@ -30,3 +30,7 @@ pub const QUERY_REPLY_BUDGET: usize = 4 * 1024 * 1024;
 /// Most messages a protocol-1 client is pushed at login, over all its conversations (the rest stay in the
 /// store, read through `logs`).
 pub const OFFLINE_PUSH_TOTAL: usize = 1000;
+/// Sessions (client ids) one WebSocket connection may hold: the SDK opens one per `IMClient`, so a few.
+pub const MAX_SESSIONS_PER_CONNECTION: usize = 16;
+/// Sessions one client id may hold on one instance (its devices and tabs, each on its own connection).
+pub const MAX_SESSIONS_PER_CLIENT: usize = 64;

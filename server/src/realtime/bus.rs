@@ -31,6 +31,61 @@ use super::proto::GenericCommand;
 use crate::store::messages::Stored;
 use crate::store::postgres::{notify, Pg};
 
+/// Notifications are sealed with an HMAC-SHA256 under a key every instance derives from the master key:
+/// `NOTIFY` needs no privilege in PostgreSQL, so any role that may connect could otherwise forge deliveries,
+/// kicks and presence (review part 3, R8). An unsealed, forged or stale notification is dropped and counted.
+#[derive(Clone)]
+pub struct Seal {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seal(..)")
+    }
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+/// Hex digits of a seal, before the envelope's JSON.
+const SEAL_HEX: usize = 64;
+/// How far an envelope's time may be from this instance's clock.
+const MAX_SKEW_MS: i64 = 60_000;
+
+impl Seal {
+    pub fn new(master_key: &str) -> Seal {
+        use sha2::Digest;
+        let key = sha2::Sha256::new()
+            .chain_update(b"leancloud-server realtime bus:")
+            .chain_update(master_key.as_bytes())
+            .finalize()
+            .into();
+        Seal { key }
+    }
+
+    fn mac(&self, text: &str) -> HmacSha256 {
+        use hmac::Mac;
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(text.as_bytes());
+        mac
+    }
+
+    /// The notification for `text`: its seal in hex, then the text.
+    pub fn seal(&self, text: &str) -> String {
+        use hmac::Mac;
+        let tag = hex::encode(self.mac(text).finalize().into_bytes());
+        format!("{tag}{text}")
+    }
+
+    /// The text of a notification sealed with this key, or `None`.
+    pub fn open<'a>(&self, payload: &'a str) -> Option<&'a str> {
+        use hmac::Mac;
+        let tag = hex::decode(payload.get(..SEAL_HEX)?).ok()?;
+        let text = &payload[SEAL_HEX..];
+        self.mac(text).verify_slice(&tag).ok()?;
+        Some(text)
+    }
+}
+
 /// The notification channel (per database, so test databases never hear each other).
 const CHANNEL: &str = "leancloud_realtime";
 /// Most events per publishing statement.
@@ -77,28 +132,77 @@ struct Remote {
 struct Envelope {
     /// The publishing instance, which ignores its own events.
     from: u64,
+    /// When it was published (ms): an envelope further than [`MAX_SKEW_MS`] from now is dropped, so a
+    /// recorded notification cannot be replayed later.
+    #[serde(default)]
+    at: i64,
     #[serde(flatten)]
     event: Event,
+}
+
+impl Envelope {
+    fn new(from: u64, event: Event) -> Envelope {
+        Envelope {
+            from,
+            at: chrono::Utc::now().timestamp_millis(),
+            event,
+        }
+    }
 }
 
 /// An event from another instance, for the registry: who sent it, and what.
 pub type Incoming = (u64, Event);
 
+/// Events waiting to be published, and events from the others waiting for the registry: bounded, so a slow
+/// or unreachable database cannot pile them up in memory (review part 3, L-c). What does not fit is dropped
+/// and counted; the store keeps every message, which reaches its clients at their next login.
+const QUEUE_LEN: usize = 65_536;
+
+/// A bounded queue that never waits: a full queue drops the item and counts it.
+#[derive(Debug)]
+struct Queue<T> {
+    tx: mpsc::Sender<T>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            tx: self.tx.clone(),
+            dropped: self.dropped.clone(),
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// `false` once the receiving side is gone.
+    fn offer(&self, item: T) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(dropped = n, "bus: queue full, event dropped");
+                }
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
 /// A handle that publishes as this instance (what the registry answers events with).
 #[derive(Debug, Clone)]
 pub struct Publisher {
     instance: u64,
-    tx: Option<mpsc::UnboundedSender<Envelope>>,
+    tx: Option<Queue<Envelope>>,
 }
 
 impl Publisher {
     /// Tells the other instances (nothing without a bus). Never waits.
     pub fn publish(&self, event: Event) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Envelope {
-                from: self.instance,
-                event,
-            });
+            tx.offer(Envelope::new(self.instance, event));
         }
     }
 
@@ -112,7 +216,11 @@ impl Publisher {
 #[derive(Debug)]
 pub struct Bus {
     instance: u64,
-    publisher: Option<mpsc::UnboundedSender<Envelope>>,
+    /// Notifications dropped as unsealed, forged, stale or unreadable.
+    rejected: Arc<std::sync::atomic::AtomicU64>,
+    /// Events dropped because a queue was full.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    publisher: Option<Queue<Envelope>>,
     listening: Arc<AtomicBool>,
     tasks: Vec<tokio::task::AbortHandle>,
     elsewhere: Arc<std::sync::Mutex<Elsewhere>>,
@@ -123,6 +231,8 @@ impl Bus {
     pub fn local() -> Bus {
         Bus {
             instance: rand::random(),
+            rejected: Arc::default(),
+            dropped: Arc::default(),
             publisher: None,
             listening: Arc::new(AtomicBool::new(true)),
             tasks: Vec::new(),
@@ -132,11 +242,21 @@ impl Bus {
 
     /// Starts listening and publishing on `pg`; the other instances' events come out of the receiver, in the
     /// order they were committed. Needs a runtime.
-    pub fn postgres(pg: Pg) -> (Bus, mpsc::UnboundedReceiver<Incoming>) {
+    pub fn postgres(pg: Pg, seal: Seal) -> (Bus, mpsc::Receiver<Incoming>) {
         let instance = rand::random();
+        let rejected: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let listening = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (incoming, events) = mpsc::unbounded_channel();
+        let dropped: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        let tx = Queue {
+            tx,
+            dropped: dropped.clone(),
+        };
+        let (incoming, events) = mpsc::channel(QUEUE_LEN);
+        let incoming = Queue {
+            tx: incoming,
+            dropped: dropped.clone(),
+        };
         let elsewhere: Arc<std::sync::Mutex<Elsewhere>> = Arc::default();
         let listener = Listener {
             instance,
@@ -146,20 +266,18 @@ impl Bus {
             },
             elsewhere: elsewhere.clone(),
             incoming,
+            seal: seal.clone(),
+            rejected: rejected.clone(),
         };
         let alive = tx.clone();
         let tasks = vec![
-            tokio::spawn(publish_loop(pg.clone(), rx)).abort_handle(),
+            tokio::spawn(publish_loop(pg.clone(), rx, seal)).abort_handle(),
             tokio::spawn(listen_loop(pg, listener, listening.clone())).abort_handle(),
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(ALIVE_EVERY);
                 loop {
                     every.tick().await;
-                    let sent = alive.send(Envelope {
-                        from: instance,
-                        event: Event::Alive,
-                    });
-                    if sent.is_err() {
+                    if !alive.offer(Envelope::new(instance, Event::Alive)) {
                         return;
                     }
                 }
@@ -168,6 +286,8 @@ impl Bus {
         ];
         let bus = Bus {
             instance,
+            rejected,
+            dropped,
             publisher: Some(tx),
             listening,
             tasks,
@@ -209,10 +329,7 @@ impl Bus {
     /// Tells the other instances (nothing without a bus). Never waits.
     pub fn publish(&self, event: Event) {
         if let Some(tx) = &self.publisher {
-            let _ = tx.send(Envelope {
-                from: self.instance,
-                event,
-            });
+            tx.offer(Envelope::new(self.instance, event));
         }
     }
 
@@ -231,6 +348,16 @@ impl Bus {
             .any(|r| r.heard.elapsed() < ALIVE_FOR && r.peers.contains(peer))
     }
 
+    /// Events dropped since start because the publishing or the receiving queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Notifications dropped since start as unsealed, forged, stale or unreadable.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
     /// Whether events travel to other instances at all.
     pub fn is_shared(&self) -> bool {
         self.publisher.is_some()
@@ -242,13 +369,13 @@ pub fn encode_command(command: &GenericCommand) -> String {
     base64::engine::general_purpose::STANDARD.encode(command.encode_to_vec())
 }
 
-async fn publish_loop(pg: Pg, mut rx: mpsc::UnboundedReceiver<Envelope>) {
+async fn publish_loop(pg: Pg, mut rx: mpsc::Receiver<Envelope>, seal: Seal) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut texts = Vec::with_capacity(batch.len());
         for envelope in batch.drain(..) {
             match serde_json::to_string(&envelope) {
-                Ok(text) => texts.push(text),
+                Ok(text) => texts.push(seal.seal(&text)),
                 Err(e) => tracing::error!(error = %e, "bus: event not encodable"),
             }
         }
@@ -272,20 +399,48 @@ struct Listener {
     instance: u64,
     publisher: Publisher,
     elsewhere: Arc<std::sync::Mutex<Elsewhere>>,
-    incoming: mpsc::UnboundedSender<Incoming>,
+    incoming: Queue<Incoming>,
+    seal: Seal,
+    rejected: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The listener's wait before reconnecting: doubling from [`Backoff::FIRST`] up to [`Backoff::MOST`] while
+/// connections keep failing, and back to the first after a connection that listened (so a database blip
+/// costs an instance a tenth of a second, however many it has seen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) const FIRST: Duration = Duration::from_millis(100);
+    pub(crate) const MOST: Duration = Duration::from_secs(5);
+
+    pub(crate) fn new() -> Backoff {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// The wait after a lost connection; `listened`: it was listening before it was lost.
+    pub(crate) fn after_loss(&mut self, listened: bool) -> Duration {
+        if listened {
+            self.next = Self::FIRST;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::MOST);
+        wait
+    }
 }
 
 async fn listen_loop(pg: Pg, listener: Listener, listening: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new();
     loop {
         let Err(e) = listen(&pg, &listener, &listening).await;
-        listening.store(false, Ordering::Release);
-        if listener.incoming.is_closed() {
+        let listened = listening.swap(false, Ordering::AcqRel);
+        if listener.incoming.tx.is_closed() {
             return; // the registry is gone: the server stopped
         }
         tracing::warn!(error = %e, "bus: listener lost, reconnecting");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.after_loss(listened)).await;
     }
 }
 
@@ -300,17 +455,44 @@ async fn listen(
     // What happened while this instance was not listening is unknown: ask the others who is online.
     listener.publisher.publish(Event::Hello);
     loop {
-        let text = channel.next().await?;
-        let envelope = match serde_json::from_str::<Envelope>(&text) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                tracing::warn!(error = %e, "bus: unreadable notification");
-                continue;
-            }
+        let payload = channel.next().await?;
+        let Some(envelope) = listener.accept(&payload) else {
+            continue;
         };
         if envelope.from != listener.instance {
             track(listener, envelope.from, &envelope.event);
-            let _ = listener.incoming.send((envelope.from, envelope.event));
+            listener.incoming.offer((envelope.from, envelope.event));
+        }
+    }
+}
+
+impl Listener {
+    /// The envelope of a notification sealed by an instance of this app and published within
+    /// [`MAX_SKEW_MS`]; anything else is dropped and counted.
+    fn accept(&self, payload: &str) -> Option<Envelope> {
+        let envelope = self
+            .seal
+            .open(payload)
+            .ok_or("unsealed or forged")
+            .and_then(|text| serde_json::from_str::<Envelope>(text).map_err(|_| "unreadable"))
+            .and_then(|e| {
+                let skew = (chrono::Utc::now().timestamp_millis() - e.at).abs();
+                if skew > MAX_SKEW_MS {
+                    Err("stale")
+                } else {
+                    Ok(e)
+                }
+            });
+        match envelope {
+            Ok(e) => Some(e),
+            Err(why) => {
+                let n = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+                // Logged sparsely: a flood of forgeries must not flood the log.
+                if n.is_power_of_two() {
+                    tracing::warn!(why, rejected = n, "bus: notification dropped");
+                }
+                None
+            }
         }
     }
 }
@@ -352,4 +534,58 @@ pub fn decode_command(command: &str) -> Option<GenericCommand> {
         .decode(command)
         .ok()?;
     GenericCommand::decode(bytes.as_slice()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_opens_only_under_the_key_that_sealed_it() {
+        let seal = Seal::new("master");
+        let text = r#"{"from":1,"at":0,"type":"alive"}"#;
+        let sealed = seal.seal(text);
+        assert_eq!(seal.open(&sealed), Some(text));
+        assert_eq!(Seal::new("other master").open(&sealed), None);
+        assert_eq!(seal.open(text), None, "an unsealed notification");
+        let mut forged = sealed.clone();
+        forged.push(' ');
+        assert_eq!(seal.open(&forged), None, "a changed text");
+        assert_eq!(seal.open("ab"), None);
+    }
+
+    /// Review part 3: the delay doubled on every lost connection and never came back down, so from its fifth
+    /// blip on an instance stayed disconnected (503 on health) for seconds after each one.
+    #[test]
+    fn the_reconnect_delay_starts_over_after_a_connection_that_listened() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<Duration> = (0..8).map(|_| backoff.after_loss(true)).collect();
+        assert_eq!(waits, vec![Backoff::FIRST; 8]);
+        let mut backoff = Backoff::new();
+        let failing: Vec<u128> = (0..8)
+            .map(|_| backoff.after_loss(false).as_millis())
+            .collect();
+        assert_eq!(failing, vec![100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(backoff.after_loss(true), Backoff::FIRST);
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    /// L-c: the bus's queues were unbounded, so a slow database piled events up in memory.
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_growing() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let queue = Queue {
+            tx,
+            dropped: Arc::default(),
+        };
+        assert!((0..5).all(|i| queue.offer(i)));
+        assert_eq!(3, queue.dropped.load(Ordering::Relaxed));
+        assert_eq!((Ok(0), Ok(1)), (rx.try_recv(), rx.try_recv()));
+        drop(rx);
+        assert!(!queue.offer(9), "a closed queue says so");
+    }
 }

@@ -98,13 +98,21 @@ impl Hub {
 
     /// Registers a session; sessions of the same client with the same non-empty tag on other
     /// connections are returned, already removed, to be kicked. `true` with them when the client had no
-    /// session here before.
-    pub fn register(&self, session: SessionRef) -> (Vec<SessionRef>, bool) {
+    /// session here before. `None` (and nothing changed) when the client already holds `max` other sessions
+    /// here.
+    pub fn register(&self, session: SessionRef, max: usize) -> Option<(Vec<SessionRef>, bool)> {
         let Ok(mut clients) = self.clients.write() else {
-            return (Vec::new(), false);
+            return Some((Vec::new(), false));
         };
         let first = !clients.contains_key(&session.peer);
         let entry = clients.entry(session.peer.clone()).or_default();
+        let staying = entry
+            .iter()
+            .filter(|s| s.conn != session.conn && !(session.tag.is_some() && s.tag == session.tag))
+            .count();
+        if staying >= max {
+            return None;
+        }
         let mut kicked = Vec::new();
         entry.retain(|s| {
             let same_socket = s.conn == session.conn;
@@ -119,7 +127,7 @@ impl Hub {
             }
         });
         entry.push(session);
-        (kicked, first)
+        Some((kicked, first))
     }
 
     /// Closes the sessions of `peer` with `tag` (another instance took them over) with a session conflict.

@@ -7,6 +7,7 @@
 //! - `hub`: who is online, and delivery; `bus`: delivery between instances on one PostgreSQL database;
 //! - `signature`: login and conversation signatures.
 
+pub mod admission;
 pub mod bus;
 pub mod hub;
 pub mod proto;
@@ -34,6 +35,8 @@ pub struct Realtime {
     token_key: Vec<u8>,
     /// Signatures accepted within their window (each is good once).
     pub seen_signatures: signature::SeenSignatures,
+    /// The WebSockets' own share of the connection cap.
+    pub sockets: admission::SocketBudget,
 }
 
 type HmacSha1 = hmac::Hmac<sha1::Sha1>;
@@ -45,14 +48,13 @@ impl Realtime {
         let hub = Arc::new(Hub::default());
         let bus = match db {
             Db::Postgres(pg) => {
-                let (bus, events) = Bus::postgres(pg.clone());
+                let (bus, events) = Bus::postgres(pg.clone(), bus::Seal::new(master_key));
                 tokio::spawn(apply_events(events, hub.clone(), bus.publisher()));
                 bus
             }
             Db::Sqlite(_) => Bus::local(),
         };
         Realtime {
-            config,
             hub,
             bus,
             token_key: [
@@ -61,6 +63,11 @@ impl Realtime {
             ]
             .concat(),
             seen_signatures: signature::SeenSignatures::default(),
+            sockets: admission::SocketBudget::new(
+                config.max_sockets.unwrap_or(usize::MAX),
+                config.max_sockets_per_address,
+            ),
+            config,
         }
     }
 
@@ -114,14 +121,18 @@ impl Realtime {
         self.hub.notify(peers, command);
     }
 
-    /// Registers a session here (see [`Hub::register`]); the other instances learn when the client comes online.
-    pub fn register(&self, session: hub::SessionRef) -> Vec<hub::SessionRef> {
+    /// Registers a session here (see [`Hub::register`]), at most
+    /// [`MAX_SESSIONS_PER_CLIENT`](crate::protocol::limits::MAX_SESSIONS_PER_CLIENT) per client id (`None`
+    /// beyond); the other instances learn when the client comes online.
+    pub fn register(&self, session: hub::SessionRef) -> Option<Vec<hub::SessionRef>> {
         let peer = session.peer.to_string();
-        let (kicked, first) = self.hub.register(session);
+        let (kicked, first) = self
+            .hub
+            .register(session, crate::protocol::limits::MAX_SESSIONS_PER_CLIENT)?;
         if first {
             self.bus.publish(Event::Presence { peer, online: true });
         }
-        kicked
+        Some(kicked)
     }
 
     /// Removes a session here; the other instances learn when the client's last one here is gone.
@@ -182,7 +193,7 @@ impl Realtime {
 /// Acts on the other instances' events, in order: their deliveries, notifications and kicks reach this
 /// instance's sessions; a newcomer's `Hello` is answered with who is online here.
 async fn apply_events(
-    mut events: tokio::sync::mpsc::UnboundedReceiver<bus::Incoming>,
+    mut events: tokio::sync::mpsc::Receiver<bus::Incoming>,
     hub: Arc<Hub>,
     publisher: bus::Publisher,
 ) {

@@ -112,7 +112,12 @@ pub(super) async fn run(
         "realtime: connected"
     );
     let idle = realtime.config.idle_timeout;
-    let mut deadline = tokio::time::Instant::now() + idle;
+    let login_timeout = realtime.config.login_timeout.min(idle);
+    // Without a session the connection has `login_timeout` from when it opened (or lost its last session),
+    // whatever it sends; with one, any frame is activity.
+    let mut sessionless_since = tokio::time::Instant::now();
+    let mut deadline = sessionless_since + login_timeout;
+    let mut active = false;
     let overflow = conn.overflow.clone();
     let mut drain = realtime.hub.connection_opened();
     let closing = loop {
@@ -133,7 +138,7 @@ pub(super) async fn run(
                 conn.outbound(item);
             }
             received = socket.recv() => {
-                deadline = tokio::time::Instant::now() + idle;
+                active = true;
                 match received {
                     // Boxed: the command handlers' state lives only while a command runs, so an idle
                     // connection's task stays small (about 10 KB less per connection).
@@ -150,7 +155,20 @@ pub(super) async fn run(
                     break Some(Closing { code: 1008, reason: "too many refused commands" });
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => break Some(Closing { code: 1000, reason: "idle timeout" }),
+            _ = tokio::time::sleep_until(deadline) => break Some(if conn.sessions.is_empty() {
+                Closing { code: 1008, reason: "no session opened in time" }
+            } else {
+                Closing { code: 1000, reason: "idle timeout" }
+            }),
+        }
+        let now = tokio::time::Instant::now();
+        if conn.sessions.is_empty() {
+            deadline = sessionless_since + login_timeout;
+        } else {
+            sessionless_since = now;
+            if std::mem::take(&mut active) {
+                deadline = now + idle;
+            }
         }
         // A client that stops reading blocks the write; the hub's overflow signal still ends it.
         tokio::select! {

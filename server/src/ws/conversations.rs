@@ -85,6 +85,10 @@ impl Conn {
         if conv.unique == Some(true) {
             body.insert(UNIQUE.into(), json!(true));
         }
+        if self.realtime().config.private_conversations && conv.transient != Some(true) {
+            // Read by nobody but the master key: the gateway still shows it to its members (`m`).
+            body.insert("ACL".into(), json!({}));
+        }
         match conversations::start(&self.state.svc, Some(&peer), body, true).await {
             Ok(created) => {
                 let cdate = created
@@ -315,7 +319,16 @@ impl Conn {
             with_acl: false,
             max_scan: self.state.max_scan,
         };
-        match objects::find(&self.state.svc.db, Caller::Master, CLASS.to_string(), q).await {
+        // The gateway's own visibility rule (above) as the master key, but on the app key's lane: a client's
+        // query never takes the priority pool.
+        let found = objects::find_on(
+            &self.state.svc.db,
+            Caller::Master,
+            crate::store::Lane::Shared,
+            CLASS.to_string(),
+            q,
+        );
+        match found.await {
             Ok(mut body) => {
                 let mut rows = match body.get_mut("results").map(Value::take) {
                     Some(Value::Array(rows)) => rows,

@@ -120,6 +120,7 @@ impl Conn {
                     ..reply_to(&req, CommandType::Ack, None)
                 });
             }
+            Err(SendError::Busy) => self.ack_error(&req, Reason::Overloaded),
             Err(SendError::Invalid(crate::domain::messaging::Invalid::TooManyMentions(_))) => {
                 self.ack_error(&req, Reason::InvalidMessagingTarget)
             }

@@ -59,6 +59,33 @@ pub async fn upgrade_or_next(State(state): State<AppState>, req: Request, next: 
     let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer);
     // The socket keeps its slot under the connection cap for as long as it is open.
     let slot = req.extensions().get::<ConnInfo>().map(|c| c.slot.clone());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("(not text)"));
+    if !state.svc.presence.config.origin_allowed(origin) {
+        tracing::info!(?origin, "realtime: WebSocket from a page not allowed");
+        return AppError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            "This web page may not open the realtime WebSocket: its origin is not in --realtime-allowed-origins.",
+        )
+        .into_response();
+    }
+    // Sockets have their own budget under the connection cap: refused here, the connection goes back to
+    // HTTP's share at once.
+    let ticket = match state.svc.presence.sockets.admit(peer.map(|p| p.ip())) {
+        Ok(ticket) => ticket,
+        Err(refused) => {
+            tracing::warn!(?peer, %refused, "realtime: WebSocket refused");
+            return AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::SERVICE_UNAVAILABLE,
+                format!("Too many WebSocket connections: {refused}; retry later."),
+            )
+            .into_response();
+        }
+    };
     let (mut parts, _body) = req.into_parts();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(ws) => ws,
@@ -77,6 +104,7 @@ pub async fn upgrade_or_next(State(state): State<AppState>, req: Request, next: 
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "realtime: upgrade failed"))
         .on_upgrade(move |socket| async move {
             let _slot = slot;
+            let _ticket = ticket;
             connection::run(state, socket, protocol, peer).await
         })
 }

@@ -11,7 +11,9 @@ use super::connection::{Conn, Session};
 use super::replies::{now_ms, refusal, reply_to};
 use crate::domain::patches;
 use crate::hooks::close_code;
-use crate::protocol::limits::{OFFLINE_PUSH_TOTAL, UNREAD_FRAME_BUDGET};
+use crate::protocol::limits::{
+    MAX_SESSIONS_PER_CLIENT, MAX_SESSIONS_PER_CONNECTION, OFFLINE_PUSH_TOTAL, UNREAD_FRAME_BUDGET,
+};
 use crate::protocol::{Hook, Reason};
 use crate::realtime::hub::{Outbound, SessionRef};
 use crate::realtime::proto::{
@@ -87,6 +89,19 @@ impl Conn {
             ));
             return;
         }
+        if self.sessions.len() >= MAX_SESSIONS_PER_CONNECTION
+            && !self.sessions.contains_key(peer.as_str())
+        {
+            self.strikes += 1;
+            self.out.push(refusal(
+                &req,
+                Reason::TooManySessions,
+                Some(format!(
+                    "at most {MAX_SESSIONS_PER_CONNECTION} sessions per connection: close one first"
+                )),
+            ));
+            return;
+        }
         match sm.st.as_deref() {
             Some(st) if self.realtime().token_valid(st, &peer) => {}
             Some(_) => {
@@ -112,16 +127,26 @@ impl Conn {
             .tag
             .clone()
             .filter(|t| !t.is_empty() && sm.r != Some(true));
-        if let Some(tag) = &tag {
-            self.realtime().took_over(&peer, tag);
-        }
-        let kicked = self.realtime().register(SessionRef {
+        let registered = self.realtime().register(SessionRef {
             conn: self.id,
             peer: peer.clone(),
-            tag,
+            tag: tag.clone(),
             tx: self.tx.clone(),
             overflow: self.overflow.clone(),
         });
+        let Some(kicked) = registered else {
+            self.out.push(refusal(
+                &req,
+                Reason::TooManySessions,
+                Some(format!(
+                    "at most {MAX_SESSIONS_PER_CLIENT} sessions per client id on one server"
+                )),
+            ));
+            return;
+        };
+        if let Some(tag) = &tag {
+            self.realtime().took_over(&peer, tag);
+        }
         for other in kicked {
             let _ = other.tx.try_send(Outbound::Kick {
                 peer: other.peer.clone(),

@@ -664,3 +664,81 @@ async fn message_update_rewrites_an_edit_and_can_refuse_a_recall() {
         "not recalled"
     );
 }
+
+/// Review part 3, R6: `_messageReceived` was called for every client `direct`, also from clients outside the
+/// conversation and for conversations that do not exist; only the store refused them afterwards.
+#[tokio::test]
+async fn r6_message_received_is_not_asked_about_a_message_from_outside_the_conversation() {
+    let (app, engine) = with_engine(&ALL_HOOKS, &[], |_| {}).await;
+    let (conv, _a, _b) = two_members(&app).await;
+    let mut outsider = connect(&app, "lc.protobuf2.3").await;
+    outsider.login("Outsider").await;
+    for cid in [conv.as_str(), "000000000000000000000000", conv.as_str()] {
+        let ack = outsider
+            .request(direct(cid, "let me in"))
+            .await
+            .ack_message
+            .expect("ack");
+        assert_eq!(Some(4401), ack.code, "{ack:?}");
+    }
+    assert_eq!(0, engine.calls("_messageReceived").len());
+    // A member's message is still asked about.
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    let ack = a
+        .request(direct(&conv, "hi"))
+        .await
+        .ack_message
+        .expect("ack");
+    assert_eq!(None, ack.code);
+    assert_eq!(1, engine.wait_for("_messageReceived", 1).await.len());
+}
+
+/// Review part 3, R6b: while other clients kept the hook slots busy, a message waited out the timeout for a
+/// slot and was then stored and delivered unmoderated (a wait for a slot counted as the app's failure, which
+/// fails open). Now no slot in time is local overload: the message is refused, retryable, and not stored.
+#[tokio::test]
+async fn r6_a_message_that_gets_no_hook_slot_in_time_is_refused_not_waved_through() {
+    let (app, engine) = with_engine(&ALL_HOOKS, &[("_messageReceived", Answer::Hang)], |c| {
+        c.hooks.timeout = Duration::from_millis(400);
+        c.hooks.concurrency = 1;
+    })
+    .await;
+    let conv = app
+        .conversation(json!({"m": ["A", "C", "D", "B"], "c": "A"}))
+        .await;
+    let mut b = connect(&app, "lc.protobuf2.3").await;
+    b.login("B").await;
+    let mut senders = Vec::new();
+    for peer in ["A", "C", "D"] {
+        let mut ws = connect(&app, "lc.protobuf2.3").await;
+        ws.login(peer).await;
+        senders.push(ws);
+    }
+    let [mut a, mut c, mut d] = <[Ws; 3]>::try_from(senders).ok().expect("three");
+    // A holds the one slot for the call's timeout; C waits for it and holds it in turn; D waits longer than its
+    // timeout allows.
+    let first = a.request(direct(&conv, "first"));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        c.request(direct(&conv, "second")).await
+    };
+    let third = async {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        d.request(direct(&conv, "third")).await
+    };
+    let (first, second, third) = tokio::join!(first, second, third);
+    let code = |r: GenericCommand| r.ack_message.expect("ack").code;
+    // The engine itself hung: the documented fail-open lets those two through.
+    assert_eq!((None, None), (code(first), code(second)));
+    let third = third.ack_message.expect("ack");
+    assert_eq!(
+        (Some(503), Some("SERVER_OVERLOADED")),
+        (third.code, third.reason.as_deref())
+    );
+    let mut texts = b.drain_texts().await;
+    texts.sort();
+    assert_eq!(vec!["first", "second"], texts);
+    assert_eq!(2, engine.calls("_messageReceived").len());
+    assert_eq!(1, app.server.inspect().hook_busy());
+}

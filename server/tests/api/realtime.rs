@@ -230,7 +230,7 @@ pub fn direct(cid: &str, text: &str) -> GenericCommand {
     }
 }
 
-fn query(where_: Value) -> GenericCommand {
+pub fn query(where_: Value) -> GenericCommand {
     GenericCommand {
         conv_message: Some(ConvCommand {
             r#where: Some(JsonObjectMessage {
@@ -242,7 +242,7 @@ fn query(where_: Value) -> GenericCommand {
     }
 }
 
-fn results(reply: &GenericCommand) -> Vec<Value> {
+pub fn results(reply: &GenericCommand) -> Vec<Value> {
     let data = &reply
         .conv_message
         .as_ref()
