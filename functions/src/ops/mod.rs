@@ -13,7 +13,7 @@ pub mod send_message;
 
 use std::future::Future;
 
-use leancloud_im::{ConversationId, Request};
+use leancloud_im::{Conversation, ConversationId, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -204,6 +204,23 @@ pub trait Operation: Needs + Send + Sync + 'static {
     /// ([`caller::authorize`]); the reason when not. Only admins (and trusted callers) by default.
     fn authorize_user(_client_id: &str, _input: &Self::Input) -> Result<(), String> {
         caller::admin_only()
+    }
+
+    /// F1: the existing conversation a JWT user's input acts on. When there is one, it is fetched (one `GET`
+    /// with the master key) and [`Operation::authorize_user_in`] decides ([`caller::authorize_in_conversation`]).
+    /// `None` (the default): the operation acts on no existing conversation, or users may not run it at all.
+    fn user_conversation(_input: &Self::Input) -> Option<&ConversationId> {
+        None
+    }
+
+    /// F1: what a JWT user identified as `client_id`, already allowed by [`Operation::authorize_user`], may do
+    /// in `conversation` (the one [`Operation::user_conversation`] named); the reason when not.
+    fn authorize_user_in(
+        _client_id: &str,
+        _input: &Self::Input,
+        _conversation: &Conversation,
+    ) -> Result<(), String> {
+        Ok(())
     }
 
     /// The conversation an output created, for logs.
