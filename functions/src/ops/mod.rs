@@ -185,6 +185,10 @@ pub trait Operation: Needs + Send + Sync + 'static {
     type Target: Target;
     /// The JSON body (HTTP) / record (queue, schedule, without `conversation_id`). Must deny unknown fields.
     type Body: DeserializeOwned;
+    /// The body's fields that may be JSON `null` (those `functions/openapi.yaml` types as `[…, 'null']` or marks
+    /// `nullable: true`). Every other field refuses `null` with a `400` naming it ([`decode`]), instead of
+    /// reading it as absent; `functions/tests/openapi_contract.rs` checks this against the spec.
+    const NULLABLE_FIELDS: &'static [&'static str] = &[];
     /// Validated input: building it must reject everything LeanCloud would, so invalid input never leaves.
     type Input: Send;
     type Output: Serialize + Send;
@@ -292,10 +296,27 @@ pub fn decode<Op: Operation>(
         Some(matched) => Op::Target::from_path(matched, &object)?,
         None => Op::Target::from_record(&mut object)?,
     };
+    refuse_nulls::<Op>(&object)?;
     let body: Op::Body = serde_json::from_value(Value::Object(object)).map_err(|err| {
         FunctionError::invalid_request(format!("invalid {} payload: {err}", Op::NAME))
     })?;
     Ok((target, body))
+}
+
+/// A field set to `null` that the contract does not make nullable. Serde would read it as absent (every
+/// optional field is an `Option`), so `{"attributes": null}` passed where the spec says object; checked here,
+/// once for every operation, so the message names the field.
+fn refuse_nulls<Op: Operation>(object: &Map<String, Value>) -> Result<(), FunctionError> {
+    match object
+        .iter()
+        .find(|(field, value)| value.is_null() && !Op::NULLABLE_FIELDS.contains(&field.as_str()))
+    {
+        Some((field, _)) => Err(FunctionError::invalid_request(format!(
+            "invalid {} payload: `{field}` is null; give a value or omit the field",
+            Op::NAME
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Decode and validate a payload: exactly what the function does before any call, so `schedules` validates
