@@ -24,7 +24,7 @@ use tracing::{info, warn, Instrument as _};
 use crate::app::App;
 use crate::delivery::key::IdempotencyKey;
 use crate::error::{ErrorCode, FunctionError};
-use crate::ops::caller::{authorize, Caller};
+use crate::ops::caller::{authorize, authorize_in_conversation, Caller};
 use crate::ops::{decode, Invocation, Matched, Operation, Target as _, TriggerKind};
 use trigger::Trigger;
 
@@ -176,6 +176,7 @@ pub async fn run_one<Op: Operation>(
         conversation = target.conversation().map(ToString::to_string);
         let input = Op::parse(target, body, via)?;
         authorize::<Op>(&inv.caller, &input)?;
+        authorize_in_conversation::<Op>(inv, &input).await?;
         // Boxed behind `dyn Future`: the operation's future (fan-out, ledger, the SDK's orchestrator) nested in
         // every trigger's future and the binary's `main` is deeper than the compiler's default recursion limit
         // lets it compute layouts for ("queries overflow the depth limit"). One allocation per record.

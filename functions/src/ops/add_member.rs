@@ -1,6 +1,6 @@
 //! `POST /conversations/{conversation_id}/members`: add clients to a conversation.
 
-use leancloud_im::{AddMembers, ClientId, ConversationId, Request};
+use leancloud_im::{AddMembers, ClientId, Conversation, ConversationId, Request};
 use serde::{Deserialize, Serialize};
 
 use super::{input, Invocation, Operation, Route, TriggerKind, HTTP_AND_SQS};
@@ -75,12 +75,35 @@ impl Operation for AddMemberOp {
         NewMembers::parse(conversation, body)
     }
 
-    /// `AddUnique`: adding a member twice is not an error, so a redelivered record is harmless.
-    /// A user adds or removes itself only.
+    /// A user adds itself only.
     fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
         super::caller::only_self("client_ids", &input.client_ids, client_id)
     }
 
+    fn user_conversation(input: &Self::Input) -> Option<&ConversationId> {
+        Some(&input.conversation)
+    }
+
+    /// A user joins only a conversation meant to be joined, a chat room (`tr`), and never a system
+    /// conversation; joining one it is already in changes nothing and is allowed, so a repeated call is
+    /// harmless (F1). Joining anything else takes an admin (or a trusted caller) to add it.
+    fn authorize_user_in(
+        client_id: &str,
+        _input: &Self::Input,
+        conversation: &Conversation,
+    ) -> Result<(), String> {
+        super::caller::not_system(conversation)?;
+        if conversation.transient || super::caller::is_member(conversation, client_id) {
+            return Ok(());
+        }
+        Err(format!(
+            "conversation {:?} is not a chat room (`tr`); joining it takes a caller with the admin scope \
+             (or the app's backend) to add the member",
+            conversation.id.as_ref()
+        ))
+    }
+
+    /// `AddUnique`: adding a member twice is not an error, so a redelivered record is harmless.
     async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
         let updated = inv.send(&input.request).await?;
         Ok(MembersAdded {

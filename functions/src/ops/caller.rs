@@ -1,22 +1,27 @@
-//! Who is calling, and what a caller may do (review finding H1).
+//! Who is calling, and what a caller may do (review findings H1 and F1).
 //!
 //! The trust model: an IAM-signed HTTP call, a queue record and a schedule come from principals the deployment
 //! trusts (AWS credentials or this stack's own resources), and may act as any client. A request that carries
 //! JWT claims (`requestContext.authorizer.jwt`, `ApiAuth=JWT`) comes from an end user: unless the token
-//! carries the admin scope, it acts only as the client id named by its identity claim (`sub` by default):
+//! carries the admin scope, it acts only as the client id named by its identity claim (`sub` by default), and
+//! only inside conversations it belongs to (the calls go out with the master key, which bypasses LeanCloud's own
+//! membership rules, so the functions apply them):
 //!
 //! | Operation | A JWT user without the admin scope may |
 //! |---|---|
 //! | create-conversation | create a conversation it is a member of (and the creator of, if one is named); not a system conversation |
-//! | add-member, remove-member | add or remove itself only |
-//! | send-message | send as itself (`from_client` = its id) |
+//! | add-member | add itself only, and only to a chat room (`tr`) or a conversation it is already in; never a system conversation |
+//! | remove-member | remove itself only, from a conversation it is in |
+//! | send-message | send as itself (`from_client` = its id) into a conversation it is a member of (`m`); not a system conversation, no `to_clients`, no `push_data` |
 //! | broadcast, schedules | nothing: admin scope only (the template's routes require it too) |
 //!
-//! Anything else is `403 forbidden` with the reason, before any call to LeanCloud.
+//! A refusal is `403 forbidden` with the reason. What the body alone decides is refused before any call to
+//! LeanCloud ([`authorize`]); the conversation rules then cost one `GET` of the conversation with the master
+//! key ([`authorize_in_conversation`]), and a conversation that does not exist is `404 conversation_not_found`.
 
-use leancloud_im::ClientId;
+use leancloud_im::{ClientId, Conversation, GetConversation};
 
-use super::Operation;
+use super::{Invocation, Operation};
 use crate::app::JwtPolicy;
 use crate::error::FunctionError;
 
@@ -100,6 +105,62 @@ pub fn authorize<Op: Operation>(caller: &Caller, input: &Op::Input) -> Result<()
             "the token has no `{claim}` claim to identify the caller"
         ))),
         Caller::User { client_id } => Op::authorize_user(client_id, input).map_err(refused),
+    }
+}
+
+/// F1: for a JWT user that [`authorize`] let through, the rules of the conversation the input acts on
+/// ([`Operation::user_conversation`]): one `GET` of it with the master key, then
+/// [`Operation::authorize_user_in`]. Nothing to do for other callers, or for an operation that acts on no
+/// existing conversation. A missing conversation is the `GET`'s own error (`404 conversation_not_found`).
+pub async fn authorize_in_conversation<Op: Operation>(
+    inv: &Invocation<'_>,
+    input: &Op::Input,
+) -> Result<(), FunctionError> {
+    let Caller::User { client_id } = &inv.caller else {
+        return Ok(());
+    };
+    let Some(id) = Op::user_conversation(input) else {
+        return Ok(());
+    };
+    let conversation = inv.send(&GetConversation::new(id.clone())).await?;
+    Op::authorize_user_in(client_id, input, &conversation).map_err(|reason| {
+        FunctionError::Forbidden {
+            message: format!("{} refused: {reason}", Op::NAME),
+        }
+    })
+}
+
+/// Whether `caller` is in the conversation's members (`m`).
+pub fn is_member(conversation: &Conversation, caller: &str) -> bool {
+    conversation
+        .members
+        .iter()
+        .any(|member| member.as_ref() == caller)
+}
+
+/// For [`Operation::authorize_user_in`]: the caller must be a member (`m`) of the conversation.
+pub fn must_be_member(conversation: &Conversation, caller: &str) -> Result<(), String> {
+    if is_member(conversation, caller) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the caller ({caller:?}) is not a member of conversation {:?}; acting in conversations one does \
+             not belong to needs the admin scope",
+            conversation.id.as_ref()
+        ))
+    }
+}
+
+/// For [`Operation::authorize_user_in`]: system conversations (`sys`) reach every user and are the app's
+/// official channel; only admins act in them.
+pub fn not_system(conversation: &Conversation) -> Result<(), String> {
+    if conversation.system {
+        Err(format!(
+            "conversation {:?} is a system conversation; acting in it needs the admin scope",
+            conversation.id.as_ref()
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ pub mod send_message;
 
 use std::future::Future;
 
-use leancloud_im::{ConversationId, Request};
+use leancloud_im::{Conversation, ConversationId, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -185,6 +185,10 @@ pub trait Operation: Needs + Send + Sync + 'static {
     type Target: Target;
     /// The JSON body (HTTP) / record (queue, schedule, without `conversation_id`). Must deny unknown fields.
     type Body: DeserializeOwned;
+    /// The body's fields that may be JSON `null` (those `functions/openapi.yaml` types as `[…, 'null']` or marks
+    /// `nullable: true`). Every other field refuses `null` with a `400` naming it ([`decode`]), instead of
+    /// reading it as absent; `functions/tests/openapi_contract.rs` checks this against the spec.
+    const NULLABLE_FIELDS: &'static [&'static str] = &[];
     /// Validated input: building it must reject everything LeanCloud would, so invalid input never leaves.
     type Input: Send;
     type Output: Serialize + Send;
@@ -204,6 +208,23 @@ pub trait Operation: Needs + Send + Sync + 'static {
     /// ([`caller::authorize`]); the reason when not. Only admins (and trusted callers) by default.
     fn authorize_user(_client_id: &str, _input: &Self::Input) -> Result<(), String> {
         caller::admin_only()
+    }
+
+    /// F1: the existing conversation a JWT user's input acts on. When there is one, it is fetched (one `GET`
+    /// with the master key) and [`Operation::authorize_user_in`] decides ([`caller::authorize_in_conversation`]).
+    /// `None` (the default): the operation acts on no existing conversation, or users may not run it at all.
+    fn user_conversation(_input: &Self::Input) -> Option<&ConversationId> {
+        None
+    }
+
+    /// F1: what a JWT user identified as `client_id`, already allowed by [`Operation::authorize_user`], may do
+    /// in `conversation` (the one [`Operation::user_conversation`] named); the reason when not.
+    fn authorize_user_in(
+        _client_id: &str,
+        _input: &Self::Input,
+        _conversation: &Conversation,
+    ) -> Result<(), String> {
+        Ok(())
     }
 
     /// The conversation an output created, for logs.
@@ -275,10 +296,27 @@ pub fn decode<Op: Operation>(
         Some(matched) => Op::Target::from_path(matched, &object)?,
         None => Op::Target::from_record(&mut object)?,
     };
+    refuse_nulls::<Op>(&object)?;
     let body: Op::Body = serde_json::from_value(Value::Object(object)).map_err(|err| {
         FunctionError::invalid_request(format!("invalid {} payload: {err}", Op::NAME))
     })?;
     Ok((target, body))
+}
+
+/// A field set to `null` that the contract does not make nullable. Serde would read it as absent (every
+/// optional field is an `Option`), so `{"attributes": null}` passed where the spec says object; checked here,
+/// once for every operation, so the message names the field.
+fn refuse_nulls<Op: Operation>(object: &Map<String, Value>) -> Result<(), FunctionError> {
+    match object
+        .iter()
+        .find(|(field, value)| value.is_null() && !Op::NULLABLE_FIELDS.contains(&field.as_str()))
+    {
+        Some((field, _)) => Err(FunctionError::invalid_request(format!(
+            "invalid {} payload: `{field}` is null; give a value or omit the field",
+            Op::NAME
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Decode and validate a payload: exactly what the function does before any call, so `schedules` validates

@@ -1,6 +1,6 @@
 //! `DELETE /conversations/{conversation_id}/members`: remove clients from a conversation (ids in the body).
 
-use leancloud_im::{ClientId, ConversationId, RemoveMembers, Request};
+use leancloud_im::{ClientId, Conversation, ConversationId, RemoveMembers, Request};
 use serde::{Deserialize, Serialize};
 
 use super::{input, Invocation, Operation, Route, TriggerKind, HTTP_AND_SQS};
@@ -78,13 +78,27 @@ impl Operation for RemoveMemberOp {
         MembersToRemove::parse(conversation, body)
     }
 
-    /// `Remove`: removing a client that is not a member is not an error (LeanCloud leaves the list as it is),
-    /// so a repeated call or a redelivered record is harmless.
-    /// A user adds or removes itself only.
+    /// A user removes itself only.
     fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
         super::caller::only_self("client_ids", &input.client_ids, client_id)
     }
 
+    fn user_conversation(input: &Self::Input) -> Option<&ConversationId> {
+        Some(&input.conversation)
+    }
+
+    /// A user leaves only a conversation it is in (F1): it acts only inside its own conversations, so a
+    /// repeated leave is refused rather than answered for a conversation it does not belong to.
+    fn authorize_user_in(
+        client_id: &str,
+        _input: &Self::Input,
+        conversation: &Conversation,
+    ) -> Result<(), String> {
+        super::caller::must_be_member(conversation, client_id)
+    }
+
+    /// `Remove`: removing a client that is not a member is not an error (LeanCloud leaves the list as it is),
+    /// so a repeated call or a redelivered record is harmless.
     async fn run(inv: &Invocation<'_>, input: Self::Input) -> Result<Self::Output, FunctionError> {
         let updated = inv.send(&input.request).await?;
         Ok(MembersRemoved {

@@ -6,7 +6,7 @@
 //! rate budget ([`crate::delivery`]).
 
 use leancloud_im::protocol::MAX_RECIPIENTS;
-use leancloud_im::{ClientId, ConversationId, MessageId, Request, SendMessage};
+use leancloud_im::{ClientId, Conversation, ConversationId, MessageId, Request, SendMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
@@ -213,9 +213,34 @@ impl Operation for SendMessageOp {
         }))
     }
 
-    /// A user sends as itself.
+    /// A user sends as itself, to the whole conversation, without a push payload of its own choosing: the
+    /// recipients and the push alert are the app's to pick (F1).
     fn authorize_user(client_id: &str, input: &Self::Input) -> Result<(), String> {
-        super::caller::must_be_self("from_client", &input.from_client, client_id)
+        super::caller::must_be_self("from_client", &input.from_client, client_id)?;
+        if input.to_clients.is_some() {
+            return Err(
+                "`to_clients` (messages to chosen clients of a system conversation) needs the admin scope"
+                    .to_owned(),
+            );
+        }
+        if input.record.push_data.is_some() {
+            return Err("`push_data` needs the admin scope".to_owned());
+        }
+        Ok(())
+    }
+
+    fn user_conversation(input: &Self::Input) -> Option<&ConversationId> {
+        Some(&input.conversation)
+    }
+
+    /// A user sends only into a conversation it is a member of, never into a system conversation (F1).
+    fn authorize_user_in(
+        client_id: &str,
+        _input: &Self::Input,
+        conversation: &Conversation,
+    ) -> Result<(), String> {
+        super::caller::not_system(conversation)?;
+        super::caller::must_be_member(conversation, client_id)
     }
 
     fn status(output: &Self::Output) -> u16 {
