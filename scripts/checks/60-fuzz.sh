@@ -44,7 +44,7 @@ for target in $(cargo +nightly fuzz list); do
   cp -r "corpus/$target/." "$scratch/$target/" 2>/dev/null || true
   dict=()
   case $target in
-    realtime_frame) ;;  # protobuf bytes: no dictionary
+    realtime_frame | realtime_sessions) ;;  # protobuf bytes, operation bytes: no dictionary
     *) dict=(-dict=dicts/json.dict) ;;
   esac
   log="$scratch/$target.log"
