@@ -40,6 +40,15 @@ pub struct HardeningArgs {
     /// Seconds of each measured phase (baseline, under attack).
     #[arg(long, default_value_t = 15)]
     seconds: u64,
+    /// Realtime attackers (third phase): sockets opening a new client id with every command.
+    #[arg(long, default_value_t = 8)]
+    rt_session_floods: usize,
+    /// Realtime attackers: sockets that never open a session and only `echo`.
+    #[arg(long, default_value_t = 64)]
+    rt_silent: usize,
+    /// Realtime attackers: logins of victims whose unread holds 60 conversations of a 5 KB message each.
+    #[arg(long, default_value_t = 4)]
+    rt_bombers: usize,
     /// Only these attack payloads (by name, see the attackers' table; repeatable). Default: all of them.
     #[arg(long)]
     only: Vec<String>,
@@ -251,9 +260,127 @@ async fn measure(
     );
     let attack = run_phase(server, &sends, Some(&attacks), args, every, phase).await;
 
-    Ok(render(
-        args, &payloads, &baseline, &attack, seeded, seed_secs,
-    ))
+    // Third phase: realtime attackers instead of the app-key ones.
+    let who = crate::hardening_rt::Attackers {
+        session_floods: args.rt_session_floods,
+        silent: args.rt_silent,
+        bombers: args.rt_bombers,
+    };
+    crate::hardening_rt::prepare_bombs(&mut rest_client, who.bombers).await?;
+    eprintln!(
+        "bench hardening: under realtime attack, {} session floods, {} silent sockets, {} unread bombers",
+        who.session_floods, who.silent, who.bombers
+    );
+    let until = std::time::Instant::now() + phase + Duration::from_secs(2);
+    let rt = tokio::spawn(crate::hardening_rt::run(
+        addr,
+        Arc::from(app_id),
+        who,
+        until,
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rt_phase = run_phase(server, &sends, None, args, every, phase).await;
+    let rt_counts = rt.await.map_err(|e| e.to_string())?;
+
+    let mut md = render(args, &payloads, &baseline, &attack, seeded, seed_secs);
+    md.push_str(&render_rt(&baseline, &rt_phase, who, &rt_counts));
+    Ok(md)
+}
+
+/// The realtime attackers' section: the senders beside the baseline, and what the attackers got.
+fn render_rt(
+    baseline: &Phase,
+    rt: &Phase,
+    who: crate::hardening_rt::Attackers,
+    c: &crate::hardening_rt::Counts,
+) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (b, a) = (
+        stats::summarize(&baseline.senders.latencies_ms),
+        stats::summarize(&rt.senders.latencies_ms),
+    );
+    let pick = |s: Option<stats::Summary>, f: fn(&stats::Summary) -> f64| {
+        s.map_or("n/a (no answer)".to_string(), |s| fmt_ms(f(&s)))
+    };
+    let met = |ok: bool| if ok { "yes" } else { "**no**" }.to_string();
+    let failed = rt.senders.failed();
+    let rows = vec![
+        vec![
+            "senders: p50".into(),
+            pick(b, |s| s.median),
+            pick(a, |s| s.median),
+            "—".into(),
+            "—".into(),
+        ],
+        vec![
+            "senders: p99".into(),
+            pick(b, |s| s.p99),
+            pick(a, |s| s.p99),
+            format!("< {TARGET_P99_MS} ms"),
+            met(a.is_some_and(|a| a.p99 < TARGET_P99_MS)),
+        ],
+        vec![
+            "senders: max".into(),
+            pick(b, |s| s.max),
+            pick(a, |s| s.max),
+            "—".into(),
+            "—".into(),
+        ],
+        vec![
+            "senders: failed sends".into(),
+            baseline.senders.failed().to_string(),
+            failed.to_string(),
+            "0".into(),
+            met(failed == 0),
+        ],
+        vec![
+            "server CPU (all threads)".into(),
+            format!("{:.0} ms/s", baseline.server_cpu_ms / baseline.seconds),
+            format!("{:.0} ms/s", rt.server_cpu_ms / rt.seconds),
+            "—".into(),
+            "—".into(),
+        ],
+    ];
+    let mut md = String::from(
+        "
+### Realtime attackers (review part 3: R1, R3, R4)
+
+",
+    );
+    md.push_str(&md_table(
+        &[
+            "figure",
+            "baseline (no attackers)",
+            "under realtime attack",
+            "target",
+            "met",
+        ],
+        &rows,
+    ));
+    md.push_str(&format!(
+        "\nWhat the attackers got, over the phase:\n\n\
+         - {} session floods (a new client id with every command): {} sockets, {} sessions opened, {} refused \
+         (16 per socket: `TOO_MANY_SESSIONS`, then the socket is closed after 50 refusals in a row).\n\
+         - {} silent sockets (no session, an `echo` every 0.5 s): {} sockets opened, {} closed by the server \
+         (login timeout).\n\
+         - {} unread bombers (a victim with {} conversations of one 5 KB message, logging in again and again on one socket): \
+         {} login attempts, {} refused (`TOO_MANY_LOGINS`), {} conversations received in `unread` notifications.\n\
+         - WebSocket upgrades refused (budget): {}.\n",
+        who.session_floods,
+        c.flood_sockets.load(Relaxed),
+        c.sessions_opened.load(Relaxed),
+        c.sessions_refused.load(Relaxed),
+        who.silent,
+        c.silent_sockets.load(Relaxed),
+        c.silent_closed.load(Relaxed),
+        who.bombers,
+        crate::hardening_rt::BOMB_CONVERSATIONS,
+        c.bomb_logins.load(Relaxed),
+        c.bomb_refused.load(Relaxed),
+        c.bomb_conversations.load(Relaxed),
+        c.upgrades_refused.load(Relaxed),
+    ));
+    md
 }
 
 fn object_id(v: Value) -> Result<String, String> {

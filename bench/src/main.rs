@@ -5,6 +5,7 @@
 mod coldstart;
 mod emulator;
 mod hardening;
+mod hardening_rt;
 mod instances;
 mod loadgen;
 mod ours;

@@ -409,6 +409,8 @@ pub struct RealtimeConfig {
     pub max_sockets: Option<usize>,
     /// WebSockets one client address may hold (0: no limit; behind a proxy every socket has its address).
     pub max_sockets_per_address: usize,
+    /// Logins per minute one client id may make on an instance, after a burst of 30 (0: no limit).
+    pub logins_per_minute: u32,
     /// Web pages (`Origin`s, e.g. `https://app.example.com`) whose browsers may open the WebSocket; empty: any.
     /// Native SDKs send no `Origin` and are never refused (LeanCloud's "Web security domains").
     pub allowed_origins: Vec<String>,
@@ -471,6 +473,7 @@ impl Default for RealtimeConfig {
             login_timeout: Duration::from_secs(10),
             max_sockets: None,
             max_sockets_per_address: 0,
+            logins_per_minute: 60,
             allowed_origins: Vec::new(),
             private_conversations: false,
             max_frame_bytes: 64 * 1024,

@@ -72,6 +72,9 @@ struct Args {
     /// a proxy or load balancer every socket comes from its address.
     #[arg(long, default_value_t = 0)]
     realtime_max_sockets_per_address: usize,
+    /// Logins per minute one client id may make on an instance, after a burst of 30 (0: no limit).
+    #[arg(long, default_value_t = 60)]
+    realtime_logins_per_minute: u32,
     /// Web pages whose browsers may open the WebSocket, comma-separated (`https://app.example.com`); default:
     /// any. Native SDKs send no `Origin` and are always let in.
     #[arg(long, value_delimiter = ',')]
@@ -226,6 +229,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             login_timeout: std::time::Duration::from_secs(args.realtime_login_timeout_secs.max(1)),
             max_sockets: args.realtime_max_sockets,
             max_sockets_per_address: args.realtime_max_sockets_per_address,
+            logins_per_minute: args.realtime_logins_per_minute,
             allowed_origins: args.realtime_allowed_origins,
             private_conversations: args.realtime_private_conversations,
             patches: leancloud_server::config::PatchPolicy {

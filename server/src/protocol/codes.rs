@@ -86,6 +86,8 @@ pub enum Reason {
     TooManyCommands,
     /// Over the sessions one connection, or one client id, may hold (`protocol::limits`).
     TooManySessions,
+    /// A client id logging in faster than its login rate allows.
+    TooManyLogins,
     /// The server is too busy to run a blocking hook in time: retry later (the message was not stored).
     Overloaded,
     AppNotAvailable,
@@ -127,7 +129,9 @@ impl Reason {
             | Reason::UnsupportedCommand
             | Reason::EmptyMessage => INTERNAL,
             Reason::MessageTooLarge => ENTITY_TOO_LARGE,
-            Reason::TooManyCommands | Reason::TooManySessions => TOO_MANY_REQUESTS,
+            Reason::TooManyCommands | Reason::TooManySessions | Reason::TooManyLogins => {
+                TOO_MANY_REQUESTS
+            }
             Reason::Overloaded => SERVICE_UNAVAILABLE,
             Reason::AppNotAvailable => APP_NOT_AVAILABLE,
             Reason::SignatureFailed => SIGNATURE_FAILED,
@@ -170,6 +174,7 @@ impl Reason {
             Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Reason::TooManyCommands => "TOO_MANY_COMMANDS",
             Reason::TooManySessions => "TOO_MANY_SESSIONS",
+            Reason::TooManyLogins => "TOO_MANY_LOGINS",
             Reason::Overloaded => "SERVER_OVERLOADED",
             Reason::AppNotAvailable => "APP_NOT_AVAILABLE",
             Reason::SignatureFailed => "SIGNATURE_FAILED",

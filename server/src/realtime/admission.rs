@@ -1,6 +1,6 @@
-//! Admission of WebSockets: they have a budget of their own under the server's connection cap, so sockets
-//! (which live for hours) can never take the slots REST, the console and `/v1/route` need; optionally at most
-//! so many per client address.
+//! Admission of WebSockets and logins: sockets have a budget of their own under the server's connection cap, so
+//! sockets (which live for hours) can never take the slots REST, the console and `/v1/route` need, optionally at
+//! most so many per client address; and each client id logs in at a bounded rate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -137,5 +137,77 @@ mod tests {
         let _one = budget.admit(Some(a)).unwrap();
         let _two = budget.admit(Some(a)).unwrap();
         assert_eq!(budget.admit(Some(a)).unwrap_err(), Refused::Full { max: 2 });
+    }
+}
+
+/// Logins per client id on this instance: a token bucket per id ([`LOGIN_BURST`] at once, then `per_minute`).
+/// The SDK logs in once per connection and reconnects with a backoff; a client logging in again and again
+/// (each login reads its unread conversations and sends them) is refused until its bucket refills.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    per_second: f64,
+    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+}
+
+/// Logins a client id may make at once before the rate applies.
+pub const LOGIN_BURST: f64 = 30.0;
+/// Ids remembered before the full (idle) buckets are forgotten.
+const MAX_REMEMBERED: usize = 100_000;
+
+impl LoginThrottle {
+    /// `per_minute` 0: no limit.
+    pub fn new(per_minute: u32) -> LoginThrottle {
+        LoginThrottle {
+            per_second: f64::from(per_minute) / 60.0,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one login of `client`, or answers how long until the next one is allowed.
+    pub fn take(&self, client: &str) -> Result<(), std::time::Duration> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_REMEMBERED && !buckets.contains_key(client) {
+            let full_after = LOGIN_BURST / self.per_second;
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * self.per_second < LOGIN_BURST
+                    && now.duration_since(*at).as_secs_f64() < full_after
+            });
+        }
+        let (tokens, at) = buckets
+            .entry(client.to_string())
+            .or_insert((LOGIN_BURST, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(LOGIN_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(std::time::Duration::from_secs_f64(
+                (1.0 - *tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+
+    #[test]
+    fn a_client_id_logs_in_its_burst_at_once_then_at_the_rate_and_others_are_not_affected() {
+        let throttle = LoginThrottle::new(60);
+        for _ in 0..30 {
+            assert_eq!(Ok(()), throttle.take("bombed"));
+        }
+        let wait = throttle.take("bombed").unwrap_err();
+        assert!(wait <= std::time::Duration::from_secs(1), "{wait:?}");
+        assert_eq!(Ok(()), throttle.take("someone else"));
+        let off = LoginThrottle::new(0);
+        assert!((0..100).all(|_| off.take("x").is_ok()));
     }
 }

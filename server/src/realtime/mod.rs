@@ -37,6 +37,8 @@ pub struct Realtime {
     pub seen_signatures: signature::SeenSignatures,
     /// The WebSockets' own share of the connection cap.
     pub sockets: admission::SocketBudget,
+    /// Logins per client id.
+    pub logins: admission::LoginThrottle,
 }
 
 type HmacSha1 = hmac::Hmac<sha1::Sha1>;
@@ -67,6 +69,7 @@ impl Realtime {
                 config.max_sockets.unwrap_or(usize::MAX),
                 config.max_sockets_per_address,
             ),
+            logins: admission::LoginThrottle::new(config.logins_per_minute),
             config,
         }
     }

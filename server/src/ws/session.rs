@@ -102,6 +102,17 @@ impl Conn {
             ));
             return;
         }
+        if let Err(wait) = self.realtime().logins.take(&peer) {
+            self.out.push(refusal(
+                &req,
+                Reason::TooManyLogins,
+                Some(format!(
+                    "this client id logs in too often: retry in {} s",
+                    wait.as_secs().max(1)
+                )),
+            ));
+            return;
+        }
         match sm.st.as_deref() {
             Some(st) if self.realtime().token_valid(st, &peer) => {}
             Some(_) => {

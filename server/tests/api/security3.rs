@@ -327,7 +327,7 @@ fn error_of(reply: &GenericCommand) -> (i32, String) {
 /// R3: one WebSocket opened 300 sessions (300 client ids) in 0.2 s, each accepted, each a login's work.
 #[tokio::test]
 async fn r3_a_connection_holds_sixteen_sessions_and_a_client_id_sixty_four() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_with(|c| c.realtime.logins_per_minute = 0).await;
     let mut ws = connect(&app, "lc.protobuf2.3").await;
     for i in 0..16 {
         let reply = ws.request(open_as(&format!("c{i}"))).await;
@@ -723,4 +723,29 @@ async fn l_g_private_conversations_are_listed_only_to_their_members() {
         .expect("ack");
     assert_eq!(None, ack.code);
     assert_eq!(vec!["hi bob".to_string()], bob.texts(1).await);
+}
+
+/// The unread bomb of the hardening bench: a client id that logs in again and again (each login reads and sends
+/// its unread conversations) is refused after its burst, at once and cheaply, until its bucket refills.
+#[tokio::test]
+async fn a_client_id_logging_in_again_and_again_is_refused_after_its_burst() {
+    let app = spawn_app().await;
+    let mut ws = connect(&app, "lc.protobuf2.3").await;
+    for _ in 0..30 {
+        let reply = ws.request(open_as("again")).await;
+        assert_eq!(Some(OpType::Opened), reply.operation(), "{reply:?}");
+    }
+    let refused = ws.request(open_as("again")).await;
+    assert_eq!((429, "TOO_MANY_LOGINS".to_string()), error_of(&refused));
+    assert!(
+        refused
+            .error_message
+            .unwrap()
+            .detail
+            .unwrap()
+            .contains("retry in"),
+        "says when"
+    );
+    let other = ws.request(open_as("someone-else")).await;
+    assert_eq!(Some(OpType::Opened), other.operation(), "{other:?}");
 }
