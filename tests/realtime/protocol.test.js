@@ -139,7 +139,18 @@ test('garbage frames get an error or a close, never a crash', async () => {
   assert.ok(a.id, 'and still logs clients in');
 });
 
-test('an idle connection is closed after --realtime-idle-timeout-secs; echo keeps one open', async () => {
+// `session/open` as a binary frame: cmd session (0), op open (1), appId, peerId, i 127.
+const openFrame = peer => {
+  const app = Buffer.from(h.APP_ID);
+  const id = Buffer.from(peer);
+  return Buffer.concat([
+    Buffer.from([0x08, 0x00, 0x10, 0x01, 0x1a, app.length]), app,
+    Buffer.from([0x22, id.length]), id,
+    Buffer.from([0x28, 0x7f]),
+  ]);
+};
+
+test('an idle connection is closed after --realtime-idle-timeout-secs; echo keeps one with a session open', async () => {
   const idle = await h.startServer({ idleTimeoutSecs: 2 });
   const open = protocol =>
     new Promise((resolve, reject) => {
@@ -156,6 +167,8 @@ test('an idle connection is closed after --realtime-idle-timeout-secs; echo keep
   quiet.on('error', () => {});
   busy.on('error', () => {});
   const busyFrames = collect(busy);
+  // Only a connection with a session counts its frames as activity (review part 3, R4).
+  busy.send(openFrame('busy-echoer'));
   let i = 0;
   const timer = setInterval(() => {
     i += 1;
@@ -166,7 +179,7 @@ test('an idle connection is closed after --realtime-idle-timeout-secs; echo keep
     assert.ok(closedAt.quiet >= 1500, `closed after ${closedAt.quiet} ms, not before the 2 s timeout`);
     await h.sleep(Math.max(0, 4000 - (Date.now() - started)));
     assert.equal(closedAt.busy, undefined, 'the socket sending echo every 0.5 s stays open');
-    assert.ok(busyFrames.length >= 4, `echoes answered: ${busyFrames.length}`);
+    assert.ok(busyFrames.length >= 5, `opened, and echoes answered: ${busyFrames.length}`);
   } finally {
     clearInterval(timer);
     quiet.terminate();
