@@ -102,17 +102,6 @@ impl Conn {
             ));
             return;
         }
-        if let Err(wait) = self.realtime().logins.take(&peer) {
-            self.out.push(refusal(
-                &req,
-                Reason::TooManyLogins,
-                Some(format!(
-                    "this client id logs in too often: retry in {} s",
-                    wait.as_secs().max(1)
-                )),
-            ));
-            return;
-        }
         match sm.st.as_deref() {
             Some(st) if self.realtime().token_valid(st, &peer) => {}
             Some(_) => {
@@ -132,6 +121,19 @@ impl Conn {
                     return;
                 }
             }
+        }
+        // Counted only once the login is authenticated: a caller without the client's signature or token
+        // cannot use up its logins.
+        if let Err(wait) = self.realtime().logins.take(&peer) {
+            self.out.push(refusal(
+                &req,
+                Reason::TooManyLogins,
+                Some(format!(
+                    "this client id logs in too often: retry in {} s",
+                    wait.as_secs().max(1)
+                )),
+            ));
+            return;
         }
         let peer: Arc<str> = Arc::from(peer.as_str());
         let tag = sm

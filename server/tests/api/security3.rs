@@ -749,3 +749,19 @@ async fn a_client_id_logging_in_again_and_again_is_refused_after_its_burst() {
     let other = ws.request(open_as("someone-else")).await;
     assert_eq!(Some(OpType::Opened), other.operation(), "{other:?}");
 }
+
+/// The login limit counts only authenticated logins: with signatures required, someone without the client's
+/// signature used to use up its 30 logins by sending unsigned ones, and the client's own signed login was then
+/// refused as too frequent.
+#[tokio::test]
+async fn failed_logins_do_not_use_up_a_client_ids_login_limit() {
+    let app = crate::helpers::spawn_with(|c| c.realtime.require_signatures = true).await;
+    let mut mallory = connect(&app, "lc.protobuf2.3").await;
+    for _ in 0..40 {
+        let refused = mallory.request(open_as("victim")).await;
+        assert_eq!((4102, "SIGNATURE_FAILED".to_string()), error_of(&refused));
+    }
+    let mut victim = connect(&app, "lc.protobuf2.3").await;
+    let opened = victim.request(crate::realtime::signed_open("victim")).await;
+    assert_eq!(Some(OpType::Opened), opened.operation(), "{opened:?}");
+}
