@@ -171,10 +171,9 @@ impl LoginThrottle {
         let now = std::time::Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_REMEMBERED && !buckets.contains_key(client) {
-            let full_after = LOGIN_BURST / self.per_second;
+            // A bucket that has refilled is the same as none.
             buckets.retain(|_, (tokens, at)| {
                 *tokens + now.duration_since(*at).as_secs_f64() * self.per_second < LOGIN_BURST
-                    && now.duration_since(*at).as_secs_f64() < full_after
             });
         }
         let (tokens, at) = buckets
