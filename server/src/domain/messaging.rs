@@ -255,12 +255,10 @@ async fn target_kind(
     }
     let now = chrono::Utc::now().timestamp_millis();
     let live = temp_convs::live(&svc.db, vec![cid.to_string()], now).await?;
-    Ok(live.into_iter().next().map(|t| objects::ConversationKind {
-        system: false,
-        transient: false,
-        members: t.members,
-        muted: Vec::new(),
-    }))
+    Ok(live
+        .into_iter()
+        .next()
+        .map(|t| objects::ConversationKind::temporary(t.members)))
 }
 
 fn after_send(

@@ -66,12 +66,7 @@ pub async fn store(pg: &Pg, msg: NewMessage, member: bool) -> StoreResult<Stored
             let now = chrono::Utc::now().timestamp_millis();
             crate::store::temp_convs::postgres::live_members(&client, &msg.conv_id, now)
                 .await?
-                .map(|members| ConversationKind {
-                    system: false,
-                    transient: false,
-                    members,
-                    muted: Vec::new(),
-                })
+                .map(ConversationKind::temporary)
         } else {
             conversation_in(&client, &msg.conv_id, false).await?
         };

@@ -45,7 +45,7 @@ pub async fn store(db: &SqliteDb, msg: NewMessage, member: bool) -> StoreResult<
         let ts = clock.next_timestamp();
         let kind = if is_temp(&msg.conv_id) {
             crate::store::temp_convs::sqlite::live_members(conn, &msg.conv_id, ts)?
-                .map(|members| ConversationKind { system: false, transient: false, members, muted: Vec::new() })
+                .map(ConversationKind::temporary)
         } else {
             conversation_kind(conn, &msg.conv_id)?
         };

@@ -643,6 +643,17 @@ pub struct ConversationKind {
 }
 
 impl ConversationKind {
+    /// A live temporary conversation of `members`: never a system conversation or a chat room, and no one
+    /// has muted it.
+    pub fn temporary(members: Vec<String>) -> ConversationKind {
+        ConversationKind {
+            system: false,
+            transient: false,
+            members,
+            muted: Vec::new(),
+        }
+    }
+
     /// From a conversation's fields: `sys` and `tr` count only when `true` (a stored `"true"` or `1` is not).
     pub(crate) fn from_data(data: &Map<String, Value>) -> ConversationKind {
         ConversationKind {
