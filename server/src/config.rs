@@ -504,37 +504,6 @@ pub struct HooksConfig {
     pub refresh: Duration,
 }
 
-/// Whether the hooks may be called at `url`: every call carries the master key, so only over TLS, or in
-/// plain HTTP to a loopback or private address (the engine beside the server); `allow_http` lifts that for
-/// a network the operator trusts. `Err` says why not, without the URL's credentials.
-pub fn hooks_url_allowed(url: &str, allow_http: bool) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("--hooks-url is not a URL ({e})"))?;
-    match parsed.scheme() {
-        "https" => return Ok(()),
-        "http" if allow_http => return Ok(()),
-        "http" => {}
-        other => return Err(format!("--hooks-url must be http or https, not {other}")),
-    }
-    let private = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
-        }
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if private {
-        Ok(())
-    } else {
-        Err(format!(
-            "--hooks-url {}://{}/ is plain HTTP to a public or named host, and every hook call carries the \
-             master key: use https, a loopback or private address, or --hooks-allow-http on a trusted network",
-            parsed.scheme(),
-            parsed.host_str().unwrap_or("")
-        ))
-    }
-}
-
 impl std::fmt::Debug for HooksConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HooksConfig")
@@ -574,37 +543,4 @@ pub fn describe_postgres(config: &tokio_postgres::Config) -> String {
         .unwrap_or_default();
     let port = config.get_ports().first().copied().unwrap_or(5432);
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
-}
-
-#[cfg(test)]
-mod hooks_url_tests {
-    use super::hooks_url_allowed;
-
-    /// Review part 3, L-a: a mistyped or public plain-HTTP hooks URL leaked the master key on the first call.
-    #[test]
-    fn l_a_plain_http_hooks_go_only_to_loopback_or_private_addresses() {
-        for ok in [
-            "https://engine.example.com",
-            "http://127.0.0.1:3000",
-            "http://localhost:3000",
-            "http://10.1.2.3",
-            "http://192.168.0.9:8080/",
-            "http://[::1]:3000",
-            "http://[fd00::5]:3000",
-        ] {
-            assert_eq!(Ok(()), hooks_url_allowed(ok, false), "{ok}");
-        }
-        for refused in [
-            "http://engine.example.com",
-            "http://8.8.8.8",
-            "http://engine:3000",
-        ] {
-            let why = hooks_url_allowed(refused, false).unwrap_err();
-            assert!(why.contains("--hooks-allow-http"), "{why}");
-        }
-        assert_eq!(Ok(()), hooks_url_allowed("http://engine:3000", true));
-        let why = hooks_url_allowed("http://user:secret@example.com/", false).unwrap_err();
-        assert!(!why.contains("secret"), "{why}");
-        assert!(hooks_url_allowed("ftp://x", true).is_err());
-    }
 }

@@ -285,7 +285,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     }
     if let Some(url) = &config.hooks.url {
-        if let Err(why) = leancloud_server::config::hooks_url_allowed(url, args.hooks_allow_http) {
+        if let Err(why) = leancloud_server::hooks::url_allowed(url, args.hooks_allow_http) {
             eprintln!("leancloud-server: {why}");
             std::process::exit(2);
         }

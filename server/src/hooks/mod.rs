@@ -17,6 +17,37 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::config::HooksConfig;
 use crate::protocol::Hook;
 
+/// Whether the hooks may be called at `url`: every call carries the master key, so only over TLS, or in
+/// plain HTTP to a loopback or private address (the engine beside the server); `allow_http` lifts that for
+/// a network the operator trusts. `Err` says why not, without the URL's credentials.
+pub fn url_allowed(url: &str, allow_http: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("--hooks-url is not a URL ({e})"))?;
+    match parsed.scheme() {
+        "https" => return Ok(()),
+        "http" if allow_http => return Ok(()),
+        "http" => {}
+        other => return Err(format!("--hooks-url must be http or https, not {other}")),
+    }
+    let private = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if private {
+        Ok(())
+    } else {
+        Err(format!(
+            "--hooks-url {}://{}/ is plain HTTP to a public or named host, and every hook call carries the \
+             master key: use https, a loopback or private address, or --hooks-allow-http on a trusted network",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("")
+        ))
+    }
+}
+
 /// The largest answer read from the app's engine: a broken or hostile engine cannot stream more into
 /// the server (review part 3, L-b). Hook answers are small objects.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -474,5 +505,38 @@ impl Hooks {
             _ => serde_json::json!({"initBy": init_by, "convId": conv_id, "members": members}),
         };
         self.after(hook, params, None);
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::url_allowed;
+
+    /// Review part 3, L-a: a mistyped or public plain-HTTP hooks URL leaked the master key on the first call.
+    #[test]
+    fn l_a_plain_http_hooks_go_only_to_loopback_or_private_addresses() {
+        for ok in [
+            "https://engine.example.com",
+            "http://127.0.0.1:3000",
+            "http://localhost:3000",
+            "http://10.1.2.3",
+            "http://192.168.0.9:8080/",
+            "http://[::1]:3000",
+            "http://[fd00::5]:3000",
+        ] {
+            assert_eq!(Ok(()), url_allowed(ok, false), "{ok}");
+        }
+        for refused in [
+            "http://engine.example.com",
+            "http://8.8.8.8",
+            "http://engine:3000",
+        ] {
+            let why = url_allowed(refused, false).unwrap_err();
+            assert!(why.contains("--hooks-allow-http"), "{why}");
+        }
+        assert_eq!(Ok(()), url_allowed("http://engine:3000", true));
+        let why = url_allowed("http://user:secret@example.com/", false).unwrap_err();
+        assert!(!why.contains("secret"), "{why}");
+        assert!(url_allowed("ftp://x", true).is_err());
     }
 }
