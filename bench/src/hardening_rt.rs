@@ -96,6 +96,18 @@ pub async fn prepare_bombs(rest: &mut Rest, victims: usize) -> Result<(), String
     Ok(())
 }
 
+/// A new socket to `addr`; a refused one is counted, and the attacker pauses 50 ms before trying again.
+async fn open_counted(addr: SocketAddr, counts: &Counts) -> Option<Ws> {
+    match open(addr).await {
+        Ok(ws) => Some(ws),
+        Err(_) => {
+            counts.upgrades_refused.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
 /// Runs the attackers against `addr` until `until`.
 pub async fn run(
     addr: SocketAddr,
@@ -110,9 +122,7 @@ pub async fn run(
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < until {
-                let Ok(mut ws) = open(addr).await else {
-                    counts.upgrades_refused.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                let Some(mut ws) = open_counted(addr, &counts).await else {
                     continue;
                 };
                 counts.flood_sockets.fetch_add(1, Ordering::Relaxed);
@@ -144,9 +154,7 @@ pub async fn run(
         let counts = counts.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < until {
-                let Ok(mut ws) = open(addr).await else {
-                    counts.upgrades_refused.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                let Some(mut ws) = open_counted(addr, &counts).await else {
                     continue;
                 };
                 counts.silent_sockets.fetch_add(1, Ordering::Relaxed);
@@ -173,9 +181,7 @@ pub async fn run(
             // One socket, logging in as the victim again and again (each login that goes through reads and sends
             // the victim's unread conversations); a closed socket is replaced.
             while Instant::now() < until {
-                let Ok(mut ws) = open(addr).await else {
-                    counts.upgrades_refused.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                let Some(mut ws) = open_counted(addr, &counts).await else {
                     continue;
                 };
                 'socket: while Instant::now() < until {
