@@ -19,7 +19,7 @@ use crate::realtime::hub::Outbound;
 use crate::realtime::proto::{CommandType, GenericCommand, OpType, SessionCommand};
 use crate::realtime::pushes::stored_push;
 use crate::state::AppState;
-use crate::store::messages::MessageKind;
+use crate::store::messages::{MessageKind, NewMessage};
 
 /// Consecutive refused commands (malformed, over the rate) before the connection is closed.
 const MAX_STRIKES: u32 = 50;
@@ -62,6 +62,8 @@ pub(super) struct Session {
     /// The newest broadcast handed to this session (so one is never given twice).
     pub(super) broadcast_cursor: i64,
     pub(super) tag: Option<String>,
+    /// The session's will message (`{will: true}`), sent if the connection ends without a `session/close`.
+    pub(super) will: Option<NewMessage>,
 }
 
 /// Why the loop ends; sent as the close frame's reason.
@@ -92,19 +94,7 @@ pub(super) async fn run(
     peer: Option<SocketAddr>,
 ) {
     let realtime = state.svc.presence.clone();
-    let (tx, mut rx) = mpsc::channel(realtime.config.queue_len.max(1));
-    let mut conn = Conn {
-        id: realtime.hub.next_conn_id(),
-        bucket: Bucket::new(realtime.config.commands_per_second),
-        state,
-        proto,
-        sessions: HashMap::new(),
-        tx,
-        overflow: Arc::new(Notify::new()),
-        strikes: 0,
-        out: Vec::new(),
-        ip: peer.map(|p| p.ip().to_string()),
-    };
+    let (mut conn, mut rx) = Conn::new(state, proto, peer);
     tracing::debug!(
         conn = conn.id,
         ?peer,
@@ -176,6 +166,9 @@ pub(super) async fn run(
             _ = overflow.notified() => break Some(Closing { code: 1008, reason: "slow consumer: too many undelivered frames" }),
         }
     };
+    // A connection that ends while its sessions are open (the client vanished, went silent, or stopped reading)
+    // sends their will messages; one the server ends for shutdown does not: its client reconnects elsewhere.
+    let vanished = !matches!(closing, Some(Closing { code: 1001, .. }));
     if let Some(Closing { code, reason }) = closing {
         tracing::info!(conn = conn.id, code, reason, "realtime: closing connection");
         // Bounded: a client that does not read gets at most a second to take the close frame.
@@ -192,7 +185,7 @@ pub(super) async fn run(
         })
         .await;
     }
-    conn.close_all().await;
+    conn.close_all(vanished).await;
     // The connection counts as open until here, where its drain signal is dropped.
     drop(drain);
 }
@@ -205,6 +198,29 @@ async fn drained(drain: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 impl Conn {
+    /// A connection's state, and the receiving end of its queue (what the hub hands over for its sessions).
+    pub(super) fn new(
+        state: AppState,
+        proto: Subprotocol,
+        peer: Option<SocketAddr>,
+    ) -> (Conn, mpsc::Receiver<Outbound>) {
+        let realtime = state.svc.presence.clone();
+        let (tx, rx) = mpsc::channel(realtime.config.queue_len.max(1));
+        let conn = Conn {
+            id: realtime.hub.next_conn_id(),
+            bucket: Bucket::new(realtime.config.commands_per_second),
+            state,
+            proto,
+            sessions: HashMap::new(),
+            tx,
+            overflow: Arc::new(Notify::new()),
+            strikes: 0,
+            out: Vec::new(),
+            ip: peer.map(|p| p.ip().to_string()),
+        };
+        (conn, rx)
+    }
+
     pub(super) fn realtime(&self) -> &crate::realtime::Realtime {
         &self.state.svc.presence
     }
@@ -226,7 +242,7 @@ impl Conn {
     }
 
     /// Something the hub handed over for one of this connection's sessions.
-    fn outbound(&mut self, item: Outbound) {
+    pub(super) fn outbound(&mut self, item: Outbound) {
         match item {
             Outbound::Message { peer, msg } => {
                 let Some(session) = self.sessions.get_mut(&peer) else {
@@ -262,7 +278,7 @@ impl Conn {
         }
     }
 
-    async fn frame(&mut self, payload: &[u8], text: bool) {
+    pub(super) async fn frame(&mut self, payload: &[u8], text: bool) {
         if !self.bucket.take() {
             self.strikes += 1;
             let req = GenericCommand::default();

@@ -96,6 +96,10 @@ impl Conn {
         if !is_temp(&msg.conv_id) && !self.may_speak(&req, &msg.conv_id, &peer).await {
             return;
         }
+        if dm.will == Some(true) {
+            self.keep_will(&req, &peer, msg);
+            return;
+        }
         let ip = self.ip.clone();
         match messaging::send(&self.state.svc, msg, Origin::Client, ip).await {
             Ok(stored) => {
@@ -135,6 +139,24 @@ impl Conn {
             Err(SendError::Limited(_)) => self.out.push(refusal(&req, Reason::Internal, None)),
             Err(SendError::Store(e)) => self.out.push(store_error(&req, e)),
         }
+    }
+
+    /// A will message (`{will: true}`): kept for the session, not delivered; sent to the conversation only if the
+    /// connection ends without this session's `session/close` (`Conn::close_all`). A session keeps one will: a
+    /// newer one replaces it. The ack carries the id and time it is kept under (sent, it is stored under its own).
+    fn keep_will(&mut self, req: &GenericCommand, peer: &str, msg: NewMessage) {
+        let Some(session) = self.sessions.get_mut(peer) else {
+            return;
+        };
+        session.will = Some(msg);
+        self.out.push(GenericCommand {
+            ack_message: Some(AckCommand {
+                uid: Some(crate::store::messages::new_message_id()),
+                t: Some(now_ms()),
+                ..Default::default()
+            }),
+            ..reply_to(req, CommandType::Ack, None)
+        });
     }
 
     /// A client's `ack`: the messages of a conversation from `fromts` to `tots` (or the message `mid`)

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::connection::{Conn, Session};
 use super::replies::{now_ms, refusal, reply_to};
+use crate::domain::messaging::{self, Origin};
 use crate::domain::patches;
 use crate::hooks::close_code;
 use crate::protocol::limits::{
@@ -172,6 +173,7 @@ impl Conn {
             Session {
                 broadcast_cursor: 0,
                 tag: sm.tag.clone(),
+                will: None,
             },
         );
         self.state.svc.hooks.after(
@@ -327,11 +329,20 @@ impl Conn {
         }
     }
 
-    pub(super) async fn close_all(&mut self) {
+    /// Ends every session of a connection that is closing; with `send_wills`, each one's will message goes to its
+    /// conversation as an ordinary message of that client (stored, delivered, pushed to the offline).
+    pub(super) async fn close_all(&mut self, send_wills: bool) {
         let peers: Vec<Arc<str>> = self.sessions.keys().cloned().collect();
         for peer in peers {
+            let will = self.sessions.get_mut(&peer).and_then(|s| s.will.take());
             self.end_session(&peer, close_code::DISCONNECT, "disconnected")
                 .await;
+            if let (Some(will), true) = (will, send_wills) {
+                let (conv, ip) = (will.conv_id.clone(), self.ip.clone());
+                if let Err(e) = messaging::send(&self.state.svc, will, Origin::Client, ip).await {
+                    tracing::warn!(conv = %conv, peer = %peer, error = ?e, "realtime: a will message was not sent");
+                }
+            }
         }
     }
 

@@ -548,6 +548,67 @@ async fn client_sends_are_acked_stored_and_reach_the_others_but_no_session_of_th
     assert_eq!(vec!["one"], b.drain_texts().await);
 }
 
+fn will(cid: &str, text: &str) -> GenericCommand {
+    let mut cmd = direct(cid, text);
+    if let Some(dm) = cmd.direct_message.as_mut() {
+        dm.will = Some(true);
+    }
+    cmd
+}
+
+/// Found by the fuzz target `realtime_connection`: a `{will: true}` send was delivered at once, like any other.
+#[tokio::test]
+async fn a_will_message_reaches_the_others_only_when_its_senders_connection_vanishes() {
+    let app = spawn_app().await;
+    let conv = app.conversation(json!({"m": ["A", "B"], "c": "A"})).await;
+    let mut b = connect(&app, "lc.protobuf2.3").await;
+    b.login("B").await;
+
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    for text in ["first will", "A's will"] {
+        let ack = a.request(will(&conv, text)).await.ack_message.expect("ack");
+        assert_eq!(None, ack.code, "{ack:?}");
+        assert_eq!(Some(22), ack.uid.as_ref().map(String::len), "{ack:?}");
+        assert!(ack.t.is_some_and(|t| t > 0), "{ack:?}");
+    }
+    assert_eq!(
+        Vec::<String>::new(),
+        b.drain_texts().await,
+        "kept, not delivered"
+    );
+    assert!(
+        app.server.inspect().messages(&conv).is_empty(),
+        "nor stored"
+    );
+    // The socket is gone without a `session/close`: the newest will is sent, once.
+    drop(a);
+    assert_eq!(vec!["A's will"], b.texts(1).await);
+    let stored = app.server.inspect().messages(&conv);
+    assert_eq!(
+        vec![("A", "A's will")],
+        stored
+            .iter()
+            .map(|m| (m.from.as_str(), m.data.as_str()))
+            .collect::<Vec<_>>()
+    );
+
+    // A session closed by its client takes its will with it.
+    let mut a = connect(&app, "lc.protobuf2.3").await;
+    a.login("A").await;
+    a.request(will(&conv, "never sent")).await;
+    let closed = a
+        .request(GenericCommand {
+            peer_id: Some("A".into()),
+            ..GenericCommand::new(CommandType::Session, Some(OpType::Close))
+        })
+        .await;
+    assert_eq!(Some(OpType::Closed), closed.operation(), "{closed:?}");
+    drop(a);
+    assert_eq!(Vec::<String>::new(), b.drain_texts().await);
+    assert_eq!(1, app.server.inspect().messages(&conv).len());
+}
+
 #[tokio::test]
 async fn an_offline_member_gets_its_unread_count_then_the_messages_through_logs() {
     let app = spawn_app().await;
