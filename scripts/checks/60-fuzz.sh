@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# The cargo-fuzz targets in fuzz/ (fuzz/README.md): build them once with nightly, then run each for
-# FUZZ_SECONDS (default 30) from its committed corpus, on a scratch copy so the run never changes the repo.
-# A crash, a panic, a timeout (-timeout=5: a hang) or an out-of-memory fails the check; the input is left in
+# The cargo-fuzz targets in fuzz/ (fuzz/README.md): build them once with nightly, then run each from its
+# committed corpus, on a scratch copy so the run never changes the repo. A crash, a panic, a timeout (-timeout=5:
+# a hang), an out-of-memory, or a target short of its run quota fails the check; the input is left in
 # fuzz/artifacts/<target>/. Prints `fuzz: N targets, M runs, K crashes`.
 #
 # Build flags: `--dev --sanitizer none`. The code under test is safe Rust (`unsafe_code = "forbid"` in the
 # workspace), where AddressSanitizer adds little to the bounds checks that already panic, at the cost of a slower
-# build and slower execs. A cold build is the check's whole cost: it is dominated by compiling the dependency tree
-# (the AWS SDK crates im-functions links) with coverage instrumentation; the `--dev` profile skips LLVM
-# optimisation (the release build also forces one codegen unit per crate) and keeps debug assertions, so integer
-# overflow still panics. Execs are ~7-15x slower than a release build, which is fine for a 30 s regression run from
-# the committed corpus; the long runs in fuzz/README.md use a release build. Measured cold on the shared 2-core
-# machine (load ~6): 24m46s build + 2m20s runs = 27m07s; warm (only project crates changed): ~1.5 min build.
+# build and slower execs. The `dev` profile keeps debug assertions (integer overflow panics) and leaves the
+# dependency tree unoptimised (the AWS SDK crates im-functions links are most of a cold build), but
+# fuzz/Cargo.toml optimises the code each exec runs (the project's crates, serde_json, prost, SQLite, tokio):
+# that is what lets two targets run a million inputs each within this step.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
@@ -37,20 +35,46 @@ if ! nice -n 5 cargo +nightly fuzz build "${flags[@]}" >"$scratch/build.log" 2>&
   exit 1
 fi
 grep -E '^ *Finished' "$scratch/build.log" || true
-targets=0 runs=0 crashes=0
-for target in $(cargo +nightly fuzz list); do
-  targets=$((targets + 1))
+# The state machines and the query pre-filter property run a fixed number of inputs (FUZZ_RUNS, default
+# 1,000,000: review part 3 asks for at least that many in this step); the others FUZZ_SECONDS each. Two run at
+# a time (the machine has two cores); each is cut off at FUZZ_MAX_SECONDS, and one that has not reached its
+# quota by then fails the check.
+quota=${FUZZ_RUNS:-1000000}
+cap=${FUZZ_MAX_SECONDS:-600}
+run_target() {
+  local target=$1 dict=() budget
   mkdir -p "$scratch/$target"
   cp -r "corpus/$target/." "$scratch/$target/" 2>/dev/null || true
-  dict=()
   case $target in
-    realtime_frame | realtime_sessions) ;;  # protobuf bytes, operation bytes: no dictionary
+    realtime_frame | realtime_sessions | realtime_connection) ;;  # protobuf bytes, operation bytes: no dictionary
     *) dict=(-dict=dicts/json.dict) ;;
   esac
-  log="$scratch/$target.log"
-  status=0
+  case $target in
+    realtime_sessions | query_prefilter) budget=(-runs="$quota" -max_total_time="$cap" -max_len=512) ;;
+    realtime_connection) budget=(-max_total_time="$seconds" -max_len=256) ;;
+    *) budget=(-max_total_time="$seconds") ;;
+  esac
+  local status=0
   cargo +nightly fuzz run "${flags[@]}" "$target" "$scratch/$target" -- \
-    -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
+    "${budget[@]}" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" >"$scratch/$target.log" 2>&1 || status=$?
+  echo "$status" >"$scratch/$target.status"
+}
+list=$(cargo +nightly fuzz list)
+running=0
+for target in $list; do
+  run_target "$target" &
+  running=$((running + 1))
+  if [ "$running" -ge 2 ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+done
+wait
+targets=0 runs=0 crashes=0
+for target in $list; do
+  targets=$((targets + 1))
+  log="$scratch/$target.log"
+  status=$(cat "$scratch/$target.status")
   n=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log" | tail -1)
   rate=$(awk '/^stat::average_exec_per_sec:/ {print $2}' "$log" | tail -1)
   runs=$((runs + ${n:-0}))
@@ -59,6 +83,14 @@ for target in $(cargo +nightly fuzz list); do
     echo "fuzz: $target FAILED (exit $status):"
     grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written|timeout after|out-of-memory' "$log" | head -20 || tail -40 "$log"
   else
+    case $target in
+      realtime_sessions | query_prefilter)
+        if [ "${n:-0}" -lt "$quota" ]; then
+          crashes=$((crashes + 1))
+          echo "fuzz: $target reached only ${n:-0} of its $quota runs in ${cap} s (${rate:-?}/s)"
+          continue
+        fi ;;
+    esac
     echo "fuzz: $target ${n:-0} runs (${rate:-?}/s), no crash"
   fi
 done

@@ -246,7 +246,7 @@ async fn store_and_deliver(
 
 /// The conversation a message goes to, as [`messages::check_target`] judges it: a stored conversation, or a
 /// live temporary one (its members; never a system conversation or a chat room).
-async fn target_kind(
+pub(crate) async fn target_kind(
     svc: &Services,
     cid: &str,
 ) -> Result<Option<objects::ConversationKind>, StoreError> {

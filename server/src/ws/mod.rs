@@ -11,6 +11,8 @@ mod admin;
 mod connection;
 mod conversations;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod messages;
 mod replies;
 mod session;

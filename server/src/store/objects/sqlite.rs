@@ -332,6 +332,13 @@ pub struct PrefilterCheck {
 }
 
 #[cfg(feature = "fuzzing")]
+impl std::fmt::Debug for PrefilterCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefilterCheck").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "fuzzing")]
 impl PrefilterCheck {
     /// Creates the database file at `path` (with the server's schema) and fills it.
     pub fn new(path: &std::path::Path) -> Result<PrefilterCheck, String> {
