@@ -466,12 +466,11 @@ async fn serve_connection(
             req.extensions_mut().insert(info.clone());
             let router = router.clone();
             async move {
-                Ok::<_, Infallible>(
-                    router
-                        .oneshot(req.map(axum::body::Body::new))
-                        .await
-                        .into_response(),
-                )
+                let req = match read_small_body(req, limits.header_timeout).await {
+                    Ok(req) => req,
+                    Err(refused) => return Ok::<_, Infallible>(refused),
+                };
+                Ok::<_, Infallible>(router.oneshot(req).await.into_response())
             }
         });
     // The header timeout also bounds an idle kept-alive connection: hyper starts it whenever it waits for a
@@ -496,6 +495,46 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+/// Bodies up to this size are read whole before routing (see [`read_small_body`]).
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// A request that declares a small body (`Content-Length` up to [`SMALL_BODY`]) has it read whole before it is
+/// routed. A handler that answers without reading its body (a `DELETE` with `{}`, as the Python SDK sends every
+/// delete) otherwise leaves hyper with bytes still to come when the body's packet is late, and hyper then closes
+/// the kept-alive connection after the answer: the client's next request on it gets no answer at all
+/// ("Remote end closed connection without response"). Larger and chunked bodies stream as before. Reading waits
+/// at most `wait` (the header timeout); a body that does not arrive is answered 408, one cut short 400.
+async fn read_small_body(
+    req: hyper::Request<hyper::body::Incoming>,
+    wait: Duration,
+) -> Result<Request, Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(body);
+    let Some(length @ 1..=SMALL_BODY) = declared else {
+        return Ok(Request::from_parts(parts, body));
+    };
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, length as usize)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(_)) => Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_JSON,
+            "The request body ended before its Content-Length.",
+        )
+        .into_response()),
+        Err(_) => Err(AppError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            codes::INVALID_JSON,
+            "The request body did not arrive in time.",
+        )
+        .into_response()),
     }
 }
 
