@@ -4,7 +4,8 @@
 //! Master key only (as on LeanCloud). `limit` 1–1000 (default 100); the answer is
 //! `{"results":[…],"cursor":"…"}`, and `cursor` is `null` on the last page. `returnACL=true` adds each
 //! object's `ACL`; `where` filters each page (a page may then hold fewer than `limit`). Files are answered whole,
-//! as in queries. `scan_key` (LeanCloud's order by a field) is not supported: pages are in storage order.
+//! as in queries. Pages are in storage order, or with `scan_key=field` (`-field`: descending) in the order of
+//! that field (`store::objects::scan_key`: objects without it last, ties in storage order).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
@@ -14,7 +15,8 @@ use crate::auth::Access;
 use crate::error::{codes, AppError};
 use crate::routes::{parse_json_param, query_params, truthy};
 use crate::state::AppState;
-use crate::store::objects::{self, validate_class_name};
+use crate::store::objects::scan_key::{scan_by_key, ScanKey};
+use crate::store::objects::{self, validate_class_name, Row};
 use crate::store::query;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -63,6 +65,28 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
     text.strip_prefix("seq:")?.parse().ok()
 }
 
+/// A keyed scan's cursor: its order, and the sort value and position of the last row served.
+fn encode_key_cursor(key: &ScanKey, value: &Value, seq: i64) -> String {
+    hex::encode(format!(
+        "key:{}",
+        json!([key.field, key.descending, value, seq])
+    ))
+}
+
+/// The resume point of a keyed cursor, if it was made for the same order.
+fn decode_key_cursor(cursor: &str, key: &ScanKey) -> Option<(Value, i64)> {
+    let raw = hex::decode(cursor.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let parts: Value = serde_json::from_str(text.strip_prefix("key:")?).ok()?;
+    let [field, descending, value, seq] = parts.as_array()?.as_slice() else {
+        return None;
+    };
+    if field.as_str()? != key.field || descending.as_bool()? != key.descending {
+        return None;
+    }
+    Some((value.clone(), seq.as_i64()?))
+}
+
 /// `GET /1.1/scan/classes/{class}`.
 pub async fn scan(
     State(state): State<AppState>,
@@ -83,18 +107,42 @@ pub async fn scan(
             ))
         }
     };
-    let after = match params.get("cursor").filter(|c| !c.trim().is_empty()) {
-        None => 0,
-        Some(c) => decode_cursor(c)
-            .ok_or_else(|| AppError::bad_request(codes::INTERNAL, "Invalid cursor."))?,
+    let cursor = params.get("cursor").filter(|c| !c.trim().is_empty());
+    let invalid_cursor = || AppError::bad_request(codes::INTERNAL, "Invalid cursor.");
+    let scan_key = match params.get("scan_key").filter(|k| !k.trim().is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            ScanKey::parse(raw).map_err(|e| AppError::bad_request(codes::INVALID_KEY_NAME, e))?,
+        ),
     };
     let with_acl = truthy(params.get("returnACL"));
     let where_ = parse_json_param(params.get("where"))?;
-    let rows = objects::scan(&state.svc.db, class.clone(), after, limit).await?;
-    let last = rows.last().map(|(seq, _)| *seq);
+    // Each row, and the cursor that resumes after the last one.
+    let (rows, next): (Vec<Row>, Option<String>) = match scan_key {
+        None => {
+            let after = match cursor {
+                None => 0,
+                Some(c) => decode_cursor(c).ok_or_else(invalid_cursor)?,
+            };
+            let rows = objects::scan(&state.svc.db, class.clone(), after, limit).await?;
+            let next = rows.last().map(|(seq, _)| encode_cursor(*seq));
+            (rows.into_iter().map(|(_, row)| row).collect(), next)
+        }
+        Some(key) => {
+            let after = match cursor {
+                None => None,
+                Some(c) => Some(decode_key_cursor(c, &key).ok_or_else(invalid_cursor)?),
+            };
+            let rows = scan_by_key(&state.svc.db, class.clone(), key.clone(), after, limit).await?;
+            let next = rows
+                .last()
+                .map(|(value, seq, _)| encode_key_cursor(&key, value, *seq));
+            (rows.into_iter().map(|(_, _, row)| row).collect(), next)
+        }
+    };
     let full = rows.len() as i64 == limit;
     let mut results: Vec<Map<String, Value>> = Vec::with_capacity(rows.len());
-    for (_, row) in rows {
+    for row in rows {
         // `where` filters each page: a page may hold fewer than `limit`, the cursor still moves on.
         if let Some(w) = &where_ {
             if !query::matches(&row.match_view(), w)? {
@@ -107,8 +155,8 @@ pub async fn scan(
     }
     let mut maps: Vec<&mut Map<String, Value>> = results.iter_mut().collect();
     objects::expand_files(&state.svc.db, &mut maps).await?;
-    let cursor = match last {
-        Some(seq) if full => json!(encode_cursor(seq)),
+    let cursor = match next {
+        Some(next) if full => json!(next),
         _ => Value::Null,
     };
     let body = json!({"results": results, "cursor": cursor});
@@ -124,6 +172,19 @@ mod tests {
         assert_eq!(Some(42), decode_cursor(&encode_cursor(42)));
         assert_eq!(None, decode_cursor("zz"));
         assert_eq!(None, decode_cursor(&hex::encode("other:1")));
+    }
+
+    #[test]
+    fn keyed_cursors_round_trip_only_for_their_own_order() {
+        let key = ScanKey::parse("-n").expect("key");
+        let cursor = encode_key_cursor(&key, &json!(7), 42);
+        assert_eq!(Some((json!(7), 42)), decode_key_cursor(&cursor, &key));
+        assert_eq!(
+            None,
+            decode_key_cursor(&cursor, &ScanKey::parse("n").expect("key"))
+        );
+        assert_eq!(None, decode_key_cursor(&encode_cursor(42), &key));
+        assert_eq!(None, decode_cursor(&cursor));
     }
 
     #[test]

@@ -88,6 +88,88 @@ async fn scan_pages_every_object_once_with_a_cursor_and_ends_with_null() {
     assert_eq!(StatusCode::BAD_REQUEST, status, "limit above 1000");
 }
 
+/// Every page of a scan at `path` (with `limit` and `scan_key` already in it): each object's `label`, and the
+/// number of pages.
+async fn scan_labels(app: &TestApp, path: &str) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}&cursor={c}"),
+            None => path.to_string(),
+        };
+        let (status, page) = app.get(&url).await;
+        assert_eq!(StatusCode::OK, status, "{url}: {page}");
+        pages += 1;
+        for obj in page["results"].as_array().expect("results") {
+            seen.push(obj["label"].as_str().expect("label").to_string());
+        }
+        match page["cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return (seen, pages),
+        }
+    }
+}
+
+/// The official Python SDK's `test_scan` (`scan(batch_size=2, scan_key="random")` must come in that order).
+#[tokio::test]
+async fn a_scan_with_scan_key_pages_in_that_fields_order_with_objects_without_it_last() {
+    let app = spawn_app().await;
+    // Stored in this order; `n` repeats (3) and is missing twice.
+    let objects = [
+        ("e", Some(9)),
+        ("a", Some(3)),
+        ("x", None),
+        ("d", Some(7)),
+        ("b", Some(3)),
+        ("f", Some(1)),
+        ("y", None),
+        ("c", Some(5)),
+    ];
+    for (label, n) in objects {
+        let body = match n {
+            Some(n) => json!({"label": label, "n": n}),
+            None => json!({"label": label}),
+        };
+        app.post("/1.1/classes/Item", body).await;
+    }
+    let (ascending, pages) = scan_labels(&app, "/1.1/scan/classes/Item?limit=3&scan_key=n").await;
+    assert_eq!(vec!["f", "a", "b", "c", "d", "e", "x", "y"], ascending);
+    assert_eq!(3, pages);
+    let (descending, _) = scan_labels(&app, "/1.1/scan/classes/Item?limit=2&scan_key=-n").await;
+    assert_eq!(vec!["e", "d", "c", "a", "b", "f", "x", "y"], descending);
+    let (by_id, _) = scan_labels(&app, "/1.1/scan/classes/Item?limit=5&scan_key=createdAt").await;
+    assert_eq!(8, by_id.len());
+    // Added between two pages: a row after the cursor is served, one before it is not, none twice.
+    let (status, first) = app.get("/1.1/scan/classes/Item?limit=2&scan_key=n").await;
+    assert_eq!(StatusCode::OK, status);
+    app.post("/1.1/classes/Item", json!({"label": "z", "n": 4}))
+        .await;
+    app.post("/1.1/classes/Item", json!({"label": "before", "n": 0}))
+        .await;
+    let cursor = first["cursor"].as_str().expect("cursor");
+    let (rest, _) = scan_labels(
+        &app,
+        &format!("/1.1/scan/classes/Item?limit=2&scan_key=n&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(vec!["b", "z", "c", "d", "e", "x", "y"], rest);
+
+    let (status, body) = app.get("/1.1/scan/classes/Item?scan_key=a.b").await;
+    assert_eq!(
+        (StatusCode::BAD_REQUEST, json!(105)),
+        (status, body["code"].clone()),
+        "{body}"
+    );
+    let (status, _) = app
+        .get(&format!(
+            "/1.1/scan/classes/Item?scan_key=-n&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(StatusCode::BAD_REQUEST, status, "a cursor of another order");
+}
+
 #[tokio::test]
 async fn history_1_2_pages_by_timestamp_and_msgid_in_both_directions() {
     // Arrange

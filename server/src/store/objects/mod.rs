@@ -4,6 +4,7 @@
 
 pub mod include;
 pub(crate) mod postgres;
+pub mod scan_key;
 pub(crate) mod sqlite;
 #[cfg(feature = "fuzzing")]
 pub use sqlite::PrefilterCheck;

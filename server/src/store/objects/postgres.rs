@@ -45,7 +45,7 @@ async fn load(
         .map(row_of))
 }
 
-async fn class_exists(c: &impl GenericClient, class: &str) -> StoreResult<bool> {
+pub(crate) async fn class_exists(c: &impl GenericClient, class: &str) -> StoreResult<bool> {
     let stmt = c
         .prepare_cached("SELECT 1 FROM classes WHERE name = $1")
         .await?;

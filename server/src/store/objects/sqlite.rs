@@ -51,7 +51,7 @@ pub(crate) fn decode_row((id, data, acl, created_at, updated_at): RawRow) -> Sto
     })
 }
 
-fn class_exists(conn: &Connection, class: &str) -> StoreResult<bool> {
+pub(crate) fn class_exists(conn: &Connection, class: &str) -> StoreResult<bool> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM classes WHERE name = ?1")?;
     Ok(stmt.exists([class])?)
 }
