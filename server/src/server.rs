@@ -23,8 +23,8 @@ use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, Server
 use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
 use crate::routes::{
-    admin, aliases, classes, conv_admin, files, friendships, history2, rtm, scan, users,
-    verification,
+    admin, aliases, classes, cloud_query, conv_admin, files, friendships, history2, rtm, scan,
+    users, verification,
 };
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
@@ -78,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .route("/1.1/rtm/broadcast", post(rtm::broadcast))
         .route("/1.1/rtm/messages/history", get(rtm::history))
         .route("/1.1/scan/classes/{class}", get(scan::scan))
+        .route("/1.1/cloudQuery", get(cloud_query::cloud_query))
         .merge(history2::routes())
         .route("/1.1/date", get(admin::date))
         .route("/v1/route", get(ws::route))

@@ -20,6 +20,7 @@
 pub mod class_permissions;
 pub mod conv_admin;
 pub mod conversations;
+pub mod cql;
 pub mod credentials;
 pub mod files;
 pub mod friendships;

@@ -20,6 +20,7 @@ pub const PHONE_TAKEN: i64 = 214;
 pub const USERNAME_BLANK: i64 = 217;
 pub const PASSWORD_BLANK: i64 = 218;
 pub const LOGIN_LOCKED: i64 = 219;
+pub const CQL_SYNTAX: i64 = 300;
 pub const NO_EFFECT: i64 = 305;
 pub const UNAUTHORIZED: i64 = 401;
 pub const FORBIDDEN: i64 = 403;

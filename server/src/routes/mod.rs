@@ -5,6 +5,7 @@ pub mod aliases;
 pub mod batch;
 pub mod class_permissions;
 pub mod classes;
+pub mod cloud_query;
 pub mod conv_admin;
 pub mod files;
 pub mod friendships;

@@ -4,6 +4,7 @@ mod auth;
 mod batch;
 mod class_permissions;
 mod classes;
+mod cloud_query;
 mod console;
 mod conv_admin;
 mod conv_settings;
