@@ -25,7 +25,7 @@ pub async fn cloud_query(
         .ok_or_else(|| AppError::bad_request(codes::CQL_SYNTAX, "Missing the cql parameter."))?;
     let pvalues = match params.get("pvalues") {
         None => Vec::new(),
-        Some(raw) => serde_json::from_str::<Vec<Value>>(raw).map_err(|_| {
+        Some(raw) => pvalues(raw).ok_or_else(|| {
             AppError::bad_request(codes::CQL_SYNTAX, "pvalues must be a JSON array.")
         })?,
     };
@@ -35,4 +35,28 @@ pub async fn cloud_query(
     let found =
         classes::find_in(&state, access, &translated.class, &translated.find_params()).await?;
     Ok(Json(cql::answer(&translated, found)))
+}
+
+/// `pvalues`: a JSON array, or that array encoded once more as a JSON string, which is what the Python SDK sends
+/// when given one list (`do_cloud_query(cql, [v, …])` dumps it twice) and LeanCloud accepted.
+fn pvalues(raw: &str) -> Option<Vec<Value>> {
+    match serde_json::from_str::<Value>(raw).ok()? {
+        Value::Array(values) => Some(values),
+        Value::String(inner) => serde_json::from_str::<Vec<Value>>(&inner).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pvalues_are_an_array_or_an_array_encoded_twice() {
+        assert_eq!(Some(vec![json!("a"), json!(1)]), pvalues(r#"["a", 1]"#));
+        assert_eq!(Some(vec![json!("score")]), pvalues(r#""[\"score\"]""#));
+        assert_eq!(None, pvalues(r#"{"a": 1}"#));
+        assert_eq!(None, pvalues(r#""not json""#));
+    }
 }
