@@ -271,16 +271,15 @@ async fn measure(
         "bench hardening: under realtime attack, {} session floods, {} silent sockets, {} unread bombers",
         who.session_floods, who.silent, who.bombers
     );
-    let until = std::time::Instant::now() + phase + Duration::from_secs(2);
-    let rt = tokio::spawn(crate::hardening_rt::run(
+    let rt = tokio::spawn(crate::hardening_rt::run_elsewhere(
         addr,
-        Arc::from(app_id),
+        app_id.to_owned(),
         who,
-        until,
+        phase + Duration::from_secs(2),
     ));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rt_phase = run_phase(server, &sends, None, args, every, phase).await;
-    let rt_counts = rt.await.map_err(|e| e.to_string())?;
+    let rt_counts = rt.await.map_err(|e| e.to_string())??;
 
     let mut md = render(args, &payloads, &baseline, &attack, seeded, seed_secs);
     md.push_str(&render_rt(&baseline, &rt_phase, who, &rt_counts));
@@ -358,7 +357,9 @@ fn render_rt(
         &rows,
     ));
     md.push_str(&format!(
-        "\nWhat the attackers got, over the phase:\n\n\
+        "\nThe attackers run in a process of their own at `nice -n 10` (on a real network they are other machines; \
+         in the senders' process their client work was counted as the server's latency).\n\n\
+         What the attackers got, over the phase:\n\n\
          - {} session floods (a new client id with every command): {} sockets, {} sessions opened, {} refused \
          (16 per socket: `TOO_MANY_SESSIONS`, then the socket is closed after 50 refusals in a row).\n\
          - {} silent sockets (no session, an `echo` every 0.5 s): {} sockets opened, {} closed by the server \

@@ -6,6 +6,11 @@
 //!   every login is answered with a large `unread` notification.
 //!
 //! Each attacker counts what the server did to it; the harness compares the senders' latency with the baseline.
+//!
+//! The attackers run in a process of their own at a lower CPU priority (`nice -n 10`, see [`run_elsewhere`]):
+//! on a real network they are other machines, and on this shared machine their own client work (encoding,
+//! reading unread bombs) would otherwise delay the honest senders' client in the same process and be counted as
+//! the server's latency.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +35,7 @@ pub struct Attackers {
 }
 
 /// What the attackers saw, summed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub sessions_opened: AtomicU64,
     pub sessions_refused: AtomicU64,
@@ -106,6 +111,75 @@ async fn open_counted(addr: SocketAddr, counts: &Counts) -> Option<Ws> {
             None
         }
     }
+}
+
+/// `bench rt-attackers`: the attackers' process (started by [`run_elsewhere`]); prints its [`Counts`] as JSON.
+#[derive(Debug, clap::Args)]
+pub struct AttackArgs {
+    #[arg(long)]
+    addr: SocketAddr,
+    #[arg(long)]
+    app_id: String,
+    #[arg(long)]
+    millis: u64,
+    #[arg(long)]
+    session_floods: usize,
+    #[arg(long)]
+    silent: usize,
+    #[arg(long)]
+    bombers: usize,
+}
+
+pub async fn attackers_process(args: AttackArgs) -> Result<(), String> {
+    let who = Attackers {
+        session_floods: args.session_floods,
+        silent: args.silent,
+        bombers: args.bombers,
+    };
+    let until = Instant::now() + Duration::from_millis(args.millis);
+    let counts = run(args.addr, Arc::from(args.app_id.as_str()), who, until).await;
+    println!(
+        "{}",
+        serde_json::to_string(&*counts).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+/// Runs the attackers for `length` in a child process at `nice -n 10`, and returns what they counted.
+pub async fn run_elsewhere(
+    addr: SocketAddr,
+    app_id: String,
+    who: Attackers,
+    length: Duration,
+) -> Result<Counts, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let output = tokio::process::Command::new("nice")
+        .arg("-n10")
+        .arg(exe)
+        .args([
+            "rt-attackers",
+            "--addr",
+            &addr.to_string(),
+            "--app-id",
+            &app_id,
+        ])
+        .args(["--millis", &length.as_millis().to_string()])
+        .args(["--session-floods", &who.session_floods.to_string()])
+        .args(["--silent", &who.silent.to_string()])
+        .args(["--bombers", &who.bombers.to_string()])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("the attackers' process: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the attackers' process: {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("the attackers' counts: {e}"))
 }
 
 /// Runs the attackers against `addr` until `until`.

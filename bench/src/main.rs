@@ -61,6 +61,8 @@ enum Cmd {
     /// Message senders alone, then while app-key clients send the H2/M6 payloads: starts its own server
     /// (bench/README.md).
     Hardening(Box<hardening::HardeningArgs>),
+    /// (internal) The realtime attackers of `hardening`, in their own process: run them, print their counts.
+    RtAttackers(hardening_rt::AttackArgs),
     /// SQLite, PostgreSQL with one instance and with two: persisted sends/s and REST → client latency, in one
     /// run (needs a PostgreSQL cluster; bench/README.md).
     Instances(Box<instances::InstancesArgs>),
@@ -158,6 +160,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Realtime(args) => rt.block_on(realtime::realtime(*args)),
         Cmd::Hardening(args) => rt.block_on(hardening::hardening(*args)),
         Cmd::Instances(args) => rt.block_on(instances::instances(*args)),
+        Cmd::RtAttackers(args) => rt.block_on(hardening_rt::attackers_process(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
