@@ -29,9 +29,22 @@ pg_drop_test_databases
 # One summary line for CI, counted over every test binary.
 awk '/^test result:/ {p+=$4; f+=$6; s+=$8} END {printf "cargo: %d passed, %d failed, %d skipped\n", p, f, s}' /tmp/cargo-test.log
 
+# The fuzz targets build in the background at the lowest CPU priority while the checks before them run: several
+# of those mostly wait (Node suites, a browser, servers' timeouts), and any that computes keeps the CPU. The fuzz
+# check then waits for that build and finds its targets built.
+fuzz_build=""
+if [ -e scripts/checks/60-fuzz.sh ]; then
+  nice -n 19 bash scripts/checks/60-fuzz.sh --build-only >/tmp/fuzz-prebuild.log 2>&1 &
+  fuzz_build=$!
+  trap 'kill "$fuzz_build" 2>/dev/null || true; pg_stop; s3_stop' EXIT
+fi
 for check in scripts/checks/*.sh; do
   [ -e "$check" ] || continue
   stage "$check"
+  if [ "$check" = scripts/checks/60-fuzz.sh ] && [ -n "$fuzz_build" ]; then
+    wait "$fuzz_build" || echo "(the background fuzz build failed: the check builds again and shows why)"
+    echo "fuzz: the background build ended at ${SECONDS} s"
+  fi
   bash "$check"
 done
 stage "all tests passed"
