@@ -60,9 +60,11 @@ pub async fn scan_by_key(
     }
 }
 
-/// The `WHERE` and `ORDER BY` of a keyed page over the sort expression `k`, with `value` the placeholder of the
-/// last sort value and `seq` that of its position.
-fn page_sql(k: &str, key: &ScanKey, after: Option<(bool, &str, &str)>) -> (String, String) {
+/// Where a page resumes, as placeholders: the last sort value's (none when it was `null`) and its position's.
+type Resume = (Option<String>, String);
+
+/// The `WHERE` and `ORDER BY` of a keyed page over the sort expression `k`.
+fn page_sql(k: &str, key: &ScanKey, after: Option<&Resume>) -> (String, String) {
     let (op, dir) = if key.descending {
         ("<", "DESC")
     } else {
@@ -70,8 +72,8 @@ fn page_sql(k: &str, key: &ScanKey, after: Option<(bool, &str, &str)>) -> (Strin
     };
     let cond = match after {
         None => "TRUE".to_owned(),
-        Some((true, _, seq)) => format!("({k}) IS NULL AND seq > {seq}"),
-        Some((false, value, seq)) => format!(
+        Some((None, seq)) => format!("({k}) IS NULL AND seq > {seq}"),
+        Some((Some(value), seq)) => format!(
             "(({k}) IS NOT NULL AND (({k}) {op} {value} OR (({k}) = {value} AND seq > {seq}))) OR ({k}) IS NULL"
         ),
     };
@@ -125,20 +127,11 @@ async fn sqlite(
                 push(SqlValue::Text(format!("$.\"{field}\"")))
             ),
         };
-        let placeholders = after.as_ref().map(|(value, seq)| {
-            (
-                value.is_null(),
-                push(to_sql(value)),
-                push(SqlValue::Integer(*seq)),
-            )
+        let resume: Option<Resume> = after.as_ref().map(|(value, seq)| {
+            let value = (!value.is_null()).then(|| push(to_sql(value)));
+            (value, push(SqlValue::Integer(*seq)))
         });
-        let (cond, order) = page_sql(
-            &k,
-            &key,
-            placeholders
-                .as_ref()
-                .map(|(null, v, s)| (*null, v.as_str(), s.as_str())),
-        );
+        let (cond, order) = page_sql(&k, &key, resume.as_ref());
         let sql = format!(
             "SELECT seq, id, data, acl, created_at, updated_at, {k} FROM objects
              WHERE class = ?1 AND ({cond}) ORDER BY {order} LIMIT ?2"
@@ -179,21 +172,11 @@ async fn postgres(
         field => format!("(data -> {}::text)", params.push(field.to_owned())),
     };
     // Every placeholder must appear in the statement: a resume point without a value pushes none.
-    let placeholders = after.map(|(value, seq)| match value {
-        Value::Null => (true, String::new(), params.push(seq)),
-        value => (
-            false,
-            format!("{}::jsonb", params.push(value)),
-            params.push(seq),
-        ),
+    let resume: Option<Resume> = after.map(|(value, seq)| {
+        let value = (!value.is_null()).then(|| format!("{}::jsonb", params.push(value)));
+        (value, params.push(seq))
     });
-    let (cond, order) = page_sql(
-        &k,
-        &key,
-        placeholders
-            .as_ref()
-            .map(|(null, v, s)| (*null, v.as_str(), s.as_str())),
-    );
+    let (cond, order) = page_sql(&k, &key, resume.as_ref());
     let sql = format!(
         "SELECT {}, seq, {k} FROM objects WHERE class = {class_p} AND ({cond}) ORDER BY {order} LIMIT {limit_p}",
         super::postgres::COLUMNS
