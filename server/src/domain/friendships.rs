@@ -29,13 +29,19 @@ fn refused(code: i64, message: &str) -> UserError {
 }
 
 /// The follower itself or the master key (206 otherwise), and both users existing (211).
-async fn check(svc: &Services, caller: &Caller, user: &str, target: &str) -> Result<(), UserError> {
+/// Whether `caller` may change `user`'s follows of `target` (the user itself or the master key; never itself).
+fn may_change(caller: &Caller, user: &str, target: &str) -> Result<(), UserError> {
     if !(caller.is_master() || caller.user_id() == Some(user)) {
         return Err(UserError::SessionMissing);
     }
     if user == target {
         return Err(refused(codes::INVALID_JSON, "A user cannot follow itself."));
     }
+    Ok(())
+}
+
+async fn check(svc: &Services, caller: &Caller, user: &str, target: &str) -> Result<(), UserError> {
+    may_change(caller, user, target)?;
     for id in [user, target] {
         if users::get(&svc.db, id.to_string()).await?.is_none() {
             return Err(refused(codes::USER_NOT_FOUND, "Could not find user."));
@@ -106,7 +112,8 @@ pub async fn unfollow(
     user: &str,
     target: &str,
 ) -> Result<(), UserError> {
-    check(svc, caller, user, target).await?;
+    // Neither user need still exist: the edges to a deleted user are exactly what is left to remove.
+    may_change(caller, user, target)?;
     let edges = [
         (
             FOLLOWER,

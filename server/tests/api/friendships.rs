@@ -296,3 +296,42 @@ async fn include_answers_readable_pointers_whole_at_every_level_and_leaves_the_r
     assert_eq!(StatusCode::BAD_REQUEST, bad_status);
     assert_eq!(102, bad["code"]);
 }
+
+/// Unfollowing a user that has since been deleted removes the follower's edges (it answered 211 and left them).
+#[tokio::test]
+async fn a_user_unfollows_a_deleted_user_and_its_edges_are_gone() {
+    let app = spawn_app().await;
+    let (ana, ana_token) = app.user("ana").await;
+    let (bob, _) = app.user("bob").await;
+    let path = format!("/1.1/users/{ana}/friendship/{bob}");
+    let followed = app
+        .call_as(Some(&ana_token), Method::POST, &path, None)
+        .await;
+    assert_eq!(StatusCode::OK, followed.0, "{}", followed.1);
+    let (status, body) = app
+        .call(
+            crate::helpers::Key::Master,
+            Method::DELETE,
+            &format!("/1.1/users/{bob}"),
+            None,
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status, "{body}");
+    assert_eq!(
+        vec![(ana.clone(), bob.clone())],
+        edges(&app, "_Followee", "followee").await
+    );
+
+    let unfollowed = app
+        .call_as(Some(&ana_token), Method::DELETE, &path, None)
+        .await;
+    assert_eq!((StatusCode::OK, json!({})), unfollowed);
+    assert_eq!(
+        Vec::<(String, String)>::new(),
+        edges(&app, "_Followee", "followee").await
+    );
+    assert_eq!(
+        Vec::<(String, String)>::new(),
+        edges(&app, "_Follower", "follower").await
+    );
+}
