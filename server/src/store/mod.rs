@@ -26,6 +26,7 @@ pub mod sqlite;
 pub mod temp_convs;
 pub mod time;
 pub mod uploads;
+pub mod user_tokens;
 pub mod users;
 
 pub use error::{StoreError, StoreResult};

@@ -28,7 +28,7 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 8] = [
+const MIGRATIONS: [(i32, &str); 9] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
@@ -57,6 +57,10 @@ const MIGRATIONS: [(i32, &str); 8] = [
     (
         8,
         include_str!("../../../migrations/postgres/008_class_permissions.sql"),
+    ),
+    (
+        9,
+        include_str!("../../../migrations/postgres/009_user_tokens.sql"),
     ),
 ];
 

@@ -22,8 +22,8 @@ use writer::{guarded, into_job, writer_loop, Job};
 /// Versioned migrations, applied in order to a database whose `user_version` is below theirs. 3 holds the
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
 /// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
-/// lookups, 7 temporary conversations, 8 relation fields.
-const MIGRATIONS: [(i64, &str); 11] = [
+/// lookups, 7 temporary conversations, 8 relation fields, 12 the one-time tokens of the mail flows.
+const MIGRATIONS: [(i64, &str); 12] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
@@ -47,6 +47,7 @@ const MIGRATIONS: [(i64, &str); 11] = [
         11,
         include_str!("../../../migrations/011_conversation_members.sql"),
     ),
+    (12, include_str!("../../../migrations/012_user_tokens.sql")),
 ];
 
 /// Shared handle to a SQLite database. Cheap to clone.
