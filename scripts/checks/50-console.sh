@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web console in a real browser: Debian's chromium (installed when missing) driven by playwright-core from
 # npm (tests/console), against the release leancloud-server and the send-message function binary run through the
-# Lambda Runtime API. Screenshots of each page go to $CONSOLE_SCREENSHOTS (printed by the tests).
+# Lambda Runtime API; and the pages of mailed links (password reset, e-mail verification) against the server with a
+# stand-in SMTP server (mail-links.test.mjs). Screenshots of each page go to $CONSOLE_SCREENSHOTS (printed by the tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -35,7 +36,7 @@ export CONSOLE_SCREENSHOTS=${CONSOLE_SCREENSHOTS:-$root/target/console-screensho
 mkdir -p "$CONSOLE_SCREENSHOTS"
 log=$(mktemp "${TMPDIR:-/tmp}/console-tests.XXXXXX")
 status=0
-(cd tests/console && node --test --test-concurrency=1 --test-reporter=spec console.test.mjs) 2>&1 | tee "$log" || status=$?
+(cd tests/console && node --test --test-concurrency=1 --test-reporter=spec console.test.mjs mail-links.test.mjs) 2>&1 | tee "$log" || status=$?
 passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -n 1)
 failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -n 1)
 rm -f "$log"

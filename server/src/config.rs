@@ -36,6 +36,35 @@ pub struct ServerConfig {
     /// Most objects one query may read; a broader query is refused (bounded work per request).
     pub max_scanned_rows: usize,
     pub files: FilesConfig,
+    /// Outgoing mail (password reset and e-mail verification links); `None`: those requests are refused.
+    pub mail: Option<MailConfig>,
+}
+
+/// Outgoing mail for the password-reset and e-mail verification links. `Debug` never shows the SMTP URL's
+/// credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS), `smtps://user:password@host:465` (TLS from the
+    /// start), or `smtp://host:port` (no TLS: a relay on the same machine or a test's stand-in).
+    pub smtp_url: String,
+    /// The sender, `Example App <noreply@example.com>`.
+    pub from: String,
+    /// Where the links in the mails point (`https://im.example.com`): the configured public address, never a
+    /// request's `Host` (which whoever asks for a reset could choose).
+    pub link_base: String,
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (scheme, rest) = self.smtp_url.split_once("://").unwrap_or(("?", ""));
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        f.debug_struct("MailConfig")
+            .field("smtp", &format!("{scheme}://{host}"))
+            .field("from", &self.from)
+            .field("link_base", &self.link_base)
+            .finish()
+    }
 }
 
 /// The file API's storage and limits.
@@ -201,6 +230,7 @@ impl ServerConfig {
                 dir: Some(files_dir),
                 ..FilesConfig::default()
             },
+            mail: None,
         }
     }
 }

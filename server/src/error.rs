@@ -180,7 +180,8 @@ pub fn invalid_send(err: &Invalid, recipients: &str, valid_till: &str) -> AppErr
     }
 }
 
-/// A user operation's failure: LeanCloud's code (400), or 206 with 403 for another user's account.
+/// A user operation's failure: LeanCloud's code (400), 206 with 403 for another user's account, 429 for a request
+/// repeated too soon, 502 when the mail server did not take a mail.
 impl From<crate::domain::users::UserError> for AppError {
     fn from(err: crate::domain::users::UserError) -> Self {
         use crate::domain::users::UserError;
@@ -189,6 +190,14 @@ impl From<crate::domain::users::UserError> for AppError {
             UserError::Refused { code, message } => AppError::bad_request(code, message),
             e @ UserError::SessionMissing => {
                 AppError::new(StatusCode::FORBIDDEN, codes::SESSION_MISSING, e.to_string())
+            }
+            UserError::TooSoon {
+                code,
+                message,
+                retry_after_secs,
+            } => AppError::rate_limited(code, message, retry_after_secs),
+            UserError::Unavailable(message) => {
+                AppError::new(StatusCode::BAD_GATEWAY, codes::INTERNAL, message)
             }
             e @ UserError::Internal(_) => AppError::internal(e),
         }

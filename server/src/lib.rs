@@ -28,6 +28,7 @@ mod faults;
 pub mod hooks;
 pub mod import;
 pub mod key_guard;
+pub mod mail;
 pub mod protocol;
 pub mod realtime;
 pub mod routes;
@@ -38,7 +39,7 @@ pub mod ws;
 
 pub use config::{
     ConnectionLimits, Credentials, Durability, FaultConfig, FaultKind, FilesConfig, HooksConfig,
-    PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
+    MailConfig, PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
     DEV_MASTER_KEY,
 };
 pub use error::AppError;

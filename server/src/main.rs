@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use leancloud_server::config::FileStoreArgs;
 use leancloud_server::{
-    ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, PostgresConfig,
-    RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
+    ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, MailConfig,
+    PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
+    DEV_MASTER_KEY,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -134,6 +135,14 @@ struct Args {
     /// Largest file accepted, in MiB.
     #[arg(long, default_value_t = 100)]
     max_file_mib: u64,
+    /// SMTP server for the password-reset and e-mail verification mails: `smtp://user:password@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:password@host:465`, or `smtp://host:port` (no TLS, a local relay). A URL with a
+    /// password belongs in `LEANCLOUD_SMTP_URL` (which wins over this flag). Unset: those requests answer 119.
+    #[arg(long)]
+    smtp_url: Option<String>,
+    /// The sender of those mails. Their links point at `--public-url` (required off loopback).
+    #[arg(long, default_value = "LeanCloud Server <noreply@localhost>")]
+    mail_from: String,
 }
 
 fn credentials() -> Credentials {
@@ -208,6 +217,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ca_file: args.postgres_ca_file.clone(),
     });
     let (dir, s3) = args.file_store.clone().store();
+    let smtp_url = std::env::var("LEANCLOUD_SMTP_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or(args.smtp_url.clone());
+    let mail = smtp_url.map(|smtp_url| MailConfig {
+        smtp_url,
+        from: args.mail_from.clone(),
+        link_base: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen)),
+    });
     let config = ServerConfig {
         listen: args.listen,
         db_path: if postgres.is_some() {
@@ -263,6 +284,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_bytes: args.max_file_mib.saturating_mul(1024 * 1024),
             ..FilesConfig::default()
         },
+        mail,
         ..ServerConfig::for_tests("")
     };
     // The development master key is public: anyone who can reach the port would have full access.
@@ -280,6 +302,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!(
             "leancloud-server: listening on {} needs --realtime-public-url (the WebSocket address SDKs are sent \
              to by /v1/route, e.g. wss://im.example.com/); only a loopback address may go without it",
+            config.listen
+        );
+        std::process::exit(2);
+    }
+    // A mailed link must point at the server's real address; off loopback there is no default to trust.
+    if !config.listen.ip().is_loopback()
+        && config.mail.is_some()
+        && config.files.public_url.is_none()
+    {
+        eprintln!(
+            "leancloud-server: mail (--smtp-url) on {} needs --public-url (the address the password-reset and \
+             e-mail verification links point at, e.g. https://im.example.com); only a loopback address may go without it",
             config.listen
         );
         std::process::exit(2);

@@ -203,6 +203,8 @@ pub fn app(state: AppState) -> Router {
                 .put(crate::routes::class_permissions::put)
                 .delete(crate::routes::class_permissions::delete),
         )
+        // The pages of mailed links (password reset, e-mail verification): a user's browser, no app key.
+        .merge(crate::routes::mail_links::routes())
         .nest_service("/console", crate::console::router(state.clone()));
     let routed = operators
         .merge(api)
@@ -361,7 +363,16 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let blobs = Blobs::open_configured(&config.files, &config.files_dir())?;
     tracing::info!(store = %blobs.describe(), "file bodies");
     let files = Files::new(blobs, config.files.clone());
-    let state = AppState::new(db, config, files);
+    let mail = match &config.mail {
+        Some(mail) => {
+            tracing::info!(?mail, "password-reset and e-mail verification mails");
+            Some(Arc::new(
+                crate::mail::Mailer::new(mail).map_err(ServerError::Startup)?,
+            ))
+        }
+        None => None,
+    };
+    let state = AppState::new(db, config, files, mail);
     // Uploads that never finished are deleted once their token expires.
     let sweeper = tokio::spawn(crate::domain::files::sweep_forever(
         state.svc.clone(),

@@ -140,7 +140,12 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server started with `config` on `db` (starts the hook workers: needs a runtime).
-    pub fn new(db: Db, config: ServerConfig, files: Arc<Files>) -> Self {
+    pub fn new(
+        db: Db,
+        config: ServerConfig,
+        files: Arc<Files>,
+        mail: Option<Arc<crate::mail::Mailer>>,
+    ) -> Self {
         let credentials = config.credentials;
         let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
         let mut realtime = config.realtime.clone();
@@ -158,6 +163,7 @@ impl AppState {
                 files,
                 logins: crate::domain::credentials::login_failures(),
                 class_permissions: std::sync::Arc::default(),
+                mail,
             },
             credentials: Arc::new(credentials),
             faults: Arc::new(Faults::new(config.faults)),

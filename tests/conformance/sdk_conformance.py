@@ -3,6 +3,7 @@
 Run by scripts/checks/10-sdk-conformance.sh, which starts the server and sets:
   LEANCLOUD_API_SERVER   base URL of the server (no trailing slash)
   SDK_APP_ID, SDK_APP_KEY, SDK_MASTER_KEY   the credentials the server was started with
+  SDK_SMTP_PORT          the loopback port of the server's --smtp-url, where a stand-in SMTP server is started here
 
 Every check asserts exact values. The last line is `sdk-conformance: N passed, M failed`; the exit status is
 non-zero when any check failed.
@@ -12,7 +13,11 @@ import hashlib
 import io
 import json
 import os
+import quopri
+import re
+import socketserver
 import sys
+import threading
 import time
 import traceback
 import urllib.error
@@ -20,7 +25,7 @@ import urllib.request
 from datetime import datetime, timezone
 
 import leancloud
-from leancloud import Conversation, File, LeanCloudError, Message
+from leancloud import Conversation, File, LeanCloudError, Message, User
 
 BASE = os.environ["LEANCLOUD_API_SERVER"].rstrip("/")
 APP_ID = os.environ["SDK_APP_ID"]
@@ -31,6 +36,49 @@ leancloud.init(APP_ID, app_key=APP_KEY, master_key=MASTER_KEY)
 
 CHECKS = []
 ctx = {}
+MAILS = []
+
+
+class SmtpSink(socketserver.StreamRequestHandler):
+    """A stand-in SMTP server (EHLO, MAIL, RCPT, DATA, QUIT) keeping each mail's recipients and text."""
+
+    def reply(self, line):
+        self.wfile.write((line + "\r\n").encode())
+
+    def handle(self):
+        self.reply("220 sink ESMTP")
+        recipients = []
+        for raw in self.rfile:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            upper = line.upper()
+            if upper.startswith("RCPT TO:"):
+                recipients.append(line[8:].split()[0].strip("<>"))
+                self.reply("250 OK")
+            elif upper == "DATA":
+                self.reply("354 go on")
+                data = []
+                for body_line in self.rfile:
+                    body_line = body_line.rstrip(b"\r\n")
+                    if body_line == b".":
+                        break
+                    data.append(body_line[1:] if body_line.startswith(b".") else body_line)
+                text = quopri.decodestring(b"\n".join(data)).decode("utf-8", "replace")
+                MAILS.append({"to": recipients, "text": text})
+                recipients = []
+                self.reply("250 OK queued")
+            elif upper == "QUIT":
+                self.reply("221 bye")
+                return
+            elif upper.startswith(("EHLO", "HELO")):
+                self.reply("250 sink")
+            else:
+                self.reply("250 OK")
+
+
+def start_smtp_sink():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", int(os.environ["SDK_SMTP_PORT"])), SmtpSink)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
 def check(fn):
@@ -406,6 +454,36 @@ def a_failed_upload_s_callback_deletes_the_file():
 
 
 @check
+def a_user_resets_a_forgotten_password_through_the_mailed_link():
+    user = User()
+    user.set_username("sdk-reset-user")
+    user.set_password("old-password")
+    user.set_email("sdk-reset@example.com")
+    user.sign_up()
+    User.request_password_reset("sdk-reset@example.com")
+    err = expect_error(601, lambda: User.request_password_reset("sdk-reset@example.com"))
+    assert "Too many emails" in err.error, err.error
+    expect_error(205, lambda: User.request_password_reset("nobody@example.com"))
+    assert [m["to"] for m in MAILS] == [["sdk-reset@example.com"]], MAILS
+    link = re.search(r"/auth/reset-password#token=([0-9a-f]{64})", MAILS[0]["text"])
+    assert link, MAILS[0]["text"]
+    # What the page does with the link: posts the token from the fragment and the new password.
+    request = urllib.request.Request(
+        BASE + "/auth/reset-password",
+        data=json.dumps({"token": link.group(1), "password": "new-password"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200 and json.loads(response.read()) == {}
+    expect_error(210, lambda: User().login("sdk-reset-user", "old-password"))
+    again = User()
+    again.login("sdk-reset-user", "new-password")
+    assert again.get("emailVerified") is True
+    assert again.get_session_token() and again.get_session_token() != user.get_session_token()
+
+
+@check
 def destroy_removes_the_conversation():
     room = ctx["room"]
     room.destroy()
@@ -416,6 +494,7 @@ def destroy_removes_the_conversation():
 
 
 def main():
+    start_smtp_sink()
     passed = failed = 0
     for fn in CHECKS:
         try:

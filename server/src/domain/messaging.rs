@@ -467,6 +467,7 @@ mod tests {
             ),
             logins: std::sync::Arc::default(),
             class_permissions: std::sync::Arc::default(),
+            mail: None,
             db,
         }
     }

@@ -14,7 +14,8 @@
 //! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
 //! - [`patches`]: edits and recalls of a sent message;
 //! - [`class_permissions`]: who may get, find, create, update, delete and add fields to a class;
-//! - [`verification`]: the e-mail and SMS flows of users (checked, then refused: nothing is sent);
+//! - [`verification`]: the e-mail and SMS flows of users (reset and verification links mailed when an SMTP
+//!   server is configured; SMS checked, then refused: none is sent);
 //! - [`users`]: sign-up, login, sessions, passwords, the `_User` write rule, the IM login signature of a user.
 
 pub mod class_permissions;
@@ -60,4 +61,6 @@ pub struct Services {
     pub logins: Arc<credentials::LoginFailures>,
     /// The class permissions this instance read recently.
     pub class_permissions: Arc<class_permissions::PermissionCache>,
+    /// Outgoing mail (reset and verification links), when an SMTP server is configured.
+    pub mail: Option<Arc<crate::mail::Mailer>>,
 }

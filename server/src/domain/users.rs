@@ -46,6 +46,16 @@ pub enum UserError {
     /// Not the user's own session (206; HTTP 403).
     #[error("The user cannot be altered by a client without the session.")]
     SessionMissing,
+    /// Asked again too soon (HTTP 429 with `Retry-After`).
+    #[error("{message}")]
+    TooSoon {
+        code: i64,
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// A service the operation needs (the mail server) failed; the message says what, without its details.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -290,7 +300,7 @@ pub async fn login(
             "Password is missing or empty.",
         ));
     };
-    let account = format!("account:{}:{value}", key.field());
+    let account = account_key(key, &value);
     let address = ip.map(|ip| format!("address:{ip}"));
     let failures = &svc.logins;
     if failures.recent(&account) >= MAX_ACCOUNT_FAILURES
@@ -476,19 +486,33 @@ pub async fn update_password(
     if blocking(move || check_password(&stored, salt.as_deref(), &old)).await? == Checked::Wrong {
         return Err(UserError::mismatch());
     }
-    let hash = blocking(move || hash_password(&new)).await??;
-    let row = users::set_fields(
-        &svc.db,
-        id.to_string(),
-        vec![
-            ("password".into(), Some(json!(hash))),
-            ("salt".into(), None),
-            ("sessionToken".into(), Some(json!(new_session_token()))),
-        ],
-    )
-    .await?
-    .ok_or_else(UserError::not_found)?;
+    let row = set_password(svc, id, new, Vec::new()).await?;
     Ok(token_answer(&row))
+}
+
+/// Stores `password` (argon2id) as user `id`'s, with `more` changes, and a new session token: every session
+/// of the old password ends. The user after the change.
+pub(crate) async fn set_password(
+    svc: &Services,
+    id: &str,
+    password: String,
+    more: Vec<(String, Option<Value>)>,
+) -> Result<Row, UserError> {
+    let hash = blocking(move || hash_password(&password)).await??;
+    let mut changes = vec![
+        ("password".into(), Some(json!(hash))),
+        ("salt".into(), None),
+        ("sessionToken".into(), Some(json!(new_session_token()))),
+    ];
+    changes.extend(more);
+    users::set_fields(&svc.db, id.to_string(), changes)
+        .await?
+        .ok_or_else(UserError::not_found)
+}
+
+/// The key of an account's failed logins by `key` (each way of naming the account counts on its own).
+pub(crate) fn account_key(key: UserKey, value: &str) -> String {
+    format!("account:{}:{value}", key.field())
 }
 
 /// `PUT /1.1/users/{id}` and `/1.1/classes/_User/{id}`: the user itself or the master key; a new `password` is

@@ -221,6 +221,13 @@ pub const PHONE_NOT_FOUND: i64 = 213;
 pub const PHONE_NOT_VERIFIED: i64 = 215;
 /// An SMS code that was not sent, has expired or was used.
 pub const INVALID_SMS_CODE: i64 = 603;
+/// A mailed link (password reset, e-mail verification) whose token is unknown, used or expired: LeanCloud's
+/// code for a verification code that does not hold.
+pub const INVALID_MAIL_LINK: i64 = 603;
+/// An e-mail address a mail cannot be sent to.
+pub const INVALID_EMAIL: i64 = 125;
+/// A second mail to the same address too soon (LeanCloud: 请不要往同一个邮件地址发送太多邮件。).
+pub const TOO_MANY_EMAILS: i64 = 601;
 
 #[cfg(test)]
 mod tests {

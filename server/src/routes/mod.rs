@@ -10,6 +10,7 @@ pub mod conv_admin;
 pub mod files;
 pub mod friendships;
 pub mod history2;
+pub mod mail_links;
 pub mod rtm;
 pub mod scan;
 pub mod users;

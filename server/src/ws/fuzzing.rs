@@ -50,7 +50,7 @@ impl Harness {
                 .map_err(|e| e.to_string())?,
             config.files.clone(),
         );
-        let state = runtime.block_on(async { AppState::new(Db::Sqlite(db), config, files) });
+        let state = runtime.block_on(async { AppState::new(Db::Sqlite(db), config, files, None) });
         Ok(Harness {
             runtime,
             state,

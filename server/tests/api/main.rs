@@ -18,6 +18,7 @@ mod history;
 mod hooks;
 mod instances;
 mod limits;
+mod mail;
 mod migration;
 mod notify;
 mod patches;
