@@ -38,6 +38,19 @@ pub struct ServerConfig {
     pub files: FilesConfig,
     /// Outgoing mail (password reset and e-mail verification links); `None`: those requests are refused.
     pub mail: Option<MailConfig>,
+    /// Periodic online backups of the SQLite database (ignored on PostgreSQL).
+    pub backups: Option<BackupConfig>,
+}
+
+/// Periodic online backups of the SQLite database by the server itself (`crate::store::sqlite::backup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupConfig {
+    /// Where the backups go, as `leancloud-<UTC time>.sqlite3`.
+    pub dir: PathBuf,
+    /// How often (the first one this long after the start).
+    pub every: Duration,
+    /// How many of the newest to keep.
+    pub keep: usize,
 }
 
 /// Outgoing mail for the password-reset and e-mail verification links. `Debug` never shows the SMTP URL's
@@ -231,6 +244,7 @@ impl ServerConfig {
                 ..FilesConfig::default()
             },
             mail: None,
+            backups: None,
         }
     }
 }

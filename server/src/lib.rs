@@ -38,9 +38,9 @@ pub mod store;
 pub mod ws;
 
 pub use config::{
-    ConnectionLimits, Credentials, Durability, FaultConfig, FaultKind, FilesConfig, HooksConfig,
-    MailConfig, PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
-    DEV_MASTER_KEY,
+    BackupConfig, ConnectionLimits, Credentials, Durability, FaultConfig, FaultKind, FilesConfig,
+    HooksConfig, MailConfig, PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID,
+    DEV_APP_KEY, DEV_MASTER_KEY,
 };
 pub use error::AppError;
 pub use server::{app, spawn, Inspector, RunningServer, ServerError};

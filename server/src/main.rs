@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use leancloud_server::config::FileStoreArgs;
 use leancloud_server::{
-    ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, MailConfig,
+    BackupConfig, ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, MailConfig,
     PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
     DEV_MASTER_KEY,
 };
@@ -23,9 +23,40 @@ enum RatePreset {
     Commercial,
 }
 
+/// Work on a SQLite database other than serving it.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Copies the SQLite database to FILE, consistently, while a server runs on it (`VACUUM INTO` on a read-only
+    /// connection: the database as of one instant, every acknowledged write before it included). FILE must not
+    /// exist. Back up the file bodies (`--files-dir`) beside it: they are files, written once.
+    Backup {
+        /// The database (what the server's `--db` names).
+        #[arg(long)]
+        db: PathBuf,
+        /// The backup file to write.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Replaces the SQLite database by a backup, with its server stopped: the backup is checked (integrity, a
+    /// schema this server knows) before anything is touched.
+    Restore {
+        /// The backup (from `backup`, `--backup-dir`, or any copy of a database of this server).
+        #[arg(long)]
+        from: PathBuf,
+        /// The database to replace (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// Restore although the database's `-wal` file exists (the server crashed; it must not be running).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
 #[derive(Debug, Parser)]
 #[command(version, about = "LeanCloud-compatible IM REST server on SQLite")]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
@@ -143,6 +174,40 @@ struct Args {
     /// The sender of those mails. Their links point at `--public-url` (required off loopback).
     #[arg(long, default_value = "LeanCloud Server <noreply@localhost>")]
     mail_from: String,
+    /// Take an online backup of the SQLite database into this folder periodically (see `backup`).
+    #[arg(long)]
+    backup_dir: Option<PathBuf>,
+    /// Minutes between periodic backups.
+    #[arg(long, default_value_t = 60, requires = "backup_dir")]
+    backup_every_mins: u64,
+    /// Periodic backups kept (the oldest beyond are deleted).
+    #[arg(long, default_value_t = 24, requires = "backup_dir")]
+    backup_keep: usize,
+}
+
+/// Runs `backup` or `restore` and exits: 0 when done, 2 with the reason when not.
+fn run_command(command: Command) -> ! {
+    use leancloud_server::store::sqlite::backup;
+    let done = match command {
+        Command::Backup { db, to } => backup::backup(&db, &to).map(|b| {
+            println!(
+                "backup of {} written to {} ({} bytes)",
+                db.display(),
+                b.path.display(),
+                b.bytes
+            );
+        }),
+        Command::Restore { from, db, force } => backup::restore(&from, &db, force).map(|()| {
+            println!("{} restored from {}", db.display(), from.display());
+        }),
+    };
+    match done {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("leancloud-server: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 fn credentials() -> Credentials {
@@ -197,7 +262,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(command) = args.command.take() {
+        run_command(command);
+    }
     let mut rate_limits = match args.rate_limits {
         RatePreset::Off => RateLimits::off(),
         RatePreset::Development => RateLimits::development(),
@@ -285,6 +353,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..FilesConfig::default()
         },
         mail,
+        backups: args.backup_dir.clone().map(|dir| BackupConfig {
+            dir,
+            every: std::time::Duration::from_secs(args.backup_every_mins.max(1) * 60),
+            keep: args.backup_keep.max(1),
+        }),
         ..ServerConfig::for_tests("")
     };
     // The development master key is public: anyone who can reach the port would have full access.

@@ -372,12 +372,27 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
         None => None,
     };
+    let backups = match (&db, config.backups.clone()) {
+        (Db::Sqlite(sqlite), Some(backups)) => {
+            tracing::info!(dir = %backups.dir.display(), every = ?backups.every, keep = backups.keep, "periodic backups");
+            Some(tokio::spawn(crate::store::sqlite::backup::backup_forever(
+                sqlite.path().to_path_buf(),
+                backups,
+            )))
+        }
+        _ => None,
+    };
     let state = AppState::new(db, config, files, mail);
     // Uploads that never finished are deleted once their token expires.
     let sweeper = tokio::spawn(crate::domain::files::sweep_forever(
         state.svc.clone(),
         state.svc.files.config.sweep_every,
     ));
+    let background = [Some(sweeper), backups]
+        .into_iter()
+        .flatten()
+        .map(|task| task.abort_handle())
+        .collect();
     // An instance on a shared database is ready once it hears the others (health says 503 until then).
     let ready_by = tokio::time::Instant::now() + Duration::from_secs(10);
     while !state.svc.presence.bus.connected() && tokio::time::Instant::now() < ready_by {
@@ -391,7 +406,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state,
         stop: stop_tx,
         task,
-        sweeper: sweeper.abort_handle(),
+        background,
     })
 }
 
@@ -561,7 +576,8 @@ pub struct RunningServer {
     state: AppState,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-    sweeper: tokio::task::AbortHandle,
+    /// The sweeper of unfinished uploads and the periodic backups, stopped at shutdown.
+    background: Vec<tokio::task::AbortHandle>,
 }
 
 impl RunningServer {
@@ -594,7 +610,9 @@ impl RunningServer {
     /// is written, lets open requests finish (up to 10 s), then closes the database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        self.sweeper.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let hub = &self.state.svc.presence.hub;
         hub.drain();
         let until = tokio::time::Instant::now() + DRAIN_WAIT;

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on port 0 with a fresh database, driven over HTTP with reqwest.
 
 mod auth;
+mod backup;
 mod batch;
 mod class_permissions;
 mod classes;

@@ -3,6 +3,7 @@
 //! threads of their own). The store areas' SQLite queries (`store/<area>/sqlite.rs`) run on it; what several
 //! areas share is in `shared`.
 
+pub mod backup;
 pub(crate) mod shared;
 mod writer;
 
