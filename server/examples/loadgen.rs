@@ -1,7 +1,8 @@
 //! Load generator: persisted sends per second against a fresh server.
 //!
 //! Run with `cargo run --release -p leancloud-server --example loadgen -- [SECONDS] [CONCURRENCY] [BASE_URL]`.
-//! Without `BASE_URL` it starts the server in-process on a fresh temporary database (no request logging);
+//! Without `BASE_URL` it starts the server in-process on a fresh temporary database (no request logging), with
+//! `--durability full` (the server's default) or `LOADGEN_DURABILITY=normal`;
 //! with it, it targets a running server that uses the development credentials. Every send is acknowledged
 //! only after its commit, so acknowledged sends/s = persisted sends/s; the in-process run also counts the
 //! stored rows to confirm it.
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use leancloud_server::{spawn, ServerConfig, DEV_APP_ID, DEV_MASTER_KEY};
+use leancloud_server::{spawn, Durability, ServerConfig, DEV_APP_ID, DEV_MASTER_KEY};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +25,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (base, server) = match args.get(2) {
         Some(url) => (url.trim_end_matches('/').to_string(), None),
         None => {
-            let server = spawn(ServerConfig::for_tests(dir.path().join("bench.sqlite3"))).await?;
+            let mut config = ServerConfig::for_tests(dir.path().join("bench.sqlite3"));
+            config.durability = match std::env::var("LOADGEN_DURABILITY").as_deref() {
+                Ok("normal") => Durability::Normal,
+                _ => Durability::Full,
+            };
+            let server = spawn(config).await?;
             (server.base_url(), Some(server))
         }
     };

@@ -69,8 +69,9 @@ struct Args {
     /// not one of the public CAs.
     #[arg(long)]
     postgres_ca_file: Option<PathBuf>,
-    /// `full` also survives power loss (one fsync per group commit); `normal` survives a killed process.
-    #[arg(long, value_enum, default_value = "normal")]
+    /// `full` (default) also survives a power loss or OS crash (one fsync per group commit); `normal`, faster,
+    /// survives a killed process.
+    #[arg(long, value_enum, default_value = "full")]
     durability: Durability,
     /// LeanCloud rate-limit preset for the RTM API; the flags below override single buckets.
     #[arg(long, value_enum, default_value = "off")]
@@ -408,4 +409,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_acknowledged_write_survives_a_power_loss_unless_told_otherwise() {
+        let defaults = Args::try_parse_from(["leancloud-server"]).expect("parses");
+        assert_eq!(Durability::Full, defaults.durability);
+        assert_eq!(Durability::Full, Durability::default());
+        let normal =
+            Args::try_parse_from(["leancloud-server", "--durability", "normal"]).expect("parses");
+        assert_eq!(Durability::Normal, normal.durability);
+    }
+
+    #[test]
+    fn backup_and_restore_are_commands_beside_the_server_s_flags() {
+        let args = Args::try_parse_from([
+            "leancloud-server",
+            "backup",
+            "--db",
+            "a.sqlite3",
+            "--to",
+            "b.sqlite3",
+        ])
+        .expect("parses");
+        assert!(matches!(args.command, Some(Command::Backup { .. })));
+        let args = Args::try_parse_from(["leancloud-server", "--listen", "127.0.0.1:4000"])
+            .expect("parses");
+        assert!(args.command.is_none());
+    }
 }
