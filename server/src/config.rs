@@ -123,6 +123,9 @@ pub struct S3Store {
     pub endpoint: Option<String>,
     /// The region (`AWS_REGION` when unset, else `us-east-1`).
     pub region: Option<String>,
+    /// The certificate authorities its HTTPS connections trust (`LEANCLOUD_TLS_ROOTS`; Mozilla's, built in, by
+    /// default, so the server starts where the system has none, e.g. a `FROM scratch` image).
+    pub tls_roots: leancloud_im::TlsRoots,
 }
 
 impl S3Store {
@@ -166,6 +169,7 @@ impl FileStoreArgs {
             prefix: self.files_s3_prefix,
             endpoint: self.files_s3_endpoint,
             region: self.files_s3_region,
+            tls_roots: leancloud_im::TlsRoots::default(),
         });
         (self.files_dir, s3)
     }
@@ -548,6 +552,9 @@ pub struct HooksConfig {
     pub queue_len: usize,
     /// How often the list of defined hooks is fetched again.
     pub refresh: Duration,
+    /// The certificate authorities an `https://` hooks URL is checked against (`LEANCLOUD_TLS_ROOTS`; Mozilla's,
+    /// built in, by default).
+    pub tls_roots: leancloud_im::TlsRoots,
 }
 
 impl std::fmt::Debug for HooksConfig {
@@ -573,6 +580,7 @@ impl Default for HooksConfig {
             concurrency: 64,
             queue_len: 1024,
             refresh: Duration::from_secs(60),
+            tls_roots: leancloud_im::TlsRoots::default(),
         }
     }
 }

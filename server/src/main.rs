@@ -285,7 +285,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         url: db.clone(),
         ca_file: args.postgres_ca_file.clone(),
     });
+    let tls_roots = leancloud_im::TlsRoots::from_lookup(|name| std::env::var(name).ok())
+        .unwrap_or_else(|e| {
+            eprintln!("leancloud-server: {e}");
+            std::process::exit(2);
+        });
     let (dir, s3) = args.file_store.clone().store();
+    let s3 = s3.map(|s3| leancloud_server::config::S3Store { tls_roots, ..s3 });
     let smtp_url = std::env::var("LEANCLOUD_SMTP_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -338,6 +344,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             timeout: std::time::Duration::from_millis(args.hooks_timeout_ms.max(1)),
             fail_closed: args.hooks_fail_closed,
             concurrency: args.hooks_concurrency,
+            tls_roots,
             ..HooksConfig::default()
         },
         limits: ConnectionLimits {

@@ -187,11 +187,19 @@ impl Hooks {
     /// Builds the caller; with a URL, starts the after-hook workers and the discovery timer (so it must be
     /// called inside a Tokio runtime).
     pub fn start(config: HooksConfig, app_id: &str, master_key: &str) -> Arc<Hooks> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        // Never `Client::new()`: it panics where the system has no CA certificates (a `FROM scratch` image).
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(config.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let http = config.tls_roots.apply(builder()).build().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the hooks' HTTPS client could not use the configured CA certificates; using the built-in ones");
+            leancloud_im::TlsRoots::Bundled
+                .apply(builder())
+                .build()
+                .expect("an HTTP client with the built-in CA certificates")
+        });
         let enabled = config.url.is_some();
         let (queue, rx) = if enabled {
             let (tx, rx) = mpsc::channel(config.queue_len.max(1));

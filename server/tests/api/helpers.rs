@@ -68,6 +68,7 @@ pub async fn fresh_bucket(required: bool) -> Option<leancloud_server::config::S3
         prefix: "app/".into(),
         endpoint: Some(endpoint),
         region: None,
+        tls_roots: leancloud_im::TlsRoots::default(),
     })
 }
 

@@ -30,5 +30,6 @@ mod receipts;
 mod roles;
 mod rtm;
 mod security3;
+mod startup;
 mod users;
 mod verification;

@@ -78,7 +78,17 @@ impl S3Blobs {
     /// The bucket `config` names. Credentials and the region come from the environment (`AWS_*`).
     pub fn new(config: &S3Store) -> Result<S3Blobs, BlobsConfigError> {
         // No whole-request timeout: a download streams for as long as the client reads.
-        let client = ClientOptions::new()
+        let mut client = ClientOptions::new();
+        if config.tls_roots == leancloud_im::TlsRoots::Bundled {
+            // Mozilla's roots built in, not the system's store (which may be empty: a `FROM scratch` image).
+            client = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .filter_map(|der| object_store::Certificate::from_der(der).ok())
+                .fold(client.with_no_system_certificates(true), |c, cert| {
+                    c.with_root_certificate(cert)
+                });
+        }
+        let client = client
             .with_connect_timeout(Duration::from_secs(10))
             .with_timeout_disabled()
             .with_allow_http(
