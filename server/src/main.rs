@@ -50,6 +50,36 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Asks a server's `/__admin/health` and exits 0 when it answers 200 (a container's health check: the image
+    /// has no curl).
+    Healthcheck {
+        /// The server's address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+    },
+}
+
+/// `GET /__admin/health` over a plain socket: the status code, or why there is none.
+fn health_status(addr: SocketAddr) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /__admin/health HTTP/1.0\r\nHost: {addr}\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
 }
 
 #[derive(Debug, Parser)]
@@ -186,7 +216,8 @@ struct Args {
     backup_keep: usize,
 }
 
-/// Runs `backup` or `restore` and exits: 0 when done, 2 with the reason when not.
+/// Runs `backup`, `restore` or `healthcheck` and exits: 0 when done (healthy), 2 (1 for the health check) with the
+/// reason when not.
 fn run_command(command: Command) -> ! {
     use leancloud_server::store::sqlite::backup;
     let done = match command {
@@ -201,6 +232,20 @@ fn run_command(command: Command) -> ! {
         Command::Restore { from, db, force } => backup::restore(&from, &db, force).map(|()| {
             println!("{} restored from {}", db.display(), from.display());
         }),
+        Command::Healthcheck { addr } => match health_status(addr) {
+            Ok(200) => {
+                println!("healthy");
+                std::process::exit(0);
+            }
+            Ok(code) => {
+                eprintln!("leancloud-server: health answered {code}");
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("leancloud-server: no health answer from {addr}: {e}");
+                std::process::exit(1);
+            }
+        },
     };
     match done {
         Ok(()) => std::process::exit(0),

@@ -68,11 +68,26 @@ async fn the_server_starts_and_answers_without_any_system_ca_certificate() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let check = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_leancloud-server"))
+            .args(["healthcheck", "--addr", &format!("127.0.0.1:{port}")])
+            .output()
+            .expect("runs")
+    };
+    let (up, down) = (check(port), check(free_port()));
     let _ = child.kill();
     let _ = child.wait();
 
-    // Assert
+    // Assert: healthy, and the image's health check command says so (and says so of a port nobody listens on)
     assert_eq!(Some(StatusCode::OK), health);
+    assert_eq!(
+        Some(0),
+        up.status.code(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(Some(1), down.status.code());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("no health answer"));
 }
 
 #[tokio::test]
