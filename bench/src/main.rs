@@ -1051,8 +1051,8 @@ async fn persisted_sends(b: &mut Bench) {
 
 /// The server engineer's load generator (`server/examples/loadgen.rs`) in its in-process mode: the server
 /// library on a fresh temporary database, no request logging, acknowledged sends checked against stored rows.
-/// Run four times, alternating `--durability full` (the default) and `normal`, so the two are measured side by
-/// side under the same load of the machine; each mode's figure is the mean of its two runs.
+/// Run six times, rotating `--durability full` (the default), `normal` and `full` with metrics counted, so the
+/// three are measured side by side under the same load of the machine; each figure is the mean of its two runs.
 async fn server_loadgen(b: &mut Bench) {
     let path = b
         .args
@@ -1061,17 +1061,19 @@ async fn server_loadgen(b: &mut Bench) {
         .unwrap_or_else(|| b.args.bin_dir.join("examples/loadgen"));
     let secs = b.args.server_loadgen_seconds;
     let conc = b.args.load_concurrency;
-    let modes = ["full", "normal"];
-    let mut runs: [Vec<Measure>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..4 {
-        let mode = round % 2;
+    // (durability, metrics counted)
+    let modes = [("full", false), ("normal", false), ("full", true)];
+    let mut runs: [Vec<Measure>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..6 {
+        let mode = round % 3;
         let result: Measure = if !path.is_file() {
             Err("server/examples/loadgen not built".into())
         } else {
             let out = tokio::process::Command::new(&path)
                 .args([secs.to_string(), conc.to_string()])
                 .env("RUST_LOG", "warn")
-                .env("LOADGEN_DURABILITY", modes[mode])
+                .env("LOADGEN_DURABILITY", modes[mode].0)
+                .env("LOADGEN_METRICS", if modes[mode].1 { "1" } else { "0" })
                 .kill_on_drop(true)
                 .output()
                 .await;
@@ -1090,7 +1092,8 @@ async fn server_loadgen(b: &mut Bench) {
         runs[mode].push(result);
     }
     let mut each = Vec::new();
-    for (mode, results) in modes.iter().zip(&runs) {
+    let mut means = Vec::new();
+    for ((mode, metrics), results) in modes.iter().zip(&runs) {
         let ok: Vec<f64> = results
             .iter()
             .filter_map(|r| r.as_ref().ok().copied())
@@ -1103,16 +1106,22 @@ async fn server_loadgen(b: &mut Bench) {
                 .find_map(|r| r.as_ref().err().cloned())
                 .unwrap_or_else(|| "no run".into()))
         };
+        let with = if *metrics {
+            ", with --metrics-listen"
+        } else {
+            ""
+        };
         each.push(format!(
-            "`{mode}` {}",
+            "`{mode}`{with} {}",
             ok.iter()
                 .map(|v| format!("{v:.0}"))
                 .collect::<Vec<_>>()
                 .join(" and ")
         ));
+        means.push(mean.as_ref().ok().copied());
         b.rows.push(row(
             &format!(
-                "server: persisted sends/s (server's own loadgen, in-process, --durability {mode})"
+                "server: persisted sends/s (server's own loadgen, in-process, --durability {mode}{with})"
             ),
             Unit::Rate,
             &mean,
@@ -1120,12 +1129,20 @@ async fn server_loadgen(b: &mut Bench) {
             Target::OursAtLeast(10_000.0),
         ));
     }
+    let metrics_cost = match (means[0], means[2]) {
+        (Some(without), Some(with)) if without > 0.0 => format!(
+            "{:+.1} % sends/s with metrics against without",
+            (with / without - 1.0) * 100.0
+        ),
+        _ => "not measured".into(),
+    };
     b.method.push(format!(
         "server (second figure): `server/examples/loadgen.rs`, the server engineer's load generator, run as \
          `loadgen {secs} {conc}`: the server library in the same process on a fresh temporary database, {conc} \
          concurrent reqwest senders for {secs} s; counts only if its stored-row check confirms every acknowledged send. \
-         Four runs alternating `--durability full` (the default: one fsync per group commit) and `normal` \
-         (`LOADGEN_DURABILITY`), each mode's figure the mean of its two: {}.",
+         Six runs rotating `--durability full` (the default: one fsync per group commit), `normal` \
+         (`LOADGEN_DURABILITY`) and `full` with metrics counted (`LOADGEN_METRICS=1`: `--metrics-listen`), each \
+         figure the mean of its two: {}. Metrics cost: {metrics_cost}.",
         each.join("; ")
     ));
 }

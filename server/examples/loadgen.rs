@@ -2,7 +2,8 @@
 //!
 //! Run with `cargo run --release -p leancloud-server --example loadgen -- [SECONDS] [CONCURRENCY] [BASE_URL]`.
 //! Without `BASE_URL` it starts the server in-process on a fresh temporary database (no request logging), with
-//! `--durability full` (the server's default) or `LOADGEN_DURABILITY=normal`;
+//! `--durability full` (the server's default) or `LOADGEN_DURABILITY=normal`, and with metrics counted
+//! (`--metrics-listen`) when `LOADGEN_METRICS=1`;
 //! with it, it targets a running server that uses the development credentials. Every send is acknowledged
 //! only after its commit, so acknowledged sends/s = persisted sends/s; the in-process run also counts the
 //! stored rows to confirm it.
@@ -30,6 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok("normal") => Durability::Normal,
                 _ => Durability::Full,
             };
+            if std::env::var("LOADGEN_METRICS").as_deref() == Ok("1") {
+                config.metrics_listen = Some("127.0.0.1:0".parse()?);
+            }
             let server = spawn(config).await?;
             (server.base_url(), Some(server))
         }

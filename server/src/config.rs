@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub mail: Option<MailConfig>,
     /// Periodic online backups of the SQLite database (ignored on PostgreSQL).
     pub backups: Option<BackupConfig>,
+    /// Where `/metrics` is served (its own listener, never the API's); `None`: no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Periodic online backups of the SQLite database by the server itself (`crate::store::sqlite::backup`).
@@ -250,6 +252,7 @@ impl ServerConfig {
             },
             mail: None,
             backups: None,
+            metrics_listen: None,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod import;
 pub mod key_guard;
 pub mod mail;
+pub mod metrics;
 pub mod protocol;
 pub mod realtime;
 pub mod routes;

@@ -205,6 +205,9 @@ struct Args {
     /// The sender of those mails. Their links point at `--public-url` (required off loopback).
     #[arg(long, default_value = "LeanCloud Server <noreply@localhost>")]
     mail_from: String,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (its own listener: keep it off the public network).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Take an online backup of the SQLite database into this folder periodically (see `backup`).
     #[arg(long)]
     backup_dir: Option<PathBuf>,
@@ -406,6 +409,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..FilesConfig::default()
         },
         mail,
+        metrics_listen: args.metrics_listen,
         backups: args.backup_dir.clone().map(|dir| BackupConfig {
             dir,
             every: std::time::Duration::from_secs(args.backup_every_mins.max(1) * 60),

@@ -208,6 +208,7 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/console", crate::console::router(state.clone()));
     let routed = operators
         .merge(api)
+        .route_layer(middleware::from_fn(mark_route))
         .layer(middleware::from_fn(log_app_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -283,10 +284,38 @@ fn log_request(state: &AppState, method: &Method, uri: &Uri, status: u16, starte
     });
 }
 
+/// The route template a request matched (`/1.1/classes/{class}/{id}`), put on its response for the metrics, which
+/// label by template, never by path.
+#[derive(Clone, Debug)]
+struct RouteTemplate(String);
+
+async fn mark_route(req: Request, next: Next) -> Response {
+    let template = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(template) = template {
+        response.extensions_mut().insert(RouteTemplate(template));
+    }
+    response
+}
+
 async fn record_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (method, uri, started) = (req.method().clone(), req.uri().clone(), Instant::now());
     let response = next.run(req).await;
-    log_request(&state, &method, &uri, response.status().as_u16(), started);
+    let status = response.status().as_u16();
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("other", |r| r.0.as_str());
+    state.svc.metrics.http(
+        method.as_str(),
+        route,
+        status,
+        started.elapsed().as_secs_f64(),
+    );
+    log_request(&state, &method, &uri, status, started);
     response
 }
 
@@ -382,13 +411,39 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
         _ => None,
     };
+    let metrics_listen = config.metrics_listen;
     let state = AppState::new(db, config, files, mail);
+    // The metrics on their own listener: an address only the operators' scraper reaches.
+    let metrics = match metrics_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at)
+                .await
+                .map_err(|source| ServerError::Bind { addr: at, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr: at, source })?;
+            let router = Router::new()
+                .route("/metrics", get(crate::routes::admin::metrics))
+                .with_state(state.clone());
+            tracing::info!(addr = %bound, "metrics at /metrics");
+            Some((
+                bound,
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, router).await {
+                        tracing::warn!(error = %e, "the metrics listener stopped");
+                    }
+                }),
+            ))
+        }
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(|(addr, _)| *addr);
     // Uploads that never finished are deleted once their token expires.
     let sweeper = tokio::spawn(crate::domain::files::sweep_forever(
         state.svc.clone(),
         state.svc.files.config.sweep_every,
     ));
-    let background = [Some(sweeper), backups]
+    let background = [Some(sweeper), backups, metrics.map(|(_, task)| task)]
         .into_iter()
         .flatten()
         .map(|task| task.abort_handle())
@@ -407,6 +462,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         stop: stop_tx,
         task,
         background,
+        metrics_addr,
     })
 }
 
@@ -576,13 +632,19 @@ pub struct RunningServer {
     state: AppState,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-    /// The sweeper of unfinished uploads and the periodic backups, stopped at shutdown.
+    /// The sweeper of unfinished uploads, the periodic backups and the metrics listener, stopped at shutdown.
     background: Vec<tokio::task::AbortHandle>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl RunningServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, with `--metrics-listen`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
@@ -666,6 +728,11 @@ impl Inspector {
     }
 
     /// Every request received (the latest 100,000), oldest first.
+    /// Whether this server counts metrics (`--metrics-listen`).
+    pub fn metrics_enabled(&self) -> bool {
+        self.state.svc.metrics.enabled()
+    }
+
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.state.requests.all()
     }

@@ -147,11 +147,20 @@ impl AppState {
         mail: Option<Arc<crate::mail::Mailer>>,
     ) -> Self {
         let credentials = config.credentials;
-        let hooks = Hooks::start(config.hooks, &credentials.app_id, &credentials.master_key);
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            config.metrics_listen.is_some(),
+        ));
+        let hooks = Hooks::start(
+            config.hooks,
+            &credentials.app_id,
+            &credentials.master_key,
+            metrics.clone(),
+        );
         let mut realtime = config.realtime.clone();
         realtime.max_sockets = Some(config.limits.websockets(realtime.max_sockets));
         let realtime = Arc::new(Realtime::new(realtime, &db, &credentials.master_key));
-        let limits = Arc::new(RateLimiter::for_db(config.rate_limits, &db));
+        let limits =
+            Arc::new(RateLimiter::for_db(config.rate_limits, &db).with_metrics(metrics.clone()));
         AppState {
             svc: Services {
                 db,
@@ -164,6 +173,7 @@ impl AppState {
                 logins: crate::domain::credentials::login_failures(),
                 class_permissions: std::sync::Arc::default(),
                 mail,
+                metrics,
             },
             credentials: Arc::new(credentials),
             faults: Arc::new(Faults::new(config.faults)),

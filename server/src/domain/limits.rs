@@ -71,6 +71,8 @@ pub struct RateLimiter {
     state: Mutex<State>,
     /// The shared windows, on PostgreSQL.
     shared: Option<Pg>,
+    /// Refusals by bucket, for `--metrics-listen`.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// What a granted request took, to give back with [`RateLimiter::refund`] if it then fails.
@@ -114,7 +116,13 @@ impl RateLimiter {
             limits: Mutex::new(limits),
             state: Mutex::new(State::default()),
             shared: None,
+            metrics: std::sync::Arc::default(),
         }
+    }
+
+    /// Counts its refusals in `metrics`.
+    pub fn with_metrics(self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        RateLimiter { metrics, ..self }
     }
 
     /// Limits counted in windows of `db` when it is shared (PostgreSQL), in memory otherwise.
@@ -134,6 +142,17 @@ impl RateLimiter {
 
     /// Takes a unit of `bucket`, or answers 429 with when to retry.
     pub async fn take(&self, bucket: Bucket) -> Result<Grant, Limited> {
+        let taken = self.take_unit(bucket).await;
+        if let Err(Limited::TooMany { .. } | Limited::DailyQuota { .. }) = &taken {
+            self.metrics.rate_limited(match bucket {
+                Bucket::Messages => "messages",
+                Bucket::Broadcasts => "broadcasts",
+            });
+        }
+        taken
+    }
+
+    async fn take_unit(&self, bucket: Bucket) -> Result<Grant, Limited> {
         let Some(pg) = &self.shared else {
             self.check(bucket)?;
             return Ok(Grant {

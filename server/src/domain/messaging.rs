@@ -240,6 +240,7 @@ async fn store_and_deliver(
     realtime.deliver(stored.clone());
     // No subscriber is not an error.
     let _ = svc.feed.send(std::sync::Arc::new(stored.clone()));
+    svc.metrics.stored(stored.kind.as_str());
     after_send(svc, &stored, online, offline, source_ip);
     Ok(stored)
 }
@@ -468,6 +469,7 @@ mod tests {
             logins: std::sync::Arc::default(),
             class_permissions: std::sync::Arc::default(),
             mail: None,
+            metrics: std::sync::Arc::default(),
             db,
         }
     }

@@ -63,4 +63,6 @@ pub struct Services {
     pub class_permissions: Arc<class_permissions::PermissionCache>,
     /// Outgoing mail (reset and verification links), when an SMTP server is configured.
     pub mail: Option<Arc<crate::mail::Mailer>>,
+    /// What `--metrics-listen` serves (counting nothing without it).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

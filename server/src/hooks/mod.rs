@@ -173,6 +173,8 @@ pub struct Hooks {
     permits: Semaphore,
     queue: Option<mpsc::Sender<Queued>>,
     pub stats: HookStats,
+    /// Calls by hook and outcome, for `--metrics-listen`.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -186,7 +188,12 @@ impl std::fmt::Debug for Hooks {
 impl Hooks {
     /// Builds the caller; with a URL, starts the after-hook workers and the discovery timer (so it must be
     /// called inside a Tokio runtime).
-    pub fn start(config: HooksConfig, app_id: &str, master_key: &str) -> Arc<Hooks> {
+    pub fn start(
+        config: HooksConfig,
+        app_id: &str,
+        master_key: &str,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Hooks> {
         // Never `Client::new()`: it panics where the system has no CA certificates (a `FROM scratch` image).
         let builder = || {
             reqwest::Client::builder()
@@ -216,6 +223,7 @@ impl Hooks {
             defined: RwLock::new(None),
             queue,
             stats: HookStats::default(),
+            metrics,
         });
         if let Some(rx) = rx {
             tokio::spawn(after_worker(Arc::downgrade(&hooks), rx));
@@ -225,7 +233,7 @@ impl Hooks {
     }
 
     pub fn disabled() -> Arc<Hooks> {
-        Hooks::start(HooksConfig::default(), "", "")
+        Hooks::start(HooksConfig::default(), "", "", Arc::default())
     }
 
     /// Whether the app defines `hook` (so it will be called).
@@ -314,9 +322,18 @@ impl Hooks {
             })
         }
         .await;
-        if let Err(why) = &result {
-            self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(hook = hook.name(), error = %why, "hook call failed");
+        match &result {
+            Ok(_) => self.metrics.hook(hook.name(), "ok"),
+            Err(why) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                let outcome = if why == "timed out" {
+                    "timeout"
+                } else {
+                    "error"
+                };
+                self.metrics.hook(hook.name(), outcome);
+                tracing::warn!(hook = hook.name(), error = %why, "hook call failed");
+            }
         }
         result
     }
@@ -332,6 +349,7 @@ impl Hooks {
             tokio::time::timeout(self.config.timeout, self.permits.acquire()).await
         else {
             self.stats.busy.fetch_add(1, Ordering::Relaxed);
+            self.metrics.hook(hook.name(), "busy");
             tracing::warn!(
                 hook = hook.name(),
                 "no hook slot free in time: request refused as busy"
@@ -342,6 +360,7 @@ impl Hooks {
             .await
             .unwrap_or_else(|_| {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics.hook(hook.name(), "timeout");
                 tracing::warn!(hook = hook.name(), "hook call timed out");
                 Err("timed out".into())
             });
@@ -363,6 +382,7 @@ impl Hooks {
         let Some(queue) = &self.queue else { return };
         if let Err(e) = queue.try_send(Queued { hook, params, then }) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.hook(hook.name(), "dropped");
             tracing::warn!(hook = hook.name(), "after-hook queue full: call dropped");
             let (mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q)) = e;
             if let Some(then) = q.then {

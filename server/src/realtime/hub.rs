@@ -188,6 +188,14 @@ impl Hub {
             .unwrap_or(false)
     }
 
+    /// Logged-in sessions (a client id logged in on two sockets counts twice).
+    pub fn session_count(&self) -> usize {
+        self.clients
+            .read()
+            .map(|c| c.values().map(|list| list.len()).sum())
+            .unwrap_or(0)
+    }
+
     /// Client ids with at least one session.
     pub fn online_clients(&self) -> usize {
         self.clients.read().map(|c| c.len()).unwrap_or(0)

@@ -83,6 +83,26 @@ pub async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, J
     (status, Json(body))
 }
 
+/// `GET /metrics` on `--metrics-listen` (no key: that address is the operators' own): the counters, and the
+/// state of this instance read now.
+pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let hub = &state.svc.presence.hub;
+    let now = crate::metrics::Snapshot {
+        connections: hub.open_connections(),
+        sessions: hub.session_count(),
+        database_bytes: state.svc.db.size_bytes().await,
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        state.svc.metrics.render(now),
+    )
+        .into_response()
+}
+
 /// `GET /1.1/date`: the server time, as LeanCloud answers it.
 pub async fn date() -> Json<Value> {
     Json(json!({"__type": "Date", "iso": iso_millis(chrono::Utc::now().timestamp_millis())}))

@@ -33,6 +33,29 @@ impl Db {
         }
     }
 
+    /// The database's size in bytes: the SQLite file and its WAL, or PostgreSQL's `pg_database_size` (0 when it
+    /// cannot be read).
+    pub async fn size_bytes(&self) -> u64 {
+        match self {
+            Db::Sqlite(db) => {
+                let path = db.path();
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                [path.to_path_buf(), std::path::PathBuf::from(wal)]
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            }
+            Db::Postgres(pg) => pg
+                .database_size()
+                .await
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        }
+    }
+
     /// Finishes the queued writes and closes the database (blocks: call it off the runtime's threads).
     pub fn close(&self) {
         match self {

@@ -312,6 +312,13 @@ impl Conn {
     }
 
     async fn command(&mut self, req: GenericCommand) {
+        let metrics = &self.state.svc.metrics;
+        if metrics.enabled() {
+            metrics.command(
+                &protocol_name(req.command(), "unknown"),
+                &protocol_name(req.operation(), "none"),
+            );
+        }
         match (req.command(), req.operation()) {
             (Some(CommandType::Session), Some(OpType::Open)) => self.open(req).await,
             (Some(CommandType::Session), Some(OpType::Close)) => self.close(req).await,
@@ -376,4 +383,20 @@ impl Conn {
         }
         found
     }
+}
+
+/// A command's or operation's name as the protocol spells it (`MemberInfoUpdate` → `member_info_update`), for the
+/// metrics' bounded labels; `none` when absent.
+fn protocol_name<T: std::fmt::Debug>(value: Option<T>, none: &str) -> String {
+    let Some(value) = value else {
+        return none.to_string();
+    };
+    let mut out = String::new();
+    for (i, c) in format!("{value:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }

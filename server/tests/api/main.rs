@@ -20,6 +20,7 @@ mod hooks;
 mod instances;
 mod limits;
 mod mail;
+mod metrics;
 mod migration;
 mod notify;
 mod patches;

@@ -258,6 +258,15 @@ impl Pg {
     }
 
     /// Whether the database answers a query within 2 s.
+    /// `pg_database_size` of this database, in bytes.
+    pub async fn database_size(&self) -> StoreResult<i64> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await?
+            .get(0))
+    }
+
     pub async fn ping(&self) -> bool {
         let check = async {
             let client = self.client().await.ok()?;
