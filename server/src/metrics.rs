@@ -59,7 +59,34 @@ pub struct BucketLabels {
     pub bucket: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    /// The SQLite writer's lane: `priority` (sends, master-key writes) or `shared` (everything else).
+    pub lane: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BusLabels {
+    /// `published` (sent to the other instances), `received` (from them), `rejected` (unsealed, forged, stale),
+    /// `dropped` (a full queue).
+    pub event: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn batch_histogram() -> Histogram {
+    // 1 to 1,024 jobs.
+    Histogram::new(exponential_buckets(1.0, 2.0, 11))
+}
+
+/// The bus's counters since start, as the scrape reads them (PostgreSQL; all zero on SQLite).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BusTotals {
+    pub published: u64,
+    pub received: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+}
 
 fn latency_histogram() -> Histogram {
     // 0.25 ms to about 8 s.
@@ -80,6 +107,11 @@ pub struct Metrics {
     realtime_connections: Gauge,
     realtime_sessions: Gauge,
     database_size: Gauge,
+    store_commit_duration: HistogramFamily<LaneLabels>,
+    store_commit_jobs: HistogramFamily<LaneLabels>,
+    bus_events: Family<BusLabels, Counter>,
+    /// The bus totals of the last scrape (the counters move by the difference).
+    bus_seen: std::sync::Mutex<BusTotals>,
 }
 
 impl Default for Metrics {
@@ -95,6 +127,7 @@ pub struct Snapshot {
     pub connections: usize,
     pub sessions: usize,
     pub database_bytes: u64,
+    pub bus: BusTotals,
 }
 
 impl Metrics {
@@ -109,6 +142,11 @@ impl Metrics {
         let rate_limited = Family::<BucketLabels, Counter>::default();
         let (realtime_connections, realtime_sessions, database_size) =
             (Gauge::default(), Gauge::default(), Gauge::default());
+        let store_commit_duration =
+            HistogramFamily::<LaneLabels>::new_with_constructor(latency_histogram);
+        let store_commit_jobs =
+            HistogramFamily::<LaneLabels>::new_with_constructor(batch_histogram);
+        let bus_events = Family::<BusLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by route template and status",
@@ -156,6 +194,22 @@ impl Metrics {
             Unit::Bytes,
             database_size.clone(),
         );
+        registry.register_with_unit(
+            "store_commit_duration",
+            "Time of one SQLite group commit (every job in one transaction), by the lane of its first job",
+            Unit::Seconds,
+            store_commit_duration.clone(),
+        );
+        registry.register(
+            "store_commit_jobs",
+            "Jobs per lane in one SQLite group commit",
+            store_commit_jobs.clone(),
+        );
+        registry.register(
+            "bus_events",
+            "Events between instances on PostgreSQL (LISTEN/NOTIFY), by what became of them",
+            bus_events.clone(),
+        );
         Metrics {
             registry,
             enabled,
@@ -168,6 +222,28 @@ impl Metrics {
             realtime_connections,
             realtime_sessions,
             database_size,
+            store_commit_duration,
+            store_commit_jobs,
+            bus_events,
+            bus_seen: std::sync::Mutex::new(BusTotals::default()),
+        }
+    }
+
+    /// One SQLite group commit: `priority` and `shared` jobs in `seconds`.
+    pub fn commit(&self, priority: usize, shared: usize, seconds: f64) {
+        if !self.enabled {
+            return;
+        }
+        let first = if priority > 0 { "priority" } else { "shared" };
+        self.store_commit_duration
+            .get_or_create(&LaneLabels { lane: first })
+            .observe(seconds);
+        for (lane, jobs) in [("priority", priority), ("shared", shared)] {
+            if jobs > 0 {
+                self.store_commit_jobs
+                    .get_or_create(&LaneLabels { lane })
+                    .observe(jobs as f64);
+            }
         }
     }
 
@@ -241,6 +317,18 @@ impl Metrics {
         self.realtime_connections.set(gauge(now.connections as u64));
         self.realtime_sessions.set(gauge(now.sessions as u64));
         self.database_size.set(gauge(now.database_bytes));
+        if let Ok(mut seen) = self.bus_seen.lock() {
+            for (event, total, last) in [
+                ("published", now.bus.published, seen.published),
+                ("received", now.bus.received, seen.received),
+                ("rejected", now.bus.rejected, seen.rejected),
+                ("dropped", now.bus.dropped, seen.dropped),
+            ] {
+                let counter = self.bus_events.get_or_create(&BusLabels { event });
+                counter.inc_by(total.saturating_sub(last));
+            }
+            *seen = now.bus;
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -267,10 +355,22 @@ mod tests {
         on.stored("normal");
         on.hook("_messageReceived", "timeout");
         on.rate_limited("messages");
+        on.commit(3, 1, 0.002);
+        on.commit(0, 2, 0.001);
+        let bus = |published| BusTotals {
+            published,
+            received: 4,
+            ..BusTotals::default()
+        };
+        on.render(Snapshot {
+            bus: bus(5),
+            ..Snapshot::default()
+        });
         let text = on.render(Snapshot {
             connections: 3,
             sessions: 2,
             database_bytes: 4096,
+            bus: bus(7),
         });
         for line in [
             "leancloud_http_requests_total{method=\"GET\",route=\"/1.1/date\",status=\"200\"} 2",
@@ -282,6 +382,13 @@ mod tests {
             "leancloud_realtime_connections 3",
             "leancloud_realtime_sessions 2",
             "leancloud_database_size_bytes 4096",
+            "leancloud_store_commit_duration_seconds_count{lane=\"priority\"} 1",
+            "leancloud_store_commit_duration_seconds_count{lane=\"shared\"} 1",
+            "leancloud_store_commit_jobs_sum{lane=\"priority\"} 3.0",
+            "leancloud_store_commit_jobs_sum{lane=\"shared\"} 3.0",
+            "leancloud_bus_events_total{event=\"published\"} 7",
+            "leancloud_bus_events_total{event=\"received\"} 4",
+            "leancloud_bus_events_total{event=\"rejected\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
         }

@@ -150,6 +150,9 @@ impl AppState {
         let metrics = Arc::new(crate::metrics::Metrics::new(
             config.metrics_listen.is_some(),
         ));
+        if let Db::Sqlite(sqlite) = &db {
+            sqlite.attach_metrics(metrics.clone());
+        }
         let hooks = Hooks::start(
             config.hooks,
             &credentials.app_id,

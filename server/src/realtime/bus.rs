@@ -220,6 +220,9 @@ pub struct Bus {
     rejected: Arc<std::sync::atomic::AtomicU64>,
     /// Events dropped because a queue was full.
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Events published to the other instances, and received from them (for the metrics).
+    published: Arc<std::sync::atomic::AtomicU64>,
+    received: Arc<std::sync::atomic::AtomicU64>,
     publisher: Option<Queue<Envelope>>,
     listening: Arc<AtomicBool>,
     tasks: Vec<tokio::task::AbortHandle>,
@@ -233,6 +236,8 @@ impl Bus {
             instance: rand::random(),
             rejected: Arc::default(),
             dropped: Arc::default(),
+            published: Arc::default(),
+            received: Arc::default(),
             publisher: None,
             listening: Arc::new(AtomicBool::new(true)),
             tasks: Vec::new(),
@@ -247,6 +252,8 @@ impl Bus {
         let rejected: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let listening = Arc::new(AtomicBool::new(false));
         let dropped: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let published: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let received: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
         let tx = Queue {
             tx,
@@ -268,10 +275,11 @@ impl Bus {
             incoming,
             seal: seal.clone(),
             rejected: rejected.clone(),
+            received: received.clone(),
         };
         let alive = tx.clone();
         let tasks = vec![
-            tokio::spawn(publish_loop(pg.clone(), rx, seal)).abort_handle(),
+            tokio::spawn(publish_loop(pg.clone(), rx, seal, published.clone())).abort_handle(),
             tokio::spawn(listen_loop(pg, listener, listening.clone())).abort_handle(),
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(ALIVE_EVERY);
@@ -288,6 +296,8 @@ impl Bus {
             instance,
             rejected,
             dropped,
+            published,
+            received,
             publisher: Some(tx),
             listening,
             tasks,
@@ -358,6 +368,14 @@ impl Bus {
         self.rejected.load(Ordering::Relaxed)
     }
 
+    /// Events published to the other instances, and received from them, since start.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.published.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
+    }
+
     /// Whether events travel to other instances at all.
     pub fn is_shared(&self) -> bool {
         self.publisher.is_some()
@@ -369,7 +387,12 @@ pub fn encode_command(command: &GenericCommand) -> String {
     base64::engine::general_purpose::STANDARD.encode(command.encode_to_vec())
 }
 
-async fn publish_loop(pg: Pg, mut rx: mpsc::Receiver<Envelope>, seal: Seal) {
+async fn publish_loop(
+    pg: Pg,
+    mut rx: mpsc::Receiver<Envelope>,
+    seal: Seal,
+    published: Arc<std::sync::atomic::AtomicU64>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut texts = Vec::with_capacity(batch.len());
@@ -383,7 +406,10 @@ async fn publish_loop(pg: Pg, mut rx: mpsc::Receiver<Envelope>, seal: Seal) {
         // the store).
         for attempt in 0..2 {
             match notify::publish(&pg, CHANNEL, &texts).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    published.fetch_add(texts.len() as u64, Ordering::Relaxed);
+                    break;
+                }
                 Err(e) if attempt == 0 => {
                     tracing::warn!(error = %e, "bus: publish failed, retrying");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -402,6 +428,8 @@ struct Listener {
     incoming: Queue<Incoming>,
     seal: Seal,
     rejected: Arc<std::sync::atomic::AtomicU64>,
+    /// Events accepted from other instances.
+    received: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The listener's wait before reconnecting: doubling from [`Backoff::FIRST`] up to [`Backoff::MOST`] while
@@ -460,6 +488,7 @@ async fn listen(
             continue;
         };
         if envelope.from != listener.instance {
+            listener.received.fetch_add(1, Ordering::Relaxed);
             track(listener, envelope.from, &envelope.event);
             listener.incoming.offer((envelope.from, envelope.event));
         }

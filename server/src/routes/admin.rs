@@ -88,10 +88,18 @@ pub async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, J
 pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let hub = &state.svc.presence.hub;
+    let bus = &state.svc.presence.bus;
+    let (published, received) = bus.traffic();
     let now = crate::metrics::Snapshot {
         connections: hub.open_connections(),
         sessions: hub.session_count(),
         database_bytes: state.svc.db.size_bytes().await,
+        bus: crate::metrics::BusTotals {
+            published,
+            received,
+            rejected: bus.rejected(),
+            dropped: bus.dropped(),
+        },
     };
     (
         [(

@@ -421,3 +421,40 @@ async fn class_permissions_set_on_one_instance_hold_on_the_other_within_two_seco
     let (_, on_b) = b.get("/__admin/class-permissions/_Conversation").await;
     assert_eq!(json!({"*": true}), on_b["permissions"]["create"]);
 }
+
+#[tokio::test]
+async fn bus_events_are_counted_on_both_instances() {
+    // Arrange: y online on b; a send on a reaches it through the bus
+    let [a, b] = spawn_instances(|c| {
+        c.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let conv = a
+        .conversation(json!({"name": "bus", "m": ["x", "y"]}))
+        .await;
+    let mut ws = crate::realtime::connect(&b, "lc.protobuf2.3").await;
+    ws.login("y").await;
+
+    // Act
+    let (status, _) = a
+        .send(json!({"from_peer": "x", "conv_id": conv, "message": "across", "transient": false}))
+        .await;
+    let pushed = ws.next(crate::realtime::WAIT).await;
+    let (on_a, _) = crate::metrics::scrape(&a).await;
+    let (on_b, _) = crate::metrics::scrape(&b).await;
+
+    // Assert
+    assert_eq!(StatusCode::OK, status);
+    assert!(pushed.is_some_and(|p| p.direct_message.is_some()));
+    let count = |m: &std::collections::HashMap<String, f64>, event: &str| {
+        m.get(&format!("leancloud_bus_events_total{{event=\"{event}\"}}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert!(count(&on_a, "published") >= 1.0, "{on_a:?}");
+    assert!(count(&on_b, "received") >= 1.0, "{on_b:?}");
+    assert_eq!(
+        (0.0, 0.0),
+        (count(&on_a, "rejected"), count(&on_b, "rejected"))
+    );
+}

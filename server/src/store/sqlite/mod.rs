@@ -63,6 +63,8 @@ struct DbInner {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     clock: AtomicI64,
+    /// Where the writer reports its commits (`--metrics-listen`).
+    metrics: writer::MetricsSlot,
     /// Runs the queries of app-key clients: half the cores' worth of threads (one at least) at the lowest
     /// CPU priority, so parallel scans with the public key cannot take the CPU the writer needs for sends
     /// (review finding M6, `bench hardening`). `None` once closed.
@@ -186,9 +188,11 @@ impl SqliteDb {
         // one commit waits for the checkpoint's fsyncs, and every send queued behind it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::unbounded_channel::<(Lane, Job)>();
+        let metrics = writer::MetricsSlot::default();
+        let writer_metrics = metrics.clone();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, writer_metrics))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let db = SqliteDb {
             inner: Arc::new(DbInner {
@@ -197,6 +201,7 @@ impl SqliteDb {
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Vec::new()),
                 clock: AtomicI64::new(last_ts),
+                metrics,
                 shared_queries: Mutex::new(Some(
                     start_query_threads()
                         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
@@ -211,6 +216,11 @@ impl SqliteDb {
             .spawn(move || checkpoint_loop(checkpointer, weak))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(db)
+    }
+
+    /// Reports every group commit (its duration and jobs per lane) to `metrics` from now on; the first call wins.
+    pub fn attach_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
     }
 
     pub fn path(&self) -> &Path {

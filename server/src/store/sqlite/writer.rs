@@ -138,7 +138,15 @@ fn run_in_savepoint<T>(
     result
 }
 
-pub(super) fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<(Lane, Job)>) {
+/// Where the writer reports its commits, once the server's metrics are attached.
+pub(super) type MetricsSlot =
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::metrics::Metrics>>>;
+
+pub(super) fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<(Lane, Job)>,
+    metrics: MetricsSlot,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut shared: VecDeque<Job> = VecDeque::new();
     let mut last_message: HashMap<String, i64> = HashMap::new();
@@ -164,7 +172,16 @@ pub(super) fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<(Lan
         if batch.is_empty() && shared.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
+        let (priority_jobs, queued_shared) = (batch.len(), shared.len());
         run_lanes(&conn, &mut batch, &mut shared, &mut last_message);
+        if let Some(metrics) = metrics.get() {
+            metrics.commit(
+                priority_jobs,
+                queued_shared - shared.len(),
+                started.elapsed().as_secs_f64(),
+            );
+        }
     }
 }
 
