@@ -1,6 +1,5 @@
 //! The router, the middleware (request log, fault mode), the accept loop and the running-server handle.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,17 +10,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use serde_json::{Map, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::config::{ConnectionLimits, FaultConfig, FaultKind, RateLimits, ServerConfig};
+use crate::config::{FaultConfig, FaultKind, RateLimits, ServerConfig};
 use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
+pub use crate::inspector::Inspector;
 use crate::routes::{
     admin, aliases, classes, cloud_query, conv_admin, files, friendships, history2, rtm, scan,
     users, verification,
@@ -29,8 +25,6 @@ use crate::routes::{
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
 use crate::store::db::{Db, SqliteDb};
-use crate::store::messages::{self, StoredMessage};
-use crate::store::objects;
 use crate::ws;
 
 /// Everything that can stop [`spawn`].
@@ -455,7 +449,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
     let router = app(state.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, router, stop_rx, limits));
+    let task = tokio::spawn(crate::listener::serve(listener, router, stop_rx, limits));
     Ok(RunningServer {
         addr,
         state,
@@ -484,141 +478,6 @@ async fn open_database(config: &ServerConfig) -> Result<Db, ServerError> {
             source,
         })?;
     Ok(Db::Sqlite(db))
-}
-
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-    limits: ConnectionLimits,
-) {
-    let mut connections = JoinSet::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let mut refused: u64 = 0;
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        // Closing at once keeps the backlog moving; the client can retry elsewhere.
-                        refused += 1;
-                        if refused.is_power_of_two() {
-                            tracing::warn!(refused, max = limits.max_connections, "connection cap reached: closing new connections");
-                        }
-                        drop(stream);
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, peer, router.clone(), stop.clone(), slot, limits));
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = stop.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(Duration::from_secs(10), async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        connections.abort_all();
-    }
-}
-
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-    slot: tokio::sync::OwnedSemaphorePermit,
-    limits: ConnectionLimits,
-) {
-    let kill = Arc::new(Notify::new());
-    let info = ConnInfo {
-        peer,
-        kill: kill.clone(),
-        slot: Arc::new(slot),
-    };
-    let service =
-        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(info.clone());
-            let router = router.clone();
-            async move {
-                let req = match read_small_body(req, limits.header_timeout).await {
-                    Ok(req) => req,
-                    Err(refused) => return Ok::<_, Infallible>(refused),
-                };
-                Ok::<_, Infallible>(router.oneshot(req).await.into_response())
-            }
-        });
-    // The header timeout also bounds an idle kept-alive connection: hyper starts it whenever it waits for a
-    // request head. Without a timer hyper applies none (slowloris).
-    let conn = http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let mut stopping = *stop.borrow();
-    if stopping {
-        conn.as_mut().graceful_shutdown();
-    }
-    loop {
-        tokio::select! {
-            _ = conn.as_mut() => break,
-            // Dropping the connection future closes the socket without a response.
-            _ = kill.notified() => break,
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                conn.as_mut().graceful_shutdown();
-            }
-        }
-    }
-}
-
-/// Bodies up to this size are read whole before routing (see [`read_small_body`]).
-const SMALL_BODY: u64 = 64 * 1024;
-
-/// A request that declares a small body (`Content-Length` up to [`SMALL_BODY`]) has it read whole before it is
-/// routed. A handler that answers without reading its body (a `DELETE` with `{}`, as the Python SDK sends every
-/// delete) otherwise leaves hyper with bytes still to come when the body's packet is late, and hyper then closes
-/// the kept-alive connection after the answer: the client's next request on it gets no answer at all
-/// ("Remote end closed connection without response"). Larger and chunked bodies stream as before. Reading waits
-/// at most `wait` (the header timeout); a body that does not arrive is answered 408, one cut short 400.
-async fn read_small_body(
-    req: hyper::Request<hyper::body::Incoming>,
-    wait: Duration,
-) -> Result<Request, Response> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let (parts, body) = req.into_parts();
-    let body = axum::body::Body::new(body);
-    let Some(length @ 1..=SMALL_BODY) = declared else {
-        return Ok(Request::from_parts(parts, body));
-    };
-    match tokio::time::timeout(wait, axum::body::to_bytes(body, length as usize)).await {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
-        Ok(Err(_)) => Err(AppError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_JSON,
-            "The request body ended before its Content-Length.",
-        )
-        .into_response()),
-        Err(_) => Err(AppError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            codes::INVALID_JSON,
-            "The request body did not arrive in time.",
-        )
-        .into_response()),
-    }
 }
 
 /// How long shutdown waits for WebSocket connections to take their `goaway` and close (a client that does not
@@ -653,9 +512,7 @@ impl RunningServer {
     }
 
     pub fn inspect(&self) -> Inspector {
-        Inspector {
-            state: self.state.clone(),
-        }
+        Inspector::new(self.state.clone())
     }
 
     /// Switches fault mode at run time (the same as `PUT /__admin/faults`).
@@ -685,96 +542,5 @@ impl RunningServer {
         self.state.svc.presence.bus.stop();
         let db = self.state.svc.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
-    }
-}
-
-/// Read-only view of what the server stored and received, for tests.
-#[derive(Debug, Clone)]
-pub struct Inspector {
-    state: AppState,
-}
-
-impl Inspector {
-    /// Messages of one conversation, oldest first; broadcasts included.
-    pub fn messages(&self, conv_id: &str) -> Vec<StoredMessage> {
-        messages::stored(&self.state.svc.db, Some(conv_id)).unwrap_or_default()
-    }
-
-    /// Every stored message, oldest first.
-    pub fn all_messages(&self) -> Vec<StoredMessage> {
-        messages::stored(&self.state.svc.db, None).unwrap_or_default()
-    }
-
-    /// A conversation as the storage API renders it, with its `ACL`.
-    pub fn conversation(&self, id: &str) -> Option<Value> {
-        self.object(objects::CONVERSATION, id)
-    }
-
-    /// Any stored object, with its `ACL`.
-    pub fn object(&self, class: &str, id: &str) -> Option<Value> {
-        objects::get_blocking(&self.state.svc.db, class, id)
-            .ok()
-            .flatten()
-            .map(|m: Map<String, Value>| Value::Object(m))
-    }
-
-    /// The delivery and read positions `(ack_ts, read_ts)` of `client` in conversation `conv`, if it has any.
-    pub async fn position(&self, conv: &str, client: &str) -> Option<(i64, i64)> {
-        crate::store::realtime::positions_of(&self.state.svc.db, conv.into(), vec![client.into()])
-            .await
-            .ok()?
-            .first()
-            .map(|p| (p.ack_ts, p.read_ts))
-    }
-
-    /// Every request received (the latest 100,000), oldest first.
-    /// Whether this server counts metrics (`--metrics-listen`).
-    pub fn metrics_enabled(&self) -> bool {
-        self.state.svc.metrics.enabled()
-    }
-
-    pub fn requests(&self) -> Vec<ReceivedRequest> {
-        self.state.requests.all()
-    }
-
-    /// The offline pushes the server decided on (after `_receiversOffline`), oldest first.
-    pub fn offline_pushes(&self) -> Vec<crate::domain::messaging::OfflinePush> {
-        self.state.svc.pushes.all()
-    }
-
-    /// Hook calls made, failed, and after-hook calls dropped because the queue was full.
-    pub fn hook_counts(&self) -> (u64, u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let s = &self.state.svc.hooks.stats;
-        (
-            s.calls.load(Relaxed),
-            s.failures.load(Relaxed),
-            s.dropped.load(Relaxed),
-        )
-    }
-
-    /// Bus notifications this instance dropped as unsealed, forged, stale or unreadable.
-    pub fn bus_rejected(&self) -> u64 {
-        self.state.svc.presence.bus.rejected()
-    }
-
-    /// Blocking hook calls refused because no slot came free in time.
-    pub fn hook_busy(&self) -> u64 {
-        self.state
-            .svc
-            .hooks
-            .stats
-            .busy
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Client ids with a realtime session open.
-    pub fn online_clients(&self) -> usize {
-        self.state.svc.presence.hub.online_clients()
-    }
-
-    /// The current fault configuration (with `max_faults` counted down).
-    pub fn faults(&self) -> FaultConfig {
-        self.state.faults.get()
     }
 }
