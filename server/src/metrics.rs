@@ -252,11 +252,20 @@ impl Metrics {
         self.enabled
     }
 
-    /// One HTTP request answered.
+    /// One HTTP request answered. A method outside HTTP's own is counted as `OTHER`: a client chooses the method
+    /// token, and a label must not grow with what clients send.
     pub fn http(&self, method: &str, route: &str, status: u16, seconds: f64) {
         if !self.enabled {
             return;
         }
+        const KNOWN: [&str; 9] = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+        ];
+        let method = if KNOWN.contains(&method) {
+            method
+        } else {
+            "OTHER"
+        };
         self.http_requests
             .get_or_create(&HttpLabels {
                 method: method.to_string(),
@@ -366,6 +375,8 @@ mod tests {
             bus: bus(5),
             ..Snapshot::default()
         });
+        on.http("BREW", "other", 405, 0.001);
+        on.http("PROPFIND-7f3a", "other", 405, 0.001);
         let text = on.render(Snapshot {
             connections: 3,
             sessions: 2,
@@ -389,9 +400,14 @@ mod tests {
             "leancloud_bus_events_total{event=\"published\"} 7",
             "leancloud_bus_events_total{event=\"received\"} 4",
             "leancloud_bus_events_total{event=\"rejected\"} 0",
+            "leancloud_http_requests_total{method=\"OTHER\",route=\"other\",status=\"405\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+        assert!(
+            !text.contains("BREW") && !text.contains("PROPFIND"),
+            "{text}"
+        );
     }
 }
