@@ -19,7 +19,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: String,
+    /// One of HTTP's own methods, or `OTHER`.
+    pub method: &'static str,
     /// The route template (`/1.1/classes/{class}/{id}`), `other` for what no route matched.
     pub route: String,
     pub status: u16,
@@ -27,7 +28,7 @@ pub struct HttpLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
 }
 
@@ -261,24 +262,24 @@ impl Metrics {
         const KNOWN: [&str; 9] = [
             "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
         ];
-        let method = if KNOWN.contains(&method) {
-            method
-        } else {
-            "OTHER"
-        };
+        let method = KNOWN
+            .into_iter()
+            .find(|known| *known == method)
+            .unwrap_or("OTHER");
+        let route = route.to_string();
+        self.http_duration
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.clone(),
+            })
+            .observe(seconds);
         self.http_requests
             .get_or_create(&HttpLabels {
-                method: method.to_string(),
-                route: route.to_string(),
+                method,
+                route,
                 status,
             })
             .inc();
-        self.http_duration
-            .get_or_create(&RouteLabels {
-                method: method.to_string(),
-                route: route.to_string(),
-            })
-            .observe(seconds);
     }
 
     /// One realtime command received (`cmd` and `op` as the protocol names them, lower case).

@@ -150,7 +150,7 @@ impl AppState {
         let metrics = Arc::new(crate::metrics::Metrics::new(
             config.metrics_listen.is_some(),
         ));
-        if let Db::Sqlite(sqlite) = &db {
+        if let (true, Db::Sqlite(sqlite)) = (metrics.enabled(), &db) {
             sqlite.attach_metrics(metrics.clone());
         }
         let hooks = Hooks::start(
