@@ -51,6 +51,8 @@ pub fn url_allowed(url: &str, allow_http: bool) -> Result<(), String> {
 /// The largest answer read from the app's engine: a broken or hostile engine cannot stream more into
 /// the server (review part 3, L-b). Hook answers are small objects.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// Why a call failed when the hook did not answer in time (the metrics count it as `timeout`).
+const TIMED_OUT: &str = "timed out";
 
 /// Why an answer's body was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -304,7 +306,7 @@ impl Hooks {
         let result = async {
             let response = request.send().await.map_err(|e| {
                 if e.is_timeout() {
-                    "timed out".to_string()
+                    TIMED_OUT.to_string()
                 } else {
                     e.without_url().to_string()
                 }
@@ -326,11 +328,7 @@ impl Hooks {
             Ok(_) => self.metrics.hook(hook.name(), "ok"),
             Err(why) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                let outcome = if why == "timed out" {
-                    "timeout"
-                } else {
-                    "error"
-                };
+                let outcome = if why == TIMED_OUT { "timeout" } else { "error" };
                 self.metrics.hook(hook.name(), outcome);
                 tracing::warn!(hook = hook.name(), error = %why, "hook call failed");
             }
@@ -362,7 +360,7 @@ impl Hooks {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 self.metrics.hook(hook.name(), "timeout");
                 tracing::warn!(hook = hook.name(), "hook call timed out");
-                Err("timed out".into())
+                Err(TIMED_OUT.into())
             });
         match outcome {
             Ok(answer) => Verdict::Answer(answer),
