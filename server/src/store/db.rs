@@ -37,16 +37,7 @@ impl Db {
     /// cannot be read).
     pub async fn size_bytes(&self) -> u64 {
         match self {
-            Db::Sqlite(db) => {
-                let path = db.path();
-                let mut wal = path.as_os_str().to_owned();
-                wal.push("-wal");
-                [path.to_path_buf(), std::path::PathBuf::from(wal)]
-                    .iter()
-                    .filter_map(|p| std::fs::metadata(p).ok())
-                    .map(|m| m.len())
-                    .sum()
-            }
+            Db::Sqlite(db) => db.size_bytes(),
             Db::Postgres(pg) => pg
                 .database_size()
                 .await

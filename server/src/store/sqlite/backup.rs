@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::with_suffix;
+
 /// Why a backup or restore did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -44,12 +46,6 @@ fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
     move |e| BackupError::Io(path.to_path_buf(), e)
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Syncs the file at `path` and the folder it is in (so a rename into it survives a power loss).

@@ -152,6 +152,13 @@ fn checkpoint_loop(conn: Connection, db: std::sync::Weak<DbInner>) {
     }
 }
 
+/// `path` with `suffix` appended to its file name: the database's `-wal` and `-shm`, a backup's `.partial`.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (target, sql) in MIGRATIONS {
@@ -221,6 +228,15 @@ impl SqliteDb {
     /// Reports every group commit (its duration and jobs per lane) to `metrics` from now on; the first call wins.
     pub fn attach_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
         let _ = self.inner.metrics.set(metrics);
+    }
+
+    /// The size of the database file and its WAL, in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        [self.path().to_path_buf(), with_suffix(self.path(), "-wal")]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     pub fn path(&self) -> &Path {
