@@ -182,9 +182,9 @@ for (const [version, sdk] of SDKS) {
     assert.ok(!conv.members.includes(member.id), 'removed');
 
     assert.deepEqual((await h.call(conv.queryBlockedMembers(), 'query')).results, [member.id]);
-    await assert.rejects(convM.join(), err => err.code === 4315);
+    await assert.rejects(convM.join(), err => err.code === 4548);
     const readd = await h.call(conv.add([member.id]), 'add again');
-    assert.deepEqual([readd.successfulClientIds, readd.failures[0].code], [[], 4315]);
+    assert.deepEqual([readd.successfulClientIds, readd.failures[0].code], [[], 4548]);
     await assert.rejects(convM.unblockMembers(member.id), { code: 4320 });
 
     await h.call(conv.unblockMembers(member.id), 'unblock');

@@ -9,7 +9,7 @@
 //!   `CONVERSATION_NEED_OWNER`), so the roles keep their owner; without managers it may leave (LeanCloud's
 //!   own suite asks both);
 //! - a blocked client is removed (`left` / `members_left`, through [`conversations::update`], with its
-//!   hooks) and cannot join or be added again until unblocked (4315);
+//!   hooks) and cannot join or be added again until unblocked (4548 `BLOCKED_BY_CONV`);
 //! - a muted member's messages are refused (4563 `SILENCED`);
 //! - notifications: the clients concerned hear `shutuped` / `unshutuped` / `blocked` / `unblocked`; the
 //!   members (the author included) hear `members_shutuped` / `members_unshutuped` / `members_blocked` /
@@ -53,6 +53,9 @@ pub enum AdminError {
     UnknownRole(String),
     #[error("updating a member's role to owner is not allowed")]
     OwnerPromotion,
+    /// Blocked in the conversation, or keeping it on their own blacklist: not added.
+    #[error("blocked: {}", .0.join(", "))]
+    Blocked(Vec<String>),
 }
 
 impl From<StoreError> for AdminError {
@@ -195,11 +198,11 @@ async fn may_act_on(
     Ok(managers.iter().any(|m| m == by) && !ids.iter().any(|id| managers.contains(id)))
 }
 
-/// `member_info_update`: the owner `by` sets `target`'s role (`Manager` or `Member`); every member hears
-/// `member_info_changed`.
+/// `member_info_update`: the owner `by` (or the app's backend, `None`) sets `target`'s role (`Manager` or
+/// `Member`); every member hears `member_info_changed`.
 pub async fn update_role(
     svc: &Services,
-    by: &str,
+    by: Option<&str>,
     cid: &str,
     target: &str,
     role: &str,
@@ -210,7 +213,7 @@ pub async fn update_role(
         MANAGER | MEMBER => {}
         other => return Err(AdminError::UnknownRole(other.to_string())),
     }
-    if !conv.is_owner(by) {
+    if by.is_some_and(|by| !conv.is_owner(by)) {
         return Err(AdminError::Unauthorized);
     }
     if !conv.is_member(target) {
@@ -237,7 +240,7 @@ pub async fn update_role(
         svc,
         &conv.members,
         cid,
-        Some(by),
+        by,
         ConvNotice::MemberInfoChanged { pid: target, role },
     );
     Ok(())
@@ -275,19 +278,23 @@ fn split(conv: &Admin, ids: &[String], members_only: bool) -> Partial {
     out
 }
 
-/// `conv/add_shutup` (`add`) / `conv/remove_shutup`: the owner or a manager `by` mutes or unmutes `ids`.
+/// `conv/add_shutup` (`add`) / `conv/remove_shutup`: the owner or a manager `by` mutes or unmutes `ids`
+/// (members only). The app's backend (`by` `None`) may mute anyone but the owner, member or not (a chat room
+/// keeps no member list).
 pub async fn shutup(
     svc: &Services,
-    by: &str,
+    by: Option<&str>,
     cid: &str,
     ids: &[String],
     add: bool,
 ) -> Result<Partial, AdminError> {
     let conv = load(svc, cid).await?;
-    if !may_act_on(svc, &conv, by, ids).await? {
-        return Err(AdminError::Unauthorized);
+    if let Some(by) = by {
+        if !may_act_on(svc, &conv, by, ids).await? {
+            return Err(AdminError::Unauthorized);
+        }
     }
-    let out = split(&conv, ids, add);
+    let out = split(&conv, ids, add && by.is_some());
     if out.allowed.is_empty() {
         return Ok(out);
     }
@@ -308,24 +315,32 @@ pub async fn shutup(
             ConvNotice::MembersUnshutuped(&out.allowed),
         )
     };
-    let targets: Vec<String> = out.allowed.iter().filter(|c| *c != by).cloned().collect();
-    tell(svc, &targets, cid, Some(by), own);
-    tell(svc, &conv.members, cid, Some(by), theirs);
+    let targets: Vec<String> = out
+        .allowed
+        .iter()
+        .filter(|c| Some(c.as_str()) != by)
+        .cloned()
+        .collect();
+    tell(svc, &targets, cid, by, own);
+    tell(svc, &conv.members, cid, by, theirs);
     Ok(out)
 }
 
-/// `blacklist/block` (`add`) / `unblock`: the owner or a manager `by` blocks or unblocks `ids`. Blocked
-/// members are removed first (the `_conversationRemove` hook is asked and may refuse the whole command).
+/// `blacklist/block` (`add`) / `unblock`: the owner or a manager `by` (or the app's backend, `None`) blocks
+/// or unblocks `ids`. Blocked members are removed first (the `_conversationRemove` hook is asked and may
+/// refuse the whole command).
 pub async fn block(
     svc: &Services,
-    by: &str,
+    by: Option<&str>,
     cid: &str,
     ids: &[String],
     add: bool,
 ) -> Result<Partial, AdminError> {
     let conv = load(svc, cid).await?;
-    if !may_act_on(svc, &conv, by, ids).await? {
-        return Err(AdminError::Unauthorized);
+    if let Some(by) = by {
+        if !may_act_on(svc, &conv, by, ids).await? {
+            return Err(AdminError::Unauthorized);
+        }
     }
     let out = split(&conv, ids, false);
     if out.allowed.is_empty() {
@@ -343,7 +358,7 @@ pub async fn block(
             .collect();
         if !leaving.is_empty() {
             let update = Update::master(members_body(false, &leaving));
-            conversations::update(svc, Some(by), cid, update).await?;
+            conversations::update(svc, by, cid, update).await?;
             let leaving: HashSet<&String> = leaving.iter().collect();
             members.retain(|m| !leaving.contains(m));
         }
@@ -363,26 +378,33 @@ pub async fn block(
             ConvNotice::MembersUnblocked(&out.allowed),
         )
     };
-    let targets: Vec<String> = out.allowed.iter().filter(|c| *c != by).cloned().collect();
-    tell(svc, &targets, cid, Some(by), own);
-    tell(svc, &members, cid, Some(by), theirs);
+    let targets: Vec<String> = out
+        .allowed
+        .iter()
+        .filter(|c| Some(c.as_str()) != by)
+        .cloned()
+        .collect();
+    tell(svc, &targets, cid, by, own);
+    tell(svc, &members, cid, by, theirs);
     Ok(out)
 }
 
 /// A page of the muted (`Mark::Shutup`) or blocked (`Mark::Block`) clients of `cid`, asked by `by` (a
-/// member, or for the blacklist the owner or a manager): the ids, by id, and the cursor of the next page.
+/// member, or for the blacklist the owner or a manager; `None`: the app's backend): the ids, by id, and the
+/// cursor of the next page.
 pub async fn listed(
     svc: &Services,
-    by: &str,
+    by: Option<&str>,
     cid: &str,
     mark: Mark,
     limit: Option<i64>,
     next: Option<String>,
 ) -> Result<(Vec<String>, Option<String>), AdminError> {
     let conv = load(svc, cid).await?;
-    let allowed = match mark {
-        Mark::Block => may_manage(svc, &conv, by).await?,
-        _ => conv.is_member(by) || may_manage(svc, &conv, by).await?,
+    let allowed = match (by, mark) {
+        (None, _) => true,
+        (Some(by), Mark::Block) => may_manage(svc, &conv, by).await?,
+        (Some(by), _) => conv.is_member(by) || may_manage(svc, &conv, by).await?,
     };
     if !allowed {
         return Err(AdminError::Unauthorized);
@@ -427,17 +449,49 @@ pub async fn blocked_among(
     )
 }
 
-/// Whether `client` is muted in `cid`.
-pub async fn is_muted(svc: &Services, cid: &str, client: &str) -> Result<bool, StoreError> {
-    Ok(
-        !conv_admin::marks_of(&svc.db, cid, Mark::Shutup, vec![client.to_string()])
+/// The app's backend adds `ids` to `cid` (with the hooks and notifications of [`conversations::update`]);
+/// refused whole when one of them is blocked in it or keeps it on its own blacklist.
+pub async fn add_by_backend(
+    svc: &Services,
+    cid: &str,
+    ids: &[String],
+) -> Result<Map<String, Value>, AdminError> {
+    let mut refused = blocked_among(svc, cid, ids).await?;
+    let refusing = refusing_among(svc, cid, ids).await?;
+    for r in refusing {
+        if !refused.contains(&r) {
+            refused.push(r);
+        }
+    }
+    if !refused.is_empty() {
+        refused.sort();
+        return Err(AdminError::Blocked(refused));
+    }
+    let update = Update::master(members_body(true, ids));
+    Ok(conversations::update(svc, None, cid, update).await?)
+}
+
+/// Which of `ids` keep `cid` on their own blacklist (it may not add them; they may join by themselves).
+pub async fn refusing_among(
+    svc: &Services,
+    cid: &str,
+    ids: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    let mut out = HashSet::new();
+    for id in ids {
+        if !conv_admin::marks_of(&svc.db, id, Mark::ClientBlock, vec![cid.to_string()])
             .await?
-            .is_empty(),
-    )
+            .is_empty()
+        {
+            out.insert(id.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// `conv/add` / `conv/remove` by `by`: who of `ids` may be added or removed. Adding: anyone not blocked
-/// (a member adds others, anyone adds itself). Removing: oneself; others by the owner (anyone) or a manager
+/// and, added by another, not keeping the conversation on its own blacklist (a member adds others, anyone
+/// adds itself). Removing: oneself; others by the owner (anyone) or a manager
 /// (plain members). The owner stays while the conversation has managers (LeanCloud's
 /// `CONVERSATION_NEED_OWNER`): someone must hold the roles; without managers it may leave, as before roles.
 /// A member removing others without the role is refused per client (4320), a non-member too (4317).
@@ -454,9 +508,11 @@ pub async fn membership_change(
             .await?
             .into_iter()
             .collect();
+        let others: Vec<String> = ids.iter().filter(|id| *id != by).cloned().collect();
+        let refusing = refusing_among(svc, &conv.cid, &others).await?;
         let by_member = conv.is_member(by);
         for id in ids {
-            if blocked.contains(id) {
+            if blocked.contains(id) || refusing.contains(id) {
                 out.fail(Failure::Blacklisted, id.clone());
             } else if id == by || by_member {
                 out.allowed.push(id.clone());

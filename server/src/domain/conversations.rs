@@ -434,6 +434,57 @@ pub fn tell(svc: &Services, peers: &[String], cid: &str, by: Option<&str>, notic
     });
 }
 
+/// The `uniqueId` of a unique conversation of `members`: the MD5 (hex) of their ids sorted and joined with
+/// nothing between them (LeanCloud's one documented example: `BillGates`, `SteveJobs` →
+/// `6c7b0e5afcae9aa1139a0afa25833dec`).
+pub fn unique_id(members: &[String]) -> String {
+    use md5::{Digest, Md5};
+    let mut sorted: Vec<&String> = members.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut hash = Md5::new();
+    for m in sorted {
+        hash.update(m.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// Deletes conversation `cid` (its messages stay in history). Nobody is told, as on LeanCloud.
+pub async fn delete(svc: &Services, cid: &str) -> Result<(), ConvError> {
+    objects::delete(
+        &svc.db,
+        Caller::Master,
+        CLASS.to_string(),
+        cid.to_string(),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The app's backend adds `ids` to (or removes them from) the push mutes `mu` of `cid`; no hook, nobody
+/// told (a client's own `conv/mute` is [`mute`]).
+pub async fn mute_many(
+    svc: &Services,
+    cid: &str,
+    ids: &[String],
+    mute: bool,
+) -> Result<Map<String, Value>, ConvError> {
+    let op = if mute { "AddUnique" } else { "Remove" };
+    let mut body = Map::new();
+    body.insert(MUTED.into(), json!({"__op": op, "objects": ids}));
+    Ok(objects::update(
+        &svc.db,
+        Caller::Master,
+        CLASS.to_string(),
+        cid.to_string(),
+        body,
+        None,
+        false,
+    )
+    .await?)
+}
+
 /// An update body that adds (`AddUnique`) or removes `ids` from `m`.
 pub fn members_body(add: bool, ids: &[String]) -> Map<String, Value> {
     let op = if add { "AddUnique" } else { "Remove" };
@@ -475,6 +526,18 @@ mod tests {
             None,
             MemberChange::of(&body(json!({"m": {"__op": "Delete"}})))
         );
+    }
+
+    #[test]
+    fn the_unique_id_is_the_md5_of_the_sorted_members_joined() {
+        let members = ["SteveJobs".to_string(), "BillGates".to_string()];
+        assert_eq!("6c7b0e5afcae9aa1139a0afa25833dec", unique_id(&members));
+        let again = [
+            "BillGates".to_string(),
+            "SteveJobs".to_string(),
+            "BillGates".to_string(),
+        ];
+        assert_eq!(unique_id(&members), unique_id(&again));
     }
 
     #[test]

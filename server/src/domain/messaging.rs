@@ -245,6 +245,23 @@ async fn store_and_deliver(
     Ok(stored)
 }
 
+/// Removes the stored copy of a message or a broadcast; `false` when there is none. Nobody is told: clients
+/// that received it keep it.
+pub async fn delete(svc: &Services, what: messages::Deletion) -> Result<bool, StoreError> {
+    messages::delete(&svc.db, what).await
+}
+
+/// The broadcasts still valid at `now` (of service conversation `conv` when given), newest first.
+pub async fn live_broadcasts(
+    svc: &Services,
+    conv: Option<String>,
+    now: i64,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<messages::LiveBroadcast>, StoreError> {
+    messages::live_broadcasts(&svc.db, conv, now, skip, limit).await
+}
+
 /// The conversation a message goes to, as [`messages::check_target`] judges it: a stored conversation, or a
 /// live temporary one (its members; never a system conversation or a chat room).
 pub(crate) async fn target_kind(

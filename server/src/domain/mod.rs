@@ -6,6 +6,7 @@
 //! - [`messaging`]: `send` (messages and broadcasts): the size, recipients and validity rules, the rate
 //!   limits (taken, and given back when the send fails), hooks → store → delivery → after-hooks;
 //! - [`conv_admin`]: member roles, shutups, the blacklist; who may manage members;
+//! - [`moderation`]: temporary silences, the silence check of a send, clients' own blacklists;
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
 //! - [`friendships`]: follow and unfollow (the status system's `_Follower`/`_Followee` graph);
@@ -27,6 +28,7 @@ pub mod files;
 pub mod friendships;
 pub mod limits;
 pub mod messaging;
+pub mod moderation;
 pub mod patches;
 pub mod receipts;
 pub mod users;

@@ -34,6 +34,9 @@ pub struct PatchRequest {
     pub by_backend: bool,
     /// The client's address, for `_messageUpdate`.
     pub source_ip: Option<String>,
+    /// The message's send time (ms), when the caller names it (the 1.2 REST API): a message id with another
+    /// time is not found.
+    pub timestamp: Option<i64>,
 }
 
 /// Why a patch is refused.
@@ -64,7 +67,7 @@ pub enum PatchError {
 pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError> {
     let found = messages::find(&svc.db, req.msg_id.clone())
         .await?
-        .filter(|m| m.conv_id == req.cid)
+        .filter(|m| m.conv_id == req.cid && req.timestamp.is_none_or(|t| t == m.timestamp))
         .ok_or(PatchError::NotFound)?;
     if found.from != req.by {
         return Err(PatchError::NotOwner);
@@ -143,7 +146,9 @@ pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError>
     )
     .await?;
     if !rewritten {
-        return Err(PatchError::NotFound);
+        // Found above, so it holds this content already (a recall asked again): nothing changes, nobody is
+        // told again.
+        return Ok(at);
     }
     svc.presence.patched(
         &members,

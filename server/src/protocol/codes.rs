@@ -35,6 +35,8 @@ pub const INVALID_LOGIN: i64 = 4103;
 pub const SESSION_REQUIRED: i64 = 4105;
 pub const SESSION_CONFLICT: i64 = 4111;
 pub const SESSION_TOKEN_EXPIRED: i64 = 4112;
+/// The app's backend closed the client's sessions (`POST /1.2/rtm/clients/{client}/kick`).
+pub const KICKED_BY_APP: i64 = 4115;
 pub const MESSAGE_SENT_QUOTA_EXCEEDED: i64 = 4116;
 pub const CONVERSATION_API_FAILED: i64 = 4301;
 pub const CONVERSATION_SIGNATURE_FAILED: i64 = 4302;
@@ -62,8 +64,10 @@ pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
 /// A temporary conversation that expired or never existed.
 pub const TEMPORARY_CONVERSATION_EXPIRED: i64 = 4323;
 pub const QUOTA_EXCEEDED: i64 = 4318;
-/// Blacklisted in the conversation (a blocked client joining or added).
-pub const CONVERSATION_BLACKLISTED: i64 = 4315;
+/// A member silenced for a while (a temporary silence, `…/temporary-silenceds`) sending.
+pub const TEMPORARILY_SILENCED: i64 = 4315;
+/// Blacklisted in the conversation (a blocked client joining or added): `BLOCKED_BY_CONV`.
+pub const BLOCKED_BY_CONV: i64 = 4548;
 /// Not the owner (or a manager) for a member-management operation.
 pub const CONVERSATION_OPERATION_UNAUTHORIZED: i64 = 4320;
 pub const UNKNOWN_CONVERSATION_ROLE: i64 = 4321;
@@ -114,11 +118,12 @@ pub enum Reason {
     MessageEditDisabled,
     MessageRecallDisabled,
     MessageUpdateRejectedByApp,
-    ConversationBlacklisted,
+    BlockedByConv,
     ConversationOperationUnauthorized,
     UnknownConversationRole,
     ConversationNeedOwner,
     Silenced,
+    TemporarilySilenced,
     OwnerPromotionNotAllowed,
 }
 
@@ -157,11 +162,12 @@ impl Reason {
             Reason::MessageEditDisabled => MESSAGE_EDIT_DISABLED,
             Reason::MessageRecallDisabled => MESSAGE_RECALL_DISABLED,
             Reason::MessageUpdateRejectedByApp => MESSAGE_UPDATE_REJECTED_BY_APP,
-            Reason::ConversationBlacklisted => CONVERSATION_BLACKLISTED,
+            Reason::BlockedByConv => BLOCKED_BY_CONV,
             Reason::ConversationOperationUnauthorized => CONVERSATION_OPERATION_UNAUTHORIZED,
             Reason::UnknownConversationRole => UNKNOWN_CONVERSATION_ROLE,
             Reason::ConversationNeedOwner => CONVERSATION_NEED_OWNER,
             Reason::Silenced => SILENCED,
+            Reason::TemporarilySilenced => TEMPORARILY_SILENCED,
             Reason::OwnerPromotionNotAllowed => OWNER_PROMOTION_NOT_ALLOWED,
         }
     }
@@ -200,11 +206,12 @@ impl Reason {
             Reason::MessageEditDisabled => "MESSAGE_EDIT_DISABLED",
             Reason::MessageRecallDisabled => "MESSAGE_RECALL_DISABLED",
             Reason::MessageUpdateRejectedByApp => "MESSAGE_UPDATE_REJECTED_BY_APP",
-            Reason::ConversationBlacklisted => "CONVERSATION_BLACKLISTED",
+            Reason::BlockedByConv => "BLOCKED_BY_CONV",
             Reason::ConversationOperationUnauthorized => "CONVERSATION_OPERATION_UNAUTHORIZED",
             Reason::UnknownConversationRole => "UNKNOWN_CONVERSATION_ROLE",
             Reason::ConversationNeedOwner => "CONVERSATION_NEED_OWNER",
             Reason::Silenced => "SILENCED",
+            Reason::TemporarilySilenced => "SILENCED",
             Reason::OwnerPromotionNotAllowed => "OWNER_PROMOTION_NOT_ALLOWED",
         }
     }

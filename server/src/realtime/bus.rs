@@ -101,6 +101,11 @@ pub enum Event {
     Notify { items: Vec<(String, String)> },
     /// `peer` logged in with `tag` elsewhere: close its sessions with that tag here.
     Kick { peer: String, tag: String },
+    /// The app's backend kicked `peer`: close all its sessions here.
+    KickOut {
+        peer: String,
+        detail: Option<String>,
+    },
     /// `peer` got its first session on the publisher (`online`), or lost its last one there.
     Presence { peer: String, online: bool },
     /// The publisher is alive (every [`ALIVE_EVERY`]); an instance not heard for [`ALIVE_FOR`] counts as gone.
@@ -356,6 +361,19 @@ impl Bus {
             .instances
             .values()
             .any(|r| r.heard.elapsed() < ALIVE_FOR && r.peers.contains(peer))
+    }
+
+    /// The clients with a session on another live instance.
+    pub fn peers_elsewhere(&self) -> std::collections::HashSet<String> {
+        let Ok(elsewhere) = self.elsewhere.lock() else {
+            return Default::default();
+        };
+        elsewhere
+            .instances
+            .values()
+            .filter(|r| r.heard.elapsed() < ALIVE_FOR)
+            .flat_map(|r| r.peers.iter().cloned())
+            .collect()
     }
 
     /// Events dropped since start because the publishing or the receiving queue was full.

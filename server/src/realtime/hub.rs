@@ -27,6 +27,8 @@ pub enum Outbound {
         peer: Arc<str>,
         code: i32,
         reason: &'static str,
+        /// The app's words, when its backend kicked the client.
+        detail: Option<Arc<str>>,
     },
 }
 
@@ -147,6 +149,7 @@ impl Hub {
                 peer: s.peer.clone(),
                 code: crate::protocol::codes::SESSION_CONFLICT as i32,
                 reason: "SESSION_CONFLICT",
+                detail: None,
             });
             false
         });
@@ -155,6 +158,27 @@ impl Hub {
             clients.remove(peer);
         }
         gone
+    }
+
+    /// Closes every session of `peer` here (the app's backend kicked it: 4115 `KICKED_BY_APP`, with the app's
+    /// `detail`). `true` when it had one.
+    pub fn kick_all(&self, peer: &str, detail: Option<&str>) -> bool {
+        let Ok(mut clients) = self.clients.write() else {
+            return false;
+        };
+        let Some(list) = clients.remove(peer) else {
+            return false;
+        };
+        let detail: Option<Arc<str>> = detail.map(Arc::from);
+        for s in list {
+            let _ = s.tx.try_send(Outbound::Kick {
+                peer: s.peer.clone(),
+                code: crate::protocol::codes::KICKED_BY_APP as i32,
+                reason: "KICKED_BY_APP",
+                detail: detail.clone(),
+            });
+        }
+        true
     }
 
     /// Removes a session; `true` when it was the client's last one here.

@@ -148,6 +148,13 @@ impl Realtime {
         }
     }
 
+    /// How many clients have a session here or, as far as the bus tells, on another instance.
+    pub fn online_count(&self) -> usize {
+        let mut peers = self.bus.peers_elsewhere();
+        peers.extend(self.hub.online_peers());
+        peers.len()
+    }
+
     /// Whether `peer` has a session on this instance or, as far as the bus tells, on another.
     pub fn is_online(&self, peer: &str) -> bool {
         self.hub.is_online(peer) || self.bus.online_elsewhere(peer)
@@ -184,6 +191,23 @@ impl Realtime {
         self.notify(peers, |p| pushes::patch(p, patch));
     }
 
+    /// The app's backend kicks `peer`: its sessions close with 4115 `KICKED_BY_APP`, here and on every
+    /// instance. `true` when it was online here.
+    pub fn kick(&self, peer: &str, detail: Option<&str>) -> bool {
+        let here = self.hub.kick_all(peer, detail);
+        if here {
+            self.bus.publish(Event::Presence {
+                peer: peer.to_string(),
+                online: false,
+            });
+        }
+        self.bus.publish(Event::KickOut {
+            peer: peer.to_string(),
+            detail: detail.map(str::to_owned),
+        });
+        here
+    }
+
     /// `peer` logged in with `tag` here: sessions with that tag on other instances close.
     pub fn took_over(&self, peer: &str, tag: &str) {
         self.bus.publish(Event::Kick {
@@ -214,6 +238,14 @@ async fn apply_events(
             }
             Event::Kick { peer, tag } => {
                 if hub.kick_tagged(&peer, &tag) {
+                    publisher.publish(Event::Presence {
+                        peer,
+                        online: false,
+                    });
+                }
+            }
+            Event::KickOut { peer, detail } => {
+                if hub.kick_all(&peer, detail.as_deref()) {
                     publisher.publish(Event::Presence {
                         peer,
                         online: false,

@@ -5,6 +5,7 @@
 use super::connection::Conn;
 use super::replies::{conv_error, dedup, refusal, reply_to, store_error};
 use crate::domain::conv_admin::{self, AdminError, Failure, Partial};
+use crate::domain::moderation::{self, Silence};
 use crate::protocol::Reason;
 use crate::realtime::proto::{
     BlacklistCommand, CommandType, ConvCommand, ErrorCommand, GenericCommand, OpType,
@@ -17,7 +18,7 @@ fn failure_reason(f: Failure) -> Reason {
     match f {
         Failure::NeedOwner => Reason::ConversationNeedOwner,
         Failure::NotMember => Reason::ConversationMembershipRequired,
-        Failure::Blacklisted => Reason::ConversationBlacklisted,
+        Failure::Blacklisted => Reason::BlockedByConv,
         Failure::Unauthorized => Reason::ConversationOperationUnauthorized,
     }
 }
@@ -58,6 +59,7 @@ pub(super) fn admin_error(req: &GenericCommand, err: AdminError) -> GenericComma
             refusal(req, Reason::UnknownConversationRole, Some(err.to_string()))
         }
         AdminError::OwnerPromotion => refusal(req, Reason::OwnerPromotionNotAllowed, None),
+        AdminError::Blocked(_) => refusal(req, Reason::BlockedByConv, Some(err.to_string())),
     }
 }
 
@@ -97,7 +99,7 @@ impl Conn {
             ));
             return;
         };
-        match conv_admin::update_role(&self.state.svc, &peer, &cid, &target, &role).await {
+        match conv_admin::update_role(&self.state.svc, Some(&*peer), &cid, &target, &role).await {
             Ok(()) => self.out.push(GenericCommand {
                 conv_message: Some(ConvCommand::default()),
                 ..reply_to(&req, CommandType::Conv, Some(OpType::MemberInfoUpdated))
@@ -122,7 +124,7 @@ impl Conn {
         if !self.few_enough(&req, &ids) {
             return;
         }
-        match conv_admin::shutup(&self.state.svc, &peer, &cid, &ids, add).await {
+        match conv_admin::shutup(&self.state.svc, Some(&*peer), &cid, &ids, add).await {
             Ok(partial) => {
                 let op = if add {
                     OpType::ShutupAdded
@@ -156,7 +158,7 @@ impl Conn {
         let limit = conv.limit.map(i64::from);
         match conv_admin::listed(
             &self.state.svc,
-            &peer,
+            Some(&*peer),
             &cid,
             Mark::Shutup,
             limit,
@@ -197,7 +199,7 @@ impl Conn {
             let limit = bl.limit.map(i64::from);
             match conv_admin::listed(
                 &self.state.svc,
-                &peer,
+                Some(&*peer),
                 &cid,
                 Mark::Block,
                 limit,
@@ -242,7 +244,7 @@ impl Conn {
                 .push(refusal(&req, Reason::ConversationSignatureFailed, None));
             return;
         }
-        match conv_admin::block(&self.state.svc, &peer, &cid, &ids, block).await {
+        match conv_admin::block(&self.state.svc, Some(&*peer), &cid, &ids, block).await {
             Ok(partial) => {
                 let op = if block {
                     OpType::Blocked
@@ -276,13 +278,18 @@ impl Conn {
         true
     }
 
-    /// Whether `peer` may send to `cid` as far as shutups go; refuses the send (`ack` with 4563 `SILENCED`)
-    /// when it is muted.
+    /// Whether `peer` may send to `cid` as far as silences go; refuses the send (`ack` with 4563 `SILENCED`
+    /// when it is muted for good, 4315 for a while).
     pub(super) async fn may_speak(&mut self, req: &GenericCommand, cid: &str, peer: &str) -> bool {
-        match conv_admin::is_muted(&self.state.svc, cid, peer).await {
-            Ok(false) => true,
-            Ok(true) => {
+        let now = chrono::Utc::now().timestamp_millis();
+        match moderation::silence_of(&self.state.svc, cid, peer, now).await {
+            Ok(Silence::None) => true,
+            Ok(Silence::Permanent) => {
                 self.ack_error(req, Reason::Silenced);
+                false
+            }
+            Ok(Silence::Until(_)) => {
+                self.ack_error(req, Reason::TemporarilySilenced);
                 false
             }
             Err(e) => {

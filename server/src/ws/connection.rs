@@ -261,7 +261,12 @@ impl Conn {
                     self.out.push(*command);
                 }
             }
-            Outbound::Kick { peer, code, reason } => {
+            Outbound::Kick {
+                peer,
+                code,
+                reason,
+                detail,
+            } => {
                 if let Some(session) = self.sessions.remove(&peer) {
                     self.offline_hook(&peer, &session.tag, close_code::TAG_CONFLICT, reason);
                     self.out.push(GenericCommand {
@@ -269,6 +274,7 @@ impl Conn {
                         session_message: Some(SessionCommand {
                             code: Some(code),
                             reason: Some(reason.to_string()),
+                            detail: detail.map(|d| d.to_string()),
                             ..Default::default()
                         }),
                         ..GenericCommand::new(CommandType::Session, Some(OpType::Closed))

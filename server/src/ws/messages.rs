@@ -297,6 +297,7 @@ impl Conn {
                 mention_all: item.mention_all == Some(true),
                 by_backend: false,
                 source_ip: self.ip.clone(),
+                timestamp: None,
             };
             match patches::patch(&self.state.svc, request).await {
                 Ok(at) => last = Some(last.map_or(at, |l: i64| l.max(at))),

@@ -166,6 +166,7 @@ impl Conn {
                 peer: other.peer.clone(),
                 code: Reason::SessionConflict.code() as i32,
                 reason: Reason::SessionConflict.name(),
+                detail: None,
             });
         }
         self.sessions.insert(

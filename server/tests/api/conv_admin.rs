@@ -510,7 +510,7 @@ async fn a_blocked_client_is_removed_and_cannot_come_back_until_unblocked() {
             .expect("convMessage");
         assert!(reply.allowed_pids.is_empty(), "{who}");
         assert_eq!(
-            vec![failure(4315, "CONVERSATION_BLACKLISTED", &["bob"])],
+            vec![failure(4548, "BLOCKED_BY_CONV", &["bob"])],
             reply.failed_pids,
             "{who}"
         );

@@ -17,6 +17,11 @@ pub enum Mark {
     Shutup,
     /// Blocked: removed and may not come back.
     Block,
+    /// Muted for a while (a temporary silence): `at` is when it ends (ms), not when it was set.
+    SilencedUntil,
+    /// A client's own blacklist of conversations that may not add it. Kept the other way round: the mark's
+    /// `cid` is the client, its `client` the conversation, so one client's list is one key range.
+    ClientBlock,
 }
 
 impl Mark {
@@ -25,6 +30,8 @@ impl Mark {
             Mark::Role => "role",
             Mark::Shutup => "shutup",
             Mark::Block => "block",
+            Mark::SilencedUntil => "silenced_until",
+            Mark::ClientBlock => "client_block",
         }
     }
 }

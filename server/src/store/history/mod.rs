@@ -1,4 +1,4 @@
-//! Message history as the REST API 1.2 serves it (`routes/history2.rs`), and the subscribers of service
+//! Message history as the REST API 1.2 serves it (`routes/rtm2/history.rs`), and the subscribers of service
 //! conversations: the queries, with no knowledge of HTTP. Records come back newest first (oldest first with
 //! `reversed`), ordered by (`timestamp`, arrival); broadcasts and transient messages are not in history.
 //!
@@ -179,6 +179,14 @@ pub async fn subscribe(db: &Db, conv: String, client: String, now: i64) -> Store
     match db {
         Db::Sqlite(db) => sqlite::subscribe(db, conv, client, now).await,
         Db::Postgres(pg) => postgres::subscribe(pg, conv, client, now).await,
+    }
+}
+
+/// Unsubscribes `client` from `conv`; `false` when it was not subscribed.
+pub async fn unsubscribe(db: &Db, conv: String, client: String) -> StoreResult<bool> {
+    match db {
+        Db::Sqlite(db) => sqlite::unsubscribe(db, conv, client).await,
+        Db::Postgres(pg) => postgres::unsubscribe(pg, conv, client).await,
     }
 }
 

@@ -84,3 +84,14 @@ pub async fn subscribe(pg: &Pg, conv: String, client_id: String, now: i64) -> St
     tx.commit().await?;
     Ok(())
 }
+
+pub async fn unsubscribe(pg: &Pg, conv: String, client_id: String) -> StoreResult<bool> {
+    let client = pg.client().await?;
+    let gone = client
+        .execute(
+            "DELETE FROM service_subscribers WHERE conv_id = $1 AND client_id = $2",
+            &[&conv, &client_id],
+        )
+        .await?;
+    Ok(gone > 0)
+}

@@ -88,3 +88,16 @@ pub async fn subscribe(db: &SqliteDb, conv: String, client: String, now: i64) ->
     })
     .await
 }
+
+pub async fn unsubscribe(db: &SqliteDb, conv: String, client: String) -> StoreResult<bool> {
+    db.write(move |tx| {
+        let gone = tx
+            .conn()
+            .prepare_cached(
+                "DELETE FROM service_subscribers WHERE conv_id = ?1 AND client_id = ?2",
+            )?
+            .execute(rusqlite::params![conv, client])?;
+        Ok(gone > 0)
+    })
+    .await
+}

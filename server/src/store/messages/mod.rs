@@ -398,11 +398,60 @@ pub struct Rewrite {
     pub at: i64,
 }
 
-/// Replaces a stored message's content (see [`Rewrite`]); `false` when there is no such message.
+/// Replaces a stored message's content (see [`Rewrite`]); `false` when there is no such message, or when it
+/// holds that content already (a second recall changes nothing).
 pub async fn rewrite(db: &Db, rewrite: Rewrite) -> StoreResult<bool> {
     match db {
         Db::Sqlite(db) => sqlite::rewrite(db, rewrite).await,
         Db::Postgres(pg) => postgres::rewrite(pg, rewrite).await,
+    }
+}
+
+/// Which stored message a delete removes: a conversation's message by id and send time, or a broadcast by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// A message of conversation `conv_id` (normal or to chosen clients) sent at `timestamp` (ms).
+    Message {
+        conv_id: String,
+        msg_id: String,
+        timestamp: i64,
+    },
+    /// A broadcast: clients that did not receive it yet will not.
+    Broadcast { msg_id: String },
+}
+
+/// Removes the stored copy of a message (with its per-recipient history keys and its metadata); `false` when
+/// nothing matched. Clients that received it keep it: nobody is told.
+pub async fn delete(db: &Db, what: Deletion) -> StoreResult<bool> {
+    match db {
+        Db::Sqlite(db) => sqlite::delete(db, what).await,
+        Db::Postgres(pg) => postgres::delete(pg, what).await,
+    }
+}
+
+/// A broadcast still valid at `now`: its id, sender, content, time and end of validity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveBroadcast {
+    pub msg_id: String,
+    pub conv_id: String,
+    pub from: String,
+    pub data: String,
+    pub timestamp: i64,
+    pub valid_till: i64,
+}
+
+/// The broadcasts still valid at `now` (of service conversation `conv_id` when given), newest first, after
+/// skipping `skip`, at most `limit`.
+pub async fn live_broadcasts(
+    db: &Db,
+    conv_id: Option<String>,
+    now: i64,
+    skip: i64,
+    limit: i64,
+) -> StoreResult<Vec<LiveBroadcast>> {
+    match db {
+        Db::Sqlite(db) => sqlite::live_broadcasts(db, conv_id, now, skip, limit).await,
+        Db::Postgres(pg) => postgres::live_broadcasts(pg, conv_id, now, skip, limit).await,
     }
 }
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, stored_message,
-    user_conversation_key, HistoryQuery, HistoryScope, MessageKind, MessageRef, NewMessage,
-    Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
+    user_conversation_key, Deletion, HistoryQuery, HistoryScope, LiveBroadcast, MessageKind,
+    MessageRef, NewMessage, Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
 };
 use crate::store::objects::ConversationKind;
 use crate::store::postgres::shared::{conversation_in, seq_of};
@@ -337,7 +337,7 @@ pub async fn rewrite(pg: &Pg, rewrite: Rewrite) -> StoreResult<bool> {
     let stmt = c
         .prepare_cached(
             "UPDATE messages SET data = $2, bin = $3, mentions = $4, patched_at = $5
-             WHERE msg_id = $1 AND kind = 'normal'",
+             WHERE msg_id = $1 AND kind = 'normal' AND NOT (data = $2 AND bin = $3)",
         )
         .await?;
     let changed = c
@@ -377,6 +377,81 @@ pub async fn patched_since(
     Ok(rows
         .iter()
         .map(|r| Patched::new(message_ref(r), r.get(4), r.get(5), r.get(6), r.get(7)))
+        .collect())
+}
+
+pub async fn delete(pg: &Pg, what: Deletion) -> StoreResult<bool> {
+    let mut c = pg.client().await?;
+    let tx = c.transaction().await?;
+    let found = match &what {
+        Deletion::Message {
+            conv_id,
+            msg_id,
+            timestamp,
+        } => {
+            tx.query_opt(
+                "DELETE FROM messages WHERE msg_id = $1 AND conv_id = $2 AND timestamp = $3
+                   AND kind != 'broadcast' RETURNING seq, msg_id, conv_id, recipients",
+                &[msg_id, conv_id, timestamp],
+            )
+            .await?
+        }
+        Deletion::Broadcast { msg_id } => {
+            tx.query_opt(
+                "DELETE FROM messages WHERE msg_id = $1 AND kind = 'broadcast'
+                 RETURNING seq, msg_id, conv_id, recipients",
+                &[msg_id],
+            )
+            .await?
+        }
+    };
+    let Some(row) = found else {
+        return Ok(false);
+    };
+    let seq: i64 = row.get(0);
+    let msg_id: String = row.get(1);
+    let conv_id: String = row.get(2);
+    let keys: Vec<String> = strings(row.get(3))
+        .iter()
+        .map(|client| user_conversation_key(&conv_id, client))
+        .collect();
+    tx.execute(
+        "DELETE FROM message_recipients WHERE user_conv = ANY($1) AND msg_seq = $2",
+        &[&keys, &seq],
+    )
+    .await?;
+    tx.execute("DELETE FROM message_meta WHERE msg_id = $1", &[&msg_id])
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn live_broadcasts(
+    pg: &Pg,
+    conv_id: Option<String>,
+    now: i64,
+    skip: i64,
+    limit: i64,
+) -> StoreResult<Vec<LiveBroadcast>> {
+    let c = pg.client().await?;
+    let stmt = c
+        .prepare_cached(
+            "SELECT msg_id, conv_id, from_peer, data, timestamp, valid_till FROM messages
+             WHERE kind = 'broadcast' AND valid_till > $1 AND ($2::text IS NULL OR conv_id = $2)
+             ORDER BY seq DESC LIMIT $3 OFFSET $4",
+        )
+        .await?;
+    Ok(c.query(&stmt, &[&now, &conv_id, &limit, &skip])
+        .await?
+        .iter()
+        .map(|r| LiveBroadcast {
+            msg_id: r.get(0),
+            conv_id: r.get(1),
+            from: r.get(2),
+            data: r.get(3),
+            timestamp: r.get(4),
+            valid_till: r.get(5),
+        })
         .collect())
 }
 

@@ -7,8 +7,9 @@ use serde_json::Value;
 use crate::protocol::records::MessageRecord;
 use crate::store::messages::{
     bound, check_target, history_record, mentions, new_message_id, recipients_column,
-    recipients_from_column, stored_message, user_conversation_key, HistoryQuery, HistoryScope,
-    MessageKind, MessageRef, NewMessage, Patched, ReceiptQuery, Rewrite, Stored, StoredMessage,
+    recipients_from_column, stored_message, user_conversation_key, Deletion, HistoryQuery,
+    HistoryScope, LiveBroadcast, MessageKind, MessageRef, NewMessage, Patched, ReceiptQuery,
+    Rewrite, Stored, StoredMessage,
 };
 use crate::store::objects::ConversationKind;
 use crate::store::sqlite::shared::{conversation_kind, seq_of};
@@ -231,7 +232,7 @@ pub async fn rewrite(db: &SqliteDb, rewrite: Rewrite) -> StoreResult<bool> {
             .conn()
             .prepare_cached(
                 "UPDATE messages SET data = ?2, bin = ?3, mentions = ?4, patched_at = ?5
-                 WHERE msg_id = ?1 AND kind = 'normal'",
+                 WHERE msg_id = ?1 AND kind = 'normal' AND NOT (data = ?2 AND bin = ?3)",
             )?
             .execute(params![
                 rewrite.msg_id,
@@ -273,6 +274,78 @@ pub async fn patched_since(
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    })
+    .await
+}
+
+pub async fn delete(db: &SqliteDb, what: Deletion) -> StoreResult<bool> {
+    db.write(move |tx| {
+        let conn = tx.conn();
+        let row = |r: &SqlRow<'_>| -> rusqlite::Result<(i64, String, String, Option<String>)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        };
+        let found = match &what {
+            Deletion::Message {
+                conv_id,
+                msg_id,
+                timestamp,
+            } => conn
+                .prepare_cached(
+                    "SELECT seq, msg_id, conv_id, recipients FROM messages
+                     WHERE msg_id = ?1 AND conv_id = ?2 AND timestamp = ?3 AND kind != 'broadcast'",
+                )?
+                .query_row(params![msg_id, conv_id, timestamp], row)
+                .optional()?,
+            Deletion::Broadcast { msg_id } => conn
+                .prepare_cached(
+                    "SELECT seq, msg_id, conv_id, recipients FROM messages
+                     WHERE msg_id = ?1 AND kind = 'broadcast'",
+                )?
+                .query_row([msg_id], row)
+                .optional()?,
+        };
+        let Some((seq, msg_id, conv_id, recipients)) = found else {
+            return Ok(false);
+        };
+        let mut keys = conn.prepare_cached(
+            "DELETE FROM message_recipients WHERE user_conv = ?1 AND msg_seq = ?2",
+        )?;
+        for client in recipients_from_column(recipients) {
+            keys.execute(params![user_conversation_key(&conv_id, &client), seq])?;
+        }
+        conn.prepare_cached("DELETE FROM message_meta WHERE msg_id = ?1")?
+            .execute([&msg_id])?;
+        conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+            .execute([seq])?;
+        Ok(true)
+    })
+    .await
+}
+
+pub async fn live_broadcasts(
+    db: &SqliteDb,
+    conv_id: Option<String>,
+    now: i64,
+    skip: i64,
+    limit: i64,
+) -> StoreResult<Vec<LiveBroadcast>> {
+    db.read(move |conn| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT msg_id, conv_id, from_peer, data, timestamp, valid_till FROM messages
+             WHERE kind = 'broadcast' AND valid_till > ?1 AND (?2 IS NULL OR conv_id = ?2)
+             ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+        )?;
+        let rows = stmt.query_map(params![now, conv_id, limit, skip], |r| {
+            Ok(LiveBroadcast {
+                msg_id: r.get(0)?,
+                conv_id: r.get(1)?,
+                from: r.get(2)?,
+                data: r.get(3)?,
+                timestamp: r.get(4)?,
+                valid_till: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     })
     .await
 }
