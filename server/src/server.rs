@@ -19,8 +19,8 @@ use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
 pub use crate::inspector::Inspector;
 use crate::routes::{
-    admin, aliases, classes, cloud_query, conv_admin, files, friendships, history2, rtm, scan,
-    users, verification,
+    admin, aliases, classes, cloud_query, conv_admin, files, friendships, rtm, rtm2, scan, users,
+    verification,
 };
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
@@ -73,7 +73,7 @@ pub fn app(state: AppState) -> Router {
         .route("/1.1/rtm/messages/history", get(rtm::history))
         .route("/1.1/scan/classes/{class}", get(scan::scan))
         .route("/1.1/cloudQuery", get(cloud_query::cloud_query))
-        .merge(history2::routes())
+        .merge(rtm2::routes())
         .route("/1.1/date", get(admin::date))
         .route("/v1/route", get(ws::route))
         .route("/1.1/fileTokens", post(files::file_token))

@@ -16,11 +16,11 @@ use crate::routes::{json_object, query_params, truthy};
 use crate::state::{AppState, ConnInfo};
 use crate::store::messages::{self, HistoryQuery, HistoryScope, MessageKind, NewMessage};
 
-fn param_error(message: impl Into<String>) -> AppError {
+pub(crate) fn param_error(message: impl Into<String>) -> AppError {
     AppError::bad_request(codes::INTERNAL, message)
 }
 
-fn required_string(body: &Map<String, Value>, key: &str) -> Result<String, AppError> {
+pub(crate) fn required_string(body: &Map<String, Value>, key: &str) -> Result<String, AppError> {
     match body.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::Null) | None => Err(param_error(format!("Missing required parameter {key}."))),
@@ -30,7 +30,7 @@ fn required_string(body: &Map<String, Value>, key: &str) -> Result<String, AppEr
 }
 
 /// The message text: strings as they are; any other JSON value in its compact text form.
-fn message_text(body: &Map<String, Value>) -> Result<String, AppError> {
+pub(crate) fn message_text(body: &Map<String, Value>) -> Result<String, AppError> {
     match body.get("message") {
         None | Some(Value::Null) => Err(param_error("Missing required parameter message.")),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -38,7 +38,11 @@ fn message_text(body: &Map<String, Value>) -> Result<String, AppError> {
     }
 }
 
-fn bool_param(body: &Map<String, Value>, key: &str, default: bool) -> Result<bool, AppError> {
+pub(crate) fn bool_param(
+    body: &Map<String, Value>,
+    key: &str,
+    default: bool,
+) -> Result<bool, AppError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
@@ -50,7 +54,7 @@ fn bool_param(body: &Map<String, Value>, key: &str, default: bool) -> Result<boo
 
 /// The offline push payload, from `push` (documented) or `push_data` (what the Python SDK sends); a string
 /// holding JSON is taken as that JSON.
-fn push_payload(
+pub(crate) fn push_payload(
     body: &Map<String, Value>,
 ) -> Result<(Option<Value>, Option<&'static str>), AppError> {
     for key in ["push", "push_data"] {
@@ -74,11 +78,11 @@ fn push_payload(
     Ok((None, None))
 }
 
-fn from_ip(ext: &Extensions) -> Option<String> {
+pub(crate) fn from_ip(ext: &Extensions) -> Option<String> {
     ext.get::<ConnInfo>().map(|c| c.peer.ip().to_string())
 }
 
-fn sent(msg_id: String, timestamp: i64) -> Json<Value> {
+pub(crate) fn sent(msg_id: String, timestamp: i64) -> Json<Value> {
     Json(json!({"msg-id": msg_id, "timestamp": timestamp}))
 }
 
@@ -138,14 +142,14 @@ pub async fn send(
     send_one(&state, msg).await
 }
 
-async fn send_one(state: &AppState, msg: NewMessage) -> Result<Json<Value>, AppError> {
+pub(crate) async fn send_one(state: &AppState, msg: NewMessage) -> Result<Json<Value>, AppError> {
     let ip = msg.from_ip.clone();
     let stored = messaging::send(&state.svc, msg, Origin::Rest, ip).await?;
     Ok(sent(stored.msg_id, stored.timestamp))
 }
 
 /// `valid_till` as the client gave it (a number, or a string of one), checked by the domain's rule.
-fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
+pub(crate) fn valid_till(body: &Map<String, Value>, now: i64) -> Result<i64, AppError> {
     let requested = match body.get("valid_till") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
@@ -194,7 +198,7 @@ pub async fn broadcast(
     send_one(&state, msg).await
 }
 
-fn int_param(
+pub(crate) fn int_param(
     params: &std::collections::HashMap<String, String>,
     key: &str,
 ) -> Result<Option<i64>, AppError> {

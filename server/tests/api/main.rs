@@ -30,6 +30,8 @@ mod realtime;
 mod receipts;
 mod roles;
 mod rtm;
+mod rtm2;
+mod rtm2_moderation;
 mod security3;
 mod startup;
 mod users;

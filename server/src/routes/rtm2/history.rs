@@ -159,27 +159,3 @@ pub async fn subscribe(
     history::subscribe(&state.svc.db, conv, client, now).await?;
     Ok(Json(json!({})))
 }
-
-/// The routes of this module, merged into [`crate::app`]'s router.
-pub fn routes() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route(
-            "/1.2/rtm/conversations/{id}/messages",
-            get(conversation_messages),
-        )
-        .route(
-            "/1.2/rtm/chatrooms/{id}/messages",
-            get(conversation_messages),
-        )
-        .route(
-            "/1.2/rtm/service-conversations/{id}/subscribers",
-            get(subscribers).post(subscribe),
-        )
-        .route(
-            "/1.2/rtm/service-conversations/{id}/subscribers/{client}/messages",
-            get(subscriber_messages),
-        )
-        .route("/1.2/rtm/clients/{client}/messages", get(client_messages))
-        .route("/1.2/rtm/messages", get(all_messages))
-}
