@@ -173,29 +173,27 @@ pub async fn broadcast(
 ) -> Result<Json<Value>, AppError> {
     access.require_master()?;
     let body = json_object(&body)?;
-    let from = required_string(&body, "from_peer")?;
-    let conv_id = required_string(&body, "conv_id")?;
-    let data = message_text(&body)?;
-    let transient = bool_param(&body, "transient", false)?;
-    let valid_till = valid_till(&body, Utc::now().timestamp_millis())?;
-    let (push, push_field) = push_payload(&body)?;
-    let msg = NewMessage {
-        conv_id,
-        from,
-        data,
-        kind: MessageKind::Broadcast,
-        transient,
-        recipients: Vec::new(),
-        push,
-        push_field,
-        valid_till: Some(valid_till),
-        from_ip: from_ip(&ext),
-        binary: false,
-        mention_pids: Vec::new(),
-        mention_all: false,
-        receipt: false,
-    };
+    let msg = broadcast_of(&body, "from_peer", &ext)?;
     send_one(&state, msg).await
+}
+
+/// The broadcast a body asks for (1.1 and 1.2 alike but for the sender's key, `from_peer` / `from_client`):
+/// `conv_id`, `message`, `transient`, `valid_till` (default: a month), `push` / `push_data`.
+pub(crate) fn broadcast_of(
+    body: &Map<String, Value>,
+    from_key: &str,
+    ext: &Extensions,
+) -> Result<NewMessage, AppError> {
+    let from = required_string(body, from_key)?;
+    let conv_id = required_string(body, "conv_id")?;
+    let data = message_text(body)?;
+    let mut msg = NewMessage::to_conversation(conv_id, from, data);
+    msg.kind = MessageKind::Broadcast;
+    msg.transient = bool_param(body, "transient", false)?;
+    msg.valid_till = Some(valid_till(body, Utc::now().timestamp_millis())?);
+    (msg.push, msg.push_field) = push_payload(body)?;
+    msg.from_ip = from_ip(ext);
+    Ok(msg)
 }
 
 pub(crate) fn int_param(

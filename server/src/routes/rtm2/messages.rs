@@ -31,8 +31,8 @@ use crate::domain::messaging;
 use crate::domain::patches::{self, PatchRequest};
 use crate::error::{codes, AppError};
 use crate::routes::rtm::{
-    bool_param, from_ip, int_param, message_text, param_error, push_payload, required_string,
-    send_one, valid_till,
+    bool_param, broadcast_of, from_ip, int_param, message_text, param_error, push_payload,
+    required_string, send_one,
 };
 use crate::routes::{json_object, query_params};
 use crate::state::AppState;
@@ -253,15 +253,7 @@ pub async fn broadcast(
 ) -> Result<Json<Value>, AppError> {
     access.require_master()?;
     let body = json_object(&body)?;
-    let from = required_string(&body, "from_client")?;
-    let conv_id = required_string(&body, "conv_id")?;
-    let data = message_text(&body)?;
-    let mut msg = NewMessage::to_conversation(conv_id, from, data);
-    msg.kind = MessageKind::Broadcast;
-    msg.transient = bool_param(&body, "transient", false)?;
-    msg.valid_till = Some(valid_till(&body, Utc::now().timestamp_millis())?);
-    (msg.push, msg.push_field) = push_payload(&body)?;
-    msg.from_ip = from_ip(&ext);
+    let msg = broadcast_of(&body, "from_client", &ext)?;
     send_one(&state, msg).await
 }
 
