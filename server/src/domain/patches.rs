@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use super::limits::{Bucket, Limited};
 use super::Services;
 use crate::hooks::Refusal;
 use crate::protocol::hook::Hook;
@@ -56,6 +57,9 @@ pub enum PatchError {
     RecallDisabled,
     #[error("a message may be edited or recalled only within {0} s of being sent")]
     TooLate(u64),
+    /// The app's rate limit refused a backend's edit or recall (they share the messages bucket with sends).
+    #[error(transparent)]
+    Limited(#[from] Limited),
     /// `_messageUpdate` refused it (or failed, with fail-closed hooks).
     #[error("the edit or recall was rejected by the app")]
     Rejected(Refusal),
@@ -63,8 +67,21 @@ pub enum PatchError {
     Store(#[from] StoreError),
 }
 
-/// Applies one patch; its time (ms, the message's new `patchTimestamp`).
+/// Applies one patch; its time (ms, the message's new `patchTimestamp`). The backend's edits and recalls count
+/// against the app's messages bucket, as LeanCloud counts them; a refused one gives its unit back.
 pub async fn patch(svc: &Services, req: PatchRequest) -> Result<i64, PatchError> {
+    if !req.by_backend {
+        return apply(svc, req).await;
+    }
+    let grant = svc.limits.take(Bucket::Messages).await?;
+    let out = apply(svc, req).await;
+    if out.is_err() {
+        svc.limits.refund(grant).await;
+    }
+    out
+}
+
+async fn apply(svc: &Services, req: PatchRequest) -> Result<i64, PatchError> {
     let found = messages::find(&svc.db, req.msg_id.clone())
         .await?
         .filter(|m| m.conv_id == req.cid && req.timestamp.is_none_or(|t| t == m.timestamp))

@@ -311,7 +311,7 @@ impl Conn {
                         PatchError::RecallDisabled => Reason::MessageRecallDisabled,
                         PatchError::TooLate(_) if item_recall => Reason::MessageRecallDisabled,
                         PatchError::TooLate(_) => Reason::MessageEditDisabled,
-                        PatchError::Store(_) => Reason::Internal,
+                        PatchError::Store(_) | PatchError::Limited(_) => Reason::Internal,
                         PatchError::Rejected(_) => Reason::MessageUpdateRejectedByApp,
                     };
                     if let PatchError::Store(e) = e {

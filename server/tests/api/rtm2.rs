@@ -724,3 +724,54 @@ pub async fn send_code(ws: &mut Ws, cid: &str, text: &str) -> Option<i32> {
         .and_then(|a| a.code)
         .or(reply.error_message.map(|e| e.code))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backends_sends_edits_and_recalls_share_the_messages_bucket() {
+    // Arrange: two messages a minute; one send uses one.
+    let app = crate::helpers::spawn_with(|c| {
+        c.rate_limits = leancloud_server::RateLimits {
+            messages_per_minute: Some(2),
+            ..leancloud_server::RateLimits::off()
+        }
+    })
+    .await;
+    let cid = create(&app, "conversations", json!({"m": ["a"]})).await;
+    let (mid, ts) = send(&app, &cid, "a", "one").await;
+    let path = format!("/1.2/rtm/conversations/{cid}/messages/{mid}");
+
+    // Act: a refused edit (wrong time) gives its unit back; the right one takes the second.
+    let (_, body) = app
+        .put(
+            &path,
+            json!({"from_client": "a", "message": "x", "timestamp": ts + 1}),
+        )
+        .await;
+    assert_eq!(json!(4404), body["code"]);
+    let (status, _) = app
+        .put(
+            &path,
+            json!({"from_client": "a", "message": "two", "timestamp": ts}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status);
+
+    // Assert: the bucket is full: a recall and a send are refused with 429, and nothing changed.
+    let (status, body) = app
+        .put(
+            &format!("{path}/recall"),
+            json!({"from_client": "a", "timestamp": ts}),
+        )
+        .await;
+    assert_eq!(
+        (StatusCode::TOO_MANY_REQUESTS, json!(429)),
+        (status, body["code"].clone())
+    );
+    let (status, _) = app
+        .post(
+            &format!("/1.2/rtm/conversations/{cid}/messages"),
+            json!({"from_client": "a", "message": "3"}),
+        )
+        .await;
+    assert_eq!(StatusCode::TOO_MANY_REQUESTS, status);
+    assert_eq!(vec![(mid, "two".to_string())], history(&app, &cid).await);
+}

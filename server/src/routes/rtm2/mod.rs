@@ -194,9 +194,10 @@ pub fn silence_error(e: SilenceError) -> AppError {
 
 pub fn patch_error(e: PatchError) -> AppError {
     let code = match &e {
-        PatchError::Store(_) => {
+        PatchError::Store(_) | PatchError::Limited(_) => {
             return match e {
                 PatchError::Store(s) => s.into(),
+                PatchError::Limited(l) => l.into(),
                 _ => AppError::internal("unreachable"),
             }
         }
