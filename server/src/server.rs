@@ -19,8 +19,8 @@ use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
 pub use crate::inspector::Inspector;
 use crate::routes::{
-    admin, aliases, classes, cloud_query, conv_admin, files, friendships, rtm, rtm2, scan, users,
-    verification,
+    admin, aliases, classes, cloud_query, conv_admin, files, friendships, installations, rtm, rtm2,
+    scan, users, verification,
 };
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
@@ -67,6 +67,16 @@ pub fn app(state: AppState) -> Router {
             get(classes::get)
                 .put(classes::update)
                 .delete(classes::delete),
+        )
+        .route(
+            "/1.1/installations",
+            post(installations::save).get(installations::find),
+        )
+        .route(
+            "/1.1/installations/{id}",
+            get(installations::get)
+                .put(installations::update)
+                .delete(installations::delete),
         )
         .route("/1.1/rtm/messages", post(rtm::send))
         .route("/1.1/rtm/broadcast", post(rtm::broadcast))

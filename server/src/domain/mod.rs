@@ -10,6 +10,7 @@
 //! - [`conversations`]: `start`, `update` (members and attributes): before-hook → store → after-hook →
 //!   notification of the online members, one policy for every caller;
 //! - [`friendships`]: follow and unfollow (the status system's `_Follower`/`_Followee` graph);
+//! - [`installations`]: devices (`_Installation`) saved by the SDKs, and the IM clients bound to them;
 //! - [`files`]: uploads (token, body, callback), external files, deletion, expiry of unfinished uploads;
 //! - [`limits`]: the app-wide rate-limit buckets;
 //! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
@@ -26,6 +27,7 @@ pub mod cql;
 pub mod credentials;
 pub mod files;
 pub mod friendships;
+pub mod installations;
 pub mod limits;
 pub mod messaging;
 pub mod moderation;

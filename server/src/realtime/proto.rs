@@ -20,6 +20,7 @@ pub enum CommandType {
     Error = 7,
     Read = 11,
     Presence = 12,
+    Report = 13,
     Echo = 14,
     Patch = 18,
     Blacklist = 20,
@@ -59,6 +60,8 @@ pub enum OpType {
     MemberInfoUpdate = 53,
     MemberInfoUpdated = 54,
     MemberInfoChanged = 55,
+    Upload = 100,
+    Uploaded = 101,
     Modify = 150,
     Modified = 151,
     Block = 170,
@@ -88,6 +91,17 @@ pub struct ConvMemberInfo {
     pub role: Option<String>,
     #[prost(string, optional, tag = "3")]
     pub info_id: Option<String>,
+}
+
+/// `report/upload`: the iOS SDKs report a new device token (`type: "token"`, `data`: the hex token).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReportCommand {
+    #[prost(bool, optional, tag = "1")]
+    pub initiative: Option<bool>,
+    #[prost(string, optional, tag = "2")]
+    pub r#type: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    pub data: Option<String>,
 }
 
 /// `blacklist` `block` / `unblock` / `query` and their replies and pushes.
@@ -155,6 +169,9 @@ pub struct SessionCommand {
     pub code: Option<i32>,
     #[prost(string, optional, tag = "13")]
     pub reason: Option<String>,
+    /// The iOS SDKs' APNs device token (hex), at `session/open`.
+    #[prost(string, optional, tag = "14")]
+    pub device_token: Option<String>,
     #[prost(string, optional, tag = "16")]
     pub detail: Option<String>,
     #[prost(int64, optional, tag = "17")]
@@ -525,6 +542,8 @@ pub struct GenericCommand {
     pub logs_message: Option<LogsCommand>,
     #[prost(message, optional, tag = "110")]
     pub conv_message: Option<ConvCommand>,
+    #[prost(message, optional, tag = "113")]
+    pub report_message: Option<ReportCommand>,
     #[prost(message, optional, tag = "114")]
     pub patch_message: Option<PatchCommand>,
     #[prost(message, optional, tag = "116")]

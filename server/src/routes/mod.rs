@@ -9,6 +9,7 @@ pub mod cloud_query;
 pub mod conv_admin;
 pub mod files;
 pub mod friendships;
+pub mod installations;
 pub mod mail_links;
 pub mod rtm;
 pub mod rtm2;

@@ -64,6 +64,8 @@ pub(super) struct Session {
     pub(super) tag: Option<String>,
     /// The session's will message (`{will: true}`), sent if the connection ends without a `session/close`.
     pub(super) will: Option<NewMessage>,
+    /// The device (`_Installation` id) the client was bound to at login or by `report/upload`.
+    pub(super) installation: Option<String>,
 }
 
 /// Why the loop ends; sent as the close frame's reason.
@@ -330,6 +332,7 @@ impl Conn {
             (Some(CommandType::Session), Some(OpType::Close)) => self.close(req).await,
             (Some(CommandType::Session), Some(OpType::Refresh)) => self.refresh(req),
             (Some(CommandType::Echo), _) => self.out.push(reply_to(&req, CommandType::Echo, None)),
+            (Some(CommandType::Report), Some(OpType::Upload)) => self.report(req).await,
             (Some(CommandType::Conv), Some(OpType::Start)) => self.start(req).await,
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
                 self.members(req, op == OpType::Add).await

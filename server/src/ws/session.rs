@@ -10,7 +10,7 @@ use serde_json::json;
 use super::connection::{Conn, Session};
 use super::replies::{now_ms, refusal, reply_to};
 use crate::domain::messaging::{self, Origin};
-use crate::domain::patches;
+use crate::domain::{installations, patches};
 use crate::hooks::close_code;
 use crate::protocol::limits::{
     MAX_SESSIONS_PER_CLIENT, MAX_SESSIONS_PER_CONNECTION, OFFLINE_PUSH_TOTAL, UNREAD_FRAME_BUDGET,
@@ -22,6 +22,7 @@ use crate::realtime::proto::{
 };
 use crate::realtime::pushes::{self, pending_push};
 use crate::realtime::signature::{self, Signed};
+use crate::store::objects;
 use crate::store::realtime as positions;
 
 /// Offline messages pushed per conversation at a protocol-1 login.
@@ -169,12 +170,22 @@ impl Conn {
                 detail: None,
             });
         }
+        let device = installations::login_device(
+            sm.device_token.as_deref(),
+            sm.device_id.as_deref(),
+            sm.config_bitmap,
+        );
+        let installation = match device {
+            Some(device) => self.bind(&peer, &device).await,
+            None => None,
+        };
         self.sessions.insert(
             peer.clone(),
             Session {
                 broadcast_cursor: 0,
                 tag: sm.tag.clone(),
                 will: None,
+                installation,
             },
         );
         self.state.svc.hooks.after(
@@ -190,6 +201,46 @@ impl Conn {
             ..reply_to(&req, CommandType::Session, Some(OpType::Opened))
         });
         self.after_login(&peer, now, sm.last_patch_time).await;
+    }
+
+    /// Binds `peer` to `device` (a unique device key); the device's id, or `None` when it was never saved (or
+    /// the store failed: the login goes on without push).
+    async fn bind(&self, peer: &str, device: &str) -> Option<String> {
+        match installations::bind(&self.state.svc, peer, device).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(peer = %peer, error = %e, "realtime: binding the device failed");
+                None
+            }
+        }
+    }
+
+    /// `report/upload` (`type: "token"`): the iOS SDKs' new device token; the client is bound to that device
+    /// instead of the one it logged in with. Answered `uploaded` whatever was reported.
+    pub(super) async fn report(&mut self, req: GenericCommand) {
+        let Some(peer) = self.session_of(&req) else {
+            return;
+        };
+        let report = req.report_message.clone().unwrap_or_default();
+        if report.r#type.as_deref() == Some("token") {
+            let device = objects::device_key(report.data.as_deref(), None);
+            if let Some(device) = device {
+                if let Some(id) = self.bind(&peer, &device).await {
+                    // The token replaces the one the client logged in with: the old device row is unbound.
+                    let before = self
+                        .sessions
+                        .get_mut(&peer)
+                        .and_then(|s| s.installation.replace(id.clone()));
+                    if let Some(old) = before.filter(|old| *old != id) {
+                        if let Err(e) = installations::unbind(&self.state.svc, &peer, &old).await {
+                            tracing::warn!(peer = %peer, error = %e, "realtime: unbinding the old device failed");
+                        }
+                    }
+                }
+            }
+        }
+        self.out
+            .push(reply_to(&req, CommandType::Report, Some(OpType::Uploaded)));
     }
 
     /// `session/query` (`client.ping(ids)`): which of the given client ids are online, here or on another
@@ -351,6 +402,16 @@ impl Conn {
         let Some(peer) = self.session_of(&req) else {
             return;
         };
+        // A logout: the device stops getting this client's pushes.
+        let bound = self
+            .sessions
+            .get(&peer)
+            .and_then(|s| s.installation.clone());
+        if let Some(id) = bound {
+            if let Err(e) = installations::unbind(&self.state.svc, &peer, &id).await {
+                tracing::warn!(peer = %peer, error = %e, "realtime: unbinding the device failed");
+            }
+        }
         self.end_session(&peer, close_code::LOGOUT, "logout").await;
         self.out
             .push(reply_to(&req, CommandType::Session, Some(OpType::Closed)));

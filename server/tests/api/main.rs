@@ -17,6 +17,7 @@ mod hardening;
 mod helpers;
 mod history;
 mod hooks;
+mod installations;
 mod instances;
 mod limits;
 mod mail;

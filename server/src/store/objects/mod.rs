@@ -165,6 +165,21 @@ fn check_new_role(data: &Map<String, Value>, acl: Option<&Value>) -> StoreResult
 pub const FOLLOWER: &str = "_Follower";
 pub const FOLLOWEE: &str = "_Followee";
 
+/// Devices (push targets): one row per iOS `deviceToken`, or per Android `installationId`.
+pub const INSTALLATION: &str = "_Installation";
+
+/// The unique key of a device: its APNs token (hex, case-insensitive), else its installation id.
+pub fn device_key(token: Option<&str>, installation_id: Option<&str>) -> Option<String> {
+    match (
+        token.filter(|t| !t.is_empty()),
+        installation_id.filter(|i| !i.is_empty()),
+    ) {
+        (Some(token), _) => Some(format!("token:{}", token.to_ascii_lowercase())),
+        (None, Some(id)) => Some(format!("installation:{id}")),
+        (None, None) => None,
+    }
+}
+
 /// The objectId of a `_User` pointer (or of a bare id string).
 fn user_pointer_id(value: Option<&Value>) -> Option<&str> {
     match value? {
@@ -175,7 +190,8 @@ fn user_pointer_id(value: Option<&Value>) -> Option<&str> {
 }
 
 /// The key that keeps a class from holding two rows for the same thing: the member set of a `unique: true`
-/// conversation, the pair of a follow edge. A create whose key exists answers the existing row.
+/// conversation, the pair of a follow edge, a device's token or installation id. A create whose key exists
+/// answers the existing row.
 pub(crate) fn unique_key(class: &str, data: &Map<String, Value>) -> Option<String> {
     let pair = |other: &str| {
         let user = user_pointer_id(data.get("user"))?;
@@ -185,6 +201,10 @@ pub(crate) fn unique_key(class: &str, data: &Map<String, Value>) -> Option<Strin
     match class {
         FOLLOWER => return pair("follower"),
         FOLLOWEE => return pair("followee"),
+        INSTALLATION => {
+            let text = |k: &str| data.get(k).and_then(Value::as_str);
+            return device_key(text("deviceToken"), text("installationId"));
+        }
         _ => {}
     }
     if class != CONVERSATION || data.get("unique") != Some(&Value::Bool(true)) {
@@ -338,6 +358,15 @@ pub async fn delete(
     match db {
         Db::Sqlite(db) => sqlite::delete(db, caller, class, id, where_).await,
         Db::Postgres(pg) => postgres::delete(pg, caller, class, id, where_).await,
+    }
+}
+
+/// The id of the oldest `class` object whose unique key (see `unique_key`) is `key`, if any.
+pub async fn by_unique_key(db: &Db, class: &str, key: &str) -> StoreResult<Option<String>> {
+    let (class, key) = (class.to_string(), key.to_string());
+    match db {
+        Db::Sqlite(db) => sqlite::by_unique_key(db, class, key).await,
+        Db::Postgres(pg) => postgres::by_unique_key(pg, class, key).await,
     }
 }
 

@@ -181,6 +181,17 @@ pub async fn delete(
     Ok(())
 }
 
+pub async fn by_unique_key(pg: &Pg, class: String, key: String) -> StoreResult<Option<String>> {
+    let client = pg.client().await?;
+    Ok(client
+        .query_opt(
+            "SELECT id FROM objects WHERE class = $1 AND unique_key = $2 ORDER BY seq LIMIT 1",
+            &[&class, &key],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
 pub async fn get(
     pg: &Pg,
     caller: Caller,

@@ -143,6 +143,22 @@ pub async fn delete(
     .await
 }
 
+pub async fn by_unique_key(
+    db: &SqliteDb,
+    class: String,
+    key: String,
+) -> StoreResult<Option<String>> {
+    db.read(move |conn| {
+        Ok(conn
+            .prepare_cached(
+                "SELECT id FROM objects WHERE class = ?1 AND unique_key = ?2 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(params![class, key], |r| r.get(0))
+            .optional()?)
+    })
+    .await
+}
+
 pub async fn get(
     db: &SqliteDb,
     caller: Caller,
