@@ -19,8 +19,8 @@ use crate::domain::files::Files;
 use crate::error::{codes, log_app_errors, AppError};
 pub use crate::inspector::Inspector;
 use crate::routes::{
-    admin, aliases, classes, cloud_query, conv_admin, files, friendships, installations, rtm, rtm2,
-    scan, users, verification,
+    admin, aliases, classes, cloud_query, conv_admin, files, friendships, installations, push, rtm,
+    rtm2, scan, users, verification,
 };
 use crate::state::{AppState, ConnInfo, ReceivedRequest};
 use crate::store::blobs::Blobs;
@@ -78,6 +78,8 @@ pub fn app(state: AppState) -> Router {
                 .put(installations::update)
                 .delete(installations::delete),
         )
+        .route("/1.1/push", post(push::send))
+        .route("/1.1/tables/Notifications/{id}", get(push::notification))
         .route("/1.1/rtm/messages", post(rtm::send))
         .route("/1.1/rtm/broadcast", post(rtm::broadcast))
         .route("/1.1/rtm/messages/history", get(rtm::history))
@@ -197,6 +199,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/__admin/rate-limits", put(admin::put_rate_limits))
         .route("/__admin/messages", get(admin::messages))
+        .route("/__admin/pushes", get(push::recent))
         .route(
             "/__admin/class-permissions",
             get(crate::routes::class_permissions::list),
@@ -450,11 +453,21 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state.svc.clone(),
         state.svc.files.config.sweep_every,
     ));
-    let background = [Some(sweeper), backups, metrics.map(|(_, task)| task)]
-        .into_iter()
-        .flatten()
-        .map(|task| task.abort_handle())
-        .collect();
+    // The push queue: due jobs claimed and settled (shared safely by every instance of a database).
+    let pusher = tokio::spawn(crate::domain::push::work_forever(
+        state.svc.clone(),
+        Duration::from_secs(1),
+    ));
+    let background = [
+        Some(sweeper),
+        Some(pusher),
+        backups,
+        metrics.map(|(_, task)| task),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|task| task.abort_handle())
+    .collect();
     // An instance on a shared database is ready once it hears the others (health says 503 until then).
     let ready_by = tokio::time::Instant::now() + Duration::from_secs(10);
     while !state.svc.presence.bus.connected() && tokio::time::Instant::now() < ready_by {

@@ -113,9 +113,8 @@ fn bucket(msg: &NewMessage, origin: Origin) -> Option<Bucket> {
     }
 }
 
-/// The offline push the server would hand to a push service for members that were not online, after
-/// `_receiversOffline` had its say. Kept (the latest 10,000) for tests and operators: the server sends no
-/// mobile pushes itself.
+/// The offline push for members that were not online, after `_receiversOffline` had its say: queued for their
+/// devices ([`super::push::offline`]), and the latest 10,000 kept in memory for tests and operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfflinePush {
     pub msg_id: String,
@@ -310,6 +309,7 @@ fn after_send(
             force: false,
         };
         let log = svc.pushes.clone();
+        let queue_svc = svc.clone();
         let all_offline = offline.clone();
         let mentioned: HashSet<&String> = stored.mention_pids.iter().collect();
         let mention_offline: Vec<&String> =
@@ -343,6 +343,15 @@ fn after_send(
                     }
                 }
                 if !push.peers.is_empty() {
+                    // Queued for the clients' devices (kept in the database: a restart loses none).
+                    let svc = queue_svc.clone();
+                    let queued = push.clone();
+                    tokio::spawn(async move {
+                        let now = chrono::Utc::now().timestamp_millis();
+                        if let Err(e) = super::push::offline(&svc, &queued, now).await {
+                            tracing::warn!(msg = %queued.msg_id, error = %e, "push: queueing an offline push failed");
+                        }
+                    });
                     log.push(push);
                 }
             })),

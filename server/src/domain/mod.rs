@@ -15,6 +15,7 @@
 //! - [`limits`]: the app-wide rate-limit buckets;
 //! - [`receipts`]: `ack` and `read` positions, the receipts they trigger, `conv/max_read`;
 //! - [`patches`]: edits and recalls of a sent message;
+//! - [`push`]: pushes to phones queued for devices (IM offline pushes, the push API);
 //! - [`class_permissions`]: who may get, find, create, update, delete and add fields to a class;
 //! - [`verification`]: the e-mail and SMS flows of users (reset and verification links mailed when an SMTP
 //!   server is configured; SMS checked, then refused: none is sent);
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod messaging;
 pub mod moderation;
 pub mod patches;
+pub mod push;
 pub mod receipts;
 pub mod users;
 pub mod verification;

@@ -11,6 +11,7 @@ pub mod files;
 pub mod friendships;
 pub mod installations;
 pub mod mail_links;
+pub mod push;
 pub mod rtm;
 pub mod rtm2;
 pub mod scan;

@@ -19,6 +19,7 @@ pub mod objects;
 pub mod operator;
 pub mod ops;
 pub mod postgres;
+pub mod push_queue;
 pub mod query;
 pub mod realtime;
 pub mod relations;

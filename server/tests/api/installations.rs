@@ -40,7 +40,7 @@ fn open(peer: &str, session: SessionCommand) -> GenericCommand {
     }
 }
 
-async fn login(app: &TestApp, peer: &str, session: SessionCommand) -> Ws {
+pub async fn login(app: &TestApp, peer: &str, session: SessionCommand) -> Ws {
     let mut ws = connect(app, "lc.protobuf2.3").await;
     let reply = ws.request(open(peer, session)).await;
     assert_eq!(Some(OpType::Opened), reply.operation(), "{reply:?}");

@@ -27,6 +27,7 @@ mod notify;
 mod patches;
 mod postgres_tls;
 mod presence;
+mod push;
 mod realtime;
 mod receipts;
 mod roles;

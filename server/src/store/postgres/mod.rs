@@ -28,7 +28,7 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 9] = [
+const MIGRATIONS: [(i32, &str); 10] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
@@ -61,6 +61,10 @@ const MIGRATIONS: [(i32, &str); 9] = [
     (
         9,
         include_str!("../../../migrations/postgres/009_user_tokens.sql"),
+    ),
+    (
+        10,
+        include_str!("../../../migrations/postgres/010_push_queue.sql"),
     ),
 ];
 
