@@ -348,7 +348,8 @@ fn after_send(
                     let queued = push.clone();
                     tokio::spawn(async move {
                         let now = chrono::Utc::now().timestamp_millis();
-                        if let Err(e) = super::push::offline(&svc, &queued, now).await {
+                        let (id, peers, payload) = (&queued.msg_id, &queued.peers, &queued.payload);
+                        if let Err(e) = super::push::offline(&svc, id, peers, payload, now).await {
                             tracing::warn!(msg = %queued.msg_id, error = %e, "push: queueing an offline push failed");
                         }
                     });

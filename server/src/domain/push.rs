@@ -13,7 +13,6 @@
 
 use serde_json::{json, Map, Value};
 
-use super::messaging::OfflinePush;
 use super::Services;
 use crate::store::objects::{self, QueryParams, INSTALLATION, MAX_SCANNED_ROWS};
 use crate::store::push_queue::{self, Job, NewJob, Outcome, State};
@@ -139,20 +138,26 @@ fn profile_of(payload: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Queues an IM offline push for the devices of its clients; how many jobs.
-pub async fn offline(svc: &Services, push: &OfflinePush, now: i64) -> Result<usize, StoreError> {
-    if push.peers.is_empty() {
+/// Queues the offline push of message `msg_id` (its `payload`) for the devices of `peers`; how many jobs.
+pub async fn offline(
+    svc: &Services,
+    msg_id: &str,
+    peers: &[String],
+    payload: &Value,
+    now: i64,
+) -> Result<usize, StoreError> {
+    if peers.is_empty() {
         return Ok(0);
     }
     let mut all = Vec::new();
-    for peers in push.peers.chunks(PAGE) {
+    for peers in peers.chunks(PAGE) {
         all.extend(devices(svc, json!({"channels": {"$in": peers}})).await?);
     }
     let batch = Batch {
         source: "rtm",
-        ref_id: &push.msg_id,
-        payload: &push.payload,
-        profile: profile_of(&push.payload),
+        ref_id: msg_id,
+        payload,
+        profile: profile_of(payload),
         due_at: now,
         expires_at: Some(now + OFFLINE_TTL_MS),
     };
