@@ -17,9 +17,6 @@ use crate::retry::{Outcome, RetryClass, RetryPolicy};
 /// The `User-Agent` this crate sends (the SDK sends `AVOS Cloud python-2.1.9 SDK (3.11)`).
 pub const USER_AGENT: &str = concat!("leancloud-im-rust/", env!("CARGO_PKG_VERSION"));
 
-/// The API version prefix every SDK request uses.
-pub const API_VERSION: &str = "1.1";
-
 /// The `Content-Type` the SDK sends on every request, GET included.
 pub const CONTENT_TYPE: &str = "application/json;charset=utf-8";
 
@@ -82,7 +79,7 @@ struct Inner {
     http: reqwest::Client,
     config: Config,
     options: ClientOptions,
-    /// `<api_server without trailing slash>/1.1`
+    /// `<api_server without trailing slash>`; each request adds its version (`/1.1`, `/1.2`).
     base: String,
 }
 
@@ -149,10 +146,11 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(Error::Transport)?;
-        let base = format!(
-            "{}/{API_VERSION}",
-            config.api_server().as_str().trim_end_matches('/')
-        );
+        let base = config
+            .api_server()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -173,9 +171,14 @@ impl Client {
         &self.inner.options
     }
 
-    /// The full URL a request goes to (base, `/1.1`, path, encoded query).
+    /// The full URL a request goes to (base, `/1.1` or `/1.2`, path, encoded query).
     pub fn url_for<R: Request + ?Sized>(&self, request: &R) -> String {
-        let mut url = format!("{}{}", self.inner.base, request.path());
+        let mut url = format!(
+            "{}/{}{}",
+            self.inner.base,
+            request.api_version(),
+            request.path()
+        );
         let query = request.query();
         if !query.is_empty() {
             url.push('?');

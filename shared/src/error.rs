@@ -40,6 +40,12 @@ impl ApiError {
         MISSING_CONVERSATION_CODES.contains(&self.code)
     }
 
+    /// Whether the message an edit, recall or delete named does not exist (4404: no message with that id
+    /// and timestamp).
+    pub fn is_message_not_found(&self) -> bool {
+        self.code == codes::MESSAGE_NOT_FOUND
+    }
+
     /// Whether the conversation is of the wrong kind (system / normal / transient required).
     pub fn is_wrong_kind(&self) -> bool {
         WRONG_KIND_CODES.contains(&self.code)
@@ -185,6 +191,48 @@ pub enum ValidationError {
     /// A query's `where` that is not a JSON object.
     #[error("a query's where must be a JSON object")]
     InvalidWhere,
+    /// A list of ids that must name at least one.
+    #[error("`{field}` is empty; name at least one")]
+    EmptyList {
+        /// The field as sent on the wire.
+        field: &'static str,
+    },
+    /// A list of ids longer than the endpoint accepts.
+    #[error("`{field}` names {count}; at most {max} are allowed per request")]
+    TooManyIds {
+        /// The field as sent on the wire.
+        field: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The same id appears twice in a list.
+    #[error("`{field}` lists {id} more than once")]
+    DuplicateId {
+        /// The field as sent on the wire.
+        field: &'static str,
+        /// The repeated id.
+        id: String,
+    },
+    /// A field this kind of conversation or this endpoint does not take.
+    #[error("`{field}` is not allowed here: {reason}")]
+    NotAllowed {
+        /// The field as sent on the wire.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A text longer than the endpoint accepts.
+    #[error("`{field}` is {len} characters long; the limit is {max}")]
+    TooLong {
+        /// The field as sent on the wire.
+        field: &'static str,
+        /// Its length in characters.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Everything that can go wrong when calling LeanCloud.

@@ -1,6 +1,8 @@
 //! A client for LeanCloud's instant-messaging server API (REST API 1.1), sending the same requests
 //! as the official Python SDK (`leancloud` 3.0.2): conversations, members, messages, system
-//! messages to chosen clients, broadcasts, offline push payloads and message history.
+//! messages to chosen clients, broadcasts, offline push payloads and message history. The 1.2
+//! REST server API (`/1.2/rtm/…`: edit and recall, silence, blacklists, member roles, chat rooms,
+//! service conversations, online checks) is in [`rtm2`].
 //!
 //! Requests are plain data implementing [`Request`]; a [`Client`] signs, sends and retries them.
 //! Every request type has `.send(&client)`.
@@ -135,11 +137,12 @@ pub mod protocol;
 mod push;
 mod request;
 pub mod retry;
+pub mod rtm2;
 pub mod tls;
 
 #[doc(hidden)]
 pub use client::decode_response;
-pub use client::{sign, Client, ClientOptions, API_VERSION, CONTENT_TYPE, USER_AGENT};
+pub use client::{sign, Client, ClientOptions, CONTENT_TYPE, USER_AGENT};
 pub use config::{
     default_api_server, Config, ConfigBuilder, ConfigError, ENV_API_SERVER,
     ENV_API_SERVER_FALLBACK, ENV_APP_ENV, ENV_APP_ID, ENV_APP_KEY, ENV_HAVE_STAGING, ENV_HOOK_KEY,
@@ -158,7 +161,7 @@ pub use messages::{
 };
 pub use protocol::{MAX_HISTORY_LIMIT, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_RECIPIENTS};
 pub use push::{Badge, PlatformPush, PushData};
-pub use request::{encode_query, quote_plus, Request};
+pub use request::{encode_query, quote_plus, Request, API_VERSION, API_VERSION_2};
 pub use retry::{Outcome as RetryOutcome, RetryClass, RetryPolicy};
 pub use secrecy;
 pub use tls::{TlsRoots, ENV_TLS_ROOTS};

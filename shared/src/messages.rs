@@ -63,7 +63,7 @@ impl MessageBody {
     }
 }
 
-fn check_size(message: &str, push: Option<&PushData>) -> Result<(), ValidationError> {
+pub(crate) fn check_size(message: &str, push: Option<&PushData>) -> Result<(), ValidationError> {
     let bytes = message.len() + push.map_or(0, PushData::wire_len);
     if bytes > MAX_MESSAGE_BYTES {
         return Err(ValidationError::MessageTooLarge {
@@ -74,7 +74,7 @@ fn check_size(message: &str, push: Option<&PushData>) -> Result<(), ValidationEr
     Ok(())
 }
 
-fn non_empty_push(push: &Option<PushData>) -> Option<&PushData> {
+pub(crate) fn non_empty_push(push: &Option<PushData>) -> Option<&PushData> {
     push.as_ref().filter(|p| !p.is_empty())
 }
 
@@ -92,7 +92,7 @@ pub struct SentMessage {
 
 impl SentMessage {
     /// Lenient: any JSON is a success (as for the SDK); the fields are read when present.
-    fn from_value(value: &Value) -> SentMessage {
+    pub(crate) fn from_value(value: &Value) -> SentMessage {
         SentMessage {
             msg_id: value
                 .get("msg-id")

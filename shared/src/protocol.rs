@@ -14,6 +14,18 @@ pub const MAX_RECIPIENTS: usize = 20;
 /// Largest message, push payload included, that LeanCloud accepts (5 KB).
 pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 
+/// Longest temporary silence of the 1.2 API (`ttl`, seconds): one day.
+pub const MAX_SILENCE_TTL_SECONDS: u32 = 86_400;
+
+/// Most client ids one `check-online` call may name.
+pub const MAX_ONLINE_CHECK_IDS: usize = 20;
+
+/// Most recipients (`to_clients`) of one 1.2 service-conversation message, and most `mention_client_ids`.
+pub const MAX_TO_CLIENTS: usize = 20;
+
+/// Longest `reason` of a kick (characters).
+pub const MAX_KICK_REASON_CHARS: usize = 20;
+
 /// Most records one history request returns.
 pub const MAX_HISTORY_LIMIT: u32 = 1000;
 
@@ -33,6 +45,10 @@ pub mod codes {
     pub const TRANSIENT_CONVERSATION_REQUIRED: i64 = 4316;
     /// The app's quota (e.g. of broadcasts) is exceeded.
     pub const QUOTA_EXCEEDED: i64 = 4318;
+    /// The message was sent by another client than the edit's or recall's `from_client`.
+    pub const MESSAGE_OWNERSHIP_REQUIRED: i64 = 4403;
+    /// No message with this id and timestamp (an edit, recall or delete).
+    pub const MESSAGE_NOT_FOUND: i64 = 4404;
 }
 
 /// Every code that means "there is no such conversation" to a caller acting on one.

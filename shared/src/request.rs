@@ -4,6 +4,12 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ValidationError};
 
+/// The API version prefix every SDK request uses.
+pub const API_VERSION: &str = "1.1";
+
+/// The version prefix of LeanCloud's REST server API for conversations (`/1.2/rtm/…`, [`crate::rtm2`]).
+pub const API_VERSION_2: &str = "1.2";
+
 /// One LeanCloud operation as plain data. [`Client::execute`](crate::Client::execute) turns it into
 /// an HTTP request; every request type also has an inherent `.send(&client)` shortcut.
 pub trait Request {
@@ -13,7 +19,13 @@ pub trait Request {
     /// HTTP method.
     fn method(&self) -> http::Method;
 
-    /// Path after `<base>/1.1`, e.g. `/rtm/messages`.
+    /// The API version prefix of the path: [`API_VERSION`](crate::API_VERSION) (`1.1`, the SDK's) unless
+    /// the request belongs to the 1.2 REST server API ([`API_VERSION_2`](crate::API_VERSION_2)).
+    fn api_version(&self) -> &'static str {
+        API_VERSION
+    }
+
+    /// Path after `<base>/<api_version>`, e.g. `/rtm/messages`.
     fn path(&self) -> String;
 
     /// Query parameters in wire order, with raw (not yet URL-encoded) values; values the SDK
@@ -77,6 +89,24 @@ pub fn encode_query(params: &[(&str, String)]) -> String {
         .join("&")
 }
 
+/// One URL path segment: every byte but the unreserved ones (`A-Z a-z 0-9 _ . - ~`) as `%XX`, so an id
+/// taken from a server answer (a message id may hold `/` or `+`) cannot change the path it is placed in.
+pub(crate) fn path_segment(s: &str) -> String {
+    quote_plus(s).replace('+', "%20")
+}
+
+/// An id placed in a URL path by [`path_segment`] must not be a dot segment: URL parsing removes `.` and `..`
+/// (escaped or not), so `clients/../kick` would go out as another resource, signed with the master key.
+pub(crate) fn check_segment(kind: &'static str, s: &str) -> Result<(), ValidationError> {
+    if s == "." || s == ".." {
+        return Err(ValidationError::InvalidId {
+            kind,
+            reason: "is a dot segment (. or ..), which URL parsing would remove from the path",
+        });
+    }
+    Ok(())
+}
+
 /// Python's `str(bool)`, which is how the SDK's boolean query parameters reach the wire.
 pub(crate) fn py_bool(b: bool) -> String {
     if b { "True" } else { "False" }.to_owned()
@@ -101,6 +131,20 @@ pub(crate) use impl_send;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        let cases = [
+            ("qNkRkFWOeSqP65S9fDyHJw", "qNkRkFWOeSqP65S9fDyHJw"),
+            ("a/b+c", "a%2Fb%2Bc"),
+            ("u 1", "u%201"),
+            ("..", ".."),
+            ("é?#", "%C3%A9%3F%23"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(expected, path_segment(input), "when escaping {input:?}");
+        }
+    }
 
     #[test]
     fn quote_plus_matches_python() {
