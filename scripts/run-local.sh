@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole system locally: the LeanCloud-compatible server (fresh database in a temp dir) and the four
-# Lambda functions under `cargo lambda watch` (installed into .venv-lambda if missing), driven with the sample
+# Run the whole system locally: the LeanCloud-compatible server (fresh database in a temp dir) and the Lambda
+# functions under `cargo lambda watch` (installed into .venv-lambda if missing), driven with the sample
 # events in events/. Prints what each function answered and what the server stored, and what a JS SDK client
 # (scripts/lib/rt-listen.js, leancloud-realtime from tests/realtime) logged in as the events' clients received
 # over WebSocket. Then the server (with its web console at /console/) and the emulator keep running until Ctrl-C.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
+use leancloud_im::protocol::codes;
 use leancloud_im::ValidationError;
 use serde::Serialize;
 
@@ -21,6 +22,7 @@ pub enum ErrorCode {
     RouteNotFound,
     MethodNotAllowed,
     ConversationNotFound,
+    MessageNotFound,
     ScheduleNotFound,
     WrongConversationKind,
     RateLimited,
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::RouteNotFound => "route_not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ConversationNotFound => "conversation_not_found",
+            ErrorCode::MessageNotFound => "message_not_found",
             ErrorCode::ScheduleNotFound => "schedule_not_found",
             ErrorCode::WrongConversationKind => "wrong_conversation_kind",
             ErrorCode::RateLimited => "rate_limited",
@@ -254,6 +257,19 @@ fn leancloud_to_http(err: &leancloud_im::Error) -> HttpError {
             ErrorCode::ConversationNotFound,
             format!("conversation not found ({})", api.error),
         ),
+        Error::Api(api) if api.is_message_not_found() => with(
+            404,
+            ErrorCode::MessageNotFound,
+            format!(
+                "no message with this id and timestamp in the conversation ({})",
+                api.error
+            ),
+        ),
+        Error::Api(api) if api.code == codes::MESSAGE_OWNERSHIP_REQUIRED => with(
+            403,
+            ErrorCode::Forbidden,
+            format!("the message was not sent by `from_client` ({})", api.error),
+        ),
         Error::Api(api) if api.is_wrong_kind() => with(
             409,
             ErrorCode::WrongConversationKind,
@@ -427,6 +443,8 @@ mod tests {
             (api(400, 4314), 409, "wrong_conversation_kind", Some(4314)),
             (api(400, 4316), 409, "wrong_conversation_kind", Some(4316)),
             (api(400, 4318), 429, "rate_limited", Some(4318)),
+            (api(400, 4404), 404, "message_not_found", Some(4404)),
+            (api(400, 4403), 403, "forbidden", Some(4403)),
             (api(400, 4301), 502, "backend_error", Some(4301)),
             (api(401, 401), 502, "backend_error", Some(401)),
             (api(503, 1), 503, "backend_unavailable", Some(1)),

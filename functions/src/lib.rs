@@ -1,5 +1,5 @@
 //! The LeanCloud IM Lambda functions: `create-conversation`, `add-member`, `remove-member`, `send-message`,
-//! `broadcast` and `schedules`.
+//! `recall-message`, `mute-members`, `block-members`, `broadcast` and `schedules`.
 //!
 //! Dependencies point one way: `bin → lambda → ops → delivery → leancloud_im` (checked by
 //! `scripts/checks/05-module-cycles.sh`).

@@ -6,8 +6,11 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use im_functions::lambda::{http, http_payload, idempotency, sqs, trigger::Trigger};
 use im_functions::ops::add_member::AddMemberOp;
+use im_functions::ops::block_members::BlockMembersOp;
 use im_functions::ops::broadcast::BroadcastOp;
 use im_functions::ops::create_conversation::CreateConversationOp;
+use im_functions::ops::mute_members::MuteMembersOp;
+use im_functions::ops::recall_message::RecallMessageOp;
 use im_functions::ops::remove_member::RemoveMemberOp;
 use im_functions::ops::schedules::SchedulesOp;
 use im_functions::ops::send_message::SendMessageOp;
@@ -36,6 +39,9 @@ fn every_op(payload: &Value, via: TriggerKind) {
     one::<CreateConversationOp>(payload, via);
     one::<AddMemberOp>(payload, via);
     one::<RemoveMemberOp>(payload, via);
+    one::<RecallMessageOp>(payload, via);
+    one::<MuteMembersOp>(payload, via);
+    one::<BlockMembersOp>(payload, via);
     one::<SendMessageOp>(payload, via);
     one::<BroadcastOp>(payload, via);
     one::<SchedulesOp>(payload, via);
@@ -65,6 +71,9 @@ fuzz_target!(|data: &[u8]| {
             http_one::<CreateConversationOp>(&request);
             http_one::<AddMemberOp>(&request);
             http_one::<RemoveMemberOp>(&request);
+            http_one::<RecallMessageOp>(&request);
+            http_one::<MuteMembersOp>(&request);
+            http_one::<BlockMembersOp>(&request);
             http_one::<SendMessageOp>(&request);
             http_one::<BroadcastOp>(&request);
             http_one::<SchedulesOp>(&request);

@@ -29,6 +29,9 @@ functions=(
   "SendMessageFunction send-message"
   "BroadcastFunction broadcast"
   "SchedulesFunction schedules"
+  "RecallMessageFunction recall-message"
+  "MuteMembersFunction mute-members"
+  "BlockMembersFunction block-members"
 )
 
 passed=0

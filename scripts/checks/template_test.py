@@ -29,7 +29,8 @@ from cfnlint.decode import decode  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = ROOT / "functions" / "src" / "bin"
 # docs/architecture.md: one Lambda binary per operation.
-EXPECTED_BINARIES = {"create-conversation", "add-member", "remove-member", "send-message", "broadcast", "schedules"}
+EXPECTED_BINARIES = {"create-conversation", "add-member", "remove-member", "send-message", "broadcast", "schedules",
+                     "recall-message", "mute-members", "block-members"}
 # issue 4: the HTTP contract.
 EXPECTED_ROUTES = {
     ("POST", "/conversations"): "create-conversation",
@@ -41,6 +42,13 @@ EXPECTED_ROUTES = {
     ("POST", "/schedules"): "schedules",
     ("GET", "/schedules"): "schedules",
     ("DELETE", "/schedules/{name}"): "schedules",
+    # issue 26: recall and edit, silence, blacklists through the 1.2 API.
+    ("POST", "/conversations/{conversation_id}/messages/{msg_id}/recall"): "recall-message",
+    ("PUT", "/conversations/{conversation_id}/messages/{msg_id}"): "recall-message",
+    ("POST", "/conversations/{conversation_id}/silenced"): "mute-members",
+    ("DELETE", "/conversations/{conversation_id}/silenced"): "mute-members",
+    ("POST", "/conversations/{conversation_id}/blocked"): "block-members",
+    ("DELETE", "/conversations/{conversation_id}/blocked"): "block-members",
 }
 MASTER_KEY_PARAMETER_ENV = "LEANCLOUD_APP_MASTER_KEY_PARAMETER"
 # Actions IAM authorizes only on Resource "*" (no resource-level permission exists for them); a statement of
@@ -430,7 +438,11 @@ def check_alarms_and_outputs(tpl: dict, text: str) -> None:
 
 # review finding H1: app-wide operations need the admin scope; JWT callers are bound to a claim.
 ADMIN_ROUTES = {("post", "/conversations/{conversation_id}/broadcasts"), ("post", "/schedules"),
-                ("get", "/schedules"), ("delete", "/schedules/{name}")}
+                ("get", "/schedules"), ("delete", "/schedules/{name}"),
+                ("post", "/conversations/{conversation_id}/silenced"),
+                ("delete", "/conversations/{conversation_id}/silenced"),
+                ("post", "/conversations/{conversation_id}/blocked"),
+                ("delete", "/conversations/{conversation_id}/blocked")}
 
 
 def _declared_paths(tpl: dict) -> dict:

@@ -13,8 +13,9 @@ LOCAL_PIDS=()
 export LEANCLOUD_APP_ID=${LEANCLOUD_APP_ID:-dev-app-id-gzGzoHsz}
 export LEANCLOUD_APP_KEY=${LEANCLOUD_APP_KEY:-dev-app-key}
 export LEANCLOUD_APP_MASTER_KEY=${LEANCLOUD_APP_MASTER_KEY:-dev-master-key}
-# remove-member last: it removes the members the send-message events write as
-FUNCTIONS=(create-conversation add-member send-message broadcast remove-member)
+# recall-message after send-message (it recalls and edits messages local_send_messages sends), the moderation
+# functions before remove-member; remove-member last: it removes the members the send-message events write as
+FUNCTIONS=(create-conversation add-member send-message broadcast recall-message mute-members block-members remove-member)
 PASSED=0 FAILED=0
 
 log() { printf '%s\n' "$*" >&2; }
@@ -122,17 +123,44 @@ local_invoke_json() {
     --output-format json 2>&1
 }
 
-# The sample events name NORMAL_CONVERSATION_ID and SYSTEM_CONVERSATION_ID (see events/README.md).
+# The sample events name NORMAL_CONVERSATION_ID and SYSTEM_CONVERSATION_ID, and the recall-message events two
+# messages (see events/README.md). SECOND_MESSAGE_* first: MESSAGE_ID is a part of SECOND_MESSAGE_ID.
 substitute_ids() {
-  sed -e "s/NORMAL_CONVERSATION_ID/${NORMAL_CONVERSATION_ID:?}/g" -e "s/SYSTEM_CONVERSATION_ID/${SYSTEM_CONVERSATION_ID:?}/g"
+  sed -e "s/SECOND_MESSAGE_ID/${SECOND_MESSAGE_ID:-SECOND_MESSAGE_ID}/g" \
+    -e "s/SECOND_MESSAGE_TIMESTAMP/${SECOND_MESSAGE_TIMESTAMP:-0}/g" \
+    -e "s/MESSAGE_ID/${MESSAGE_ID:-MESSAGE_ID}/g" -e "s/MESSAGE_TIMESTAMP/${MESSAGE_TIMESTAMP:-0}/g" \
+    -e "s/NORMAL_CONVERSATION_ID/${NORMAL_CONVERSATION_ID:?}/g" -e "s/SYSTEM_CONVERSATION_ID/${SYSTEM_CONVERSATION_ID:?}/g"
 }
 
-# POST through a function URL: function_url <function> <path> <json body>. Prints "<status> <body>".
+# POST through a function URL: function_url <function> <path> <json body> [method]. Prints "<status> <body>".
 function_url() {
-  local function=$1 path=$2 body=$3
-  curl -s -w '\n%{http_code}' -X POST -H 'content-type: application/json' --data "$body" \
+  local function=$1 path=$2 body=$3 method=${4:-POST}
+  curl -s -w '\n%{http_code}' -X "$method" -H 'content-type: application/json' --data "$body" \
     "http://127.0.0.1:$LAMBDA_PORT/lambda-url/$function$path" |
     python3 -c 'import sys; lines = sys.stdin.read().rsplit("\n", 1); print(lines[1], lines[0])'
+}
+
+# Send one message as alice into the normal conversation through send-message's function URL; print
+# "<msg_id> <timestamp>".
+local_send_one() {
+  local out
+  out=$(function_url send-message "/conversations/$NORMAL_CONVERSATION_ID/messages" "{\"from_client\":\"alice\",\"message\":\"$1\"}")
+  printf '%s' "$out" | python3 -c \
+    'import json,sys; status, body = sys.stdin.read().split(" ", 1); assert status == "200", (status, body); m = json.loads(body)["messages"][0]; print(m["msg_id"], m["timestamp"])' || {
+    log "error: send-message did not send: $out"
+    return 1
+  }
+}
+
+# The two messages the recall-message events name (events/README.md): export MESSAGE_ID, MESSAGE_TIMESTAMP,
+# SECOND_MESSAGE_ID and SECOND_MESSAGE_TIMESTAMP.
+local_send_messages() {
+  local first second
+  first=$(local_send_one "Where is my order?") || return 1
+  second=$(local_send_one "Thanks, got it!") || return 1
+  read -r MESSAGE_ID MESSAGE_TIMESTAMP <<<"$first"
+  read -r SECOND_MESSAGE_ID SECOND_MESSAGE_TIMESTAMP <<<"$second"
+  export MESSAGE_ID MESSAGE_TIMESTAMP SECOND_MESSAGE_ID SECOND_MESSAGE_TIMESTAMP
 }
 
 # Create the normal conversation through the create-conversation sample event (Lambda invoke) and the system
@@ -163,6 +191,9 @@ local_run_events() {
   local function event out
   # create-conversation.http.json already ran in local_create_conversations; its check is counted there.
   for function in "${FUNCTIONS[@]}"; do
+    if [ "$function" = recall-message ] && [ -z "${MESSAGE_ID:-}" ]; then
+      if local_send_messages; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); continue; fi
+    fi
     for event in events/"$function".*.json; do
       [ "$event" = events/create-conversation.http.json ] && continue
       out=$(local_invoke "$function" "$event")

@@ -37,6 +37,15 @@ def main() -> int:
 
 
 def summary(body: dict) -> str:
+    if "recalled" in body or "edited" in body:
+        change = "recalled" if body.get("recalled") else "edited"
+        return f"message {body['msg_id']} in {body['conversation_id']} {change}"
+    if "silenced" in body:
+        change = f"silenced for {body['ttl']} s" if body.get("ttl") else ("silenced" if body["silenced"] else "unsilenced")
+        return f"members {', '.join(body['client_ids'])} of {body['conversation_id']} {change}"
+    if "blocked" in body:
+        change = "blocked" if body["blocked"] else "unblocked"
+        return f"members {', '.join(body['client_ids'])} of {body['conversation_id']} {change}"
     if "objectId" in body:
         return f"conversation {body['objectId']} ({body.get('name')})"
     if "messages" in body:

@@ -25,6 +25,8 @@ def text(data):
         typed = json.loads(data)
     except (TypeError, ValueError):
         return data
+    if isinstance(typed, dict) and typed.get("_lctype") == -127:
+        return "(recalled)"
     return typed.get("_lctext", data) if isinstance(typed, dict) else data
 
 
@@ -40,6 +42,12 @@ def show(conversation_id, label):
         print(f"    {what} {message.get('msg_id')} from {message.get('from')}: {text(message.get('data'))}")
     broadcasts = sum(1 for m in messages if "broadcast" in str(m.get("kind", "")).lower())
     print(f"    ({len(messages) - broadcasts} messages, {broadcasts} broadcasts stored)")
+    if conversation.get("sys"):
+        return
+    # mute-members and block-members, read back over the 1.2 API.
+    silenced = get(f"/1.2/rtm/conversations/{conversation_id}/permanent-silenceds?limit=100").get("client_ids") or []
+    blocked = get(f"/1.2/rtm/conversations/{conversation_id}/blacklists?limit=100").get("client_ids") or []
+    print(f"    silenced until lifted: {', '.join(silenced) or 'none'}; blocked: {', '.join(blocked) or 'none'}")
 
 
 show(os.environ["NORMAL_CONVERSATION_ID"], "normal")

@@ -98,25 +98,49 @@ pub fn route<Op: Operation>(request: &ApiGatewayV2httpRequest) -> Result<Matched
             .cloned()
             .unwrap_or_else(|| raw.to_owned())
     };
-    let (resource, allowed): (Option<String>, &'static str) = match (Op::ROUTE, segments.as_slice())
-    {
-        (Route::Conversations, ["conversations"]) => (None, "POST"),
-        (Route::Conversation { method, segment }, ["conversations", id, last])
-            if *last == segment && !id.is_empty() =>
-        {
-            (Some(parameter("conversation_id", id)), method)
-        }
-        (Route::Schedules, ["schedules"]) => (None, "GET, POST"),
-        (Route::Schedules, ["schedules", name]) if !name.is_empty() => {
-            (Some(parameter("name", name)), "DELETE")
-        }
-        _ => {
-            return Err(FunctionError::RouteNotFound {
-                method: method.to_string(),
-                path,
-            })
-        }
+    // A message id from API Gateway's path parameters (decoded), else the raw segment with its escapes decoded.
+    let message_id = |raw: &str| match request.path_parameters.get("msg_id") {
+        Some(decoded) => Ok(decoded.clone()),
+        None => percent_decoded(raw),
     };
+    // The path's resource: a conversation id or schedule name, and a message id.
+    let (resource, message, allowed): (Option<String>, Option<String>, &'static str) =
+        match (Op::ROUTE, segments.as_slice()) {
+            (Route::Conversations, ["conversations"]) => (None, None, "POST"),
+            (Route::Conversation { method, segment }, ["conversations", id, last])
+                if *last == segment && !id.is_empty() =>
+            {
+                (Some(parameter("conversation_id", id)), None, method)
+            }
+            (Route::Message, ["conversations", id, "messages", msg_id])
+                if !id.is_empty() && !msg_id.is_empty() =>
+            {
+                (
+                    Some(parameter("conversation_id", id)),
+                    Some(message_id(msg_id)?),
+                    "PUT",
+                )
+            }
+            (Route::Message, ["conversations", id, "messages", msg_id, "recall"])
+                if !id.is_empty() && !msg_id.is_empty() =>
+            {
+                (
+                    Some(parameter("conversation_id", id)),
+                    Some(message_id(msg_id)?),
+                    "POST",
+                )
+            }
+            (Route::Schedules, ["schedules"]) => (None, None, "GET, POST"),
+            (Route::Schedules, ["schedules", name]) if !name.is_empty() => {
+                (Some(parameter("name", name)), None, "DELETE")
+            }
+            _ => {
+                return Err(FunctionError::RouteNotFound {
+                    method: method.to_string(),
+                    path,
+                })
+            }
+        };
     if !allowed
         .split(", ")
         .any(|allowed| allowed == method.as_str())
@@ -127,14 +151,50 @@ pub fn route<Op: Operation>(request: &ApiGatewayV2httpRequest) -> Result<Matched
             allowed,
         });
     }
-    let resource = match (Op::ROUTE, resource) {
-        (_, None) => Resource::Collection,
-        (Route::Schedules, Some(name)) => Resource::Named(name),
-        (_, Some(id)) => Resource::Conversation(parse_conversation_id(id)?),
+    let resource = match (Op::ROUTE, resource, message) {
+        (_, None, _) => Resource::Collection,
+        (Route::Schedules, Some(name), _) => Resource::Named(name),
+        (_, Some(id), Some(msg_id)) => Resource::Message(
+            parse_conversation_id(id)?,
+            crate::ops::input::message_id(msg_id)?,
+        ),
+        (_, Some(id), None) => Resource::Conversation(parse_conversation_id(id)?),
     };
     Ok(Matched {
         method: method.to_string(),
         resource,
+    })
+}
+
+/// A path segment with its `%XX` escapes decoded (a raw path keeps them; API Gateway's path parameters do not).
+/// Message ids are base64-like and may hold `/` or `+`, which a caller escapes.
+fn percent_decoded(segment: &str) -> Result<String, FunctionError> {
+    if !segment.contains('%') {
+        return Ok(segment.to_owned());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment
+                .get(i + 1..i + 3)
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| {
+                    FunctionError::invalid_request(format!(
+                        "invalid escape in path segment {segment:?}"
+                    ))
+                })?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| {
+        FunctionError::invalid_request(format!("path segment {segment:?} is not UTF-8"))
     })
 }
 
@@ -217,7 +277,10 @@ mod tests {
     use super::*;
     use crate::ops::add_member::AddMemberOp;
     use crate::ops::create_conversation::CreateConversationOp;
+    use crate::ops::mute_members::MuteMembersOp;
+    use crate::ops::recall_message::RecallMessageOp;
     use crate::ops::remove_member::RemoveMemberOp;
+    use leancloud_im::{ConversationId, MessageId};
     use serde_json::json;
 
     fn request(
@@ -301,6 +364,101 @@ mod tests {
         .expect_err("remove-member takes DELETE");
         assert_eq!(
             Some("DELETE"),
+            error_response(&err)
+                .headers
+                .get(ALLOW)
+                .and_then(|v| v.to_str().ok())
+        );
+    }
+
+    #[test]
+    fn message_routes_name_the_conversation_and_the_message() {
+        let matched = |method: &str, path: &str| {
+            route::<RecallMessageOp>(&request(method, path, "$default", None, false))
+        };
+        let recall = matched("POST", "/conversations/c1/messages/m1/recall").expect("routed");
+        assert_eq!("POST", recall.method);
+        assert_eq!(
+            Resource::Message(
+                ConversationId::parse("c1").expect("id"),
+                MessageId::parse("m1").expect("id")
+            ),
+            recall.resource
+        );
+        let edit = matched(
+            "PUT",
+            "/prod/conversations/c1/messages/a%2Fb%2Bc"
+                .replace("/prod", "")
+                .as_str(),
+        )
+        .expect("routed");
+        assert_eq!(
+            Resource::Message(
+                ConversationId::parse("c1").expect("id"),
+                MessageId::parse("a/b+c").expect("id")
+            ),
+            edit.resource,
+            "escapes in the raw path are decoded"
+        );
+        for (method, path, status, allow) in [
+            (
+                "PUT",
+                "/conversations/c1/messages/m1/recall",
+                405,
+                Some("POST"),
+            ),
+            ("POST", "/conversations/c1/messages/m1", 405, Some("PUT")),
+            ("DELETE", "/conversations/c1/messages/m1", 405, Some("PUT")),
+            ("POST", "/conversations/c1/messages", 404, None),
+            ("POST", "/conversations/c1/messages/m1/edit", 404, None),
+        ] {
+            let err = matched(method, path).expect_err("refused");
+            assert_eq!(status, err.to_http().status, "{method} {path}");
+            assert_eq!(
+                allow,
+                error_response(&err)
+                    .headers
+                    .get(ALLOW)
+                    .and_then(|v| v.to_str().ok()),
+                "{method} {path}"
+            );
+        }
+        for bad in ["%zz", "%+1", "m%2", "%C3%28"] {
+            let path = format!("/conversations/c1/messages/{bad}/recall");
+            assert_eq!(
+                400,
+                matched("POST", &path)
+                    .expect_err("bad escape")
+                    .to_http()
+                    .status,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_with_two_methods_takes_both_and_names_them_in_allow() {
+        for method in ["POST", "DELETE"] {
+            let matched = route::<MuteMembersOp>(&request(
+                method,
+                "/conversations/c1/silenced",
+                "$default",
+                None,
+                false,
+            ))
+            .expect("routed");
+            assert_eq!(method, matched.method);
+        }
+        let err = route::<MuteMembersOp>(&request(
+            "GET",
+            "/conversations/c1/silenced",
+            "$default",
+            None,
+            false,
+        ))
+        .expect_err("GET is not served");
+        assert_eq!(
+            Some("POST, DELETE"),
             error_response(&err)
                 .headers
                 .get(ALLOW)

@@ -1,7 +1,7 @@
 //! Field parsing shared by the operations: ids, message bodies, push payloads, and JSON type names for
 //! error messages.
 
-use leancloud_im::{ClientId, ConversationId, MessageBody, PushData};
+use leancloud_im::{ClientId, ConversationId, MessageBody, MessageId, PushData};
 use serde_json::{Map, Value};
 
 use crate::error::FunctionError;
@@ -9,6 +9,29 @@ use crate::error::FunctionError;
 pub fn parse_conversation_id(id: impl Into<String>) -> Result<ConversationId, FunctionError> {
     ConversationId::parse(id)
         .map_err(|err| FunctionError::invalid_request(format!("invalid conversation id: {err}")))
+}
+
+pub fn message_id(id: impl Into<String>) -> Result<MessageId, FunctionError> {
+    MessageId::parse(id)
+        .map_err(|err| FunctionError::invalid_request(format!("invalid message id: {err}")))
+}
+
+/// A non-empty list of client ids, each valid and named once (in first-occurrence order).
+pub fn client_id_set(field: &str, ids: Vec<String>) -> Result<Vec<ClientId>, FunctionError> {
+    if ids.is_empty() {
+        return Err(FunctionError::invalid_request(format!(
+            "`{field}` must name at least one client"
+        )));
+    }
+    let ids = client_ids(field, ids)?;
+    for (index, id) in ids.iter().enumerate() {
+        if ids[..index].contains(id) {
+            return Err(FunctionError::invalid_request(format!(
+                "`{field}` names {id} more than once"
+            )));
+        }
+    }
+    Ok(ids)
 }
 
 pub fn client_id(field: &str, id: String) -> Result<ClientId, FunctionError> {

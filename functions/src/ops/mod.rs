@@ -3,17 +3,21 @@
 //! and [`crate::delivery`] does the sending for the operations that fan out.
 
 pub mod add_member;
+pub mod block_members;
 pub mod broadcast;
 pub mod caller;
 pub mod create_conversation;
 pub mod input;
+pub mod mute_members;
+pub mod recall_message;
 pub mod remove_member;
 pub mod schedules;
 pub mod send_message;
+mod targets;
 
 use std::future::Future;
 
-use leancloud_im::{Conversation, ConversationId, Request};
+use leancloud_im::{Conversation, ConversationId, MessageId, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -25,6 +29,7 @@ use crate::delivery::Sender;
 use crate::error::{ErrorCode, FunctionError};
 use caller::Caller;
 use input::{json_type, parse_conversation_id};
+pub use targets::{Lift, MessageTarget, Toggle};
 
 /// The triggers, as named in event file names (`<function>.<trigger>.json`) and logs. Where a payload came
 /// from also sets limits: the HTTP path stays synchronous and small.
@@ -75,11 +80,14 @@ pub const EVERY_TRIGGER: &[TriggerKind] = &[
 pub enum Route {
     /// `POST /conversations`
     Conversations,
-    /// `<method> /conversations/{conversation_id}/<segment>`
+    /// `<method> /conversations/{conversation_id}/<segment>`; `method` may name several (`"POST, DELETE"`).
     Conversation {
         method: &'static str,
         segment: &'static str,
     },
+    /// `PUT /conversations/{conversation_id}/messages/{msg_id}` (edit) and
+    /// `POST /conversations/{conversation_id}/messages/{msg_id}/recall`
+    Message,
     /// `POST /schedules`, `GET /schedules`, `DELETE /schedules/{name}`
     Schedules,
 }
@@ -91,6 +99,7 @@ impl Route {
             Route::Conversation { segment, .. } => {
                 format!("/conversations/{{conversation_id}}/{segment}")
             }
+            Route::Message => "/conversations/{conversation_id}/messages/{msg_id}".to_owned(),
             Route::Schedules => "/schedules".to_owned(),
         }
     }
@@ -109,6 +118,8 @@ pub enum Resource {
     Collection,
     /// `/conversations/{conversation_id}/…`
     Conversation(ConversationId),
+    /// `/conversations/{conversation_id}/messages/{msg_id}[/recall]`
+    Message(ConversationId, MessageId),
     /// `/schedules/{name}`
     Named(String),
 }

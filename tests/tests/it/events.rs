@@ -20,12 +20,15 @@ use serde_json::Value;
 
 use crate::helpers::{events_dir, TestApp, INVALID_RECORD};
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 8] = [
     "create-conversation",
     "add-member",
     "remove-member",
     "send-message",
     "broadcast",
+    "recall-message",
+    "mute-members",
+    "block-members",
 ];
 const TRIGGERS: [&str; 4] = ["http", "sqs", "schedule", "eventbridge"];
 
@@ -60,6 +63,12 @@ fn every_function_has_a_sample_event_for_every_trigger_it_accepts() {
         "broadcast.sqs",
         "broadcast.schedule",
         "broadcast.eventbridge",
+        "recall-message.http",
+        "recall-message.sqs",
+        "mute-members.http",
+        "mute-members.sqs",
+        "block-members.http",
+        "block-members.sqs",
     ]
     .iter()
     .map(|name| format!("{name}.json"))

@@ -12,4 +12,5 @@ mod helpers;
 mod http_api;
 mod jwt;
 mod malformed;
+mod moderation;
 mod schedules;

@@ -1,0 +1,10 @@
+//! `block-members` Lambda function: POST and DELETE /conversations/{conversation_id}/blocked and SQS records.
+//!
+//! Run locally with `cargo lambda watch -A 127.0.0.1` and `LEANCLOUD_*` set (see `functions/README.md`).
+
+use im_functions::{lambda, ops::block_members::BlockMembersOp};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::serve::<BlockMembersOp>().await
+}
