@@ -4,6 +4,7 @@
 
 mod coldstart;
 mod emulator;
+mod handlers;
 mod hardening;
 mod hardening_rt;
 mod instances;
@@ -26,11 +27,14 @@ use crate::coldstart::{cold_run, http_event, FunctionProcess};
 use crate::python::Python;
 use crate::report::{row, Measure, Row, Target, Unit};
 
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 9] = [
     "create-conversation",
     "add-member",
     "remove-member",
     "send-message",
+    "recall-message",
+    "mute-members",
+    "block-members",
     "broadcast",
     "schedules",
 ];
@@ -545,6 +549,13 @@ const OPS: [(&str, &str); 5] = [
     ("broadcast", "broadcast"),
 ];
 
+/// Operations timed through the functions' handlers ([`handlers::handler_ops`]); no Python counterpart.
+const HANDLER_OPS: [(&str, &str); 3] = [
+    ("fn_send", "send via `send-message`"),
+    ("fn_recall", "recall via `recall-message`"),
+    ("fn_silence", "silence via `mute-members`"),
+];
+
 async fn single_ops(b: &mut Bench) {
     b.stage("single operations");
     let (it, wu) = (b.args.iterations, b.args.warmup);
@@ -586,6 +597,38 @@ async fn single_ops(b: &mut Bench) {
             Target::None,
         ));
     }
+    let handlers = match &b.ours {
+        Ok(o) => handlers::handler_ops(o.client(), it, wu).await,
+        Err(e) => Err(e.clone()),
+    };
+    let handlers = match handlers {
+        Err(e) if b.ours.is_ok() => Err(b.failed("single operations through the handlers", e)),
+        other => other,
+    };
+    for (key, label) in HANDLER_OPS {
+        for (name, f) in [
+            (
+                "median",
+                (|s: &stats::Summary| s.median) as fn(&stats::Summary) -> f64,
+            ),
+            ("p99", |s: &stats::Summary| s.p99),
+        ] {
+            b.rows.push(row(
+                &format!("{label}: {name}"),
+                Unit::Millis,
+                &pick(&handlers, key, f),
+                None,
+                Target::None,
+            ));
+        }
+    }
+    b.method.push(format!(
+        "through the functions: {wu} untimed warm-up calls, then {it} sequential timed calls of the handler \
+         (`im_functions::lambda::handle_http`: route, decode, validate, run, answer) of `send-message` (a text to a \
+         conversation), `recall-message` (`POST …/messages/{{msg_id}}/recall` of one of the messages just sent) and \
+         `mute-members` (`POST …/silenced`, a permanent silence of one member, lifted untimed after each call), in \
+         process with the client the binaries build. The Python SDK has no recall or silence: no Python figure."
+    ));
     b.method.push(format!(
         "single operations: {wu} untimed warm-up calls, then {it} sequential timed calls of each operation over one \
          keep-alive connection; median and p99 (nearest rank). Ours: the `leancloud-im` client the functions run \

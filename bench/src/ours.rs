@@ -64,6 +64,11 @@ where
 }
 
 impl Ours {
+    /// The client the measurements use.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn new(
         server_url: &str,
         app_id: &str,
