@@ -409,19 +409,31 @@ pub async fn listed(
     if !allowed {
         return Err(AdminError::Unauthorized);
     }
+    Ok(page(svc, cid, mark, limit, next).await?)
+}
+
+/// A page of the ids marked `mark` under `key` (a conversation; a client for its own blacklist), by id after
+/// `next`, at most `limit` (default [`PAGE_DEFAULT`], at most [`PAGE_MAX`]), and the cursor of the next page.
+pub async fn page(
+    svc: &Services,
+    key: &str,
+    mark: Mark,
+    limit: Option<i64>,
+    next: Option<String>,
+) -> Result<(Vec<String>, Option<String>), StoreError> {
     let limit = limit
         .filter(|l| *l > 0)
         .unwrap_or(PAGE_DEFAULT)
         .min(PAGE_MAX);
-    let page = conv_admin::marked(
+    let found = conv_admin::marked(
         &svc.db,
-        cid,
+        key,
         mark,
         next.filter(|n| !n.is_empty()),
         limit + 1,
     )
     .await?;
-    let mut ids: Vec<String> = page.into_iter().map(|m| m.client).collect();
+    let mut ids: Vec<String> = found.into_iter().map(|m| m.client).collect();
     let next = if ids.len() as i64 > limit {
         ids.truncate(limit as usize);
         ids.last().cloned()

@@ -146,24 +146,5 @@ pub async fn client_blocks(
     limit: Option<i64>,
     next: Option<String>,
 ) -> Result<(Vec<String>, Option<String>), StoreError> {
-    let limit = limit
-        .filter(|l| *l > 0)
-        .unwrap_or(conv_admin::PAGE_DEFAULT)
-        .min(conv_admin::PAGE_MAX);
-    let page = marks::marked(
-        &svc.db,
-        client,
-        Mark::ClientBlock,
-        next.filter(|n| !n.is_empty()),
-        limit + 1,
-    )
-    .await?;
-    let mut ids: Vec<String> = page.into_iter().map(|m| m.client).collect();
-    let next = if ids.len() as i64 > limit {
-        ids.truncate(limit as usize);
-        ids.last().cloned()
-    } else {
-        None
-    };
-    Ok((ids, next))
+    conv_admin::page(svc, client, Mark::ClientBlock, limit, next).await
 }

@@ -193,14 +193,10 @@ pub fn silence_error(e: SilenceError) -> AppError {
 }
 
 pub fn patch_error(e: PatchError) -> AppError {
-    let code = match &e {
-        PatchError::Store(_) | PatchError::Limited(_) => {
-            return match e {
-                PatchError::Store(s) => s.into(),
-                PatchError::Limited(l) => l.into(),
-                _ => AppError::internal("unreachable"),
-            }
-        }
+    let message = e.to_string();
+    let code = match e {
+        PatchError::Store(s) => return s.into(),
+        PatchError::Limited(l) => return l.into(),
         PatchError::NotFound => codes::MESSAGE_NOT_FOUND,
         PatchError::NotOwner => codes::MESSAGE_OWNERSHIP_REQUIRED,
         PatchError::Empty => codes::INTERNAL,
@@ -209,7 +205,7 @@ pub fn patch_error(e: PatchError) -> AppError {
         PatchError::RecallDisabled => codes::MESSAGE_RECALL_DISABLED,
         PatchError::TooLate(_) | PatchError::Rejected(_) => codes::MESSAGE_UPDATE_REJECTED_BY_APP,
     };
-    AppError::bad_request(code, e.to_string())
+    AppError::bad_request(code, message)
 }
 
 /// Every 1.2 route, merged into [`crate::app`]'s router.
