@@ -433,6 +433,8 @@ pub mod close_code {
     pub const LOGOUT: i64 = 1;
     pub const DISCONNECT: i64 = 2;
     pub const TAG_CONFLICT: i64 = 3;
+    /// The app's backend kicked the client (`POST /1.2/rtm/clients/{client}/kick`).
+    pub const KICKED_BY_API: i64 = 4;
 }
 
 /// The conversation hooks, typed for both callers (the REST `_Conversation` routes and the gateway).

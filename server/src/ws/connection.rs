@@ -270,7 +270,12 @@ impl Conn {
                 detail,
             } => {
                 if let Some(session) = self.sessions.remove(&peer) {
-                    self.offline_hook(&peer, &session.tag, close_code::TAG_CONFLICT, reason);
+                    let close = if code == crate::protocol::codes::KICKED_BY_APP as i32 {
+                        close_code::KICKED_BY_API
+                    } else {
+                        close_code::TAG_CONFLICT
+                    };
+                    self.offline_hook(&peer, &session.tag, close, reason);
                     self.out.push(GenericCommand {
                         peer_id: Some(peer.to_string()),
                         session_message: Some(SessionCommand {

@@ -367,7 +367,7 @@ async fn add_and_remove_hooks_guard_invites_and_kicks_but_not_leaving() {
 }
 
 #[tokio::test]
-async fn client_online_and_offline_report_logins_logouts_and_drops_with_close_codes() {
+async fn client_online_and_offline_report_logins_logouts_drops_and_kicks_with_close_codes() {
     let (app, engine) = with_engine(&ALL_HOOKS, &[], |_| {}).await;
     let mut a = connect(&app, "lc.protobuf2.3").await;
     a.login("A").await;
@@ -379,21 +379,34 @@ async fn client_online_and_offline_report_logins_logouts_and_drops_with_close_co
     let mut b = connect(&app, "lc.protobuf2.3").await;
     b.login("B").await;
     drop(b);
-    let online = engine.wait_for("_clientOnline", 2).await;
+    let mut c = connect(&app, "lc.protobuf2.3").await;
+    c.login("C").await;
+    let (status, _) = app
+        .post("/1.2/rtm/clients/C/kick", json!({"reason": "bye"}))
+        .await;
+    assert_eq!(200, status.as_u16());
+    let online = engine.wait_for("_clientOnline", 3).await;
     assert_eq!(
-        vec![json!("A"), json!("B")],
+        vec![json!("A"), json!("B"), json!("C")],
         online
             .iter()
             .map(|c| c["peerId"].clone())
             .collect::<Vec<_>>()
     );
-    let offline = engine.wait_for("_clientOffline", 2).await;
+    let offline = engine.wait_for("_clientOffline", 3).await;
     let mut codes: Vec<(Value, Value)> = offline
         .iter()
         .map(|c| (c["peerId"].clone(), c["closeCode"].clone()))
         .collect();
     codes.sort_by_key(|(p, _)| p.to_string());
-    assert_eq!(vec![(json!("A"), json!(1)), (json!("B"), json!(2))], codes);
+    assert_eq!(
+        vec![
+            (json!("A"), json!(1)),
+            (json!("B"), json!(2)),
+            (json!("C"), json!(4))
+        ],
+        codes
+    );
 }
 
 #[tokio::test]
