@@ -33,6 +33,7 @@ mod listener;
 pub mod mail;
 pub mod metrics;
 pub mod protocol;
+pub mod push;
 pub mod realtime;
 pub mod routes;
 mod server;
