@@ -454,8 +454,9 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state.svc.files.config.sweep_every,
     ));
     // The push queue: due jobs claimed and settled (shared safely by every instance of a database).
-    let pusher = tokio::spawn(crate::domain::push::work_forever(
+    let pusher = tokio::spawn(crate::push::worker::work_forever(
         state.svc.clone(),
+        std::sync::Arc::new(crate::push::worker::Providers::default()),
         Duration::from_secs(1),
     ));
     let background = [

@@ -109,6 +109,24 @@ pub async fn bind(
     Ok(Some(id))
 }
 
+/// Marks device `id` gone (`valid: false`, no bound clients): a provider said it no longer exists.
+pub async fn invalidate(svc: &Services, id: &str) -> Result<(), StoreError> {
+    let mut body = Map::new();
+    body.insert("valid".into(), Value::Bool(false));
+    body.insert(CHANNELS.into(), json!([]));
+    objects::update(
+        &svc.db,
+        Caller::Master,
+        INSTALLATION.to_string(),
+        id.to_string(),
+        body,
+        None,
+        false,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Takes `client` out of device `id`'s channels.
 pub async fn unbind(svc: &Services, client: &str, id: &str) -> Result<(), StoreError> {
     channels(svc, id, client, false).await

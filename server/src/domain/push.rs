@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::Services;
 use crate::store::objects::{self, QueryParams, INSTALLATION, MAX_SCANNED_ROWS};
-use crate::store::push_queue::{self, Job, NewJob, Outcome, State};
+use crate::store::push_queue::{self, NewJob, State};
 use crate::store::time::{iso_millis, parse_iso_millis};
 use crate::store::{Caller, StoreError};
 
@@ -344,61 +344,6 @@ pub async fn send(
             .unwrap_or_else(|| json!(iso_millis(now))),
     );
     Ok(answer)
-}
-
-/// How long a worker holds the jobs it claimed before another may take them (a worker that died).
-pub const LEASE_MS: i64 = 60_000;
-/// Jobs one worker round claims.
-const CLAIM: i64 = 100;
-/// How long ended jobs are kept for the records.
-pub const KEPT_MS: i64 = 7 * 86_400_000;
-
-/// What became of one claimed job.
-fn outcome(job: &Job, now: i64) -> Outcome {
-    if job.expires_at.is_some_and(|e| e <= now) {
-        return Outcome::Done(State::Expired, None);
-    }
-    // No provider is wired in yet (issue 25's APNs and FCM delivery): the job ends, saying why, instead of
-    // waiting forever.
-    Outcome::Done(
-        State::Failed,
-        Some(format!(
-            "no push provider is configured for {} devices",
-            job.platform
-        )),
-    )
-}
-
-/// One round of the queue's worker at `now`: claims the due jobs and settles each; how many it handled.
-pub async fn work_once(svc: &Services, now: i64) -> Result<usize, StoreError> {
-    let jobs = push_queue::claim(&svc.db, now, LEASE_MS, CLAIM).await?;
-    for job in &jobs {
-        push_queue::settle(&svc.db, job.id, outcome(job, now), now).await?;
-    }
-    Ok(jobs.len())
-}
-
-/// The queue's worker: a round every `every` (and at once again after a full one), and ended jobs dropped
-/// after [`KEPT_MS`].
-pub async fn work_forever(svc: Services, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        let now = chrono::Utc::now().timestamp_millis();
-        loop {
-            match work_once(&svc, now).await {
-                Ok(n) if n as i64 == CLAIM => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "push: the queue's worker failed a round");
-                    break;
-                }
-            }
-        }
-        if let Err(e) = push_queue::purge(&svc.db, now - KEPT_MS).await {
-            tracing::warn!(error = %e, "push: old jobs not purged");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -101,16 +101,15 @@ impl Fcm {
         let assertion = self
             .assertion(now_s)
             .map_err(|e| Delivery::Credential(e.to_string()))?;
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+            .append_pair("assertion", &assertion)
+            .finish();
         let res = self
             .http
             .post(&self.account.token_uri)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-                    .append_pair("assertion", &assertion)
-                    .finish(),
-            )
+            .body(form)
             .send()
             .await
             .map_err(|e| Delivery::Retry(format!("FCM token endpoint unreachable: {e}"), None))?;

@@ -1,11 +1,12 @@
 //! Delivery of queued pushes to the platforms' providers (APNs, FCM): the outbound side of
-//! `crate::domain::push`. Work in progress (issue 25): the signed tokens, the payloads and the two clients; the
-//! worker does not use them yet.
+//! `crate::domain::push`. Work in progress (issue 25): the signed tokens, the payloads, the two clients and the
+//! worker; the flags that configure the providers are not there yet.
 
 pub mod apns;
 pub mod fcm;
 pub mod jwt;
 pub mod payload;
+pub mod worker;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! clients are bound to — with the message's `push_data` (or the hook's payload), never for muted members, chat
 //! rooms or transient messages — and `POST /1.1/push` keeps a `_Notification` record and queues one job per
 //! matching device (`channels`, `where`, `push_time`). Devices of vendors this server does not deliver to are
-//! recorded as `unsupported`. No provider delivers yet: the worker ends each due job saying so, once.
+//! recorded as `unsupported`. Without a configured provider the worker ends each due job saying which flag is missing.
 
 use leancloud_server::realtime::proto::SessionCommand;
 use pretty_assertions::assert_eq;
@@ -158,7 +158,7 @@ async fn a_message_to_offline_members_is_queued_for_their_devices() {
         job["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("no push provider"),
+            .contains("is not configured"),
         "{job}"
     );
     assert!(

@@ -1,0 +1,167 @@
+//! The push queue's worker (WIP, issue 25): claims due jobs, hands each to its provider with bounded
+//! concurrency, and settles it: sent; the device gone (marked `valid: false`, its bindings dropped); retried
+//! with back-off (the provider's `Retry-After` when it gives one) until [`MAX_ATTEMPTS`]; failed for good. A
+//! refused credential is logged once, without the key.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+
+use super::apns::Apns;
+use super::fcm::Fcm;
+use super::Delivery;
+use crate::domain::Services;
+use crate::store::push_queue::{self, Job, Outcome, State};
+use crate::store::StoreError;
+
+/// How long a worker holds the jobs it claimed before another may take them (a worker that died).
+pub const LEASE_MS: i64 = 60_000;
+/// Jobs one round claims, and how many are in flight at once.
+const CLAIM: i64 = 100;
+const IN_FLIGHT: usize = 16;
+/// Attempts before a job that keeps failing for a passing reason is given up.
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long ended jobs are kept for the records.
+pub const KEPT_MS: i64 = 7 * 86_400_000;
+
+/// The configured providers.
+#[derive(Debug, Default)]
+pub struct Providers {
+    pub apns: Option<Apns>,
+    pub fcm: Option<Fcm>,
+    apns_reported: AtomicBool,
+    fcm_reported: AtomicBool,
+}
+
+impl Providers {
+    pub fn new(apns: Option<Apns>, fcm: Option<Fcm>) -> Providers {
+        Providers {
+            apns,
+            fcm,
+            ..Providers::default()
+        }
+    }
+
+    async fn deliver(&self, job: &Job, now: i64) -> Delivery {
+        let expires_s = job.expires_at.map_or(0, |e| e / 1000);
+        match job.platform.as_str() {
+            "ios" => match &self.apns {
+                Some(apns) => {
+                    let dev = job.profile.as_deref() == Some("dev");
+                    apns.send(&job.target, &job.payload, dev, None, expires_s, now / 1000)
+                        .await
+                }
+                None => Delivery::Refused("APNs is not configured (--apns-key)".into()),
+            },
+            "android" => match &self.fcm {
+                Some(fcm) => {
+                    let ttl = job.expires_at.map_or(0, |e| (e - now) / 1000);
+                    fcm.send(&job.target, &job.payload, ttl, now / 1000).await
+                }
+                None => Delivery::Refused("FCM is not configured (--fcm-service-account)".into()),
+            },
+            other => Delivery::Refused(format!("no provider for {other} devices")),
+        }
+    }
+
+    /// Logs a refused credential the first time per provider.
+    fn report(&self, job: &Job, why: &str) {
+        let flag = if job.platform == "ios" {
+            &self.apns_reported
+        } else {
+            &self.fcm_reported
+        };
+        if !flag.swap(true, Ordering::Relaxed) {
+            tracing::error!(platform = %job.platform, reason = %why, "push: the provider refused the app's credential; pushes fail until it is fixed");
+        }
+    }
+}
+
+/// The wait before attempt `attempts + 1`: 2^attempts seconds, at most an hour.
+pub fn backoff(attempts: i64) -> Duration {
+    Duration::from_secs(1u64 << attempts.clamp(0, 12)).min(Duration::from_secs(3600))
+}
+
+async fn settle_one(
+    svc: &Services,
+    providers: &Providers,
+    job: Job,
+    now: i64,
+) -> Result<(), StoreError> {
+    if job.expires_at.is_some_and(|e| e <= now) {
+        return push_queue::settle(&svc.db, job.id, Outcome::Done(State::Expired, None), now).await;
+    }
+    let outcome = match providers.deliver(&job, now).await {
+        Delivery::Sent => Outcome::Done(State::Sent, None),
+        Delivery::Gone(why) => {
+            crate::domain::installations::invalidate(svc, &job.installation_id).await?;
+            Outcome::Done(State::Invalid, Some(why))
+        }
+        Delivery::Retry(why, _) if job.attempts >= MAX_ATTEMPTS => {
+            Outcome::Done(State::Failed, Some(why))
+        }
+        Delivery::Retry(why, after) => {
+            let wait = after.unwrap_or_else(|| backoff(job.attempts));
+            Outcome::Retry(now + wait.as_millis() as i64, why)
+        }
+        Delivery::Refused(why) => Outcome::Done(State::Failed, Some(why)),
+        Delivery::Credential(why) => {
+            providers.report(&job, &why);
+            Outcome::Done(State::Failed, Some(why))
+        }
+    };
+    push_queue::settle(&svc.db, job.id, outcome, now).await
+}
+
+/// One round at `now`: claims the due jobs and settles each; how many it handled.
+pub async fn work_once(
+    svc: &Services,
+    providers: &Providers,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let jobs = push_queue::claim(&svc.db, now, LEASE_MS, CLAIM).await?;
+    let n = jobs.len();
+    let results: Vec<Result<(), StoreError>> = stream::iter(jobs)
+        .map(|job| settle_one(svc, providers, job, now))
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    Ok(n)
+}
+
+/// The worker: a round every `every` (and at once again after a full one); ended jobs dropped after
+/// [`KEPT_MS`].
+pub async fn work_forever(svc: Services, providers: std::sync::Arc<Providers>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        loop {
+            match work_once(&svc, &providers, now).await {
+                Ok(n) if n as i64 == CLAIM => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "push: the queue's worker failed a round");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = push_queue::purge(&svc.db, now - KEPT_MS).await {
+            tracing::warn!(error = %e, "push: old jobs not purged");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        assert_eq!(Duration::from_secs(1), backoff(0));
+        assert_eq!(Duration::from_secs(8), backoff(3));
+        assert_eq!(Duration::from_secs(3600), backoff(20));
+    }
+}
