@@ -42,6 +42,86 @@ pub struct ServerConfig {
     pub backups: Option<BackupConfig>,
     /// Where `/metrics` is served (its own listener, never the API's); `None`: no metrics.
     pub metrics_listen: Option<SocketAddr>,
+    /// Delivery of queued pushes to APNs and FCM.
+    pub push: PushConfig,
+}
+
+/// The push providers (`--apns-*`, `--fcm-*`) and the queue's worker. A provider left `None` is not
+/// configured: its jobs fail with a reason saying which flag is missing. `Debug` never shows a key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushConfig {
+    pub apns: Option<ApnsConfig>,
+    pub fcm: Option<FcmConfig>,
+    /// The payload of an IM offline push when neither the `_receiversOffline` hook nor the message gives one
+    /// (`${convId}`, `${timestamp}`, `${fromClientId}` replaced); `None`: LeanCloud's default alert.
+    pub template: Option<serde_json::Value>,
+    /// How often the worker looks for due jobs.
+    pub every: Duration,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            apns: None,
+            fcm: None,
+            template: None,
+            every: Duration::from_secs(1),
+        }
+    }
+}
+
+impl fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("apns", &self.apns)
+            .field("fcm", &self.fcm)
+            .field("template", &self.template)
+            .field("every", &self.every)
+            .finish()
+    }
+}
+
+/// APNs token authentication: the `.p8` key Apple issued, its key id and the team's id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApnsConfig {
+    /// The `.p8` file's text (PEM, PKCS#8).
+    pub key_pem: String,
+    pub key_id: String,
+    pub team_id: String,
+    /// The app's bundle id, for devices whose installation has no `apnsTopic`.
+    pub topic: Option<String>,
+    /// A base URL replacing both `api.push.apple.com` and the sandbox (tests, proxies).
+    pub endpoint: Option<String>,
+    /// A CA certificate (PEM) to trust besides the built-in roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ApnsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApnsConfig")
+            .field("key_id", &self.key_id)
+            .field("team_id", &self.team_id)
+            .field("topic", &self.topic)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// FCM HTTP v1: the Firebase project's service-account JSON.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FcmConfig {
+    /// The service-account file's text.
+    pub service_account: String,
+    /// A base URL replacing `https://fcm.googleapis.com` (tests).
+    pub endpoint: Option<String>,
+}
+
+impl fmt::Debug for FcmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FcmConfig")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Periodic online backups of the SQLite database by the server itself (`crate::store::sqlite::backup`).
@@ -253,6 +333,7 @@ impl ServerConfig {
             mail: None,
             backups: None,
             metrics_listen: None,
+            push: PushConfig::default(),
         }
     }
 }

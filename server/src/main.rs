@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use leancloud_server::config::FileStoreArgs;
+use leancloud_server::config::{ApnsConfig, FcmConfig, FileStoreArgs, PushConfig};
 use leancloud_server::{
     BackupConfig, ConnectionLimits, Credentials, Durability, FilesConfig, HooksConfig, MailConfig,
     PostgresConfig, RateLimits, RealtimeConfig, ServerConfig, DEV_APP_ID, DEV_APP_KEY,
@@ -217,6 +217,92 @@ struct Args {
     /// Periodic backups kept (the oldest beyond are deleted).
     #[arg(long, default_value_t = 24, requires = "backup_dir")]
     backup_keep: usize,
+    /// APNs token authentication: the `.p8` key file Apple issued (Certificates, Identifiers & Profiles → Keys).
+    /// Without it, pushes to iOS devices fail with a reason naming this flag.
+    #[arg(long, requires_all = ["apns_key_id", "apns_team_id"])]
+    apns_key: Option<PathBuf>,
+    /// The key's id (10 characters, shown beside the key at Apple).
+    #[arg(long, requires = "apns_key")]
+    apns_key_id: Option<String>,
+    /// The Apple developer team's id.
+    #[arg(long, requires = "apns_key")]
+    apns_team_id: Option<String>,
+    /// The app's bundle id (`apns-topic`), for devices whose installation has no `apnsTopic`.
+    #[arg(long, requires = "apns_key")]
+    apns_topic: Option<String>,
+    /// A base URL replacing `https://api.push.apple.com` and the sandbox (a proxy, a test's stand-in); request
+    /// paths (`/3/device/<token>`) are appended.
+    #[arg(long, requires = "apns_key")]
+    apns_endpoint: Option<String>,
+    /// A CA certificate (PEM) to trust for `--apns-endpoint` besides the built-in roots.
+    #[arg(long, requires = "apns_key")]
+    apns_ca_file: Option<PathBuf>,
+    /// FCM HTTP v1: the Firebase project's service-account JSON file (Project settings → Service accounts →
+    /// Generate new private key). Without it, pushes to Android (FCM) devices fail with a reason naming this flag.
+    #[arg(long)]
+    fcm_service_account: Option<PathBuf>,
+    /// A base URL replacing `https://fcm.googleapis.com` (a test's stand-in); `/v1/projects/<id>/messages:send`
+    /// is appended. The OAuth token URL is the service-account file's `token_uri`.
+    #[arg(long, requires = "fcm_service_account")]
+    fcm_endpoint: Option<String>,
+    /// The payload of an IM offline push when neither the `_receiversOffline` hook nor the message gives one: a
+    /// JSON object whose strings may hold `${convId}`, `${timestamp}` and `${fromClientId}`, e.g.
+    /// `{"alert": "New message from ${fromClientId}"}`.
+    #[arg(long)]
+    push_template: Option<String>,
+}
+
+/// The file at `path`, or exits 2 saying which flag's file could not be read (never its content).
+fn read_flag_file(flag: &str, path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("leancloud-server: {flag} {}: {e}", path.display());
+        std::process::exit(2);
+    })
+}
+
+fn text_flag_file(flag: &str, path: &std::path::Path) -> String {
+    String::from_utf8(read_flag_file(flag, path)).unwrap_or_else(|_| {
+        eprintln!(
+            "leancloud-server: {flag} {}: not a text file",
+            path.display()
+        );
+        std::process::exit(2);
+    })
+}
+
+/// `--apns-*`, `--fcm-*` and `--push-template`, their files read.
+fn push_config(args: &Args) -> PushConfig {
+    let apns = args.apns_key.as_ref().map(|key| ApnsConfig {
+        key_pem: text_flag_file("--apns-key", key),
+        key_id: args.apns_key_id.clone().unwrap_or_default(),
+        team_id: args.apns_team_id.clone().unwrap_or_default(),
+        topic: args.apns_topic.clone(),
+        endpoint: args.apns_endpoint.clone(),
+        ca_pem: args
+            .apns_ca_file
+            .as_ref()
+            .map(|ca| read_flag_file("--apns-ca-file", ca)),
+    });
+    let fcm = args.fcm_service_account.as_ref().map(|file| FcmConfig {
+        service_account: text_flag_file("--fcm-service-account", file),
+        endpoint: args.fcm_endpoint.clone(),
+    });
+    let template =
+        args.push_template
+            .as_ref()
+            .map(|t| match serde_json::from_str::<serde_json::Value>(t) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                _ => {
+                    eprintln!("leancloud-server: --push-template: not a JSON object");
+                    std::process::exit(2);
+                }
+            });
+    PushConfig {
+        apns,
+        fcm,
+        template,
+        ..PushConfig::default()
+    }
 }
 
 /// Runs `backup`, `restore` or `healthcheck` and exits: 0 when done (healthy), 2 (1 for the health check) with the
@@ -325,6 +411,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .broadcasts_per_minute
         .or(rate_limits.broadcasts_per_minute);
     rate_limits.broadcasts_per_day = args.broadcasts_per_day.or(rate_limits.broadcasts_per_day);
+    let push = push_config(&args);
     let db = std::env::var("LEANCLOUD_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -415,6 +502,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             every: std::time::Duration::from_secs(args.backup_every_mins.max(1) * 60),
             keep: args.backup_keep.max(1),
         }),
+        push,
         ..ServerConfig::for_tests("")
     };
     // The development master key is public: anyone who can reach the port would have full access.

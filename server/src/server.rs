@@ -46,6 +46,8 @@ pub enum ServerError {
     Startup(String),
     #[error("cannot open the file storage: {0}")]
     Files(#[from] crate::store::blobs::BlobsConfigError),
+    #[error("push: {0}")]
+    Push(#[from] crate::push::worker::SetupError),
 }
 
 /// The whole HTTP API. Paths with a doubled leading slash (`//1.1/…`, what the SDK sends with a trailing
@@ -387,6 +389,10 @@ fn unreachable_response() -> Response {
 
 /// Starts the server: opens (and migrates) the database, binds, and serves in the background.
 pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    // A provider key that is not one stops the start, before anything is opened.
+    let providers = crate::push::worker::Providers::from_config(&config.push)?;
+    tracing::info!(apns = ?providers.apns, fcm = ?providers.fcm, "push providers");
+    let push_every = config.push.every;
     let db = open_database(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -453,29 +459,26 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state.svc.clone(),
         state.svc.files.config.sweep_every,
     ));
-    // The push queue: due jobs claimed and settled (shared safely by every instance of a database).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // The push queue: due jobs claimed and settled (shared safely by every instance of a database). Stopped
+    // at shutdown after its round, so no job stays leased by an instance that is gone.
     let pusher = tokio::spawn(crate::push::worker::work_forever(
         state.svc.clone(),
-        std::sync::Arc::new(crate::push::worker::Providers::default()),
-        Duration::from_secs(1),
+        std::sync::Arc::new(providers),
+        push_every,
+        stop_rx.clone(),
     ));
-    let background = [
-        Some(sweeper),
-        Some(pusher),
-        backups,
-        metrics.map(|(_, task)| task),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|task| task.abort_handle())
-    .collect();
+    let background = [Some(sweeper), backups, metrics.map(|(_, task)| task)]
+        .into_iter()
+        .flatten()
+        .map(|task| task.abort_handle())
+        .collect();
     // An instance on a shared database is ready once it hears the others (health says 503 until then).
     let ready_by = tokio::time::Instant::now() + Duration::from_secs(10);
     while !state.svc.presence.bus.connected() && tokio::time::Instant::now() < ready_by {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let router = app(state.clone());
-    let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(crate::listener::serve(listener, router, stop_rx, limits));
     Ok(RunningServer {
         addr,
@@ -483,6 +486,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         stop: stop_tx,
         task,
         background,
+        pusher,
         metrics_addr,
     })
 }
@@ -510,6 +514,8 @@ async fn open_database(config: &ServerConfig) -> Result<Db, ServerError> {
 /// How long shutdown waits for WebSocket connections to take their `goaway` and close (a client that does not
 /// read gets at most a second more to take the close frame, then its socket is dropped).
 const DRAIN_WAIT: Duration = Duration::from_secs(3);
+/// How long shutdown waits for the push worker's round (a provider request times out after 15 s).
+const PUSH_ROUND_WAIT: Duration = Duration::from_secs(20);
 
 /// A server started by [`spawn`].
 #[derive(Debug)]
@@ -520,6 +526,8 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<()>,
     /// The sweeper of unfinished uploads, the periodic backups and the metrics listener, stopped at shutdown.
     background: Vec<tokio::task::AbortHandle>,
+    /// The push queue's worker: it ends its round when told to stop.
+    pusher: tokio::task::JoinHandle<()>,
     metrics_addr: Option<SocketAddr>,
 }
 
@@ -553,7 +561,8 @@ impl RunningServer {
     }
 
     /// Stops accepting, tells every WebSocket client `goaway` and closes it (1001) once what is queued for it
-    /// is written, lets open requests finish (up to 10 s), then closes the database.
+    /// is written, lets open requests finish (up to 10 s) and the push worker its round, then closes the
+    /// database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in &self.background {
@@ -566,6 +575,14 @@ impl RunningServer {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let _ = self.task.await;
+        // The push worker's round ends within the providers' request timeout; past it, it is cut.
+        let pusher_abort = self.pusher.abort_handle();
+        if tokio::time::timeout(PUSH_ROUND_WAIT, self.pusher)
+            .await
+            .is_err()
+        {
+            pusher_abort.abort();
+        }
         self.state.svc.presence.bus.stop();
         let db = self.state.svc.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;

@@ -177,6 +177,7 @@ impl AppState {
                 class_permissions: std::sync::Arc::default(),
                 mail,
                 metrics,
+                push_template: config.push.template.map(Arc::new),
             },
             credentials: Arc::new(credentials),
             faults: Arc::new(Faults::new(config.faults)),

@@ -127,6 +127,36 @@ pub async fn invalidate(svc: &Services, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Device `id`'s badge for a push with `"badge": "Increment"`: its stored `badge` plus one (stored), or, when
+/// `again` (a retried delivery that already counted), the stored one.
+pub async fn badge(svc: &Services, id: &str, again: bool) -> Result<i64, StoreError> {
+    let row = if again {
+        objects::get(
+            &svc.db,
+            Caller::Master,
+            INSTALLATION.to_string(),
+            id.to_string(),
+            false,
+        )
+        .await?
+        .unwrap_or_default()
+    } else {
+        let mut body = Map::new();
+        body.insert("badge".into(), json!({"__op": "Increment", "amount": 1}));
+        objects::update(
+            &svc.db,
+            Caller::Master,
+            INSTALLATION.to_string(),
+            id.to_string(),
+            body,
+            None,
+            true,
+        )
+        .await?
+    };
+    Ok(row.get("badge").and_then(Value::as_i64).unwrap_or(0))
+}
+
 /// Takes `client` out of device `id`'s channels.
 pub async fn unbind(svc: &Services, client: &str, id: &str) -> Result<(), StoreError> {
     channels(svc, id, client, false).await

@@ -286,6 +286,18 @@ fn after_send(
     source_ip: Option<String>,
 ) {
     let hooks = &svc.hooks;
+    if stored.kind == MessageKind::Broadcast {
+        // A broadcast's `push` goes to every device of the app.
+        if let Some(payload) = stored.push.clone() {
+            let (svc, id) = (svc.clone(), stored.msg_id.clone());
+            tokio::spawn(async move {
+                let now = chrono::Utc::now().timestamp_millis();
+                if let Err(e) = super::push::everyone(&svc, &id, &payload, now).await {
+                    tracing::warn!(msg = %id, error = %e, "push: queueing a broadcast's push failed");
+                }
+            });
+        }
+    }
     let pushable = !offline.is_empty()
         && !stored.room
         && !stored.transient
@@ -302,10 +314,14 @@ fn after_send(
             msg_id: stored.msg_id.clone(),
             conv_id: stored.conv_id.clone(),
             peers: unmuted,
-            payload: stored
-                .push
-                .clone()
-                .unwrap_or_else(|| json!({"alert": "New message"})),
+            payload: stored.push.clone().unwrap_or_else(|| {
+                super::push::from_template(
+                    svc.push_template.as_deref(),
+                    &stored.conv_id,
+                    &stored.from,
+                    stored.timestamp,
+                )
+            }),
             force: false,
         };
         let log = svc.pushes.clone();
@@ -497,6 +513,7 @@ mod tests {
             class_permissions: std::sync::Arc::default(),
             mail: None,
             metrics: std::sync::Arc::default(),
+            push_template: None,
             db,
         }
     }

@@ -71,4 +71,6 @@ pub struct Services {
     pub mail: Option<Arc<crate::mail::Mailer>>,
     /// What `--metrics-listen` serves (counting nothing without it).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The app's IM offline push payload when neither the hook nor the message gives one (`--push-template`).
+    pub push_template: Option<Arc<serde_json::Value>>,
 }

@@ -35,6 +35,8 @@ struct Device {
     platform: String,
     /// The provider's address of the device, and whether a provider of this server serves it.
     target: Option<String>,
+    /// An iOS device's `apnsTopic` (its app's bundle id).
+    topic: Option<String>,
 }
 
 fn device_of(row: &Map<String, Value>) -> Option<Device> {
@@ -54,10 +56,12 @@ fn device_of(row: &Map<String, Value>) -> Option<Device> {
         ("android", None) => ("android/lc".to_string(), None),
         (other, _) => (other.to_string(), None),
     };
+    let topic = (platform == "ios").then(|| text("apnsTopic")).flatten();
     Some(Device {
         id,
         platform,
         target,
+        topic,
     })
 }
 
@@ -124,6 +128,7 @@ fn jobs(batch: &Batch<'_>, devices: Vec<Device>) -> Vec<NewJob> {
                 due_at: batch.due_at,
                 expires_at: batch.expires_at,
                 state,
+                topic: d.topic,
             }
         })
         .collect()
@@ -165,6 +170,62 @@ pub async fn offline(
     let n = jobs.len();
     push_queue::enqueue(&svc.db, jobs, now).await?;
     Ok(n)
+}
+
+/// Queues a broadcast's push (`msg_id`, its `payload`) for every valid device of the app; how many jobs.
+pub async fn everyone(
+    svc: &Services,
+    msg_id: &str,
+    payload: &Value,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let all = devices(svc, json!({})).await?;
+    let batch = Batch {
+        source: "rtm",
+        ref_id: msg_id,
+        payload,
+        profile: profile_of(payload),
+        due_at: now,
+        expires_at: Some(now + OFFLINE_TTL_MS),
+    };
+    let jobs = jobs(&batch, all);
+    let n = jobs.len();
+    push_queue::enqueue(&svc.db, jobs, now).await?;
+    Ok(n)
+}
+
+/// The payload of an IM offline push that neither the hook nor the message gave: the app's template with
+/// `${convId}`, `${timestamp}` and `${fromClientId}` replaced in its strings, else LeanCloud's default alert.
+pub fn from_template(template: Option<&Value>, conv_id: &str, from: &str, timestamp: i64) -> Value {
+    fn fill(v: &Value, vars: &[(&str, &str)]) -> Value {
+        match v {
+            Value::String(s) => Value::String(
+                vars.iter()
+                    .fold(s.clone(), |s, (name, value)| s.replace(name, value)),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|i| fill(i, vars)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), fill(v, vars)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    match template {
+        Some(t) => {
+            let ts = timestamp.to_string();
+            fill(
+                t,
+                &[
+                    ("${convId}", conv_id),
+                    ("${timestamp}", &ts),
+                    ("${fromClientId}", from),
+                ],
+            )
+        }
+        None => json!({"alert": "New message"}),
+    }
 }
 
 /// A push API request, checked.
@@ -375,6 +436,21 @@ mod tests {
         assert_eq!(
             ("android/HMS".to_string(), None),
             (hms.platform, hms.target)
+        );
+    }
+
+    #[test]
+    fn the_template_names_the_conversation_sender_and_time() {
+        let t = json!({"alert": {"title": "${fromClientId}", "body": "in ${convId} at ${timestamp}"},
+                       "badge": "Increment", "sound": "default", "n": 1});
+        assert_eq!(
+            json!({"alert": {"title": "alice", "body": "in c1 at 1700000000000"},
+                   "badge": "Increment", "sound": "default", "n": 1}),
+            from_template(Some(&t), "c1", "alice", 1_700_000_000_000)
+        );
+        assert_eq!(
+            json!({"alert": "New message"}),
+            from_template(None, "c1", "alice", 1)
         );
     }
 

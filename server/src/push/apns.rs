@@ -10,27 +10,13 @@ use std::time::Duration;
 use super::jwt::{ApnsKey, KeyError};
 use super::payload;
 use super::Delivery;
+use crate::config::ApnsConfig;
 
 pub const PRODUCTION: &str = "https://api.push.apple.com";
 pub const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 /// How long one provider token is used.
 const TOKEN_FOR_SECS: i64 = 40 * 60;
 const TIMEOUT: Duration = Duration::from_secs(15);
-
-/// What `--apns-*` configure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApnsSettings {
-    /// The `.p8` key's PEM text.
-    pub key_pem: String,
-    pub key_id: String,
-    pub team_id: String,
-    /// The default `apns-topic` (the app's bundle id), when the device has no `apnsTopic`.
-    pub topic: Option<String>,
-    /// Replaces both hosts (`http://` speaks HTTP/2 without TLS).
-    pub endpoint: Option<String>,
-    /// A CA certificate (PEM) to trust besides the built-in ones.
-    pub ca_pem: Option<Vec<u8>>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -61,7 +47,7 @@ impl std::fmt::Debug for Apns {
 }
 
 impl Apns {
-    pub fn new(s: ApnsSettings) -> Result<Apns, SetupError> {
+    pub fn new(s: &ApnsConfig) -> Result<Apns, SetupError> {
         let key = ApnsKey::from_p8(&s.key_pem, &s.key_id, &s.team_id)?;
         let mut builder = leancloud_im::TlsRoots::Bundled
             .apply(reqwest::Client::builder())
@@ -79,8 +65,11 @@ impl Apns {
         Ok(Apns {
             http,
             key,
-            topic: s.topic,
-            endpoint: s.endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            topic: s.topic.clone(),
+            endpoint: s
+                .endpoint
+                .as_ref()
+                .map(|e| e.trim_end_matches('/').to_string()),
             token: Mutex::new(None),
         })
     }

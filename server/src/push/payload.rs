@@ -3,8 +3,8 @@
 //! - APNs: `alert` (with `title` merged into it), `badge`, `sound`, `category`, `thread-id`, `content-available`,
 //!   `mutable-content`, `url-args`, `target-content-id` go into `aps`; `collapse-id`, `apns-priority` and
 //!   `apns-push-type` become headers; every other key stays top-level; a ready `{"aps": …}` is sent as it is. An
-//!   `ios` object replaces the whole `data` for iOS. `"badge": "Increment"` is left out (it needs the device's
-//!   stored count).
+//!   `ios` object replaces the whole `data` for iOS. `"badge": "Increment"` is replaced by the device's stored
+//!   count plus one ([`increments_badge`], [`with_badge`]) before this; one left over is dropped.
 //! - FCM: `notification` `{title, body}` from `title` and `alert` (none when `silent`), and `data.payload` = the
 //!   JSON text of the LeanCloud data, which LeanCloud's Android module reads; an `fcm` (else `android`) object
 //!   replaces `data` for Android.
@@ -25,6 +25,27 @@ const INTO_APS: [&str; 9] = [
     "target-content-id",
     "alert",
 ];
+
+/// Whether the iOS form of `data` asks for the device's badge plus one (`"badge": "Increment"`).
+pub fn increments_badge(data: &Value) -> bool {
+    let ios = data.get("ios").filter(|v| v.is_object()).unwrap_or(data);
+    ios.get("badge")
+        .and_then(Value::as_str)
+        .is_some_and(|b| b.eq_ignore_ascii_case("increment"))
+}
+
+/// `data` with the iOS badge set to `n` (in the `ios` object when there is one).
+pub fn with_badge(data: &Value, n: i64) -> Value {
+    let mut out = data.clone();
+    let target = match out.get("ios").filter(|v| v.is_object()) {
+        Some(_) => out.get_mut("ios"),
+        None => Some(&mut out),
+    };
+    if let Some(Value::Object(map)) = target {
+        map.insert("badge".into(), json!(n));
+    }
+    out
+}
 
 /// The platform's own object when `data` has one (`ios`; `fcm`, else `android`), else `data` minus the other
 /// platforms' objects; internal keys dropped.
@@ -149,6 +170,20 @@ pub fn fcm(data: &Value, token: &str, ttl_secs: i64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_increment_badge_becomes_the_devices_count() {
+        let plain = json!({"alert": "hi", "badge": "Increment"});
+        assert!(increments_badge(&plain));
+        assert_eq!(json!({"alert": "hi", "badge": 5}), with_badge(&plain, 5));
+        let own = json!({"alert": "x", "ios": {"alert": "hi", "badge": "increment"}});
+        assert!(increments_badge(&own));
+        assert_eq!(
+            json!({"alert": "x", "ios": {"alert": "hi", "badge": 2}}),
+            with_badge(&own, 2)
+        );
+        assert!(!increments_badge(&json!({"alert": "hi", "badge": 3})));
+    }
 
     #[test]
     fn leancloud_data_becomes_an_apns_body_and_headers() {

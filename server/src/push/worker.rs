@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 use super::apns::Apns;
 use super::fcm::Fcm;
 use super::Delivery;
+use crate::config::PushConfig;
 use crate::domain::Services;
 use crate::store::push_queue::{self, Job, Outcome, State};
 use crate::store::StoreError;
@@ -34,6 +35,16 @@ pub struct Providers {
     fcm_reported: AtomicBool,
 }
 
+/// A provider's configuration that cannot be used (a key that is not one, an unreadable CA): the server does
+/// not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Apns(#[from] super::apns::SetupError),
+    #[error(transparent)]
+    Fcm(#[from] super::fcm::SetupError),
+}
+
 impl Providers {
     pub fn new(apns: Option<Apns>, fcm: Option<Fcm>) -> Providers {
         Providers {
@@ -43,21 +54,39 @@ impl Providers {
         }
     }
 
-    async fn deliver(&self, job: &Job, now: i64) -> Delivery {
+    /// The providers `--apns-*` and `--fcm-*` configure.
+    pub fn from_config(config: &PushConfig) -> Result<Providers, SetupError> {
+        let apns = config.apns.as_ref().map(Apns::new).transpose()?;
+        let fcm = config
+            .fcm
+            .as_ref()
+            .map(|f| Fcm::new(&f.service_account, f.endpoint.clone()))
+            .transpose()?;
+        Ok(Providers::new(apns, fcm))
+    }
+
+    async fn deliver(&self, job: &Job, data: &serde_json::Value, now: i64) -> Delivery {
         let expires_s = job.expires_at.map_or(0, |e| e / 1000);
         match job.platform.as_str() {
             "ios" => match &self.apns {
                 Some(apns) => {
                     let dev = job.profile.as_deref() == Some("dev");
-                    apns.send(&job.target, &job.payload, dev, None, expires_s, now / 1000)
-                        .await
+                    apns.send(
+                        &job.target,
+                        data,
+                        dev,
+                        job.topic.as_deref(),
+                        expires_s,
+                        now / 1000,
+                    )
+                    .await
                 }
                 None => Delivery::Refused("APNs is not configured (--apns-key)".into()),
             },
             "android" => match &self.fcm {
                 Some(fcm) => {
                     let ttl = job.expires_at.map_or(0, |e| (e - now) / 1000);
-                    fcm.send(&job.target, &job.payload, ttl, now / 1000).await
+                    fcm.send(&job.target, data, ttl, now / 1000).await
                 }
                 None => Delivery::Refused("FCM is not configured (--fcm-service-account)".into()),
             },
@@ -92,7 +121,15 @@ async fn settle_one(
     if job.expires_at.is_some_and(|e| e <= now) {
         return push_queue::settle(&svc.db, job.id, Outcome::Done(State::Expired, None), now).await;
     }
-    let outcome = match providers.deliver(&job, now).await {
+    // `"badge": "Increment"`: the device's count plus one, counted on the first attempt only.
+    let data = if job.platform == "ios" && super::payload::increments_badge(&job.payload) {
+        let n = crate::domain::installations::badge(svc, &job.installation_id, job.attempts > 1)
+            .await?;
+        super::payload::with_badge(&job.payload, n)
+    } else {
+        job.payload.clone()
+    };
+    let outcome = match providers.deliver(&job, &data, now).await {
         Delivery::Sent => Outcome::Done(State::Sent, None),
         Delivery::Gone(why) => {
             crate::domain::installations::invalidate(svc, &job.installation_id).await?;
@@ -131,16 +168,27 @@ pub async fn work_once(
     Ok(n)
 }
 
-/// The worker: a round every `every` (and at once again after a full one); ended jobs dropped after
-/// [`KEPT_MS`].
-pub async fn work_forever(svc: Services, providers: std::sync::Arc<Providers>, every: Duration) {
+/// The worker: a round every `every` (and at once again after a full one) until `stop` says so, the round in
+/// progress ended first (its jobs settled, none left leased); ended jobs dropped after [`KEPT_MS`].
+pub async fn work_forever(
+    svc: Services,
+    providers: std::sync::Arc<Providers>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Told to stop, or the server is gone.
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() {
+                return;
+            },
+        }
         let now = chrono::Utc::now().timestamp_millis();
         loop {
             match work_once(&svc, &providers, now).await {
-                Ok(n) if n as i64 == CLAIM => continue,
+                Ok(n) if n as i64 == CLAIM && !*stop.borrow() => continue,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "push: the queue's worker failed a round");

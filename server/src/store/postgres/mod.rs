@@ -28,7 +28,7 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 10] = [
+const MIGRATIONS: [(i32, &str); 11] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
@@ -65,6 +65,10 @@ const MIGRATIONS: [(i32, &str); 10] = [
     (
         10,
         include_str!("../../../migrations/postgres/010_push_queue.sql"),
+    ),
+    (
+        11,
+        include_str!("../../../migrations/postgres/011_push_topic.sql"),
     ),
 ];
 

@@ -70,6 +70,8 @@ pub struct NewJob {
     pub expires_at: Option<i64>,
     /// The job's state from the start (`Unsupported` for a platform no provider serves).
     pub state: State,
+    /// The device's `apnsTopic` (its app's bundle id), when it gave one.
+    pub topic: Option<String>,
 }
 
 /// A queued job as the workers and the console see it.
@@ -90,6 +92,7 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub done_at: Option<i64>,
+    pub topic: Option<String>,
 }
 
 /// Queues `jobs` at `now` (ms).

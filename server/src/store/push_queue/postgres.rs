@@ -10,7 +10,7 @@ use crate::store::StoreResult;
 
 const COLUMNS: &str =
     "id, source, ref_id, installation_id, platform, target, payload, profile, due_at, \
-                       expires_at, state, attempts::BIGINT, last_error, created_at, done_at";
+                       expires_at, state, attempts::BIGINT, last_error, created_at, done_at, topic";
 
 fn job(r: &tokio_postgres::Row) -> Job {
     let state: String = r.get(10);
@@ -30,6 +30,7 @@ fn job(r: &tokio_postgres::Row) -> Job {
         last_error: r.get(12),
         created_at: r.get(13),
         done_at: r.get(14),
+        topic: r.get(15),
     }
 }
 
@@ -39,8 +40,8 @@ pub async fn enqueue(pg: &Pg, jobs: Vec<NewJob>, now: i64) -> StoreResult<()> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO push_jobs (source, ref_id, installation_id, platform, target, payload, profile, due_at,
-                                    expires_at, state, created_at, done_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                    expires_at, state, created_at, done_at, topic)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .await?;
     for j in jobs {
@@ -60,6 +61,7 @@ pub async fn enqueue(pg: &Pg, jobs: Vec<NewJob>, now: i64) -> StoreResult<()> {
                 &j.state.as_str(),
                 &now,
                 &done,
+                &j.topic,
             ],
         )
         .await?;

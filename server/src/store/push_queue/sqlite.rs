@@ -8,7 +8,7 @@ use crate::store::StoreResult;
 
 const COLUMNS: &str =
     "id, source, ref_id, installation_id, platform, target, payload, profile, due_at, \
-                       expires_at, state, attempts, last_error, created_at, done_at";
+                       expires_at, state, attempts, last_error, created_at, done_at, topic";
 
 fn job(r: &SqlRow<'_>) -> rusqlite::Result<Job> {
     let payload: String = r.get(6)?;
@@ -29,6 +29,7 @@ fn job(r: &SqlRow<'_>) -> rusqlite::Result<Job> {
         last_error: r.get(12)?,
         created_at: r.get(13)?,
         done_at: r.get(14)?,
+        topic: r.get(15)?,
     })
 }
 
@@ -36,8 +37,8 @@ pub async fn enqueue(db: &SqliteDb, jobs: Vec<NewJob>, now: i64) -> StoreResult<
     db.write(move |tx| {
         let mut stmt = tx.conn().prepare_cached(
             "INSERT INTO push_jobs (source, ref_id, installation_id, platform, target, payload, profile, due_at,
-                                    expires_at, state, created_at, done_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                    expires_at, state, created_at, done_at, topic)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for j in jobs {
             let done = (j.state != State::Pending).then_some(now);
@@ -54,6 +55,7 @@ pub async fn enqueue(db: &SqliteDb, jobs: Vec<NewJob>, now: i64) -> StoreResult<
                 j.state.as_str(),
                 now,
                 done,
+                j.topic,
             ])?;
         }
         Ok(())
