@@ -20,7 +20,7 @@ use crate::realtime::{connect, direct, Ws, WAIT};
 
 /// How the fake engine answers one hook.
 #[derive(Clone)]
-enum Answer {
+pub enum Answer {
     Result(Value),
     Hang,
 }
@@ -29,7 +29,7 @@ enum Answer {
 type Call = (String, Value, Option<String>);
 
 #[derive(Clone, Default)]
-struct Engine {
+pub struct Engine {
     answers: Arc<Mutex<HashMap<String, Answer>>>,
     calls: Arc<Mutex<Vec<Call>>>,
     defined: Arc<Vec<String>>,
@@ -48,7 +48,7 @@ impl Engine {
     }
 
     /// Waits (bounded) until `hook` was called `n` times.
-    async fn wait_for(&self, hook: &str, n: usize) -> Vec<Value> {
+    pub async fn wait_for(&self, hook: &str, n: usize) -> Vec<Value> {
         let until = Instant::now() + WAIT;
         loop {
             let calls = self.calls(hook);
@@ -116,7 +116,7 @@ const ALL_HOOKS: [&str; 13] = [
 ];
 
 /// A fake engine answering `answers`, defining `defined` hooks, and a server calling it.
-async fn with_engine(
+pub async fn with_engine(
     defined: &[&str],
     answers: &[(&str, Answer)],
     configure: impl FnOnce(&mut ServerConfig),

@@ -28,6 +28,8 @@ mod patches;
 mod postgres_tls;
 mod presence;
 mod push;
+mod push_delivery;
+mod push_standins;
 mod realtime;
 mod receipts;
 mod roles;

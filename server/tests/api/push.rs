@@ -15,7 +15,7 @@ use crate::realtime::WAIT;
 
 const TOKEN: &str = "00aa11bb22cc33dd44ee55ff66778899aabbccddeeff00112233445566778899";
 
-async fn device(app: &TestApp, body: Value) -> String {
+pub async fn device(app: &TestApp, body: Value) -> String {
     let (status, saved) = app
         .call(Key::App, Method::POST, "/1.1/installations", Some(body))
         .await;
@@ -51,7 +51,7 @@ fn summary(jobs: &[Value]) -> Vec<(String, String, String, String)> {
 }
 
 /// Logs `peer` in from the device with `session`'s token or id, then drops the connection (offline, bound).
-async fn bound_offline(app: &TestApp, peer: &str, session: SessionCommand) {
+pub async fn bound_offline(app: &TestApp, peer: &str, session: SessionCommand) {
     let ws = login(app, peer, session).await;
     drop(ws);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
