@@ -2,7 +2,8 @@
 // Starts the release server on a fresh database, seeds it over the REST API, and uses the pages as a person
 // would: sign in (a wrong key first), create a conversation and add a member, send from the page, watch a
 // message sent by the `send-message` Lambda function (run through the Lambda Runtime API) appear live,
-// broadcast with the confirmation step, and check that stored HTML is shown as text and never run.
+// broadcast with the confirmation step, check that stored HTML is shown as text and never run, and read the push
+// queue's newest jobs and their outcome on the pushes page.
 // Screenshots of each page go to $CONSOLE_SCREENSHOTS (default: a new temp folder), printed at the start.
 //
 //   node --test console.test.mjs      (scripts/checks/50-console.sh builds what it needs and runs this)
@@ -428,6 +429,82 @@ test('class permissions are shown, opened and reset from the permissions page', 
   await page.locator('.notice.ok', { hasText: '_Conversation has its default permissions again.' }).waitFor();
   assert.equal(await page.inputValue('#perm-create'), 'named');
   assert.equal(await appKeyCreate(), 403);
+});
+
+test('the pushes page shows the newest push jobs, their outcome and counts, filtered by state', async () => {
+  // An iPhone (no APNs configured here: its job fails) and a Huawei phone (a vendor this server does not deliver
+  // to: its job is unsupported from the start, with no device token), both on the channel `bob`; the alert holds
+  // HTML.
+  const token = 'ab12cd34'.repeat(8);
+  const iphone = await rest('POST', '/1.1/installations', { deviceType: 'ios', deviceToken: token, channels: ['bob'] });
+  const huawei = await rest('POST', '/1.1/installations',
+    { deviceType: 'android', installationId: 'huawei-bob', vendor: 'huawei', registrationId: 'hms-bob', channels: ['bob'] });
+  assert.ok(iphone.objectId && huawei.objectId);
+  const sent = await rest('POST', '/1.1/push', { channels: ['bob'], data: { alert: XSS_IMG } });
+  // The worker runs every second: wait until it has settled the iPhone's job.
+  let jobs = [];
+  for (let i = 0; i < 100; i += 1) {
+    jobs = await rest('GET', `/__admin/pushes?ref_id=${sent.objectId}`);
+    if (jobs.length === 2 && jobs.every((j) => j.state !== 'pending')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(jobs.map((j) => j.state).sort(), ['failed', 'unsupported']);
+
+  await page.goto(base + '/console/#/pushes');
+  await page.locator('#pushes tbody tr').nth(1).waitFor();
+  assert.equal(await page.locator('#nav a.active').textContent(), 'Pushes');
+  // Each row's cells as shown (the id and the payload under it apart, the created and done times as 'time' when
+  // there is one), sorted by platform.
+  const rows = async () => (await page.locator('#pushes tbody tr').evaluateAll((trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].flatMap((td, i) => {
+      if (i === 2) return [td.querySelector('a').textContent, td.querySelector('.push-payload').textContent];
+      return [(i === 0 || i === 8) && td.textContent !== '—' ? 'time' : td.textContent];
+    }))))
+    .sort((a, b) => a[4].localeCompare(b[4]));
+  const payload = JSON.stringify({ alert: XSS_IMG });
+  assert.deepEqual(await rows(), [
+    ['time', 'Push API', sent.objectId, payload, 'android/huawei', '—', 'unsupported', '0', '—', 'time'],
+    ['time', 'Push API', sent.objectId, payload, 'ios', 'ab12cd34…', 'failed', '1', 'APNs is not configured (--apns-key)', 'time'],
+  ]);
+  assert.equal(await page.locator('#pushes img').count(), 0, 'the payload is text, not HTML');
+  assert.equal(await page.locator('#pushes tr[data-state="failed"] .badge').getAttribute('class'), 'badge state-failed');
+  assert.equal(await page.locator('#push-total').textContent(), '2 newest jobs:');
+  const counts = {};
+  for (const s of ['pending', 'sent', 'failed', 'invalid', 'unsupported', 'expired']) {
+    counts[s] = await page.locator(`#push-count-${s}`).textContent();
+  }
+  assert.deepEqual(counts, { pending: '0', sent: '0', failed: '1', invalid: '0', unsupported: '1', expired: '0' });
+  await shot('11-pushes');
+
+  // The filter by state: only the failed job; none sent; all again.
+  await page.selectOption('#push-state', 'failed');
+  await page.waitForFunction(() => location.hash === '#/pushes?state=failed'
+    && document.querySelectorAll('#pushes tbody tr').length === 1);
+  assert.deepEqual((await rows()).map((r) => [r[4], r[6], r[1]]), [['ios', 'failed', 'Push API']]);
+  assert.equal(await page.locator('#push-count-unsupported').textContent(), '1', 'the counts stay those of all the newest jobs');
+  await page.selectOption('#push-state', 'sent');
+  await page.locator('.empty', { hasText: 'No sent job among the newest 100.' }).waitFor();
+  assert.equal(await page.locator('#pushes tbody tr').count(), 0);
+  await page.click('#push-clear');
+  await page.waitForFunction(() => location.hash === '#/pushes' && document.querySelectorAll('#pushes tbody tr').length === 2);
+  assert.equal(await page.inputValue('#push-state'), '');
+
+  // Refresh shows a newer push first; a notification's id shows only its jobs; a bad state is refused with the
+  // server's message.
+  const second = await rest('POST', '/1.1/push', { where: { deviceToken: token }, data: { alert: 'second' } });
+  await page.click('#push-refresh');
+  await page.waitForFunction(() => document.querySelectorAll('#pushes tbody tr').length === 3);
+  assert.equal(await page.locator('#pushes tbody tr').first().locator('a').textContent(), second.objectId);
+  await page.locator('#pushes a', { hasText: sent.objectId }).first().click();
+  await page.locator('#push-ref', { hasText: sent.objectId }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('#pushes tbody tr').length === 2);
+  assert.deepEqual((await rows()).map((r) => [r[2], r[4], r[6]]),
+    [[sent.objectId, 'android/huawei', 'unsupported'], [sent.objectId, 'ios', 'failed']]);
+  const bad = await page.evaluate(async () => {
+    const r = await fetch('/console/api/pushes?state=lost');
+    return [r.status, (await r.json()).error];
+  });
+  assert.deepEqual(bad, [400, 'state: one of pending, sent, failed, invalid, unsupported, expired expected.']);
 });
 
 test('signing out ends the session', async () => {

@@ -4,7 +4,7 @@
 //! API's; conversation changes call the conversation hooks like the storage API.
 //!
 //! This file: the session (sign-in, sign-out) and the helpers the other parts share; `conversations`,
-//! `messages` and `operations` hold the rest.
+//! `messages`, `operations` and `pushes` hold the rest.
 
 use std::time::Duration;
 

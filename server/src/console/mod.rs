@@ -13,6 +13,7 @@ mod conversations;
 mod messages;
 mod operations;
 mod permissions;
+mod pushes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -145,6 +146,7 @@ pub fn router(app: AppState) -> Router {
         .route("/broadcasts", post(messages::broadcast))
         .route("/quota", get(operations::quota))
         .route("/operations", get(operations::operations))
+        .route("/pushes", get(pushes::pushes))
         .route("/permissions", get(permissions::list))
         .route(
             "/permissions/{class}",

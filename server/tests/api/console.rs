@@ -893,3 +893,106 @@ async fn operations_show_connected_clients_their_sessions_messages_per_minute_an
         ops["rateLimits"]["messagesPerMinute"]["remaining"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_show_the_newest_jobs_with_shortened_tokens_their_outcome_and_state_counts() {
+    // Arrange: an iPhone (no APNs configured: its job fails) and a Huawei phone (unsupported), on one channel.
+    let app = spawn_app().await;
+    let token = "ab12cd34".repeat(8);
+    for device in [
+        json!({"deviceType": "ios", "deviceToken": token, "channels": ["bob"]}),
+        json!({"deviceType": "android", "installationId": "h-1", "vendor": "huawei", "registrationId": "hms-1", "channels": ["bob"]}),
+    ] {
+        let (status, saved) = app
+            .call(
+                crate::helpers::Key::App,
+                Method::POST,
+                "/1.1/installations",
+                Some(device),
+            )
+            .await;
+        assert_eq!(StatusCode::CREATED, status, "{saved}");
+    }
+    let (status, sent) = app
+        .post(
+            "/1.1/push",
+            json!({"channels": ["bob"], "data": {"alert": "<b>hi</b>"}}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status, "{sent}");
+    let id = sent["objectId"].as_str().expect("objectId").to_string();
+    let console = sign_in(&app).await;
+
+    // Act: once the worker has settled both jobs.
+    let deadline = tokio::time::Instant::now() + crate::realtime::WAIT;
+    let (status, page) = loop {
+        let (status, page) = console.get(&format!("/pushes?ref_id={id}")).await;
+        let settled = page["total"] == json!(2) && page["counts"]["pending"] == json!(0);
+        if status != StatusCode::OK || settled || tokio::time::Instant::now() > deadline {
+            break (status, page);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // Assert: the device token shortened (sorted by platform: one push queues its jobs at once); the counts of
+    // every state.
+    assert_eq!(StatusCode::OK, status, "{page}");
+    let mut rows: Vec<Value> = page["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|j| {
+            json!([
+                j["source"],
+                j["refId"],
+                j["platform"],
+                j["target"],
+                j["state"],
+                j["attempts"],
+                j["payload"],
+                j["doneAt"].is_i64()
+            ])
+        })
+        .collect();
+    rows.sort_by_key(|r| r[2].as_str().unwrap_or_default().to_string());
+    assert_eq!(
+        vec![
+            json!(["api", id, "android/huawei", "", "unsupported", 0, {"alert": "<b>hi</b>"}, true]),
+            json!(["api", id, "ios", "ab12cd34…", "failed", 1, {"alert": "<b>hi</b>"}, true]),
+        ],
+        rows
+    );
+    let errors: Vec<Value> = page["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|j| j["error"].clone())
+        .collect();
+    assert!(
+        errors.contains(&Value::Null)
+            && errors
+                .iter()
+                .any(|e| e.as_str().is_some_and(|e| e.contains("--apns-key"))),
+        "{page}"
+    );
+    assert_eq!(
+        json!({"pending": 0, "sent": 0, "failed": 1, "invalid": 0, "unsupported": 1, "expired": 0}),
+        page["counts"]
+    );
+
+    // Assert: the filter by state keeps the counts; limit; a bad state; no session.
+    let (_, failed) = console.get("/pushes?state=failed").await;
+    assert_eq!(json!(["ios"]), json!([failed["results"][0]["platform"]]));
+    assert_eq!(1, failed["results"].as_array().map_or(0, Vec::len));
+    assert_eq!(json!(1), failed["counts"]["unsupported"]);
+    let (_, newest) = console.get("/pushes?limit=1").await;
+    assert_eq!(
+        (json!(1), json!(1)),
+        (newest["total"].clone(), newest["limit"].clone())
+    );
+    let (status, error) = console.get("/pushes?state=lost").await;
+    assert_eq!(StatusCode::BAD_REQUEST, status, "{error}");
+    let (status, _) =
+        json_of(raw(&app, Method::GET, "/console/api/pushes", None, None, None).await).await;
+    assert_eq!(StatusCode::UNAUTHORIZED, status);
+}

@@ -160,6 +160,7 @@
     } else if (page === 'live') renderLive(view);
     else if (page === 'send') renderSend(view);
     else if (page === 'operations') renderOperations(view);
+    else if (page === 'pushes') renderPushes(view);
     else if (page === 'permissions') renderPermissions(view);
     else { page = 'conversations'; renderConversations(view); }
     for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
@@ -590,6 +591,76 @@
                 el('tbody', {}, bucketRow('Messages / minute', rl.messagesPerMinute), bucketRow('Broadcasts / minute', rl.broadcastsPerMinute),
                   bucketRow('Broadcasts / day', rl.broadcastsPerDay))))));
       } catch (err) { clear(body); body.appendChild(errorBox(err)); }
+    }
+    load();
+    state.timer = setInterval(load, 5000);
+  }
+
+  // ---- pushes -----------------------------------------------------------------------------------------
+
+  const PUSH_STATES = ['pending', 'sent', 'failed', 'invalid', 'unsupported', 'expired'];
+  const PUSH_SOURCES = { rtm: 'IM message', api: 'Push API' };
+
+  function renderPushes(view) {
+    const params = hashParams();
+    const wanted = PUSH_STATES.includes(params.get('state')) ? params.get('state') : '';
+    const ref = params.get('ref_id') || '';
+    const go = (p) => {
+      const u = new URLSearchParams();
+      if (p.state) u.set('state', p.state);
+      if (p.ref) u.set('ref_id', p.ref);
+      location.hash = '#/pushes' + (u.toString() ? '?' + u : '');
+    };
+    const stateSelect = el('select', { id: 'push-state', 'aria-label': 'State' },
+      el('option', { value: '' }, 'All states'),
+      PUSH_STATES.map((s) => el('option', { value: s, selected: s === wanted }, s)));
+    stateSelect.addEventListener('change', () => go({ state: stateSelect.value, ref }));
+    const summary = el('div', { class: 'push-summary', id: 'push-summary' }, 'Loading…');
+    const tableBox = el('div', { class: 'card table-card' });
+    append(view,
+      el('div', { class: 'page-head' },
+        el('div', {}, el('h1', {}, 'Pushes'),
+          el('div', { class: 'muted' }, 'The newest jobs of the push queue (IM offline pushes and the push API) and what became of them. Refreshed every 5 seconds')),
+        el('div', { class: 'row' }, stateSelect,
+          (wanted || ref) ? el('button', { type: 'button', id: 'push-clear', onclick: () => go({}) }, 'Clear') : null,
+          el('button', { type: 'button', id: 'push-refresh', onclick: () => load() }, 'Refresh'))),
+      ref ? el('div', { class: 'card', id: 'push-ref' }, 'Only the jobs of ', el('span', { class: 'mono' }, ref), '.') : null,
+      el('div', { class: 'card' }, summary),
+      tableBox);
+
+    function row(j) {
+      const refLink = el('a', { href: '#/pushes?' + new URLSearchParams({ ref_id: j.refId }), class: 'mono', title: 'Only this ' + (j.source === 'api' ? 'notification' : 'message') }, j.refId);
+      const due = j.dueAt > j.createdAt + 1000 ? el('div', { class: 'hint' }, 'due ' + fmtTime(j.dueAt)) : null;
+      return el('tr', { 'data-job-id': j.id, 'data-state': j.state, 'data-source': j.source },
+        el('td', { class: 'push-time' }, fmtTime(j.createdAt), due),
+        el('td', { class: 'nowrap' }, PUSH_SOURCES[j.source] || j.source),
+        el('td', {}, refLink, el('div', { class: 'hint mono push-payload', title: 'Payload' }, JSON.stringify(j.payload))),
+        el('td', { class: 'nowrap' }, j.platform),
+        el('td', { class: 'mono nowrap', title: 'Device token, shortened' }, j.target || '—'),
+        el('td', {}, el('span', { class: 'badge state-' + j.state }, j.state)),
+        el('td', {}, String(j.attempts)),
+        j.error === null || j.error === undefined ? el('td', { class: 'muted' }, '—') : el('td', { class: 'text push-error' }, j.error),
+        el('td', { class: 'push-time' }, fmtTime(j.doneAt)));
+    }
+
+    async function load() {
+      const qs = new URLSearchParams({ limit: '100' });
+      if (wanted) qs.set('state', wanted);
+      if (ref) qs.set('ref_id', ref);
+      try {
+        const data = await api('GET', '/pushes?' + qs);
+        clear(summary);
+        append(summary,
+          el('span', { id: 'push-total' }, `${data.total} newest job${data.total === 1 ? '' : 's'}:`),
+          PUSH_STATES.map((s) => el('span', { class: 'push-count' + (data.counts[s] ? '' : ' none'), 'data-state': s },
+            el('span', { class: 'badge state-' + s }, s), ' ', el('strong', { id: 'push-count-' + s }, String(data.counts[s])))));
+        clear(tableBox);
+        append(tableBox,
+          el('div', { class: 'table-scroll' }, el('table', { id: 'pushes' },
+            el('thead', {}, el('tr', {}, ['Created', 'Source', 'Message / notification', 'Platform', 'Device', 'State', 'Attempts', 'Last error', 'Done'].map((h) => el('th', {}, h)))),
+            el('tbody', {}, data.results.map(row)))),
+          data.results.length ? null : el('div', { class: 'empty' }, wanted ? `No ${wanted} job among the newest ${data.limit}.` : 'No push queued yet.'));
+      } catch (err) { clear(tableBox); tableBox.appendChild(errorBox(err)); }
     }
     load();
     state.timer = setInterval(load, 5000);
