@@ -546,7 +546,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(pg) => format!("{pg:?}"),
         None => config.db_path.display().to_string(),
     };
-    let server = leancloud_server::spawn(config).await?;
+    // A reason a person can act on (a key file that is not a key, a port in use), not a debug dump.
+    let server = leancloud_server::spawn(config).await.unwrap_or_else(|e| {
+        eprintln!("leancloud-server: {e}");
+        std::process::exit(2);
+    });
     tracing::info!(url = %server.base_url(), db = %database, ?rate_limits, "leancloud-server listening");
     println!("leancloud-server listening on {}", server.base_url());
     shutdown_signal().await;

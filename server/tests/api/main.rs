@@ -29,7 +29,6 @@ mod postgres_tls;
 mod presence;
 mod push;
 mod push_delivery;
-mod push_standins;
 mod realtime;
 mod receipts;
 mod roles;

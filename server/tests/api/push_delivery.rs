@@ -20,8 +20,9 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_instances, spawn_with, TestApp};
 use crate::hooks::{with_engine, Answer};
 use crate::push::{bound_offline, device};
-use crate::push_standins::{Apns, Fcm, Recorded, Seen, OTHER_TOPIC, TOPIC};
 use crate::realtime::connect;
+use leancloud_server::config::{ApnsConfig, FcmConfig};
+use push_standins::{Apns, Fcm, Recorded, Seen, KEY_ID, OTHER_TOPIC, TEAM_ID, TOPIC};
 
 const BOB: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
 const ERIN: &str = "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1";
@@ -34,8 +35,18 @@ const QUIET: Duration = Duration::from_millis(600);
 
 /// Points a server at the stand-ins, with the app's template and a quick worker.
 fn pushing(c: &mut ServerConfig, apns: &Apns, fcm: &Fcm) {
-    c.push.apns = Some(apns.config());
-    c.push.fcm = Some(fcm.config());
+    c.push.apns = Some(ApnsConfig {
+        key_pem: apns.key_pem.clone(),
+        key_id: KEY_ID.into(),
+        team_id: TEAM_ID.into(),
+        topic: Some(TOPIC.into()),
+        endpoint: Some(apns.url.clone()),
+        ca_pem: Some(apns.ca_pem.clone()),
+    });
+    c.push.fcm = Some(FcmConfig {
+        service_account: fcm.service_account(),
+        endpoint: Some(fcm.url.clone()),
+    });
     c.push.template = Some(json!({"alert": "${fromClientId} in ${convId}", "badge": "Increment"}));
     c.push.every = Duration::from_millis(100);
 }
@@ -555,4 +566,176 @@ async fn two_instances_on_one_database_deliver_each_push_once() {
     assert!(seen_f
         .iter()
         .all(|s| s.body["message"]["token"] == json!(CAROL)));
+}
+
+/// The server binary with `args`, on a fresh database in `dir` and a free port; its port.
+fn binary(dir: &std::path::Path, args: &[&str]) -> (std::process::Command, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_leancloud-server"));
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--db", dir.join("db.sqlite3").to_str().expect("path")])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    (cmd, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binarys_flags_configure_both_providers() {
+    // Arrange: the key, CA and service account as files, as an operator has them.
+    let (apns, fcm) = (Apns::start().await, Fcm::start().await);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = |name: &str, body: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).expect("written");
+        path.display().to_string()
+    };
+    let key = file("AuthKey_KEY1234567.p8", apns.key_pem.as_bytes());
+    let ca = file("ca.pem", &apns.ca_pem);
+    let account = file("service-account.json", fcm.service_account().as_bytes());
+    let (mut cmd, port) = binary(
+        dir.path(),
+        &[
+            "--apns-key",
+            &key,
+            "--apns-key-id",
+            KEY_ID,
+            "--apns-team-id",
+            TEAM_ID,
+            "--apns-topic",
+            TOPIC,
+            "--apns-endpoint",
+            &apns.url,
+            "--apns-ca-file",
+            &ca,
+            "--fcm-service-account",
+            &account,
+            "--fcm-endpoint",
+            &fcm.url,
+        ],
+    );
+    let mut child = cmd.spawn().expect("starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let master = |req: reqwest::RequestBuilder| {
+        req.header("X-LC-Id", leancloud_server::DEV_APP_ID).header(
+            "X-LC-Key",
+            format!("{},master", leancloud_server::DEV_MASTER_KEY),
+        )
+    };
+    let mut up = false;
+    for _ in 0..200 {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "exited ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if http
+            .get(format!("{base}/__admin/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server answers");
+
+    // Act: two devices, and a push to both through the push API.
+    for device in [
+        json!({"deviceType": "ios", "deviceToken": BOB, "channels": ["news"]}),
+        json!({"deviceType": "android", "installationId": "p-1", "vendor": "fcm", "registrationId": CAROL, "channels": ["news"]}),
+    ] {
+        let res = master(http.post(format!("{base}/1.1/installations")))
+            .json(&device)
+            .send()
+            .await
+            .expect("saved");
+        assert_eq!(StatusCode::CREATED, res.status());
+    }
+    let res = master(http.post(format!("{base}/1.1/push")))
+        .json(&json!({"channels": ["news"], "data": {"alert": "through the flags"}}))
+        .send()
+        .await
+        .expect("pushed");
+    assert_eq!(StatusCode::OK, res.status());
+    let (a, f) = settled(&apns, 1, &fcm, 1).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Assert
+    assert_eq!(
+        vec![(
+            BOB.to_string(),
+            TOPIC.to_string(),
+            json!({"aps": {"alert": "through the flags"}})
+        )],
+        apns_view(&a)
+    );
+    assert_eq!(
+        vec![(
+            CAROL.to_string(),
+            json!({"body": "through the flags"}),
+            json!({"alert": "through the flags"})
+        )],
+        fcm_view(&f)
+    );
+}
+
+#[tokio::test]
+async fn a_key_file_that_is_no_key_stops_the_server_with_the_reason_and_not_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret =
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ1dC1ub3QtYS1rZXk=\n-----END PRIVATE KEY-----\n";
+    let key = dir.path().join("AuthKey.p8");
+    std::fs::write(&key, secret).expect("written");
+    let account = dir.path().join("account.json");
+    std::fs::write(&account, r#"{"private_key": "hunter2"}"#).expect("written");
+    let key = key.display().to_string();
+    let account = account.display().to_string();
+    for (args, expected) in [
+        (
+            vec![
+                "--apns-key",
+                key.as_str(),
+                "--apns-key-id",
+                KEY_ID,
+                "--apns-team-id",
+                TEAM_ID,
+            ],
+            "push: --apns-key: the key is not a PKCS#8 P-256 (ES256) private key",
+        ),
+        (
+            vec!["--fcm-service-account", account.as_str()],
+            "push: --fcm-service-account: not a service-account JSON file",
+        ),
+        (
+            vec![
+                "--apns-key",
+                "/nonexistent/AuthKey.p8",
+                "--apns-key-id",
+                KEY_ID,
+                "--apns-team-id",
+                TEAM_ID,
+            ],
+            "--apns-key /nonexistent/AuthKey.p8: No such file",
+        ),
+    ] {
+        let out = binary(dir.path(), &args).0.output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(Some(2), out.status.code(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains("c2VjcmV0") && !stderr.contains("hunter2"),
+            "{stderr}"
+        );
+    }
 }

@@ -9,7 +9,8 @@
 //!   service account's key, name its e-mail, the token URL and the messaging scope) and
 //!   `POST /v1/projects/<id>/messages:send` with an access token it issued; `UNREGISTERED` (404) for a gone token.
 //!
-//! Every request is recorded with the answer it got, so a test can say exactly what reached the provider.
+//! Every request is recorded with the answer it got, so a test can say exactly what reached the provider. Used by
+//! the server's black-box tests (`server/tests/api/push_delivery.rs`) and the push benchmark (`bench`).
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -38,7 +39,7 @@ pub const OTHER_TOPIC: &str = "com.example.chat.beta";
 pub const PROJECT: &str = "demo-chat";
 pub const CLIENT_EMAIL: &str = "push@demo-chat.iam.gserviceaccount.com";
 /// The service account's key (the server's own unit tests use it too).
-const RSA_KEY: &str = include_str!("../../src/push/test-rsa-key.pem");
+pub const RSA_KEY: &str = include_str!("../../server/src/push/test-rsa-key.pem");
 
 /// One request as the stand-in saw it, and its answer's status.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +52,7 @@ pub struct Seen {
     pub status: u16,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Shared {
     seen: Mutex<Vec<Seen>>,
     gone: Mutex<HashSet<String>>,
@@ -151,6 +152,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// The APNs stand-in.
+#[derive(Debug)]
 pub struct Apns {
     /// `https://localhost:<port>`: what `--apns-endpoint` takes.
     pub url: String,
@@ -169,18 +171,6 @@ impl Recorded for Apns {
 }
 
 impl Apns {
-    /// The provider configuration a server needs to push here.
-    pub fn config(&self) -> leancloud_server::config::ApnsConfig {
-        leancloud_server::config::ApnsConfig {
-            key_pem: self.key_pem.clone(),
-            key_id: KEY_ID.into(),
-            team_id: TEAM_ID.into(),
-            topic: Some(TOPIC.into()),
-            endpoint: Some(self.url.clone()),
-            ca_pem: Some(self.ca_pem.clone()),
-        }
-    }
-
     /// How many different provider tokens were presented (the server reuses one).
     pub fn provider_tokens(&self) -> usize {
         self.tokens_seen.lock().expect("lock").len()
@@ -370,6 +360,7 @@ async fn apns_answer(
 }
 
 /// The FCM stand-in (plain HTTP: `--fcm-endpoint` and the service account's `token_uri` point at it).
+#[derive(Debug)]
 pub struct Fcm {
     pub url: String,
     shared: Arc<Shared>,
@@ -392,17 +383,15 @@ struct FcmState {
 }
 
 impl Fcm {
-    /// The service-account JSON a server needs to push here (what `--fcm-service-account` reads).
-    pub fn config(&self) -> leancloud_server::config::FcmConfig {
-        leancloud_server::config::FcmConfig {
-            service_account: json!({
-                "type": "service_account", "project_id": PROJECT, "private_key_id": "k1",
-                "private_key": RSA_KEY, "client_email": CLIENT_EMAIL,
-                "token_uri": format!("{}/token", self.url),
-            })
-            .to_string(),
-            endpoint: Some(self.url.clone()),
-        }
+    /// The service-account JSON a server needs to push here (what `--fcm-service-account` reads); `--fcm-endpoint`
+    /// is [`Fcm::url`].
+    pub fn service_account(&self) -> String {
+        json!({
+            "type": "service_account", "project_id": PROJECT, "private_key_id": "k1",
+            "private_key": RSA_KEY, "client_email": CLIENT_EMAIL,
+            "token_uri": format!("{}/token", self.url),
+        })
+        .to_string()
     }
 
     /// How many access tokens were granted (the server keeps one until it nears expiry).
