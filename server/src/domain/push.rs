@@ -1,7 +1,9 @@
 //! Pushes to phones: what is queued, for which devices (`leancloud-users-files-push.md` §3.2–§3.4).
 //!
 //! - [`offline`]: an IM message's offline push (decided by `messaging` after `_receiversOffline`) becomes one
-//!   job per device its clients are bound to (`channels`, see [`super::installations`]), valid 7 days;
+//!   job per device its clients are bound to (`channels`, see [`super::installations`]; found through the
+//!   store's index of devices by channel, so it costs the same with a thousand devices or ten million), valid 7
+//!   days; [`everyone`]: a broadcast's push to every device;
 //! - [`send`]: `POST /1.1/push` — `where` over `_Installation` (and `channels`), `data`, `prod`, `push_time` (a
 //!   later send), `expiration_time` / `expiration_interval` — keeps a `_Notification` record and queues one job
 //!   per matching device.
@@ -154,9 +156,17 @@ pub async fn offline(
     if peers.is_empty() {
         return Ok(0);
     }
-    let mut all = Vec::new();
+    // A device two of the peers are bound to is pushed once.
+    let mut all: Vec<Device> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for peers in peers.chunks(PAGE) {
-        all.extend(devices(svc, json!({"channels": {"$in": peers}})).await?);
+        let rows = objects::installations_on(&svc.db, peers.to_vec()).await?;
+        all.extend(
+            rows.iter()
+                .filter(|row| row.get("valid") != Some(&Value::Bool(false)))
+                .filter_map(device_of)
+                .filter(|d| seen.insert(d.id.clone())),
+        );
     }
     let batch = Batch {
         source: "rtm",

@@ -330,3 +330,81 @@ async fn two_instances_share_the_queue_and_settle_each_job_once() {
         .collect();
     assert_eq!(vec![1; 40], attempts, "every job claimed once");
 }
+
+/// The devices an IM offline push reaches are found through the index of devices by channel: it follows every
+/// write of a device (created with channels, its channels changed, deleted), and a device two offline members
+/// share is pushed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_devices_of_offline_members_follow_every_change_of_their_channels() {
+    let app = spawn_app().await;
+    let shared = device(
+        &app,
+        json!({"deviceType": "ios", "deviceToken": "5a5a", "channels": ["kim", "lee"]}),
+    )
+    .await;
+    let (_, conv) = app
+        .post(
+            "/1.2/rtm/conversations",
+            json!({"m": ["alice", "kim", "lee", "max"]}),
+        )
+        .await;
+    let cid = conv["objectId"].as_str().expect("id").to_string();
+    let send = |text: &'static str| {
+        let app = &app;
+        let cid = cid.clone();
+        async move {
+            let (status, sent) = app
+                .post(
+                    &format!("/1.2/rtm/conversations/{cid}/messages"),
+                    json!({"from_client": "alice", "message": text, "push_data": {"alert": text}}),
+                )
+                .await;
+            assert_eq!(StatusCode::OK, status, "{sent}");
+            sent["msg-id"].as_str().expect("msg-id").to_string()
+        }
+    };
+    let targets = |jobs: Vec<Value>| -> Vec<String> {
+        let mut t: Vec<String> = jobs
+            .iter()
+            .map(|j| j["installation"].as_str().unwrap_or_default().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+
+    // Act + Assert: kim and lee share one device: one job.
+    let first = send("1").await;
+    assert_eq!(vec![shared.clone()], targets(jobs(&app, &first, 1).await));
+
+    // Act + Assert: the device moves to max; a second device for kim arrives through a batch.
+    let (status, _) = app
+        .put(
+            &format!("/1.1/installations/{shared}"),
+            json!({"channels": ["max"]}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status);
+    let (status, batch) = app
+        .post(
+            "/1.1/batch",
+            json!({"requests": [{"method": "POST", "path": "/1.1/installations",
+                "body": {"deviceType": "ios", "deviceToken": "6b6b", "channels": ["kim"]}}]}),
+        )
+        .await;
+    assert_eq!(StatusCode::OK, status, "{batch}");
+    let kims = batch[0]["success"]["objectId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let second = send("2").await;
+    let mut expected = vec![shared.clone(), kims.clone()];
+    expected.sort();
+    assert_eq!(expected, targets(jobs(&app, &second, 2).await));
+
+    // Act + Assert: the moved device is deleted: only kim's new one is left.
+    let (status, _) = app.delete(&format!("/1.1/installations/{shared}")).await;
+    assert_eq!(StatusCode::OK, status);
+    let third = send("3").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(vec![kims], targets(jobs(&app, &third, 1).await));
+}

@@ -370,6 +370,21 @@ pub async fn by_unique_key(db: &Db, class: &str, key: &str) -> StoreResult<Optio
     }
 }
 
+/// The `_Installation` objects whose `channels` hold any of `channels` (each once), read through the index the
+/// database's triggers keep (`installation_channels`), never by scanning the devices.
+pub async fn installations_on(
+    db: &Db,
+    channels: Vec<String>,
+) -> StoreResult<Vec<Map<String, Value>>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    match db {
+        Db::Sqlite(db) => sqlite::installations_on(db, channels).await,
+        Db::Postgres(pg) => postgres::installations_on(pg, channels).await,
+    }
+}
+
 /// `None` when missing or not readable (the API answers `{}` then).
 pub async fn get(
     db: &Db,

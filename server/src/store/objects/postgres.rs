@@ -192,6 +192,26 @@ pub async fn by_unique_key(pg: &Pg, class: String, key: String) -> StoreResult<O
         .map(|r| r.get(0)))
 }
 
+pub async fn installations_on(
+    pg: &Pg,
+    channels: Vec<String>,
+) -> StoreResult<Vec<Map<String, Value>>> {
+    let client = pg.client().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE class = '_Installation'
+               AND id IN (SELECT id FROM installation_channels WHERE channel = ANY($1))
+             ORDER BY id"
+        ))
+        .await?;
+    Ok(client
+        .query(&stmt, &[&channels])
+        .await?
+        .iter()
+        .map(|r| row_of(r).render(false))
+        .collect())
+}
+
 pub async fn get(
     pg: &Pg,
     caller: Caller,

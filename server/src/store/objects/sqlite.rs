@@ -159,6 +159,30 @@ pub async fn by_unique_key(
     .await
 }
 
+pub async fn installations_on(
+    db: &SqliteDb,
+    channels: Vec<String>,
+) -> StoreResult<Vec<Map<String, Value>>> {
+    db.read(move |conn| {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut stmt =
+            conn.prepare_cached("SELECT id FROM installation_channels WHERE channel = ?1")?;
+        for channel in &channels {
+            for id in stmt.query_map([channel], |r| r.get::<_, String>(0))? {
+                ids.insert(id?);
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = load(conn, super::INSTALLATION, &id)? {
+                out.push(row.render(false));
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
 pub async fn get(
     db: &SqliteDb,
     caller: Caller,

@@ -28,7 +28,7 @@ use tokio_postgres::types::ToSql;
 use crate::store::{Lane, StoreError, StoreResult};
 
 /// Versioned migrations: each runs once, in order, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: [(i32, &str); 11] = [
+const MIGRATIONS: [(i32, &str); 12] = [
     (1, include_str!("../../../migrations/postgres/001_init.sql")),
     (
         2,
@@ -69,6 +69,10 @@ const MIGRATIONS: [(i32, &str); 11] = [
     (
         11,
         include_str!("../../../migrations/postgres/011_push_topic.sql"),
+    ),
+    (
+        12,
+        include_str!("../../../migrations/postgres/012_installation_channels.sql"),
     ),
 ];
 

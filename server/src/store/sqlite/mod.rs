@@ -23,8 +23,9 @@ use writer::{guarded, into_job, writer_loop, Job};
 /// Versioned migrations, applied in order to a database whose `user_version` is below theirs. 3 holds the
 /// tables of imported data (`ack-at`, service-conversation subscribers; see `crate::import`), 4 the file API's
 /// upload tokens, 5 receipts and patches (`messages.receipt`, `messages.patched_at`), 6 the indexes of user
-/// lookups, 7 temporary conversations, 8 relation fields, 12 the one-time tokens of the mail flows, 13 the push queue, 14 its APNs topic.
-const MIGRATIONS: [(i64, &str); 14] = [
+/// lookups, 7 temporary conversations, 8 relation fields, 12 the one-time tokens of the mail flows, 13 the push
+/// queue, 14 its APNs topic, 15 the index of devices by channel.
+const MIGRATIONS: [(i64, &str); 15] = [
     (1, include_str!("../../../migrations/001_init.sql")),
     (2, include_str!("../../../migrations/002_realtime.sql")),
     (3, include_str!("../../../migrations/003_migration.sql")),
@@ -51,6 +52,10 @@ const MIGRATIONS: [(i64, &str); 14] = [
     (12, include_str!("../../../migrations/012_user_tokens.sql")),
     (13, include_str!("../../../migrations/013_push_queue.sql")),
     (14, include_str!("../../../migrations/014_push_topic.sql")),
+    (
+        15,
+        include_str!("../../../migrations/015_installation_channels.sql"),
+    ),
 ];
 
 /// Shared handle to a SQLite database. Cheap to clone.
