@@ -739,3 +739,116 @@ async fn a_key_file_that_is_no_key_stops_the_server_with_the_reason_and_not_the_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_credential_fails_the_jobs_and_is_logged_once_without_the_key() {
+    // Arrange: the server signs with a key Apple does not know (another run's).
+    let (apns, other) = (Apns::start().await, Apns::start().await);
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("AuthKey.p8");
+    std::fs::write(&key, other.key_pem.as_bytes()).expect("written");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &apns.ca_pem).expect("written");
+    let (key, ca) = (key.display().to_string(), ca.display().to_string());
+    let (mut cmd, port) = binary(
+        dir.path(),
+        &[
+            "--apns-key",
+            &key,
+            "--apns-key-id",
+            KEY_ID,
+            "--apns-team-id",
+            TEAM_ID,
+            "--apns-topic",
+            TOPIC,
+            "--apns-endpoint",
+            &apns.url,
+            "--apns-ca-file",
+            &ca,
+        ],
+    );
+    let mut child = cmd.spawn().expect("starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let master = |req: reqwest::RequestBuilder| {
+        req.header("X-LC-Id", leancloud_server::DEV_APP_ID).header(
+            "X-LC-Key",
+            format!("{},master", leancloud_server::DEV_MASTER_KEY),
+        )
+    };
+    let mut up = false;
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/__admin/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server answers");
+
+    // Act: three pushes to two devices.
+    for token in [BOB, ERIN] {
+        let res = master(http.post(format!("{base}/1.1/installations")))
+            .json(&json!({"deviceType": "ios", "deviceToken": token, "channels": ["all"]}))
+            .send()
+            .await
+            .expect("saved");
+        assert_eq!(StatusCode::CREATED, res.status());
+    }
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let res = master(http.post(format!("{base}/1.1/push")))
+            .json(&json!({"channels": ["all"], "data": {"alert": format!("{i}")}}))
+            .send()
+            .await
+            .expect("pushed");
+        let body: Value = res.json().await.expect("json");
+        ids.push(body["objectId"].as_str().expect("id").to_string());
+    }
+    let until = tokio::time::Instant::now() + WITHIN;
+    let mut states = Vec::new();
+    while tokio::time::Instant::now() < until {
+        let res = master(http.get(format!("{base}/__admin/pushes?limit=10")))
+            .send()
+            .await
+            .expect("jobs");
+        let jobs: Value = res.json().await.expect("json");
+        states = jobs
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| (j["state"].clone(), j["error"].clone()))
+            .collect();
+        if states.len() == 6 && states.iter().all(|(s, _)| s != "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    let log = String::from_utf8_lossy(&out.stderr);
+
+    // Assert: every job failed with Apple's reason, once (not retried); the log says so once, never the key.
+    assert_eq!(
+        vec![(json!("failed"), json!("APNs 403 InvalidProviderToken")); 6],
+        states
+    );
+    assert_eq!(6, apns.seen().len());
+    assert_eq!(
+        1,
+        log.matches("the provider refused the app's credential")
+            .count(),
+        "{log}"
+    );
+    let key_body: String = other
+        .key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(!log.contains(&key_body[..20]), "{log}");
+}
