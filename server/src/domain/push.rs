@@ -244,8 +244,10 @@ pub struct PushRequest {
     pub data: Value,
     /// `_Installation` conditions (`where` and `channels` together).
     pub where_: Value,
-    /// `prod` (`"dev"` or `"prod"`).
+    /// `prod` (`"dev"` or `"prod"`), else `dev` when the request's `X-LC-Prod` is `0`.
     pub prod: Option<String>,
+    /// `topic`: the APNs topic (bundle id) for every iOS device of this push, over the devices' `apnsTopic`.
+    pub topic: Option<String>,
     /// ms; `None`: now.
     pub push_time: Option<i64>,
     /// ms.
@@ -282,8 +284,13 @@ fn time_param(body: &Map<String, Value>, key: &str) -> Result<Option<i64>, PushE
     }
 }
 
-/// Reads a `POST /1.1/push` body at `now` (ms).
-pub fn request(body: Map<String, Value>, now: i64) -> Result<PushRequest, PushError> {
+/// Reads a `POST /1.1/push` body at `now` (ms); `prod_header` is the request's `X-LC-Prod` (`0`: a stage
+/// environment, the APNs sandbox unless `prod` says otherwise).
+pub fn request(
+    body: Map<String, Value>,
+    prod_header: Option<&str>,
+    now: i64,
+) -> Result<PushRequest, PushError> {
     let data = match body.get("data") {
         Some(d @ Value::Object(_)) => d.clone(),
         Some(Value::String(s)) => {
@@ -315,6 +322,12 @@ pub fn request(body: Map<String, Value>, now: i64) -> Result<PushRequest, PushEr
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p == "dev" || p == "prod" => Some(p.clone()),
         Some(_) => return Err(invalid("prod must be \"dev\" or \"prod\".")),
+    }
+    .or_else(|| (prod_header.map(str::trim) == Some("0")).then(|| "dev".to_string()));
+    let topic = match body.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        Some(_) => return Err(invalid("topic must be the app's bundle id.")),
     };
     let push_time = time_param(&body, "push_time")?.filter(|t| *t > now + SOON_MS);
     let expiration = time_param(&body, "expiration_time")?;
@@ -349,6 +362,7 @@ pub fn request(body: Map<String, Value>, now: i64) -> Result<PushRequest, PushEr
         data,
         where_,
         prod,
+        topic,
         push_time,
         expires_at,
         body,
@@ -361,7 +375,13 @@ pub async fn send(
     req: PushRequest,
     now: i64,
 ) -> Result<Map<String, Value>, PushError> {
-    let found = devices(svc, req.where_.clone()).await?;
+    let mut found = devices(svc, req.where_.clone()).await?;
+    if let Some(topic) = &req.topic {
+        found
+            .iter_mut()
+            .filter(|d| d.platform == "ios")
+            .for_each(|d| d.topic = Some(topic.clone()));
+    }
     let profile = match req.prod.as_deref() {
         Some("dev") => Some("dev".to_string()),
         Some(_) => None,
@@ -472,6 +492,7 @@ mod tests {
                 json!({"data": {"alert": "hi"}, "channels": ["a"], "where": {"deviceType": "ios"},
                         "expiration_interval": 60}),
             ),
+            None,
             now,
         )
         .expect("valid");
@@ -481,11 +502,25 @@ mod tests {
         );
         assert_eq!((None, Some(now + 60_000)), (r.push_time, r.expires_at));
         let later = iso_millis(now + 3_600_000);
-        let r = request(body(json!({"data": {}, "push_time": later})), now).expect("valid");
+        let r = request(body(json!({"data": {}, "push_time": later})), None, now).expect("valid");
         assert_eq!(Some(now + 3_600_000), r.push_time);
         let soon = iso_millis(now + 30_000);
-        let r = request(body(json!({"data": {}, "push_time": soon})), now).expect("valid");
+        let r = request(body(json!({"data": {}, "push_time": soon})), None, now).expect("valid");
         assert_eq!(None, r.push_time, "less than a minute ahead is now");
+        // A stage environment's request (`X-LC-Prod: 0`) goes to the sandbox unless `prod` says otherwise.
+        let stage = |b: Value| request(body(b), Some("0"), now).expect("valid").prod;
+        assert_eq!(Some("dev".to_string()), stage(json!({"data": {}})));
+        assert_eq!(
+            Some("prod".to_string()),
+            stage(json!({"data": {}, "prod": "prod"}))
+        );
+        let r = request(
+            body(json!({"data": {}, "topic": "com.example.b"})),
+            Some("1"),
+            now,
+        )
+        .expect("valid");
+        assert_eq!((None, Some("com.example.b".to_string())), (r.prod, r.topic));
         for bad in [
             json!({}),
             json!({"data": 1}),
@@ -494,8 +529,9 @@ mod tests {
             json!({"data": {}, "expiration_interval": 1, "expiration_time": later}),
             json!({"data": {}, "expiration_time": iso_millis(now - 1)}),
             json!({"data": {}, "cql": "select * from _Installation"}),
+            json!({"data": {}, "topic": 7}),
         ] {
-            assert!(request(body(bad.clone()), now).is_err(), "{bad}");
+            assert!(request(body(bad.clone()), None, now).is_err(), "{bad}");
         }
     }
 }

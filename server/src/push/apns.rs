@@ -155,10 +155,10 @@ impl Apns {
 pub fn classify(status: u16, reason: &str, retry_after: Option<Duration>) -> Delivery {
     match status {
         200 => Delivery::Sent,
+        // Only Apple's word that the app is gone from the device drops it: a `BadDeviceToken` is also what a
+        // token of the other environment (sandbox / production) gets, so a push sent with the wrong profile
+        // must not unregister every device it reached.
         410 => Delivery::Gone(format!("APNs 410 {reason}")),
-        400 if reason == "BadDeviceToken" || reason == "DeviceTokenNotForTopic" => {
-            Delivery::Gone(format!("APNs 400 {reason}"))
-        }
         403 if reason.contains("ProviderToken") => {
             Delivery::Credential(format!("APNs 403 {reason}"))
         }
@@ -180,7 +180,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(400, "BadDeviceToken", None),
-            Delivery::Gone(_)
+            Delivery::Refused(_)
         ));
         assert!(matches!(
             classify(400, "PayloadEmpty", None),

@@ -179,7 +179,6 @@ pub fn classify(status: u16, body: &Value, retry_after: Option<Duration>) -> Del
     match (status, code) {
         (200, _) => Delivery::Sent,
         (_, "UNREGISTERED") => Delivery::Gone(what),
-        (400, "INVALID_ARGUMENT") if message.contains("registration token") => Delivery::Gone(what),
         (401, _) | (403, "SENDER_ID_MISMATCH") | (403, "PERMISSION_DENIED") => {
             Delivery::Credential(what)
         }
@@ -207,6 +206,7 @@ mod tests {
             classify(404, &error("UNREGISTERED", "gone"), None),
             Delivery::Gone(_)
         ));
+        // A malformed token fails the job but keeps the device: only UNREGISTERED drops it.
         assert!(matches!(
             classify(
                 400,
@@ -216,7 +216,7 @@ mod tests {
                 ),
                 None
             ),
-            Delivery::Gone(_)
+            Delivery::Refused(_)
         ));
         assert!(matches!(
             classify(400, &error("INVALID_ARGUMENT", "bad ttl"), None),

@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     Sent,
-    /// The device is gone (APNs 410, a bad token; FCM `UNREGISTERED`): mark it invalid, drop its binding.
+    /// The device is gone (APNs 410 `Unregistered`, FCM `UNREGISTERED`): mark it invalid, drop its binding.
     Gone(String),
     /// Try again later (429, 5xx, unreachable), after this long when the provider said.
     Retry(String, Option<Duration>),

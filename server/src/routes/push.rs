@@ -35,6 +35,7 @@ impl From<PushError> for AppError {
 pub async fn send(
     State(state): State<AppState>,
     access: Access,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     access.require_master()?;
@@ -45,7 +46,8 @@ pub async fn send(
         ));
     }
     let now = chrono::Utc::now().timestamp_millis();
-    let req = push::request(json_object(&body)?, now)?;
+    let prod = headers.get("x-lc-prod").and_then(|v| v.to_str().ok());
+    let req = push::request(json_object(&body)?, prod, now)?;
     Ok(Json(Value::Object(push::send(&state.svc, req, now).await?)))
 }
 
