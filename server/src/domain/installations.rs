@@ -78,10 +78,13 @@ async fn update(
     })
 }
 
-async fn channels(svc: &Services, id: &str, client: &str, add: bool) -> Result<(), StoreError> {
-    let op = if add { "AddUnique" } else { "Remove" };
-    let mut body = Map::new();
-    body.insert(CHANNELS.into(), json!({"__op": op, "objects": [client]}));
+/// Applies `body` to device `id` as the backend; the device after it when `fetch`.
+async fn change(
+    svc: &Services,
+    id: &str,
+    body: Map<String, Value>,
+    fetch: bool,
+) -> Result<Map<String, Value>, StoreError> {
     objects::update(
         &svc.db,
         Caller::Master,
@@ -89,9 +92,16 @@ async fn channels(svc: &Services, id: &str, client: &str, add: bool) -> Result<(
         id.to_string(),
         body,
         None,
-        false,
+        fetch,
     )
-    .await?;
+    .await
+}
+
+async fn channels(svc: &Services, id: &str, client: &str, add: bool) -> Result<(), StoreError> {
+    let op = if add { "AddUnique" } else { "Remove" };
+    let mut body = Map::new();
+    body.insert(CHANNELS.into(), json!({"__op": op, "objects": [client]}));
+    change(svc, id, body, false).await?;
     Ok(())
 }
 
@@ -114,16 +124,7 @@ pub async fn invalidate(svc: &Services, id: &str) -> Result<(), StoreError> {
     let mut body = Map::new();
     body.insert("valid".into(), Value::Bool(false));
     body.insert(CHANNELS.into(), json!([]));
-    objects::update(
-        &svc.db,
-        Caller::Master,
-        INSTALLATION.to_string(),
-        id.to_string(),
-        body,
-        None,
-        false,
-    )
-    .await?;
+    change(svc, id, body, false).await?;
     Ok(())
 }
 
@@ -143,16 +144,7 @@ pub async fn badge(svc: &Services, id: &str, again: bool) -> Result<i64, StoreEr
     } else {
         let mut body = Map::new();
         body.insert("badge".into(), json!({"__op": "Increment", "amount": 1}));
-        objects::update(
-            &svc.db,
-            Caller::Master,
-            INSTALLATION.to_string(),
-            id.to_string(),
-            body,
-            None,
-            true,
-        )
-        .await?
+        change(svc, id, body, true).await?
     };
     Ok(row.get("badge").and_then(Value::as_i64).unwrap_or(0))
 }

@@ -168,6 +168,17 @@ pub async fn offline(
                 .filter(|d| seen.insert(d.id.clone())),
         );
     }
+    queue_message_push(svc, msg_id, payload, all, now).await
+}
+
+/// Queues the push of IM message `msg_id` for `devices`, due now and valid 7 days; how many jobs.
+async fn queue_message_push(
+    svc: &Services,
+    msg_id: &str,
+    payload: &Value,
+    devices: Vec<Device>,
+    now: i64,
+) -> Result<usize, StoreError> {
     let batch = Batch {
         source: "rtm",
         ref_id: msg_id,
@@ -176,7 +187,7 @@ pub async fn offline(
         due_at: now,
         expires_at: Some(now + OFFLINE_TTL_MS),
     };
-    let jobs = jobs(&batch, all);
+    let jobs = jobs(&batch, devices);
     let n = jobs.len();
     push_queue::enqueue(&svc.db, jobs, now).await?;
     Ok(n)
@@ -190,18 +201,7 @@ pub async fn everyone(
     now: i64,
 ) -> Result<usize, StoreError> {
     let all = devices(svc, json!({})).await?;
-    let batch = Batch {
-        source: "rtm",
-        ref_id: msg_id,
-        payload,
-        profile: profile_of(payload),
-        due_at: now,
-        expires_at: Some(now + OFFLINE_TTL_MS),
-    };
-    let jobs = jobs(&batch, all);
-    let n = jobs.len();
-    push_queue::enqueue(&svc.db, jobs, now).await?;
-    Ok(n)
+    queue_message_push(svc, msg_id, payload, all, now).await
 }
 
 /// The payload of an IM offline push that neither the hook nor the message gave: the app's template with

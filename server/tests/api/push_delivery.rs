@@ -584,6 +584,40 @@ fn binary(dir: &std::path::Path, args: &[&str]) -> (std::process::Command, u16) 
     (cmd, port)
 }
 
+/// Starts `cmd` (from [`binary`]) and waits until it answers: the process and its base URL.
+async fn started(mut cmd: std::process::Command, port: u16) -> (std::process::Child, String) {
+    let mut child = cmd.spawn().expect("starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "exited ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if http
+            .get(format!("{base}/__admin/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not answer");
+}
+
+/// `req` with the master key of the development app.
+fn master(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    req.header("X-LC-Id", leancloud_server::DEV_APP_ID).header(
+        "X-LC-Key",
+        format!("{},master", leancloud_server::DEV_MASTER_KEY),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binarys_flags_configure_both_providers() {
     // Arrange: the key, CA and service account as files, as an operator has them.
@@ -597,7 +631,7 @@ async fn the_binarys_flags_configure_both_providers() {
     let key = file("AuthKey_KEY1234567.p8", apns.key_pem.as_bytes());
     let ca = file("ca.pem", &apns.ca_pem);
     let account = file("service-account.json", fcm.service_account().as_bytes());
-    let (mut cmd, port) = binary(
+    let (cmd, port) = binary(
         dir.path(),
         &[
             "--apns-key",
@@ -618,36 +652,8 @@ async fn the_binarys_flags_configure_both_providers() {
             &fcm.url,
         ],
     );
-    let mut child = cmd.spawn().expect("starts");
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = started(cmd, port).await;
     let http = reqwest::Client::new();
-    let master = |req: reqwest::RequestBuilder| {
-        req.header("X-LC-Id", leancloud_server::DEV_APP_ID).header(
-            "X-LC-Key",
-            format!("{},master", leancloud_server::DEV_MASTER_KEY),
-        )
-    };
-    let mut up = false;
-    for _ in 0..200 {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "exited ({status}): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        if http
-            .get(format!("{base}/__admin/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the server answers");
 
     // Act: two devices, and a push to both through the push API.
     for device in [
@@ -750,7 +756,7 @@ async fn a_refused_credential_fails_the_jobs_and_is_logged_once_without_the_key(
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &apns.ca_pem).expect("written");
     let (key, ca) = (key.display().to_string(), ca.display().to_string());
-    let (mut cmd, port) = binary(
+    let (cmd, port) = binary(
         dir.path(),
         &[
             "--apns-key",
@@ -767,29 +773,8 @@ async fn a_refused_credential_fails_the_jobs_and_is_logged_once_without_the_key(
             &ca,
         ],
     );
-    let mut child = cmd.spawn().expect("starts");
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = started(cmd, port).await;
     let http = reqwest::Client::new();
-    let master = |req: reqwest::RequestBuilder| {
-        req.header("X-LC-Id", leancloud_server::DEV_APP_ID).header(
-            "X-LC-Key",
-            format!("{},master", leancloud_server::DEV_MASTER_KEY),
-        )
-    };
-    let mut up = false;
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/__admin/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the server answers");
 
     // Act: three pushes to two devices.
     for token in [BOB, ERIN] {
