@@ -10,6 +10,7 @@ mod hardening_rt;
 mod instances;
 mod loadgen;
 mod ours;
+mod push;
 mod python;
 mod realtime;
 mod report;
@@ -129,7 +130,10 @@ struct RunArgs {
     /// Small counts everywhere: a smoke run of the whole harness (figures not meaningful).
     #[arg(long)]
     quick: bool,
-    /// Run only these parts (comma-separated): sizes, cold-start, single, fanout, persist. Default: all.
+    /// Offline members of the push part's conversation, each with one device (half iOS, half Android with FCM).
+    #[arg(long, default_value_t = 10_000)]
+    push_members: usize,
+    /// Run only these parts (comma-separated): sizes, cold-start, single, fanout, persist, push. Default: all.
     /// `--only sizes,cold-start` gives the lean-binary figures (every binary's size, the cold start ratio
     /// and peak RSS against Python) in about half a minute.
     #[arg(long, value_delimiter = ',', value_enum)]
@@ -144,6 +148,9 @@ enum Part {
     Single,
     Fanout,
     Persist,
+    /// Pushes/s to the APNs and FCM stand-ins for the devices of one conversation's offline members (its own
+    /// in-process server; `src/push.rs`).
+    Push,
 }
 
 fn main() -> std::process::ExitCode {
@@ -241,6 +248,7 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
         args.recipients = args.recipients.min(1000);
         args.capacity_requests = args.capacity_requests.min(1000);
         args.persist_requests = args.persist_requests.min(2000);
+        args.push_members = args.push_members.min(1000);
         args.server_loadgen_seconds = args.server_loadgen_seconds.min(1);
     }
     let started = Instant::now();
@@ -299,12 +307,13 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     }
 
     let wanted = |part: Part| b.args.only.is_empty() || b.args.only.contains(&part);
-    let (sizes_on, cold_on, single_on, fanout_on, persist_on) = (
+    let (sizes_on, cold_on, single_on, fanout_on, persist_on, push_on) = (
         wanted(Part::Sizes),
         wanted(Part::ColdStart),
         wanted(Part::Single),
         wanted(Part::Fanout),
         wanted(Part::Persist),
+        wanted(Part::Push),
     );
     if sizes_on {
         sizes(&mut b).await;
@@ -320,6 +329,9 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     }
     if persist_on {
         persisted_sends(&mut b).await;
+    }
+    if push_on {
+        push::push(&mut b).await;
     }
 
     let mut machine = sys::machine_description();

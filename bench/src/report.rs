@@ -18,11 +18,18 @@ pub enum Unit {
     KiB,
     /// a share in percent; higher is better
     Percent,
+    /// a count of things that should not happen (duplicates); lower is better
+    Count,
+    /// a ratio of two figures of ours measured side by side (say APNs ÷ FCM); no better direction
+    Times,
 }
 
 impl Unit {
     fn lower_is_better(self) -> bool {
-        matches!(self, Unit::Millis | Unit::Seconds | Unit::Bytes | Unit::KiB)
+        matches!(
+            self,
+            Unit::Millis | Unit::Seconds | Unit::Bytes | Unit::KiB | Unit::Count
+        )
     }
 
     fn format(self, v: f64) -> String {
@@ -37,6 +44,8 @@ impl Unit {
             Unit::Bytes => format!("{:.2} MB", v / 1e6),
             Unit::KiB => format!("{:.1} MB", v * 1024.0 / 1e6),
             Unit::Percent => format!("{v:.0} %"),
+            Unit::Count => group_thousands(v.round().max(0.0) as u64),
+            Unit::Times => format!("{v:.2}×"),
         }
     }
 
@@ -44,8 +53,8 @@ impl Unit {
         match self {
             Unit::Millis | Unit::Seconds => "faster",
             Unit::Bytes => "smaller",
-            Unit::KiB => "less",
-            Unit::Rate | Unit::Percent => "higher",
+            Unit::KiB | Unit::Count => "less",
+            Unit::Rate | Unit::Percent | Unit::Times => "higher",
         }
     }
 }
@@ -325,6 +334,25 @@ mod tests {
             (r.ours.as_str(), r.target.as_str(), r.met.as_str()),
             ("12,000/s", "≥ 10,000/s", "yes")
         );
+    }
+
+    #[test]
+    fn counts_and_side_by_side_ratios() {
+        let r = row("dups", Unit::Count, &Ok(0.0), None, Target::OursAtMost(0.0));
+        assert_eq!(
+            (r.ours.as_str(), r.target.as_str(), r.met.as_str()),
+            ("0", "≤ 0", "yes")
+        );
+        let r = row(
+            "dups",
+            Unit::Count,
+            &Ok(1234.0),
+            None,
+            Target::OursAtMost(0.0),
+        );
+        assert_eq!((r.ours.as_str(), r.met.as_str()), ("1,234", "**no**"));
+        let r = row("a ÷ b", Unit::Times, &Ok(1.234), None, Target::None);
+        assert_eq!((r.ours.as_str(), r.ratio.as_str()), ("1.23×", "—"));
     }
 
     #[test]
