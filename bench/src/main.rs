@@ -133,6 +133,13 @@ struct RunArgs {
     /// Offline members of the push part's conversation, each with one device (half iOS, half Android with FCM).
     #[arg(long, default_value_t = 10_000)]
     push_members: usize,
+    /// The push part's second measurement: members pushed through providers that answer after this many ms, at
+    /// the server's default `--push-concurrency` and at 16 in flight, side by side.
+    #[arg(long, default_value_t = 100)]
+    push_latency_ms: u64,
+    /// Offline members of that second measurement.
+    #[arg(long, default_value_t = 2_000)]
+    push_latency_members: usize,
     /// Run only these parts (comma-separated): sizes, cold-start, single, fanout, persist, push. Default: all.
     /// `--only sizes,cold-start` gives the lean-binary figures (every binary's size, the cold start ratio
     /// and peak RSS against Python) in about half a minute.
@@ -249,6 +256,7 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
         args.capacity_requests = args.capacity_requests.min(1000);
         args.persist_requests = args.persist_requests.min(2000);
         args.push_members = args.push_members.min(1000);
+        args.push_latency_members = args.push_latency_members.min(500);
         args.server_loadgen_seconds = args.server_loadgen_seconds.min(1);
     }
     let started = Instant::now();

@@ -292,9 +292,16 @@ async fn conversation(
 }
 
 /// One run: a fresh server and stand-ins, `n` members with their devices, one send, the wait for every push.
-async fn measure(n: usize, dir: &std::path::Path) -> Result<Outcome, String> {
+async fn measure(
+    n: usize,
+    dir: &std::path::Path,
+    latency: Duration,
+    concurrency: Option<usize>,
+) -> Result<Outcome, String> {
     let apns = Apns::start().await;
     let fcm = Fcm::start().await;
+    apns.set_latency(latency);
+    fcm.set_latency(latency);
     let mut config = ServerConfig::for_tests(dir.join("bench.sqlite3"));
     // as `bench run`'s own server: the release server's default (one fsync per group commit)
     config.durability = Durability::default();
@@ -312,6 +319,9 @@ async fn measure(n: usize, dir: &std::path::Path) -> Result<Outcome, String> {
         endpoint: Some(fcm.url.clone()),
     });
     config.push.every = WORKER_EVERY;
+    if let Some(c) = concurrency {
+        config.push.concurrency = c;
+    }
     let server = spawn(config).await.map_err(|e| format!("server: {e}"))?;
     let result = measure_on(n, &server.base_url(), &apns, &fcm).await;
     server.shutdown().await;
@@ -401,6 +411,77 @@ async fn measure_on(n: usize, base: &str, apns: &Apns, fcm: &Fcm) -> Result<Outc
     Ok(out)
 }
 
+/// One run in a temporary directory of its own.
+async fn measured(
+    n: usize,
+    latency: Duration,
+    concurrency: Option<usize>,
+) -> Result<Outcome, String> {
+    let dir = temp_dir()?;
+    let r = measure(n, &dir, latency, concurrency).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// A run's pushes/s when every device got its push.
+fn complete_rate(out: &Result<Outcome, String>) -> Measure {
+    let o = out.as_ref().map_err(Clone::clone)?;
+    let t = &o.tally;
+    match (o.apns_last_s, o.fcm_last_s) {
+        (Some(a), Some(f)) if t.distinct == o.members && t.unexpected == 0 => {
+            Ok((t.apns_delivered + t.fcm_delivered) as f64 / a.max(f))
+        }
+        _ => Err(format!(
+            "{} of {} devices got their push",
+            t.distinct, o.members
+        )),
+    }
+}
+
+/// Pushes/s through providers that answer after `--push-latency-ms`, at 16 in flight and at the server's default
+/// `--push-concurrency`, measured one after the other in this run.
+async fn with_latency(b: &mut Bench) {
+    let n = b.args.push_latency_members.max(2);
+    let latency = Duration::from_millis(b.args.push_latency_ms);
+    let default = leancloud_server::config::PushConfig::default().concurrency;
+    let narrow = complete_rate(&measured(n, latency, Some(16)).await);
+    let wide = complete_rate(&measured(n, latency, None).await);
+    let (narrow, wide) = (
+        narrow.map_err(|e| b.failed("push at latency, 16 in flight", e)),
+        wide.map_err(|e| b.failed("push at latency, default concurrency", e)),
+    );
+    let ratio: Measure = match (&wide, &narrow) {
+        (Ok(w), Ok(n)) if *n > 0.0 => Ok(w / n),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+        _ => Err("nothing delivered at 16 in flight".into()),
+    };
+    let members = crate::report::group_thousands(n as u64);
+    let ms = latency.as_millis();
+    for (label, m) in [("16", &narrow), (default.to_string().as_str(), &wide)] {
+        b.rows.push(row(
+            &format!(
+                "push: {members} members, providers answering in {ms} ms → pushes/s at --push-concurrency {label}"
+            ),
+            Unit::Rate,
+            m,
+            None,
+            Target::None,
+        ));
+    }
+    b.rows.push(row(
+        &format!("push: at {ms} ms, --push-concurrency {default} vs 16 (÷, same run)"),
+        Unit::Times,
+        &ratio,
+        None,
+        Target::None,
+    ));
+    b.method.push(format!(
+        "push at latency: the same setup with {n} members, the stand-ins answering every request {ms} ms late (a \
+         provider across the internet); the server once with 16 deliveries in flight (the worker before \
+         `--push-concurrency`) and once at its default {default}, one after the other in this run."
+    ));
+}
+
 fn temp_dir() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("bench-push-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -411,14 +492,7 @@ fn temp_dir() -> Result<PathBuf, String> {
 pub async fn push(b: &mut Bench) {
     b.stage("push to offline members' devices");
     let n = b.args.push_members.max(2);
-    let result = match temp_dir() {
-        Ok(dir) => {
-            let r = measure(n, &dir).await;
-            let _ = std::fs::remove_dir_all(&dir);
-            r
-        }
-        Err(e) => Err(e),
-    };
+    let result = measured(n, Duration::ZERO, None).await;
     let out = match result {
         Ok(out) => Ok(out),
         Err(e) => Err(b.failed("push", e)),
@@ -574,6 +648,7 @@ pub async fn push(b: &mut Bench) {
             ));
         }
     }
+    with_latency(b).await;
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub struct PushConfig {
     pub template: Option<serde_json::Value>,
     /// How often the worker looks for due jobs.
     pub every: Duration,
+    /// Deliveries one instance has in flight at once (`--push-concurrency`): providers answer in tens to hundreds
+    /// of milliseconds, so this, over their latency, bounds the pushes per second.
+    pub concurrency: usize,
 }
 
 impl Default for PushConfig {
@@ -66,6 +69,7 @@ impl Default for PushConfig {
             fcm: None,
             template: None,
             every: Duration::from_secs(1),
+            concurrency: 128,
         }
     }
 }
@@ -77,6 +81,7 @@ impl fmt::Debug for PushConfig {
             .field("fcm", &self.fcm)
             .field("template", &self.template)
             .field("every", &self.every)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }

@@ -57,11 +57,27 @@ pub struct Shared {
     seen: Mutex<Vec<Seen>>,
     gone: Mutex<HashSet<String>>,
     down: AtomicBool,
+    /// How long each answer waits (ms): the network and the provider of a real push.
+    latency_ms: AtomicU64,
+    /// Requests being answered now, and the most at once so far.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 impl Shared {
     fn record(&self, seen: Seen) {
         self.seen.lock().expect("lock").push(seen);
+    }
+
+    /// Waits the configured latency, counted as a request in flight meanwhile.
+    async fn wait_latency(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -94,6 +110,18 @@ pub trait Recorded {
     /// While down, every request is answered 503 (and still recorded).
     fn set_down(&self, down: bool) {
         self.shared().down.store(down, Ordering::SeqCst);
+    }
+
+    /// The most requests that were being answered at once.
+    fn max_in_flight(&self) -> u64 {
+        self.shared().max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every answer waits `latency` first, as a provider across the internet would.
+    fn set_latency(&self, latency: Duration) {
+        self.shared()
+            .latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Waits (at most `within`) until `n` requests were answered 200; what was delivered by then.
@@ -319,6 +347,7 @@ async fn apns_answer(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    state.wait_latency().await;
     tokens_seen.lock().expect("lock").insert(bearer.clone());
     let gone = device
         .as_ref()
@@ -496,6 +525,7 @@ async fn fcm_send(
     body: Bytes,
 ) -> (axum::http::StatusCode, axum::Json<Value>) {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    state.shared.wait_latency().await;
     let device = body["message"]["token"]
         .as_str()
         .unwrap_or_default()

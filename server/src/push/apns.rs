@@ -16,7 +16,6 @@ pub const PRODUCTION: &str = "https://api.push.apple.com";
 pub const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 /// How long one provider token is used.
 const TOKEN_FOR_SECS: i64 = 40 * 60;
-const TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -52,7 +51,7 @@ impl Apns {
         let mut builder = leancloud_im::TlsRoots::Bundled
             .apply(reqwest::Client::builder())
             .http2_prior_knowledge()
-            .timeout(TIMEOUT)
+            .timeout(super::REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = &s.ca_pem {
             let ca =

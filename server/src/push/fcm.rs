@@ -14,7 +14,6 @@ use super::Delivery;
 
 pub const ENDPOINT: &str = "https://fcm.googleapis.com";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
-const TIMEOUT: Duration = Duration::from_secs(15);
 /// An access token is made again this long before it expires.
 const REFRESH_EARLY_SECS: i64 = 300;
 
@@ -63,7 +62,7 @@ impl Fcm {
         let key = RsaKey::from_pem(&account.private_key)?;
         let http = leancloud_im::TlsRoots::Bundled
             .apply(reqwest::Client::builder())
-            .timeout(TIMEOUT)
+            .timeout(super::REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SetupError::Client(e.to_string()))?;

@@ -10,6 +10,9 @@ pub mod worker;
 
 use std::time::Duration;
 
+/// How long one request to a provider may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// What a provider's answer means for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

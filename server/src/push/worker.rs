@@ -18,9 +18,10 @@ use crate::store::StoreError;
 
 /// How long a worker holds the jobs it claimed before another may take them (a worker that died).
 pub const LEASE_MS: i64 = 60_000;
-/// Jobs one round claims, and how many are in flight at once.
-const CLAIM: i64 = 100;
-const IN_FLIGHT: usize = 16;
+/// A round claims only what it sends at once, so it lasts one delivery: at most two provider requests (FCM's token,
+/// then the send), each cut at the providers' timeout — well within [`LEASE_MS`], so no job's lease runs out while
+/// its worker still sends it (another instance would take it and send it twice).
+const _ROUND_WITHIN_LEASE: () = assert!(super::REQUEST_TIMEOUT.as_millis() * 2 < LEASE_MS as u128);
 /// Attempts before a job that keeps failing for a passing reason is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long ended jobs are kept for the records.
@@ -31,6 +32,8 @@ pub const KEPT_MS: i64 = 7 * 86_400_000;
 pub struct Providers {
     pub apns: Option<Apns>,
     pub fcm: Option<Fcm>,
+    /// Deliveries in flight at once, and the jobs one round claims (`--push-concurrency`).
+    in_flight: usize,
     apns_reported: AtomicBool,
     fcm_reported: AtomicBool,
 }
@@ -46,10 +49,11 @@ pub enum SetupError {
 }
 
 impl Providers {
-    pub fn new(apns: Option<Apns>, fcm: Option<Fcm>) -> Providers {
+    pub fn new(apns: Option<Apns>, fcm: Option<Fcm>, in_flight: usize) -> Providers {
         Providers {
             apns,
             fcm,
+            in_flight: in_flight.max(1),
             ..Providers::default()
         }
     }
@@ -62,7 +66,7 @@ impl Providers {
             .as_ref()
             .map(|f| Fcm::new(&f.service_account, f.endpoint.clone()))
             .transpose()?;
-        Ok(Providers::new(apns, fcm))
+        Ok(Providers::new(apns, fcm, config.concurrency))
     }
 
     async fn deliver(&self, job: &Job, data: &serde_json::Value, now: i64) -> Delivery {
@@ -151,17 +155,19 @@ async fn settle_one(
     push_queue::settle(&svc.db, job.id, outcome, now).await
 }
 
-/// One round at `now`: claims the due jobs and settles each; how many it handled.
+/// One round at `now`: claims as many due jobs as may be in flight, sends them all at once and settles each; how
+/// many it handled.
 pub async fn work_once(
     svc: &Services,
     providers: &Providers,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let jobs = push_queue::claim(&svc.db, now, LEASE_MS, CLAIM).await?;
+    let claim = providers.in_flight.max(1);
+    let jobs = push_queue::claim(&svc.db, now, LEASE_MS, claim as i64).await?;
     let n = jobs.len();
     let results: Vec<Result<(), StoreError>> = stream::iter(jobs)
         .map(|job| settle_one(svc, providers, job, now))
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(claim)
         .collect()
         .await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -188,7 +194,7 @@ pub async fn work_forever(
         let now = chrono::Utc::now().timestamp_millis();
         loop {
             match work_once(&svc, &providers, now).await {
-                Ok(n) if n as i64 == CLAIM && !*stop.borrow() => continue,
+                Ok(n) if n >= providers.in_flight.max(1) && !*stop.borrow() => continue,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "push: the queue's worker failed a round");

@@ -837,3 +837,45 @@ async fn a_refused_credential_fails_the_jobs_and_is_logged_once_without_the_key(
         .collect();
     assert!(!log.contains(&key_body[..20]), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_pushes_are_in_flight_than_the_concurrency_allows_and_each_arrives_once() {
+    // Arrange: providers answering after 150 ms; 4 deliveries in flight at once; 12 offline members' iPhones.
+    let (apns, fcm) = (Apns::start().await, Fcm::start().await);
+    apns.set_latency(Duration::from_millis(150));
+    let app = spawn_with(|c| {
+        pushing(c, &apns, &fcm);
+        c.push.concurrency = 4;
+    })
+    .await;
+    let mut members = vec!["alice".to_string()];
+    for i in 0..12 {
+        let token = format!("{i:02}{}", &BOB[2..]);
+        device(
+            &app,
+            json!({"deviceType": "ios", "deviceToken": token, "channels": [format!("p{i}")]}),
+        )
+        .await;
+        members.push(format!("p{i}"));
+    }
+    let (_, conv) = app
+        .post("/1.2/rtm/conversations", json!({ "m": members }))
+        .await;
+    let cid = conv["objectId"].as_str().expect("id").to_string();
+
+    // Act
+    rest_send(
+        &app,
+        &cid,
+        json!({"from_client": "alice", "message": "hi", "push_data": {"alert": "hi"}}),
+    )
+    .await;
+    let (a, _) = settled(&apns, 12, &fcm, 0).await;
+
+    // Assert: all 12 delivered once, never more than 4 at a time, and 4 at a time indeed.
+    let mut devices: Vec<String> = a.iter().map(|s| s.device.clone()).collect();
+    devices.sort();
+    devices.dedup();
+    assert_eq!((12, 12), (a.len(), devices.len()));
+    assert_eq!(4, apns.max_in_flight());
+}
