@@ -16,10 +16,11 @@
 use serde_json::{json, Map, Value};
 
 use super::Services;
-use crate::store::objects::{self, QueryParams, INSTALLATION, MAX_SCANNED_ROWS};
+use crate::store::objects::{self, INSTALLATION};
+use crate::store::query;
 use crate::store::push_queue::{self, NewJob, State};
 use crate::store::time::{iso_millis, parse_iso_millis};
-use crate::store::{Caller, StoreError};
+use crate::store::StoreError;
 
 /// The class of the push API's records.
 pub const NOTIFICATION: &str = "_Notification";
@@ -67,35 +68,28 @@ fn device_of(row: &Map<String, Value>) -> Option<Device> {
     })
 }
 
-/// Every valid device matching `where_` (a storage query over `_Installation`).
+/// Every valid device matching `where_` (conditions over `_Installation`), in the order they were saved: read
+/// page by page in storage order and matched here, so a push to every device (or to any condition) works with any
+/// number of devices, where a storage query would be refused past `MAX_SCANNED_ROWS`.
 async fn devices(svc: &Services, where_: Value) -> Result<Vec<Device>, StoreError> {
     let where_ = json!({"$and": [where_, {"valid": {"$ne": false}}]});
     let mut out = Vec::new();
+    let mut after = 0;
     loop {
-        let q = QueryParams {
-            where_: Some(where_.clone()),
-            keys: None,
-            limit: PAGE,
-            skip: out.len(),
-            order: vec![("createdAt".to_string(), true)],
-            count: false,
-            with_acl: false,
-            max_scan: MAX_SCANNED_ROWS,
+        let page = match objects::scan(&svc.db, INSTALLATION.to_string(), after, PAGE as i64).await {
+            Ok(page) => page,
+            // No device was ever saved.
+            Err(StoreError::ClassNotFound(_)) => return Ok(out),
+            Err(e) => return Err(e),
         };
-        let found = objects::find(&svc.db, Caller::Master, INSTALLATION.to_string(), q).await?;
-        let rows = found
-            .get("results")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let n = rows.len();
-        out.extend(
-            rows.iter()
-                .filter_map(Value::as_object)
-                .filter_map(device_of),
-        );
-        if n < PAGE {
-            return Ok(out);
+        for (_, row) in &page {
+            if query::matches(&row.match_view(), &where_)? {
+                out.extend(device_of(&row.render(false)));
+            }
+        }
+        match page.last() {
+            Some((seq, _)) if page.len() == PAGE => after = *seq,
+            _ => return Ok(out),
         }
     }
 }
