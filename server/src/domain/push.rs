@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 
 use super::Services;
 use crate::store::objects::{self, INSTALLATION};
-use crate::store::query;
 use crate::store::push_queue::{self, NewJob, State};
+use crate::store::query;
 use crate::store::time::{iso_millis, parse_iso_millis};
 use crate::store::StoreError;
 
@@ -76,7 +76,8 @@ async fn devices(svc: &Services, where_: Value) -> Result<Vec<Device>, StoreErro
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let page = match objects::scan(&svc.db, INSTALLATION.to_string(), after, PAGE as i64).await {
+        let page = match objects::scan(&svc.db, INSTALLATION.to_string(), after, PAGE as i64).await
+        {
             Ok(page) => page,
             // No device was ever saved.
             Err(StoreError::ClassNotFound(_)) => return Ok(out),
