@@ -1,6 +1,6 @@
 //! Delivery of queued pushes to the platforms' providers (APNs, FCM): the outbound side of
-//! `crate::domain::push`. Work in progress (issue 25): the signed tokens, the payloads, the two clients and the
-//! worker; the flags that configure the providers are not there yet.
+//! `crate::domain::push` — the signed tokens, the payloads, the two clients and the worker, configured by
+//! `--apns-*`, `--fcm-*` and `--push-concurrency` (`crate::config::PushConfig`).
 
 pub mod apns;
 pub mod fcm;

@@ -1,5 +1,5 @@
-//! The push queue's worker (WIP, issue 25): claims due jobs, hands each to its provider with bounded
-//! concurrency, and settles it: sent; the device gone (marked `valid: false`, its bindings dropped); retried
+//! The push queue's worker: claims due jobs, hands each to its provider with bounded concurrency, and settles
+//! it: sent; the device gone (marked `valid: false`, its bindings dropped); retried
 //! with back-off (the provider's `Retry-After` when it gives one) until [`MAX_ATTEMPTS`]; failed for good. A
 //! refused credential is logged once, without the key.
 
@@ -26,13 +26,15 @@ const _ROUND_WITHIN_LEASE: () = assert!(super::REQUEST_TIMEOUT.as_millis() * 2 <
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long ended jobs are kept for the records.
 pub const KEPT_MS: i64 = 7 * 86_400_000;
+/// How often ended jobs past [`KEPT_MS`] are deleted (a delete that reads the whole queue: not every round).
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// The configured providers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Providers {
     pub apns: Option<Apns>,
     pub fcm: Option<Fcm>,
-    /// Deliveries in flight at once, and the jobs one round claims (`--push-concurrency`).
+    /// Deliveries in flight at once, and the jobs one round claims (`--push-concurrency`; at least 1).
     in_flight: usize,
     apns_reported: AtomicBool,
     fcm_reported: AtomicBool,
@@ -54,7 +56,8 @@ impl Providers {
             apns,
             fcm,
             in_flight: in_flight.max(1),
-            ..Providers::default()
+            apns_reported: AtomicBool::new(false),
+            fcm_reported: AtomicBool::new(false),
         }
     }
 
@@ -162,12 +165,11 @@ pub async fn work_once(
     providers: &Providers,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let claim = providers.in_flight.max(1);
-    let jobs = push_queue::claim(&svc.db, now, LEASE_MS, claim as i64).await?;
+    let jobs = push_queue::claim(&svc.db, now, LEASE_MS, providers.in_flight as i64).await?;
     let n = jobs.len();
     let results: Vec<Result<(), StoreError>> = stream::iter(jobs)
         .map(|job| settle_one(svc, providers, job, now))
-        .buffer_unordered(claim)
+        .buffer_unordered(providers.in_flight)
         .collect()
         .await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -175,7 +177,8 @@ pub async fn work_once(
 }
 
 /// The worker: a round every `every` (and at once again after a full one) until `stop` says so, the round in
-/// progress ended first (its jobs settled, none left leased); ended jobs dropped after [`KEPT_MS`].
+/// progress ended first (its jobs settled, none left leased); ended jobs dropped after [`KEPT_MS`], looked for
+/// every [`PURGE_EVERY`].
 pub async fn work_forever(
     svc: Services,
     providers: std::sync::Arc<Providers>,
@@ -183,6 +186,7 @@ pub async fn work_forever(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
+    let mut purged: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -194,7 +198,7 @@ pub async fn work_forever(
         let now = chrono::Utc::now().timestamp_millis();
         loop {
             match work_once(&svc, &providers, now).await {
-                Ok(n) if n >= providers.in_flight.max(1) && !*stop.borrow() => continue,
+                Ok(n) if n >= providers.in_flight && !*stop.borrow() => continue,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "push: the queue's worker failed a round");
@@ -202,8 +206,11 @@ pub async fn work_forever(
                 }
             }
         }
-        if let Err(e) = push_queue::purge(&svc.db, now - KEPT_MS).await {
-            tracing::warn!(error = %e, "push: old jobs not purged");
+        if purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            purged = Some(tokio::time::Instant::now());
+            if let Err(e) = push_queue::purge(&svc.db, now - KEPT_MS).await {
+                tracing::warn!(error = %e, "push: old jobs not purged");
+            }
         }
     }
 }
