@@ -6,12 +6,14 @@
 //!
 //! Errors name what is wrong with a key, never its bytes.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{
     EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
 };
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::{json, Value};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,18 +27,8 @@ pub enum KeyError {
 }
 
 /// The DER bytes of a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as `.p8` files and service accounts hold them.
-fn pkcs8_der(pem: &str) -> Result<Vec<u8>, KeyError> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| *l != "-----BEGIN PRIVATE KEY-----")
-        .skip(1)
-        .take_while(|l| *l != "-----END PRIVATE KEY-----")
-        .collect();
-    if body.is_empty() {
-        return Err(KeyError::NotPem);
-    }
-    STANDARD.decode(body).map_err(|_| KeyError::NotPem)
+fn pkcs8_der(pem: &str) -> Result<PrivatePkcs8KeyDer<'static>, KeyError> {
+    PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| KeyError::NotPem)
 }
 
 fn segment(v: &Value) -> String {
@@ -62,9 +54,12 @@ impl std::fmt::Debug for ApnsKey {
 impl ApnsKey {
     pub fn from_p8(pem: &str, key_id: &str, team_id: &str) -> Result<ApnsKey, KeyError> {
         let der = pkcs8_der(pem)?;
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
-                .map_err(|_| KeyError::Rejected("P-256 (ES256)"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            der.secret_pkcs8_der(),
+            &SystemRandom::new(),
+        )
+        .map_err(|_| KeyError::Rejected("P-256 (ES256)"))?;
         Ok(ApnsKey {
             pair,
             key_id: key_id.to_string(),
@@ -104,7 +99,8 @@ impl std::fmt::Debug for RsaKey {
 impl RsaKey {
     pub fn from_pem(pem: &str) -> Result<RsaKey, KeyError> {
         let der = pkcs8_der(pem)?;
-        let pair = RsaKeyPair::from_pkcs8(&der).map_err(|_| KeyError::Rejected("RSA (RS256)"))?;
+        let pair = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+            .map_err(|_| KeyError::Rejected("RSA (RS256)"))?;
         Ok(RsaKey { pair })
     }
 
@@ -131,6 +127,7 @@ impl RsaKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
     use ring::signature::{
         KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
     };
@@ -162,6 +159,9 @@ mod tests {
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
                 .expect("key");
         let key = ApnsKey::from_p8(&pem(doc.as_ref()), "ABC123DEFG", "TEAM123456").expect("p8");
+        // A key file saved with Windows line ends reads the same.
+        let crlf = pem(doc.as_ref()).replace('\n', "\r\n");
+        assert!(ApnsKey::from_p8(&crlf, "ABC123DEFG", "TEAM123456").is_ok());
         let (header, claims, sig, input) = parts(&key.token(1_800_000_000).expect("token"));
         assert_eq!(json!({"alg": "ES256", "kid": "ABC123DEFG"}), header);
         assert_eq!(json!({"iss": "TEAM123456", "iat": 1_800_000_000}), claims);
