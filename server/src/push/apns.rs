@@ -4,12 +4,11 @@
 //! `apns-expiration` and the optional priority and collapse id. Production or sandbox per job (`dev`); one
 //! `--apns-endpoint` overrides both (tests, proxies), and `--apns-ca-file` adds a CA to trust.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::jwt::{ApnsKey, KeyError};
 use super::payload;
-use super::Delivery;
+use super::{Delivery, HeldToken};
 use crate::config::ApnsConfig;
 
 pub const PRODUCTION: &str = "https://api.push.apple.com";
@@ -32,7 +31,7 @@ pub struct Apns {
     key: ApnsKey,
     topic: Option<String>,
     endpoint: Option<String>,
-    token: Mutex<Option<(i64, String)>>,
+    token: HeldToken,
 }
 
 impl std::fmt::Debug for Apns {
@@ -48,11 +47,7 @@ impl std::fmt::Debug for Apns {
 impl Apns {
     pub fn new(s: &ApnsConfig) -> Result<Apns, SetupError> {
         let key = ApnsKey::from_p8(&s.key_pem, &s.key_id, &s.team_id)?;
-        let mut builder = leancloud_im::TlsRoots::Bundled
-            .apply(reqwest::Client::builder())
-            .http2_prior_knowledge()
-            .timeout(super::REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none());
+        let mut builder = super::client_builder().http2_prior_knowledge();
         if let Some(pem) = &s.ca_pem {
             let ca =
                 reqwest::Certificate::from_pem(pem).map_err(|e| SetupError::Ca(e.to_string()))?;
@@ -69,25 +64,18 @@ impl Apns {
                 .endpoint
                 .as_ref()
                 .map(|e| e.trim_end_matches('/').to_string()),
-            token: Mutex::new(None),
+            token: HeldToken::default(),
         })
     }
 
     /// The provider token at `now_s` (unix seconds): the current one while younger than 40 minutes.
     fn bearer(&self, now_s: i64) -> Result<String, KeyError> {
-        let mut held = self.token.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, token)) = held.as_ref() {
-            if now_s - at < TOKEN_FOR_SECS {
-                return Ok(token.clone());
-            }
+        if let Some(token) = self.token.current(now_s) {
+            return Ok(token);
         }
         let token = self.key.token(now_s)?;
-        *held = Some((now_s, token.clone()));
+        self.token.keep(&token, now_s + TOKEN_FOR_SECS);
         Ok(token)
-    }
-
-    fn forget_token(&self) {
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Sends `data` to device `token` (sandbox with `dev`), kept by Apple until `expires_s` (unix seconds; 0:
@@ -144,7 +132,7 @@ impl Apns {
             .unwrap_or_default();
         let delivery = classify(status, &reason, retry_after);
         if matches!(delivery, Delivery::Credential(_)) {
-            self.forget_token();
+            self.token.forget();
         }
         delivery
     }

@@ -3,14 +3,13 @@
 //! `POST {endpoint}/v1/projects/<project_id>/messages:send` with the message of [`super::payload::fcm`].
 //! `--fcm-endpoint` replaces `https://fcm.googleapis.com` (tests).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::jwt::{KeyError, RsaKey};
 use super::payload;
-use super::Delivery;
+use super::{Delivery, HeldToken};
 
 pub const ENDPOINT: &str = "https://fcm.googleapis.com";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -41,7 +40,7 @@ pub struct Fcm {
     account: ServiceAccount,
     key: RsaKey,
     endpoint: String,
-    token: Mutex<Option<(i64, String)>>,
+    token: HeldToken,
 }
 
 impl std::fmt::Debug for Fcm {
@@ -60,10 +59,7 @@ impl Fcm {
         let account: ServiceAccount =
             serde_json::from_str(json).map_err(|e| SetupError::File(e.to_string()))?;
         let key = RsaKey::from_pem(&account.private_key)?;
-        let http = leancloud_im::TlsRoots::Bundled
-            .apply(reqwest::Client::builder())
-            .timeout(super::REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
+        let http = super::client_builder()
             .build()
             .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(Fcm {
@@ -74,7 +70,7 @@ impl Fcm {
                 .unwrap_or_else(|| ENDPOINT.to_string())
                 .trim_end_matches('/')
                 .to_string(),
-            token: Mutex::new(None),
+            token: HeldToken::default(),
         })
     }
 
@@ -87,15 +83,8 @@ impl Fcm {
     }
 
     async fn access_token(&self, now_s: i64) -> Result<String, Delivery> {
-        if let Some((until, token)) = self
-            .token
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            if now_s < *until {
-                return Ok(token.clone());
-            }
+        if let Some(token) = self.token.current(now_s) {
+            return Ok(token);
         }
         let assertion = self
             .assertion(now_s)
@@ -129,8 +118,8 @@ impl Fcm {
             .get("expires_in")
             .and_then(Value::as_i64)
             .unwrap_or(3600);
-        let until = now_s + (expires - REFRESH_EARLY_SECS).max(0);
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some((until, token.to_string()));
+        self.token
+            .keep(token, now_s + (expires - REFRESH_EARLY_SECS).max(0));
         Ok(token.to_string())
     }
 
@@ -159,7 +148,7 @@ impl Fcm {
         let body: Value = res.json().await.unwrap_or_default();
         let delivery = classify(status, &body, retry_after);
         if matches!(delivery, Delivery::Credential(_)) {
-            *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.token.forget();
         }
         delivery
     }
