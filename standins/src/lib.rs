@@ -52,6 +52,16 @@ pub struct Seen {
     pub status: u16,
 }
 
+impl Seen {
+    /// The request's header `name` (APNs), when it came.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Shared {
     seen: Mutex<Vec<Seen>>,

@@ -1,13 +1,12 @@
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use leancloud_server::{spawn, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY};
+use leancloud_server::{spawn, ServerConfig, DEV_APP_ID, DEV_MASTER_KEY};
 use pretty_assertions::assert_eq;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{sign, spawn_app};
+use crate::helpers::{sign, spawn_app, start_binary, wait_ready};
 
 #[tokio::test]
 async fn restarting_on_the_same_file_keeps_every_object_and_message() {
@@ -59,50 +58,6 @@ async fn restarting_on_the_same_file_keeps_every_object_and_message() {
     assert!(answer["timestamp"].as_i64() >= sent["timestamp"].as_i64());
     again.shutdown().await;
     drop(dir);
-}
-
-pub struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn start_binary(db: &str) -> (KillOnDrop, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_leancloud-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .env("LEANCLOUD_APP_ID", DEV_APP_ID)
-        .env("LEANCLOUD_APP_KEY", DEV_APP_KEY)
-        .env("LEANCLOUD_APP_MASTER_KEY", DEV_MASTER_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    (KillOnDrop(child), format!("http://127.0.0.1:{port}"))
-}
-
-pub async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..500 {
-        if client
-            .get(format!("{base}/__admin/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("server at {base} never became ready");
 }
 
 /// Creates a conversation with the master key on the server at `base` and returns its id.
@@ -196,7 +151,7 @@ async fn sigkill_under_concurrent_sends_loses_no_acknowledged_message() {
     let db = crate::helpers::database_arg(dir.path(), "kill.sqlite3").await;
     let (mut child, base) = start_binary(&db);
     let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
+    wait_ready(&mut child, &base).await;
     let conv = create_conversation(&client, &base, json!({"name": "kill"})).await;
 
     // Kill once enough sends are acknowledged, with the other workers' requests still in flight.

@@ -7,6 +7,8 @@
 use leancloud_server::{
     spawn, RunningServer, ServerConfig, DEV_APP_ID, DEV_APP_KEY, DEV_MASTER_KEY,
 };
+use std::process::{Child, Command, Stdio};
+
 use md5::{Digest, Md5};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
@@ -111,6 +113,75 @@ pub fn database_url(admin: &str, name: &str) -> String {
     } else {
         format!("{base}/{name}?{query}")
     }
+}
+
+/// A loopback port nobody listens on yet.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The server binary on `127.0.0.1:port` with the database `db` (a file or a PostgreSQL URL) and the development
+/// app's keys, warnings only; what it prints is dropped unless the caller pipes it.
+pub fn server_command(db: &str, port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leancloud-server"));
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--db", db])
+        .env("LEANCLOUD_APP_ID", DEV_APP_ID)
+        .env("LEANCLOUD_APP_KEY", DEV_APP_KEY)
+        .env("LEANCLOUD_APP_MASTER_KEY", DEV_MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// A server process, killed when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd`, a [`server_command`] on `port`: the process and its base URL.
+pub fn start(mut cmd: Command, port: u16) -> (KillOnDrop, String) {
+    let child = cmd.spawn().expect("the binary starts");
+    (KillOnDrop(child), format!("http://127.0.0.1:{port}"))
+}
+
+/// The server binary on `db` and a free port: the process and its base URL.
+pub fn start_binary(db: &str) -> (KillOnDrop, String) {
+    let port = free_port();
+    start(server_command(db, port), port)
+}
+
+/// Waits until the server `child` at `base` answers its health check with success; panics with its exit status
+/// (and what it wrote, when its stderr is piped) if it exits first, or after 10 s.
+pub async fn wait_ready(child: &mut KillOnDrop, base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..500 {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.0.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            panic!("the server at {base} exited ({status}): {stderr}");
+        }
+        if client
+            .get(format!("{base}/__admin/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("server at {base} never became ready");
 }
 
 pub async fn spawn_app() -> TestApp {

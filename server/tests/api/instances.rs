@@ -12,8 +12,8 @@ use pretty_assertions::assert_eq;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::durability::{create_conversation, start_binary, wait_ready, Senders};
-use crate::helpers::{fresh_postgres, spawn_instances, TestApp};
+use crate::durability::{create_conversation, Senders};
+use crate::helpers::{fresh_postgres, spawn_instances, start_binary, wait_ready, TestApp};
 use crate::notify::{conv_pushes, online, seen};
 use crate::realtime::{
     connect, connect_to, direct, reopen, session_token, signed_open, QUIET, WAIT,
@@ -167,10 +167,10 @@ async fn an_instance_killed_under_16_senders_loses_no_acknowledged_message_and_i
         "{url}{}application_name=instance-a",
         if url.contains('?') { '&' } else { '?' }
     ));
-    let (_b, base_b) = start_binary(&url);
+    let (mut b, base_b) = start_binary(&url);
     let client = reqwest::Client::new();
-    wait_ready(&client, &base_a).await;
-    wait_ready(&client, &base_b).await;
+    wait_ready(&mut a, &base_a).await;
+    wait_ready(&mut b, &base_b).await;
     let conv = create_conversation(
         &client,
         &base_a,

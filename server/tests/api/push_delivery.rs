@@ -17,7 +17,9 @@ use pretty_assertions::assert_eq;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_instances, spawn_with, TestApp};
+use crate::helpers::{
+    free_port, server_command, spawn_instances, spawn_with, start, wait_ready, TestApp,
+};
 use crate::hooks::{with_engine, Answer};
 use crate::push::{bound_offline, device};
 use crate::realtime::connect;
@@ -113,12 +115,7 @@ async fn settled(apns: &Apns, a: usize, fcm: &Fcm, f: usize) -> (Vec<Seen>, Vec<
 fn apns_view(seen: &[Seen]) -> Vec<(String, String, Value)> {
     seen.iter()
         .map(|s| {
-            let topic = s
-                .headers
-                .iter()
-                .find(|(k, _)| k == "apns-topic")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
+            let topic = s.header("apns-topic").unwrap_or_default().to_string();
             (s.device.clone(), topic, s.body.clone())
         })
         .collect()
@@ -169,15 +166,10 @@ async fn each_kind_of_message_reaches_exactly_the_devices_it_should() {
         )],
         fcm_view(&f)
     );
-    let header = |k: &str| {
-        a[0].headers
-            .iter()
-            .find(|(h, _)| h == k)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(Some("alert".to_string()), header("apns-push-type"));
+    assert_eq!(Some("alert"), a[0].header("apns-push-type"));
     let week = chrono::Utc::now().timestamp() + 7 * 86_400;
-    let expiration: i64 = header("apns-expiration")
+    let expiration: i64 = a[0]
+        .header("apns-expiration")
         .and_then(|e| e.parse().ok())
         .expect("apns-expiration");
     assert!((expiration - week).abs() < 60, "{expiration} vs {week}");
@@ -568,46 +560,53 @@ async fn two_instances_on_one_database_deliver_each_push_once() {
         .all(|s| s.body["message"]["token"] == json!(CAROL)));
 }
 
-/// The server binary with `args`, on a fresh database in `dir` and a free port; its port.
-fn binary(dir: &std::path::Path, args: &[&str]) -> (std::process::Command, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_leancloud-server"));
-    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--db", dir.join("db.sqlite3").to_str().expect("path")])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+/// The server binary with `args`, on a fresh database in `dir` and a free port, its log kept; its port.
+fn binary<S: AsRef<std::ffi::OsStr>>(
+    dir: &std::path::Path,
+    args: &[S],
+) -> (std::process::Command, u16) {
+    let port = free_port();
+    let mut cmd = server_command(dir.join("db.sqlite3").to_str().expect("path"), port);
+    cmd.args(args).stderr(std::process::Stdio::piped());
     (cmd, port)
 }
 
-/// Starts `cmd` (from [`binary`]) and waits until it answers: the process and its base URL.
-async fn started(mut cmd: std::process::Command, port: u16) -> (std::process::Child, String) {
-    let mut child = cmd.spawn().expect("starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "exited ({status}): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        if http
-            .get(format!("{base}/__admin/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not answer");
+/// The `--apns-*` flags an operator passes for the stand-in `apns`, signing with `key_pem`: the key and the
+/// stand-in's CA written to files in `dir`.
+fn apns_flags(dir: &std::path::Path, apns: &Apns, key_pem: &str) -> Vec<String> {
+    let file = |name: &str, body: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, body).expect("written");
+        path.display().to_string()
+    };
+    let key = file("AuthKey_KEY1234567.p8", key_pem.as_bytes());
+    let ca = file("ca.pem", &apns.ca_pem);
+    [
+        "--apns-key",
+        &key,
+        "--apns-key-id",
+        KEY_ID,
+        "--apns-team-id",
+        TEAM_ID,
+        "--apns-topic",
+        TOPIC,
+        "--apns-endpoint",
+        &apns.url,
+        "--apns-ca-file",
+        &ca,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Saves `device` through the push API's installations endpoint of the server at `base`.
+async fn save_device(http: &reqwest::Client, base: &str, device: Value) {
+    let res = master(http.post(format!("{base}/1.1/installations")))
+        .json(&device)
+        .send()
+        .await
+        .expect("saved");
+    assert_eq!(StatusCode::CREATED, res.status());
 }
 
 /// `req` with the master key of the development app.
@@ -623,36 +622,18 @@ async fn the_binarys_flags_configure_both_providers() {
     // Arrange: the key, CA and service account as files, as an operator has them.
     let (apns, fcm) = (Apns::start().await, Fcm::start().await);
     let dir = tempfile::tempdir().expect("dir");
-    let file = |name: &str, body: &[u8]| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).expect("written");
-        path.display().to_string()
-    };
-    let key = file("AuthKey_KEY1234567.p8", apns.key_pem.as_bytes());
-    let ca = file("ca.pem", &apns.ca_pem);
-    let account = file("service-account.json", fcm.service_account().as_bytes());
-    let (cmd, port) = binary(
-        dir.path(),
-        &[
-            "--apns-key",
-            &key,
-            "--apns-key-id",
-            KEY_ID,
-            "--apns-team-id",
-            TEAM_ID,
-            "--apns-topic",
-            TOPIC,
-            "--apns-endpoint",
-            &apns.url,
-            "--apns-ca-file",
-            &ca,
-            "--fcm-service-account",
-            &account,
-            "--fcm-endpoint",
-            &fcm.url,
-        ],
-    );
-    let (mut child, base) = started(cmd, port).await;
+    let account = dir.path().join("service-account.json");
+    std::fs::write(&account, fcm.service_account()).expect("written");
+    let mut args = apns_flags(dir.path(), &apns, &apns.key_pem);
+    args.extend([
+        "--fcm-service-account".to_string(),
+        account.display().to_string(),
+        "--fcm-endpoint".to_string(),
+        fcm.url.clone(),
+    ]);
+    let (cmd, port) = binary(dir.path(), &args);
+    let (mut child, base) = start(cmd, port);
+    wait_ready(&mut child, &base).await;
     let http = reqwest::Client::new();
 
     // Act: two devices, and a push to both through the push API.
@@ -660,12 +641,7 @@ async fn the_binarys_flags_configure_both_providers() {
         json!({"deviceType": "ios", "deviceToken": BOB, "channels": ["news"]}),
         json!({"deviceType": "android", "installationId": "p-1", "vendor": "fcm", "registrationId": CAROL, "channels": ["news"]}),
     ] {
-        let res = master(http.post(format!("{base}/1.1/installations")))
-            .json(&device)
-            .send()
-            .await
-            .expect("saved");
-        assert_eq!(StatusCode::CREATED, res.status());
+        save_device(&http, &base, device).await;
     }
     let res = master(http.post(format!("{base}/1.1/push")))
         .json(&json!({"channels": ["news"], "data": {"alert": "through the flags"}}))
@@ -674,8 +650,7 @@ async fn the_binarys_flags_configure_both_providers() {
         .expect("pushed");
     assert_eq!(StatusCode::OK, res.status());
     let (a, f) = settled(&apns, 1, &fcm, 1).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // Assert
     assert_eq!(
@@ -751,39 +726,19 @@ async fn a_refused_credential_fails_the_jobs_and_is_logged_once_without_the_key(
     // Arrange: the server signs with a key Apple does not know (another run's).
     let (apns, other) = (Apns::start().await, Apns::start().await);
     let dir = tempfile::tempdir().expect("dir");
-    let key = dir.path().join("AuthKey.p8");
-    std::fs::write(&key, other.key_pem.as_bytes()).expect("written");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &apns.ca_pem).expect("written");
-    let (key, ca) = (key.display().to_string(), ca.display().to_string());
-    let (cmd, port) = binary(
-        dir.path(),
-        &[
-            "--apns-key",
-            &key,
-            "--apns-key-id",
-            KEY_ID,
-            "--apns-team-id",
-            TEAM_ID,
-            "--apns-topic",
-            TOPIC,
-            "--apns-endpoint",
-            &apns.url,
-            "--apns-ca-file",
-            &ca,
-        ],
-    );
-    let (mut child, base) = started(cmd, port).await;
+    let (cmd, port) = binary(dir.path(), &apns_flags(dir.path(), &apns, &other.key_pem));
+    let (mut child, base) = start(cmd, port);
+    wait_ready(&mut child, &base).await;
     let http = reqwest::Client::new();
 
     // Act: three pushes to two devices.
     for token in [BOB, ERIN] {
-        let res = master(http.post(format!("{base}/1.1/installations")))
-            .json(&json!({"deviceType": "ios", "deviceToken": token, "channels": ["all"]}))
-            .send()
-            .await
-            .expect("saved");
-        assert_eq!(StatusCode::CREATED, res.status());
+        save_device(
+            &http,
+            &base,
+            json!({"deviceType": "ios", "deviceToken": token, "channels": ["all"]}),
+        )
+        .await;
     }
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -814,9 +769,10 @@ async fn a_refused_credential_fails_the_jobs_and_is_logged_once_without_the_key(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    let log = String::from_utf8_lossy(&out.stderr);
+    let _ = child.0.kill();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("piped"), &mut log)
+        .expect("the log");
 
     // Assert: every job failed with Apple's reason, once (not retried); the log says so once, never the key.
     assert_eq!(

@@ -85,9 +85,9 @@ fn rss_kb(pid: u32) -> u64 {
 async fn r10_three_thousand_unauthenticated_60_kb_requests_do_not_grow_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("r10.sqlite3");
-    let (child, base) = crate::durability::start_binary(db.to_str().expect("utf-8 path"));
+    let (mut child, base) = crate::helpers::start_binary(db.to_str().expect("utf-8 path"));
     let client = reqwest::Client::new();
-    crate::durability::wait_ready(&client, &base).await;
+    crate::helpers::wait_ready(&mut child, &base).await;
     let pid = child.0.id();
     let send = |i: usize| {
         let client = client.clone();

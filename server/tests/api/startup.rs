@@ -7,27 +7,16 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use std::process::Command;
 
-use crate::helpers::fresh_bucket;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::helpers::{free_port, fresh_bucket, server_command};
 
 /// The server binary on a fresh database in `dir`, on `port`, with a hooks URL (and the test S3 store when there
 /// is one), and no system CA certificates at all.
 fn server(dir: &std::path::Path, port: u16) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leancloud-server"));
-    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--db", dir.join("db.sqlite3").to_str().expect("path")])
-        .args(["--hooks-url", "https://127.0.0.1:9/"])
+    let mut cmd = server_command(dir.join("db.sqlite3").to_str().expect("path"), port);
+    cmd.args(["--hooks-url", "https://127.0.0.1:9/"])
         .env("SSL_CERT_FILE", dir.join("no-such-bundle.pem"))
         .env("SSL_CERT_DIR", dir.join("no-such-dir"))
         .env_remove("LEANCLOUD_TLS_ROOTS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
 }
