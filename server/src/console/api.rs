@@ -36,6 +36,14 @@ pub(super) fn bad(message: impl Into<String>) -> AppError {
     AppError::bad_request(codes::INTERNAL, message)
 }
 
+/// Query parameter `name`, trimmed, when given and not empty.
+pub(super) fn given<'a>(
+    params: &'a std::collections::HashMap<String, String>,
+    name: &str,
+) -> Option<&'a str> {
+    params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
 pub(super) fn page_params(params: &std::collections::HashMap<String, String>) -> (usize, usize) {
     let limit = params
         .get("limit")

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::api::{bad, client_ids, page_params};
+use super::api::{bad, client_ids, given, page_params};
 use super::{Console, Signed, SignedWrite};
 use crate::domain::messaging::{self, broadcast_valid_till, Origin, SendError};
 use crate::error::invalid_send;
@@ -75,11 +75,7 @@ pub async fn messages(
 ) -> Result<Json<Value>, AppError> {
     let params = query_params(raw.as_deref());
     let (_, limit) = page_params(&params);
-    let before = match params
-        .get("before")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
+    let before = match given(&params, "before") {
         None => None,
         Some(s) => Some(
             s.parse::<i64>()

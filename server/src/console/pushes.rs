@@ -5,7 +5,7 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::api::bad;
+use super::api::{bad, given};
 use super::{Console, Signed};
 use crate::error::AppError;
 use crate::routes::query_params;
@@ -54,11 +54,7 @@ pub async fn pushes(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
     let params = query_params(raw.as_deref());
-    let limit = match params
-        .get("limit")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
+    let limit = match given(&params, "limit") {
         None => DEFAULT_LIMIT,
         Some(s) => s
             .parse::<i64>()
@@ -67,15 +63,8 @@ pub async fn pushes(
             .ok_or_else(|| bad("limit: a positive number expected."))?
             .min(MAX_LIMIT),
     };
-    let ref_id = params
-        .get("ref_id")
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    let wanted = match params
-        .get("state")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
+    let ref_id = given(&params, "ref_id").map(str::to_string);
+    let wanted = match given(&params, "state") {
         None => None,
         Some(s) => Some(
             STATES
