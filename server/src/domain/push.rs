@@ -42,7 +42,11 @@ struct Device {
     topic: Option<String>,
 }
 
+/// The device an `_Installation` row is, unless it has no id or is marked `valid: false` (gets nothing).
 fn device_of(row: &Map<String, Value>) -> Option<Device> {
+    if row.get("valid") == Some(&Value::Bool(false)) {
+        return None;
+    }
     let text = |k: &str| {
         row.get(k)
             .and_then(Value::as_str)
@@ -72,7 +76,6 @@ fn device_of(row: &Map<String, Value>) -> Option<Device> {
 /// page by page in storage order and matched here, so a push to every device (or to any condition) works with any
 /// number of devices, where a storage query would be refused past `MAX_SCANNED_ROWS`.
 async fn devices(svc: &Services, where_: Value) -> Result<Vec<Device>, StoreError> {
-    let where_ = json!({"$and": [where_, {"valid": {"$ne": false}}]});
     let mut out = Vec::new();
     let mut after = 0;
     loop {
@@ -158,7 +161,6 @@ pub async fn offline(
         let rows = objects::installations_on(&svc.db, peers.to_vec()).await?;
         all.extend(
             rows.iter()
-                .filter(|row| row.get("valid") != Some(&Value::Bool(false)))
                 .filter_map(device_of)
                 .filter(|d| seen.insert(d.id.clone())),
         );
@@ -462,6 +464,10 @@ mod tests {
             ("android/HMS".to_string(), None),
             (hms.platform, hms.target)
         );
+        let gone = device_of(&body(
+            json!({"objectId": "g", "deviceType": "ios", "deviceToken": "cd", "valid": false}),
+        ));
+        assert_eq!(None, gone.map(|d| d.id));
     }
 
     #[test]
