@@ -91,47 +91,36 @@ pub fn apns(data: &Value) -> Apns {
     let collapse_id = header(&mut d, "collapse-id");
     let priority = header(&mut d, "apns-priority");
     let explicit_type = header(&mut d, "apns-push-type");
-    if d.contains_key("aps") {
-        let background =
-            d["aps"].get("alert").is_none() && d["aps"].get("content-available").is_some();
-        return Apns {
-            push_type: explicit_type
-                .unwrap_or_else(|| if background { "background" } else { "alert" }.into()),
-            body: Value::Object(d),
-            priority,
-            collapse_id,
-        };
-    }
-    let mut aps = Map::new();
-    for k in INTO_APS {
-        if let Some(v) = d.remove(k) {
-            aps.insert(k.to_string(), v);
-        }
-    }
-    if let Some(title) = d.remove("title") {
-        let alert = match aps.remove("alert") {
-            Some(Value::Object(mut a)) => {
-                a.entry("title").or_insert(title);
-                Value::Object(a)
+    if !d.contains_key("aps") {
+        let mut aps = Map::new();
+        for k in INTO_APS {
+            if let Some(v) = d.remove(k) {
+                aps.insert(k.to_string(), v);
             }
-            Some(body) => json!({"title": title, "body": body}),
-            None => json!({ "title": title }),
-        };
-        aps.insert("alert".into(), alert);
+        }
+        if let Some(title) = d.remove("title") {
+            let alert = match aps.remove("alert") {
+                Some(Value::Object(mut a)) => {
+                    a.entry("title").or_insert(title);
+                    Value::Object(a)
+                }
+                Some(body) => json!({"title": title, "body": body}),
+                None => json!({ "title": title }),
+            };
+            aps.insert("alert".into(), alert);
+        }
+        if aps.get("badge").is_some_and(|b| !b.is_number()) {
+            aps.remove("badge");
+        }
+        d.insert("aps".into(), Value::Object(aps));
     }
-    if aps.get("badge").is_some_and(|b| !b.is_number()) {
-        aps.remove("badge");
-    }
-    let background = !aps.contains_key("alert") && aps.contains_key("content-available");
-    let push_type =
-        explicit_type.unwrap_or_else(|| if background { "background" } else { "alert" }.into());
-    let priority = priority.or_else(|| background.then(|| "5".to_string()));
-    let mut body = d;
-    body.insert("aps".into(), Value::Object(aps));
+    // Built here or given ready, a push without an alert that wakes the app is a background push.
+    let background = d["aps"].get("alert").is_none() && d["aps"].get("content-available").is_some();
     Apns {
-        body: Value::Object(body),
-        push_type,
-        priority,
+        push_type: explicit_type
+            .unwrap_or_else(|| if background { "background" } else { "alert" }.into()),
+        priority: priority.or_else(|| background.then(|| "5".to_string())),
+        body: Value::Object(d),
         collapse_id,
     }
 }
@@ -208,6 +197,16 @@ mod tests {
         let own =
             apns(&json!({"alert": "x", "ios": {"aps": {"alert": "mine"}}, "_apns_team_id": "T"}));
         assert_eq!(json!({"aps": {"alert": "mine"}}), own.body);
+        // A ready background `aps` gets the priority Apple requires of background pushes, as a built one does.
+        let ready = apns(&json!({"aps": {"content-available": 1}, "k": "v"}));
+        assert_eq!(
+            (
+                json!({"aps": {"content-available": 1}, "k": "v"}),
+                "background".to_string(),
+                Some("5".to_string())
+            ),
+            (ready.body, ready.push_type, ready.priority)
+        );
     }
 
     #[test]
