@@ -47,8 +47,9 @@ pub struct ServerConfig {
 }
 
 /// The push providers (`--apns-*`, `--fcm-*`) and the queue's worker. A provider left `None` is not
-/// configured: its jobs fail with a reason saying which flag is missing. `Debug` never shows a key.
-#[derive(Clone, PartialEq, Eq)]
+/// configured: its jobs fail with a reason saying which flag is missing. `Debug` never shows a key (the
+/// providers' configs leave theirs out).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushConfig {
     pub apns: Option<ApnsConfig>,
     pub fcm: Option<FcmConfig>,
@@ -71,18 +72,6 @@ impl Default for PushConfig {
             every: Duration::from_secs(1),
             concurrency: 128,
         }
-    }
-}
-
-impl fmt::Debug for PushConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PushConfig")
-            .field("apns", &self.apns)
-            .field("fcm", &self.fcm)
-            .field("template", &self.template)
-            .field("every", &self.every)
-            .field("concurrency", &self.concurrency)
-            .finish()
     }
 }
 
@@ -686,4 +675,34 @@ pub fn describe_postgres(config: &tokio_postgres::Config) -> String {
         .unwrap_or_default();
     let port = config.get_ports().first().copied().unwrap_or(5432);
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_push_configs_debug_shows_no_key() {
+        let push = PushConfig {
+            apns: Some(ApnsConfig {
+                key_pem: "apns-key-text".into(),
+                key_id: "KEY1234567".into(),
+                team_id: "TEAM123456".into(),
+                topic: None,
+                endpoint: None,
+                ca_pem: None,
+            }),
+            fcm: Some(FcmConfig {
+                service_account: "service-account-text".into(),
+                endpoint: None,
+            }),
+            ..PushConfig::default()
+        };
+        let shown = format!("{push:?}");
+        assert!(shown.contains("KEY1234567"), "{shown}");
+        assert!(
+            !shown.contains("apns-key-text") && !shown.contains("service-account-text"),
+            "{shown}"
+        );
+    }
 }
