@@ -73,7 +73,7 @@ counted "template test self-test (each check catches a broken template)" \
   "$aws/python" scripts/checks/template_test.py --self-test template.yaml
 
 # ---------------------------------------------------------------- build
-if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+if ! grep -qx aarch64-unknown-linux-gnu <<<"$(rustup target list --installed 2>/dev/null)"; then
   rustup target add aarch64-unknown-linux-gnu || true
 fi
 bins=()

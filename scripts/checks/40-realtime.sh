@@ -25,18 +25,12 @@ export RT_SERVER_BIN="$target_dir/release/leancloud-server"
 # runtime check starts them; functions.test.js logs SDK clients in to that same server.
 source scripts/lib/lambda-local.sh
 trap local_stop EXIT
-if "$RT_SERVER_BIN" --help 2>/dev/null | grep -q -- --realtime-public-url; then
-  SERVER_PORT=$(free_port)
-  LOCAL_SERVER_BIN=$RT_SERVER_BIN
-  LOCAL_SERVER_ARGS="--realtime-public-url ws://127.0.0.1:$SERVER_PORT/"
-  local_start
-  export RT_FUNCTIONS_API=$LEANCLOUD_API_SERVER RT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
-  export RT_FUNCTIONS_SERVER_LOG="$LOCAL_TMP/server.log"
-else
-  # A server without the realtime gateway: run the suite anyway, so that it fails test by test, quickly.
-  echo "realtime: $RT_SERVER_BIN has no --realtime-public-url flag (no realtime gateway); the functions are not started" >&2
-  export RT_FUNCTIONS_UNAVAILABLE="$RT_SERVER_BIN has no realtime gateway (--realtime-public-url)"
-fi
+SERVER_PORT=$(free_port)
+LOCAL_SERVER_BIN=$RT_SERVER_BIN
+LOCAL_SERVER_ARGS="--realtime-public-url ws://127.0.0.1:$SERVER_PORT/"
+local_start
+export RT_FUNCTIONS_API=$LEANCLOUD_API_SERVER RT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
+export RT_FUNCTIONS_SERVER_LOG="$LOCAL_TMP/server.log"
 [ -z "${KEEP_LOGS:-}" ] || export RT_KEEP_LOGS=1
 
 tap="$LOCAL_TMP/realtime.tap"

@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
 
-if ! rustup toolchain list | grep -q '^nightly'; then
+if ! grep -q '^nightly' <<<"$(rustup toolchain list)"; then
   echo "fuzz: installing the nightly toolchain"
   rustup toolchain install nightly --profile minimal
 fi
