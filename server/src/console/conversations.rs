@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::api::{bad, client_ids, page_params, reserved};
+use super::api::{bad, client_ids, given, page_params, reserved};
 use super::{Console, Signed, SignedWrite};
 use crate::domain::conversations::{self, members_body, Update};
 use crate::error::AppError;
@@ -66,12 +66,9 @@ pub async fn conversations(
 ) -> Result<Json<Value>, AppError> {
     let params = query_params(raw.as_deref());
     let (skip, limit) = page_params(&params);
-    let q = params
-        .get("q")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let kind = match params.get("kind").map(|s| s.trim()).unwrap_or("") {
-        "" | "all" => KindFilter::All,
+    let q = given(&params, "q").unwrap_or_default().to_string();
+    let kind = match given(&params, "kind").unwrap_or("all") {
+        "all" => KindFilter::All,
         "system" => KindFilter::System,
         "transient" => KindFilter::Transient,
         "normal" => KindFilter::Normal,
