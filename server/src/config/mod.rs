@@ -1,4 +1,13 @@
-//! Server configuration: listen address, database, credentials, rate limits, fault mode, durability.
+//! Server configuration: listen address, database, credentials, rate limits, fault mode, durability, hooks,
+//! mail and backups; the file store's, the realtime gateway's and push delivery's settings in their own files.
+
+mod files;
+mod push;
+mod realtime;
+
+pub use files::{files_beside, FileStoreArgs, FilesConfig, S3Store};
+pub use push::{ApnsConfig, FcmConfig, PushConfig};
+pub use realtime::{PatchPolicy, RealtimeConfig};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -46,78 +55,6 @@ pub struct ServerConfig {
     pub push: PushConfig,
 }
 
-/// The push providers (`--apns-*`, `--fcm-*`) and the queue's worker. A provider left `None` is not
-/// configured: its jobs fail with a reason saying which flag is missing. `Debug` never shows a key (the
-/// providers' configs leave theirs out).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushConfig {
-    pub apns: Option<ApnsConfig>,
-    pub fcm: Option<FcmConfig>,
-    /// The payload of an IM offline push when neither the `_receiversOffline` hook nor the message gives one
-    /// (`${convId}`, `${timestamp}`, `${fromClientId}` replaced); `None`: LeanCloud's default alert.
-    pub template: Option<serde_json::Value>,
-    /// How often the worker looks for due jobs.
-    pub every: Duration,
-    /// Deliveries one instance has in flight at once (`--push-concurrency`): providers answer in tens to hundreds
-    /// of milliseconds, so this, over their latency, bounds the pushes per second.
-    pub concurrency: usize,
-}
-
-impl Default for PushConfig {
-    fn default() -> Self {
-        PushConfig {
-            apns: None,
-            fcm: None,
-            template: None,
-            every: Duration::from_secs(1),
-            concurrency: 128,
-        }
-    }
-}
-
-/// APNs token authentication: the `.p8` key Apple issued, its key id and the team's id.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApnsConfig {
-    /// The `.p8` file's text (PEM, PKCS#8).
-    pub key_pem: String,
-    pub key_id: String,
-    pub team_id: String,
-    /// The app's bundle id, for devices whose installation has no `apnsTopic`.
-    pub topic: Option<String>,
-    /// A base URL replacing both `api.push.apple.com` and the sandbox (tests, proxies).
-    pub endpoint: Option<String>,
-    /// A CA certificate (PEM) to trust besides the built-in roots.
-    pub ca_pem: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for ApnsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApnsConfig")
-            .field("key_id", &self.key_id)
-            .field("team_id", &self.team_id)
-            .field("topic", &self.topic)
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-/// FCM HTTP v1: the Firebase project's service-account JSON.
-#[derive(Clone, PartialEq, Eq)]
-pub struct FcmConfig {
-    /// The service-account file's text.
-    pub service_account: String,
-    /// A base URL replacing `https://fcm.googleapis.com` (tests).
-    pub endpoint: Option<String>,
-}
-
-impl fmt::Debug for FcmConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FcmConfig")
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Periodic online backups of the SQLite database by the server itself (`crate::store::sqlite::backup`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupConfig {
@@ -156,101 +93,6 @@ impl fmt::Debug for MailConfig {
     }
 }
 
-/// The file API's storage and limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilesConfig {
-    /// The directory of file bodies; by default `<db>.files` beside the SQLite file (`leancloud-files` in the
-    /// working directory on PostgreSQL).
-    pub dir: Option<PathBuf>,
-    /// S3-compatible object storage instead of the directory (what several instances share).
-    pub s3: Option<S3Store>,
-    /// The server's public address for file URLs (`https://files.example.com`); by default the scheme and
-    /// `Host` of the upload request.
-    pub public_url: Option<String>,
-    /// Largest body accepted.
-    pub max_bytes: u64,
-    /// How long an upload token lives; an upload without a body by then is deleted.
-    pub upload_ttl: Duration,
-    /// How often expired uploads are looked for.
-    pub sweep_every: Duration,
-}
-
-impl Default for FilesConfig {
-    fn default() -> Self {
-        FilesConfig {
-            dir: None,
-            s3: None,
-            public_url: None,
-            max_bytes: 100 * 1024 * 1024,
-            upload_ttl: Duration::from_secs(3600),
-            sweep_every: Duration::from_secs(60),
-        }
-    }
-}
-
-/// A bucket of S3-compatible object storage for file bodies. Credentials come from the environment
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or the instance's role), never from here.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct S3Store {
-    pub bucket: String,
-    /// Keys are stored under this prefix (`app1/` lets apps share a bucket); empty for none.
-    pub prefix: String,
-    /// The service's address when not AWS (MinIO, Ceph, moto: `http://127.0.0.1:9000`); path-style requests.
-    pub endpoint: Option<String>,
-    /// The region (`AWS_REGION` when unset, else `us-east-1`).
-    pub region: Option<String>,
-    /// The certificate authorities its HTTPS connections trust (`LEANCLOUD_TLS_ROOTS`; Mozilla's, built in, by
-    /// default, so the server starts where the system has none, e.g. a `FROM scratch` image).
-    pub tls_roots: leancloud_im::TlsRoots,
-}
-
-impl S3Store {
-    /// `s3://bucket/prefix` (at `endpoint`), for logs and errors.
-    pub fn describe(&self) -> String {
-        let mut out = format!("s3://{}/{}", self.bucket, self.prefix);
-        if let Some(endpoint) = &self.endpoint {
-            out.push_str(&format!(" at {endpoint}"));
-        }
-        out
-    }
-}
-
-/// The file store flags, shared by the server and `leancloud-migrate import`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct FileStoreArgs {
-    /// Directory of file bodies (default: `<db>.files` beside the SQLite file).
-    #[arg(long, conflicts_with = "files_s3_bucket")]
-    pub files_dir: Option<PathBuf>,
-    /// Keep file bodies in this bucket of S3-compatible storage instead of a directory (several instances on
-    /// one PostgreSQL database need a store they share). Credentials: `AWS_ACCESS_KEY_ID` and
-    /// `AWS_SECRET_ACCESS_KEY` (or the instance's role).
-    #[arg(long)]
-    pub files_s3_bucket: Option<String>,
-    /// Prefix of the keys in the bucket (e.g. `myapp/`).
-    #[arg(long, default_value = "", requires = "files_s3_bucket")]
-    pub files_s3_prefix: String,
-    /// Address of S3-compatible storage other than AWS (MinIO, Ceph), e.g. `http://127.0.0.1:9000`.
-    #[arg(long, requires = "files_s3_bucket")]
-    pub files_s3_endpoint: Option<String>,
-    /// The bucket's region (default: `AWS_REGION`, else `us-east-1`).
-    #[arg(long, requires = "files_s3_bucket")]
-    pub files_s3_region: Option<String>,
-}
-
-impl FileStoreArgs {
-    /// The directory and the bucket the flags name (at most one of them is set).
-    pub fn store(self) -> (Option<PathBuf>, Option<S3Store>) {
-        let s3 = self.files_s3_bucket.map(|bucket| S3Store {
-            bucket,
-            prefix: self.files_s3_prefix,
-            endpoint: self.files_s3_endpoint,
-            region: self.files_s3_region,
-            tls_roots: leancloud_im::TlsRoots::default(),
-        });
-        (self.files_dir, s3)
-    }
-}
-
 impl ServerConfig {
     /// Where the file bodies are kept.
     pub fn files_dir(&self) -> PathBuf {
@@ -262,14 +104,6 @@ impl ServerConfig {
         }
         files_beside(&self.db_path)
     }
-}
-
-/// The default file directory of a SQLite database: `<db>.files` beside it (the server's, and the one
-/// `leancloud-migrate import` moves file bodies into).
-pub fn files_beside(db_path: &std::path::Path) -> PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push(".files");
-    PathBuf::from(name)
 }
 
 /// What one client can hold of the server: sockets and time.
@@ -515,104 +349,6 @@ impl FaultConfig {
     }
 }
 
-/// The realtime gateway's settings.
-#[derive(Debug, Clone)]
-pub struct RealtimeConfig {
-    /// The address clients reach the WebSocket at (`wss://im.example.com/` behind a TLS proxy), as
-    /// `GET /v1/route` answers it; by default `ws://<Host header>/`.
-    pub public_url: Option<String>,
-    /// Refuse logins (and conversation creation, invites and kicks) without a valid signature.
-    pub require_signatures: bool,
-    /// With signatures required: how far a signature's timestamp may be from now, each signature accepted once
-    /// within it; `None`: the HMAC alone (LeanCloud's own check).
-    pub signature_max_age: Option<Duration>,
-    /// A connection that sends nothing (not even `echo`) for this long is closed. The SDK echoes every
-    /// 180 s and gives up itself after 380 s.
-    pub idle_timeout: Duration,
-    /// A connection with no session is closed this long after it opened (or lost its last session); its
-    /// frames (`echo`, pings) do not extend it.
-    pub login_timeout: Duration,
-    /// WebSockets open at once; `None`: seven eighths of the connection cap, so HTTP keeps a reserve. Always
-    /// below the connection cap.
-    pub max_sockets: Option<usize>,
-    /// WebSockets one client address may hold (0: no limit; behind a proxy every socket has its address).
-    pub max_sockets_per_address: usize,
-    /// Logins per minute one client id may make on an instance, after a burst of 30 (0: no limit).
-    pub logins_per_minute: u32,
-    /// Web pages (`Origin`s, e.g. `https://app.example.com`) whose browsers may open the WebSocket; empty: any.
-    /// Native SDKs send no `Origin` and are never refused (LeanCloud's "Web security domains").
-    pub allowed_origins: Vec<String>,
-    /// Conversations started by clients (`conv/start`) get a members-only read ACL, so other clients and
-    /// app-key REST calls do not list who talks to whom; off: public, as on LeanCloud.
-    pub private_conversations: bool,
-    /// Largest frame or message accepted.
-    pub max_frame_bytes: usize,
-    /// Commands per second one connection may send (a burst of twice that is allowed).
-    pub commands_per_second: u32,
-    /// Frames waiting for one connection; a client that lets more pile up is disconnected.
-    pub queue_len: usize,
-    /// Lifetime of the session token handed out at login (`stTtl`).
-    pub session_ttl: Duration,
-    /// What clients may do to messages they sent (LeanCloud's console switches).
-    pub patches: PatchPolicy,
-}
-
-impl RealtimeConfig {
-    /// Whether a browser page from `origin` may open the WebSocket (see [`RealtimeConfig::allowed_origins`]).
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        let Some(origin) = origin else {
-            return true;
-        };
-        self.allowed_origins.is_empty()
-            || self.allowed_origins.iter().any(|a| {
-                a.trim_end_matches('/')
-                    .eq_ignore_ascii_case(origin.trim_end_matches('/'))
-            })
-    }
-}
-
-/// Edits and recalls by clients, as LeanCloud's console sets them: each can be switched off, and both can be
-/// limited to a time after the message was sent. The app's backend (master key) is never limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PatchPolicy {
-    pub edit: bool,
-    pub recall: bool,
-    /// A message older than this can no longer be edited or recalled by a client; `None`: no limit.
-    pub window: Option<Duration>,
-}
-
-impl Default for PatchPolicy {
-    fn default() -> Self {
-        PatchPolicy {
-            edit: true,
-            recall: true,
-            window: None,
-        }
-    }
-}
-
-impl Default for RealtimeConfig {
-    fn default() -> Self {
-        RealtimeConfig {
-            public_url: None,
-            require_signatures: false,
-            signature_max_age: Some(Duration::from_secs(3600)),
-            idle_timeout: Duration::from_secs(380),
-            login_timeout: Duration::from_secs(10),
-            max_sockets: None,
-            max_sockets_per_address: 0,
-            logins_per_minute: 60,
-            allowed_origins: Vec::new(),
-            private_conversations: false,
-            max_frame_bytes: 64 * 1024,
-            commands_per_second: 100,
-            queue_len: 1024,
-            session_ttl: Duration::from_secs(17_280),
-            patches: PatchPolicy::default(),
-        }
-    }
-}
-
 /// The hooks' settings.
 #[derive(Clone)]
 pub struct HooksConfig {
@@ -675,34 +411,4 @@ pub fn describe_postgres(config: &tokio_postgres::Config) -> String {
         .unwrap_or_default();
     let port = config.get_ports().first().copied().unwrap_or(5432);
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_push_configs_debug_shows_no_key() {
-        let push = PushConfig {
-            apns: Some(ApnsConfig {
-                key_pem: "apns-key-text".into(),
-                key_id: "KEY1234567".into(),
-                team_id: "TEAM123456".into(),
-                topic: None,
-                endpoint: None,
-                ca_pem: None,
-            }),
-            fcm: Some(FcmConfig {
-                service_account: "service-account-text".into(),
-                endpoint: None,
-            }),
-            ..PushConfig::default()
-        };
-        let shown = format!("{push:?}");
-        assert!(shown.contains("KEY1234567"), "{shown}");
-        assert!(
-            !shown.contains("apns-key-text") && !shown.contains("service-account-text"),
-            "{shown}"
-        );
-    }
 }
